@@ -1,0 +1,45 @@
+using BuildGrid.Core.Clients;
+using BuildGrid.Core.Hosting;
+using BuildGrid.Gateway.Hosting;
+using BuildGrid.Projects;
+
+namespace BuildGrid.Gateway;
+
+/// <summary>
+/// The gateway process. With no service addresses and no Dapr sidecar it is standalone BuildGrid: it also hosts every
+/// service and an embedded Garnet. A service with an address (BUILDGRID_PROJECTS_URL, ...) or behind Dapr is called
+/// there instead of being hosted here.
+/// </summary>
+public static class BuildGridHost
+{
+    public static WebApplication Create(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.AddBuildGridDefaults();
+        var hostProjects = !ServiceAddresses.IsRemote(builder.Configuration, ProjectsExtensions.AppId);
+        if (hostProjects)
+            builder.AddProjects();
+        var settings = BuildGridSettings.From(builder.Configuration);
+        if (settings.Redis is null && !settings.DaprEnabled)
+        {
+            builder.Services.AddSingleton<EmbeddedGarnet>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<EmbeddedGarnet>());
+        }
+        builder.AddGateway();
+
+        var app = builder.Build();
+        // Hand-written clients send "/api/project/new " (seed 000 does): the trailing space is not part of the route.
+        app.Use((context, next) =>
+        {
+            if (context.Request.Path.Value is { } path && path.Length > 1 && char.IsWhiteSpace(path[^1]))
+                context.Request.Path = new PathString(path.TrimEnd());
+            return next(context);
+        });
+        app.UseRouting();
+        app.MapBuildGridDefaults();
+        if (hostProjects)
+            app.MapProjects();
+        app.MapGateway();
+        return app;
+    }
+}

@@ -1,0 +1,93 @@
+using System.Text.Json;
+
+namespace BuildGrid.Gateway.Dialects;
+
+/// <summary>
+/// What JSON transcoding and routing answer on their own — 400 google.rpc.Status for input the transcoder rejects,
+/// bodiless 404/405 for unknown routes — reshaped into a dialect's error format. A dialect registers a path prefix and
+/// a writer; responses below 400 pass straight through (nothing is buffered for them).
+/// </summary>
+internal static class DialectErrors
+{
+    /// <summary>Writes the dialect's error for an HTTP status and the message the transcoder gave (may be empty).</summary>
+    public delegate Task Writer(HttpContext context, int status, string message);
+
+    public static IApplicationBuilder UseDialectErrors(this IApplicationBuilder app, string[] prefixes, Writer writer) =>
+        app.Use(async (context, next) =>
+        {
+            var path = context.Request.Path;
+            if (!prefixes.Any(p => path.StartsWithSegments(p, StringComparison.OrdinalIgnoreCase)) || HttpMethods.IsHead(context.Request.Method))
+            {
+                await next(context);
+                return;
+            }
+            var original = context.Response.Body;
+            var capture = new CaptureErrorStream(context.Response, original);
+            context.Response.Body = capture;
+            try
+            {
+                await next(context);
+            }
+            finally
+            {
+                context.Response.Body = original;
+            }
+            var status = context.Response.StatusCode;
+            if (status < 400 || context.Response.HasStarted && capture.Captured is null)
+                return;
+            var message = capture.Captured is { Length: > 0 } captured ? MessageOf(captured.ToArray()) : "";
+            context.Response.ContentLength = null;
+            await writer(context, status, message);
+        });
+
+    static string MessageOf(byte[] body)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(body);
+            return json.RootElement.TryGetProperty("message", out var message) ? message.GetString() ?? "" : "";
+        }
+        catch (JsonException)
+        {
+            return "";
+        }
+    }
+
+    /// <summary>Passes writes through while the status is a success; from the first write of an error, keeps them.</summary>
+    sealed class CaptureErrorStream(HttpResponse response, Stream inner) : Stream
+    {
+        bool decided;
+        public MemoryStream? Captured { get; private set; }
+
+        Stream Target
+        {
+            get
+            {
+                if (!decided)
+                {
+                    decided = true;
+                    if (response.StatusCode >= 400)
+                        Captured = new MemoryStream();
+                }
+                return Captured ?? inner;
+            }
+        }
+
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { if (Captured is null && decided) inner.Flush(); }
+        public override Task FlushAsync(CancellationToken cancellationToken) =>
+            Captured is null && decided ? inner.FlushAsync(cancellationToken) : Task.CompletedTask;
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => Target.Write(buffer, offset, count);
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            Target.WriteAsync(buffer, offset, count, cancellationToken);
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
+            Target.WriteAsync(buffer, cancellationToken);
+    }
+}

@@ -1,0 +1,248 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using BuildGrid.Core.Clients;
+using BuildGrid.Gateway.ImageMarket.V1;
+using BuildGrid.Projects.V1;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Im = BuildGrid.Gateway.ImageMarket.V1;
+using Pv1 = BuildGrid.Projects.V1;
+
+namespace BuildGrid.Gateway.Dialects.ImageMarket;
+
+/// <summary>
+/// The image-market facade (seed 000 §1-6, 9, 10): binds each REST call, calls the Projects service, and answers the
+/// envelope. Every path answers an envelope: domain errors through <see cref="ImageMarketCodes"/>, unreadable bodies as
+/// 10006, and anything unexpected as 10100 (logged, never leaked).
+/// </summary>
+public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient projects, ILogger<ImageMarketService> logger)
+    : Im.ImageMarket.ImageMarketBase
+{
+    static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
+
+    static readonly Dictionary<string, string> ProjectNameFields = new() { ["name"] = "projectName" };
+    static readonly Dictionary<string, string> CloneFields = new() { ["source_name"] = "srcProjectName", ["target_name"] = "dstProjectName" };
+    static readonly Dictionary<string, string> SaveFields = new() { ["name"] = "project", ["cluster"] = "Cluster", ["dockerfile"] = "Dockerfile", ["plugins"] = "$$plugin" };
+    static readonly Dictionary<string, string> ListFields = new() { ["name_contains"] = "projectName" };
+    static readonly Dictionary<string, string> NewFields = new() { ["name"] = "projectName", ["cluster"] = "Cluster" };
+
+    public override Task<Envelope> NewProject(NewProjectRequest request, ServerCallContext context) =>
+        Answer(Call.New, NewFields, context, async () =>
+        {
+            LenientBody.MergeInto(request, request.Body);
+            await projects.CreateProjectAsync(new CreateProjectRequest
+            {
+                Name = request.ProjectName, Operator = request.Operator, Cluster = request.Cluster,
+            }, Options(context));
+            return ImageMarketCodes.Success();
+        });
+
+    public override Task<Envelope> DeleteProject(Im.DeleteProjectRequest request, ServerCallContext context) =>
+        Answer(Call.Delete, ProjectNameFields, context, async () =>
+        {
+            LenientBody.MergeInto(request, request.Body);
+            await projects.DeleteProjectAsync(new Pv1.DeleteProjectRequest { Name = request.ProjectName, Operator = request.Operator }, Options(context));
+            return ImageMarketCodes.Success();
+        });
+
+    public override Task<Envelope> CloneProject(Im.CloneProjectRequest request, ServerCallContext context) =>
+        Answer(Call.Clone, CloneFields, context, async () =>
+        {
+            LenientBody.MergeInto(request, request.Body);
+            await projects.CloneProjectAsync(new Pv1.CloneProjectRequest
+            {
+                SourceName = request.SrcProjectName, TargetName = request.DstProjectName, Operator = request.Operator,
+            }, Options(context));
+            return ImageMarketCodes.Success();
+        });
+
+    public override Task<Envelope> ProjectInfo(ProjectInfoRequest request, ServerCallContext context) =>
+        Answer(Call.Info, ProjectNameFields, context, async () =>
+        {
+            LenientBody.MergeInto(request, request.Body);
+            var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName }, Options(context));
+            return ImageMarketCodes.Success(Value.ForStruct(Info(project)));
+        });
+
+    public override Task<Envelope> ListProjects(Im.ListProjectsRequest request, ServerCallContext context) =>
+        Answer(Call.List, ListFields, context, async () =>
+        {
+            LenientBody.MergeInto(request, request.Body);
+            var page = PositiveOrDefault(request.Page, "page");
+            var size = PositiveOrDefault(request.PageSize, "page_size");
+            var result = await projects.ListProjectsAsync(new Pv1.ListProjectsRequest
+            {
+                Page = page, PageSize = size, NameContains = request.ProjectName,
+            }, Options(context));
+            var data = new ListValue();
+            data.Values.AddRange(result.Projects.Select(p => Value.ForStruct(Info(p))));
+            return ImageMarketCodes.Success(Value.ForStruct(new Struct
+            {
+                Fields =
+                {
+                    ["data"] = Value.ForList([.. data.Values]),
+                    ["page"] = Value.ForNumber(result.Page),
+                    ["page_size"] = Value.ForNumber(result.PageSize),
+                    ["total_count"] = Value.ForNumber(result.TotalCount),
+                },
+            }));
+        });
+
+    public override Task<Envelope> SaveProject(Im.SaveProjectRequest request, ServerCallContext context) =>
+        Answer(Call.Save, SaveFields, context, async () =>
+        {
+            LenientBody.MergeInto(request, request.Body, PluginAlias);
+            var mode = request.AddOrUpdate.Trim().ToLowerInvariant() switch
+            {
+                "add" => Pv1.SaveProjectRequest.Types.Mode.Add,
+                "update" => Pv1.SaveProjectRequest.Types.Mode.Update,
+                _ => throw new BadBodyException($"addOrUpdate must be 'add' or 'update', not '{request.AddOrUpdate}'"),
+            };
+            var type = request.DefineDockerFileType.Trim().ToLowerInvariant() switch
+            {
+                "" => DockerfileType.Unspecified,
+                "define" => DockerfileType.Define,
+                "plugin" or "plugins" => DockerfileType.Plugin,
+                _ => throw new BadBodyException($"DefineDockerFileType must be 'define' or 'plugin', not '{request.DefineDockerFileType}'"),
+            };
+            var save = new Pv1.SaveProjectRequest
+            {
+                Mode = mode, Name = request.Project, Cluster = request.Cluster, Operator = request.Operator,
+                DockerfileType = type, Dockerfile = request.Dockerfile,
+            };
+            // Empty objects ({} in the seed's example) name no plugin: there is nothing to add for them.
+            save.Plugins.AddRange(request.Plugin.Where(p => p.Fields.Count > 0).Select(Step));
+            await projects.SaveProjectAsync(save, Options(context));
+            return ImageMarketCodes.Success();
+        });
+
+    public override Task<Envelope> PluginInterface(PluginInterfaceRequest request, ServerCallContext context) =>
+        Answer(Call.Plugin, new Dictionary<string, string>(), context, async () =>
+        {
+            var root = LenientBody.MergeInto(request, request.Body);
+            if (string.IsNullOrWhiteSpace(request.Plugin))
+                throw new BadBodyException("plugin is required");
+            if (string.IsNullOrWhiteSpace(request.Method))
+                throw new BadBodyException("method is required");
+            var parameters = request.Params;
+            if (parameters is null && root is not null)
+            {
+                // Parameters may also stand beside plugin and method instead of inside "params".
+                var rest = root.Where(m => m.Key is not ("plugin" or "method" or "operator" or "params")).ToList();
+                parameters = Struct.Parser.ParseJson(new System.Text.Json.Nodes.JsonObject(
+                    rest.Select(m => KeyValuePair.Create(m.Key, m.Value?.DeepClone()))).ToJsonString());
+            }
+            var result = await projects.InvokePluginAsync(new InvokePluginRequest
+            {
+                Plugin = request.Plugin, Method = request.Method, Parameters = parameters ?? new Struct(),
+            }, Options(context));
+            return ImageMarketCodes.Success(result.Result ?? Value.ForNull());
+        });
+
+    public override async Task<ViewConfigResponse> ViewConfig(ViewConfigRequest request, ServerCallContext context)
+    {
+        string? html = null;
+        var envelope = await Answer(Call.View, ProjectNameFields, context, async () =>
+        {
+            LenientBody.MergeInto(request, request.Body);
+            var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName }, Options(context));
+            string? dockerfile = null, problem = null;
+            try
+            {
+                dockerfile = (await projects.RenderDockerfileAsync(new RenderDockerfileRequest { Name = project.Name }, Options(context))).Dockerfile;
+            }
+            catch (RpcException e) when (e.StatusCode is StatusCode.FailedPrecondition or StatusCode.InvalidArgument or StatusCode.NotFound)
+            {
+                problem = e.Status.Detail;
+            }
+            html = ConfigPage.Render(project, dockerfile, problem);
+            return ImageMarketCodes.Success();
+        });
+        return html is not null
+            ? new ViewConfigResponse { Data = html }
+            : new ViewConfigResponse { Code = envelope.Code, ErrMsg = envelope.ErrMsg, Content = envelope.Content };
+    }
+
+    async Task<Envelope> Answer(Call call, IReadOnlyDictionary<string, string> fields, ServerCallContext context, Func<Task<Envelope>> body)
+    {
+        try
+        {
+            return await body();
+        }
+        catch (BadBodyException e)
+        {
+            return ImageMarketCodes.Invalid(e.Message);
+        }
+        catch (RpcException e) when (ImageMarketCodes.For(call, e, fields) is { } envelope)
+        {
+            return envelope;
+        }
+        catch (Exception e) when (!context.CancellationToken.IsCancellationRequested)
+        {
+            Log.ImageMarketCallFailed(logger, call.ToString(), e);
+            return ImageMarketCodes.InternalError();
+        }
+    }
+
+    static CallOptions Options(ServerCallContext context) =>
+        new(Caller.Forward(context), DateTime.UtcNow.Add(CallTimeout), context.CancellationToken);
+
+    static int PositiveOrDefault(string text, string name)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+            return 0;
+        return int.TryParse(text.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= 1
+            ? value
+            : throw new BadBodyException($"{name} must be a positive integer, not '{text}'");
+    }
+
+    [GeneratedRegex(@"^(\$\$|\d+)?plugins?$")]
+    private static partial Regex PluginKey();
+
+    /// <summary>"$$plugin" arrives as "12345plugin" when a shell expands $$ in a double-quoted curl body, as in the seed.</summary>
+    static string PluginAlias(string key) => PluginKey().IsMatch(key) ? "$$plugin" : key;
+
+    static PluginStep Step(Struct item)
+    {
+        string Text(params string[] names) => names.Select(n => item.Fields.TryGetValue(n, out var v) ? v : null)
+            .FirstOrDefault(v => v is not null) is { KindCase: Value.KindOneofCase.StringValue } v ? v.StringValue
+            : throw new BadBodyException("each $$plugin item needs a \"name\" string");
+        var parameters = new[] { "params", "parameters" }.Select(n => item.Fields.TryGetValue(n, out var v) ? v : null).FirstOrDefault(v => v is not null);
+        return new PluginStep
+        {
+            Plugin = Text("name", "plugin"),
+            Parameters = parameters switch
+            {
+                null or { KindCase: Value.KindOneofCase.NullValue } => new Struct(),
+                { KindCase: Value.KindOneofCase.StructValue } => parameters.StructValue,
+                _ => throw new BadBodyException("$$plugin params must be an object"),
+            },
+        };
+    }
+
+    internal static string Time(Timestamp? time) =>
+        time is null ? "" : time.ToDateTimeOffset().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+
+    static Struct Info(Project project)
+    {
+        var plugins = project.Plugins.Select(p => Value.ForStruct(new Struct
+        {
+            Fields = { ["name"] = Value.ForString(p.Plugin), ["params"] = Value.ForStruct(p.Parameters ?? new Struct()) },
+        }));
+        return new Struct
+        {
+            Fields =
+            {
+                ["creator"] = Value.ForString(project.Creator),
+                ["name"] = Value.ForString(project.Name),
+                ["createTime"] = Value.ForString(Time(project.CreateTime)),
+                ["lastModifyTime"] = Value.ForString(Time(project.UpdateTime)),
+                ["lastModifyOperator"] = Value.ForString(project.UpdateOperator),
+                ["Cluster"] = Value.ForString(project.Cluster),
+                ["DefineDockerFileType"] = Value.ForString(project.DockerfileType == DockerfileType.Define ? "define" : "plugin"),
+                ["$$plugin"] = Value.ForList([.. plugins]),
+                ["Dockerfile"] = Value.ForString(project.Dockerfile),
+            },
+        };
+    }
+}

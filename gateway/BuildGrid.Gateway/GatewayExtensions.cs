@@ -1,0 +1,33 @@
+using BuildGrid.Core.Clients;
+using BuildGrid.Gateway.Dialects.ImageMarket;
+using BuildGrid.Gateway.OpenApi;
+using BuildGrid.Projects;
+
+namespace BuildGrid.Gateway;
+
+public static class GatewayExtensions
+{
+    sealed class Marker;
+
+    /// <summary>JSON transcoding of the facade protos and typed clients of the domain services.</summary>
+    public static WebApplicationBuilder AddGateway(this WebApplicationBuilder builder)
+    {
+        if (builder.Services.Any(d => d.ServiceType == typeof(Marker)))
+            return builder;
+        builder.Services.AddSingleton<Marker>();
+        // Defaults as measured in shared/notes/transcoding.md: case-sensitive names (json_name does the odd ones),
+        // default values written ("errMsg":"" and "code":0 appear, as the documents show).
+        builder.Services.AddGrpc().AddJsonTranscoding();
+        builder.Services.AddBuildGridClient<Projects.V1.Projects.ProjectsClient>(ProjectsExtensions.AppId);
+        return builder;
+    }
+
+    public static WebApplication MapGateway(this WebApplication app)
+    {
+        if (app.Services.GetService<Marker>() is null)
+            throw new InvalidOperationException("Call builder.AddGateway() before app.MapGateway().");
+        app.MapImageMarket();
+        app.MapOpenApiDocument("/openapi.json");
+        return app;
+    }
+}

@@ -1,0 +1,152 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Google.Api;
+using Google.Protobuf.Reflection;
+using Microsoft.AspNetCore.Grpc.JsonTranscoding;
+
+namespace BuildGrid.Gateway.OpenApi;
+
+/// <summary>
+/// The OpenAPI 3 document of every transcoded REST route, built from each endpoint's <see cref="GrpcJsonTranscodingMetadata"/>
+/// (the HttpRule and the method's descriptors), because Microsoft.AspNetCore.OpenApi does not see transcoded endpoints.
+/// Routes whose body is a google.api.HttpBody are read leniently: their body schema is the request message itself.
+/// </summary>
+internal static partial class OpenApiDocument
+{
+    public static IEndpointConventionBuilder MapOpenApiDocument(this WebApplication app, string path) =>
+        app.MapGet(path, (EndpointDataSource endpoints) => Results.Text(Build(endpoints.Endpoints).ToJsonString(), "application/json"));
+
+    [GeneratedRegex(@"\{([^}=]+)(=[^}]*)?\}")]
+    private static partial Regex PathVariable();
+
+    public static JsonObject Build(IEnumerable<Microsoft.AspNetCore.Http.Endpoint> endpoints)
+    {
+        var paths = new JsonObject();
+        var schemas = new SortedDictionary<string, JsonNode>(StringComparer.Ordinal);
+        foreach (var endpoint in endpoints)
+        {
+            if (endpoint.Metadata.GetMetadata<GrpcJsonTranscodingMetadata>() is not { } metadata)
+                continue;
+            var rule = metadata.HttpRule;
+            var (verb, template) = rule.PatternCase switch
+            {
+                HttpRule.PatternOneofCase.Get => ("get", rule.Get),
+                HttpRule.PatternOneofCase.Post => ("post", rule.Post),
+                HttpRule.PatternOneofCase.Put => ("put", rule.Put),
+                HttpRule.PatternOneofCase.Delete => ("delete", rule.Delete),
+                HttpRule.PatternOneofCase.Patch => ("patch", rule.Patch),
+                HttpRule.PatternOneofCase.Custom => (rule.Custom.Kind.ToLowerInvariant(), rule.Custom.Path),
+                _ => ("", ""),
+            };
+            if (verb.Length == 0)
+                continue;
+            var method = metadata.MethodDescriptor;
+            var pathVariables = PathVariable().Matches(template).Select(m => m.Groups[1].Value).ToHashSet();
+            var openApiPath = PathVariable().Replace(template, m => "{" + m.Groups[1].Value + "}");
+            var item = paths[openApiPath] as JsonObject ?? new JsonObject();
+            paths[openApiPath] = item;
+            if (item.ContainsKey(verb))
+                continue;
+
+            var parameters = new JsonArray();
+            foreach (var variable in pathVariables)
+                parameters.Add(new JsonObject { ["name"] = variable, ["in"] = "path", ["required"] = true, ["schema"] = new JsonObject { ["type"] = "string" } });
+            var bodyField = rule.Body is "" or "*" ? null : method.InputType.FindFieldByName(rule.Body);
+            var lenient = bodyField?.FieldType == FieldType.Message && bodyField.MessageType.FullName == HttpBody.Descriptor.FullName;
+            if (rule.Body != "*")
+            {
+                foreach (var field in method.InputType.Fields.InDeclarationOrder())
+                {
+                    if (pathVariables.Contains(field.Name) || field == bodyField || field.FieldType == FieldType.Message && !IsScalarLike(field.MessageType))
+                        continue;
+                    parameters.Add(new JsonObject { ["name"] = field.JsonName, ["in"] = "query", ["schema"] = Schema(field, schemas) });
+                }
+            }
+
+            var operation = new JsonObject
+            {
+                ["operationId"] = $"{method.Service.FullName}.{method.Name}.{verb}",
+                ["tags"] = new JsonArray(method.Service.FullName),
+                ["parameters"] = parameters,
+            };
+            if (rule.Body.Length > 0)
+            {
+                var schema = rule.Body == "*" ? Ref(method.InputType, schemas)
+                    : lenient ? Ref(method.InputType, schemas)
+                    : Schema(bodyField!, schemas);
+                var content = new JsonObject { ["application/json"] = new JsonObject { ["schema"] = schema } };
+                if (lenient)
+                    content["application/x-www-form-urlencoded"] = new JsonObject { ["schema"] = schema.DeepClone() };
+                operation["requestBody"] = new JsonObject { ["required"] = !lenient, ["content"] = content };
+            }
+            var responseType = method.OutputType;
+            JsonNode responseSchema = rule.ResponseBody.Length > 0 && responseType.FindFieldByName(rule.ResponseBody) is { } responseField
+                ? Schema(responseField, schemas)
+                : responseType.FullName == HttpBody.Descriptor.FullName ? new JsonObject() : Ref(responseType, schemas);
+            operation["responses"] = new JsonObject
+            {
+                ["200"] = new JsonObject
+                {
+                    ["description"] = "OK",
+                    ["content"] = new JsonObject { ["application/json"] = new JsonObject { ["schema"] = responseSchema } },
+                },
+            };
+            item[verb] = operation;
+        }
+        return new JsonObject
+        {
+            ["openapi"] = "3.0.3",
+            ["info"] = new JsonObject { ["title"] = "BuildGrid REST API", ["version"] = "v1" },
+            ["paths"] = paths,
+            ["components"] = new JsonObject { ["schemas"] = new JsonObject(schemas.Select(s => KeyValuePair.Create(s.Key, (JsonNode?)s.Value))) },
+        };
+    }
+
+    static bool IsScalarLike(MessageDescriptor message) => message.FullName.StartsWith("google.protobuf.", StringComparison.Ordinal)
+        && message.FullName is "google.protobuf.Timestamp" or "google.protobuf.Duration" or "google.protobuf.StringValue"
+            or "google.protobuf.Int32Value" or "google.protobuf.Int64Value" or "google.protobuf.BoolValue";
+
+    static JsonNode Schema(FieldDescriptor field, IDictionary<string, JsonNode> schemas)
+    {
+        if (field.IsMap)
+            return new JsonObject { ["type"] = "object", ["additionalProperties"] = Schema(field.MessageType.FindFieldByNumber(2), schemas) };
+        var single = field.FieldType switch
+        {
+            FieldType.String => new JsonObject { ["type"] = "string" },
+            FieldType.Bytes => new JsonObject { ["type"] = "string", ["format"] = "byte" },
+            FieldType.Bool => new JsonObject { ["type"] = "boolean" },
+            FieldType.Double or FieldType.Float => new JsonObject { ["type"] = "number" },
+            FieldType.Int64 or FieldType.SInt64 or FieldType.SFixed64 or FieldType.UInt64 or FieldType.Fixed64 =>
+                new JsonObject { ["type"] = "integer", ["format"] = "int64" },
+            FieldType.Enum => new JsonObject { ["type"] = "string", ["enum"] = new JsonArray([.. field.EnumType.Values.Select(v => (JsonNode)v.Name)]) },
+            FieldType.Message => Ref(field.MessageType, schemas),
+            _ => new JsonObject { ["type"] = "integer", ["format"] = "int32" },
+        };
+        return field.IsRepeated ? new JsonObject { ["type"] = "array", ["items"] = single } : single;
+    }
+
+    static JsonNode Ref(MessageDescriptor message, IDictionary<string, JsonNode> schemas)
+    {
+        switch (message.FullName)
+        {
+            case "google.protobuf.Struct": return new JsonObject { ["type"] = "object" };
+            case "google.protobuf.Value": return new JsonObject();
+            case "google.protobuf.ListValue": return new JsonObject { ["type"] = "array", ["items"] = new JsonObject() };
+            case "google.protobuf.Timestamp": return new JsonObject { ["type"] = "string", ["format"] = "date-time" };
+            case "google.protobuf.Duration": return new JsonObject { ["type"] = "string" };
+            case "google.protobuf.Empty": return new JsonObject { ["type"] = "object" };
+        }
+        if (!schemas.ContainsKey(message.FullName))
+        {
+            var properties = new JsonObject();
+            schemas[message.FullName] = new JsonObject { ["type"] = "object", ["properties"] = properties };
+            foreach (var field in message.Fields.InDeclarationOrder())
+            {
+                if (field.FieldType == FieldType.Message && field.MessageType.FullName == HttpBody.Descriptor.FullName)
+                    continue;
+                properties[field.JsonName] = Schema(field, schemas);
+            }
+        }
+        return new JsonObject { ["$ref"] = $"#/components/schemas/{message.FullName}" };
+    }
+}

@@ -1,0 +1,3 @@
+using BuildGrid.Gateway;
+
+await BuildGridHost.Create(args).RunAsync();

@@ -1,0 +1,50 @@
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Grpc.Net.ClientFactory;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace BuildGrid.Core.Clients;
+
+public static class ClientExtensions
+{
+    /// <summary>
+    /// A typed gRPC client of another BuildGrid service, addressed by <see cref="ServiceAddresses"/> and carrying
+    /// <c>dapr-app-id</c> when it goes through a sidecar.
+    /// </summary>
+    public static IHttpClientBuilder AddBuildGridClient<TClient>(this IServiceCollection services, string appId)
+        where TClient : ClientBase =>
+        services.AddGrpcClient<TClient>((sp, options) =>
+            {
+                var route = sp.GetRequiredService<ServiceAddresses>().RouteOf(appId);
+                options.Address = route.Address;
+                if (route.DaprAppId is { } daprAppId)
+                    options.InterceptorRegistrations.Add(new InterceptorRegistration(
+                        InterceptorScope.Client, _ => new DaprAppIdInterceptor(daprAppId)));
+            })
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+            {
+                EnableMultipleHttp2Connections = true,
+                PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+                KeepAlivePingDelay = TimeSpan.FromSeconds(60),
+                KeepAlivePingTimeout = TimeSpan.FromSeconds(30),
+            });
+
+    sealed class DaprAppIdInterceptor(string appId) : Interceptor
+    {
+        public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(TRequest request,
+            ClientInterceptorContext<TRequest, TResponse> context, AsyncUnaryCallContinuation<TRequest, TResponse> continuation) =>
+            continuation(request, WithAppId(context));
+
+        public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(TRequest request,
+            ClientInterceptorContext<TRequest, TResponse> context, AsyncServerStreamingCallContinuation<TRequest, TResponse> continuation) =>
+            continuation(request, WithAppId(context));
+
+        ClientInterceptorContext<TRequest, TResponse> WithAppId<TRequest, TResponse>(ClientInterceptorContext<TRequest, TResponse> context)
+            where TRequest : class where TResponse : class
+        {
+            var headers = context.Options.Headers ?? [];
+            headers.Add("dapr-app-id", appId);
+            return new ClientInterceptorContext<TRequest, TResponse>(context.Method, context.Host, context.Options.WithHeaders(headers));
+        }
+    }
+}

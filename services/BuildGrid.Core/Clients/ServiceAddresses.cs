@@ -1,0 +1,38 @@
+using BuildGrid.Core.Hosting;
+using Microsoft.Extensions.Configuration;
+
+namespace BuildGrid.Core.Clients;
+
+/// <summary>
+/// Where a BuildGrid service is reached, by its Dapr app id (<c>projects</c>, <c>builds</c>, ...):
+/// <list type="number">
+/// <item><c>BUILDGRID_{APPID}_URL</c> when set: a direct h2c address;</item>
+/// <item>else, with a Dapr sidecar, the sidecar's gRPC port with <c>dapr-app-id</c> metadata (service invocation);</item>
+/// <item>else this process's own gRPC listener (standalone: the service is hosted here).</item>
+/// </list>
+/// </summary>
+public sealed class ServiceAddresses(IConfiguration configuration, BuildGridSettings settings, BuildGridEndpoints endpoints)
+{
+    public static string UrlSetting(string appId) => $"BUILDGRID_{appId.ToUpperInvariant()}_URL";
+
+    /// <summary>True when the service is remote (its own process), so this process must not host it.</summary>
+    public static bool IsRemote(IConfiguration configuration, string appId) =>
+        !string.IsNullOrWhiteSpace(configuration[UrlSetting(appId)])
+        || int.TryParse(configuration["DAPR_GRPC_PORT"], out _);
+
+    public ServiceRoute RouteOf(string appId)
+    {
+        if (configuration[UrlSetting(appId)] is { Length: > 0 } url)
+        {
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp)
+                throw new InvalidOperationException($"{UrlSetting(appId)} must be an http:// (h2c) URL, not '{url}'.");
+            return new ServiceRoute(uri, null);
+        }
+        if (settings.DaprGrpcPort is { } daprPort)
+            return new ServiceRoute(new Uri($"http://127.0.0.1:{daprPort}"), appId);
+        return new ServiceRoute(endpoints.GrpcUri, null);
+    }
+}
+
+/// <summary>An h2c address, and the Dapr app id to put in the call metadata when the address is a sidecar.</summary>
+public sealed record ServiceRoute(Uri Address, string? DaprAppId);

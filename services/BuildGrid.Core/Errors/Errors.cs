@@ -1,0 +1,33 @@
+using Google.Protobuf.WellKnownTypes;
+using Google.Rpc;
+using Grpc.Core;
+
+namespace BuildGrid.Core.Errors;
+
+/// <summary>RpcExceptions carrying google.rpc.Status with an ErrorInfo: what every service throws.</summary>
+public static class Errors
+{
+    public static RpcException NotFound(string reason, string kind, string id) =>
+        Create(Code.NotFound, reason, $"{kind} '{id}' not found", ("id", id));
+
+    public static RpcException AlreadyExists(string reason, string kind, string id) =>
+        Create(Code.AlreadyExists, reason, $"{kind} '{id}' already exists", ("id", id));
+
+    /// <summary>A bad request field; <paramref name="field"/> is the proto field name.</summary>
+    public static RpcException Invalid(string reason, string field, string message, params (string Key, string Value)[] metadata) =>
+        Create(Code.InvalidArgument, reason, message, [("field", field), .. metadata]);
+
+    public static RpcException Conflict(string reason, string message, params (string Key, string Value)[] metadata) =>
+        Create(Code.Aborted, reason, message, metadata);
+
+    public static RpcException Create(Code code, string reason, string message, params (string Key, string Value)[] metadata)
+    {
+        var info = new ErrorInfo { Reason = reason, Domain = Reasons.Domain };
+        foreach (var (key, value) in metadata)
+            info.Metadata[key] = value;
+        return new Google.Rpc.Status { Code = (int)code, Message = message, Details = { Any.Pack(info) } }.ToRpcException();
+    }
+
+    /// <summary>The ErrorInfo of a failed call, or null when the callee sent none (transport errors, crashes).</summary>
+    public static ErrorInfo? Info(this RpcException exception) => exception.GetRpcStatus()?.GetDetail<ErrorInfo>();
+}

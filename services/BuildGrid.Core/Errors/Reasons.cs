@@ -1,0 +1,20 @@
+namespace BuildGrid.Core.Errors;
+
+/// <summary>
+/// The one table of google.rpc.ErrorInfo reasons (domain "buildgrid"). Services raise them; the gateway maps each to
+/// its dialect's codes. A reason, once published, keeps its meaning.
+/// </summary>
+public static class Reasons
+{
+    public const string Domain = "buildgrid";
+
+    public const string InvalidArgument = "INVALID_ARGUMENT";
+    public const string InvalidName = "INVALID_NAME";
+    public const string ConcurrentModification = "CONCURRENT_MODIFICATION";
+
+    public const string ProjectNotFound = "PROJECT_NOT_FOUND";
+    public const string ProjectAlreadyExists = "PROJECT_ALREADY_EXISTS";
+    public const string PluginNotFound = "PLUGIN_NOT_FOUND";
+    public const string PluginMethodNotFound = "PLUGIN_METHOD_NOT_FOUND";
+    public const string PluginInvalidParameters = "PLUGIN_INVALID_PARAMETERS";
+}

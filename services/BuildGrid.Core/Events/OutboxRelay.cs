@@ -1,0 +1,107 @@
+using BuildGrid.Core.Storage;
+using Dapper;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace BuildGrid.Core.Events;
+
+/// <summary>
+/// Publishes a database's unsent outbox rows in id order, marks them sent, and retries failures with backoff.
+/// Runs in every process that owns the database; rows are claimed by id order within one relay, and a row published
+/// twice after a crash between publish and mark is deduplicated by subscribers (the inbox, keyed by event id).
+/// </summary>
+public sealed class OutboxRelay(ServiceDatabase database, string source, IEventPublisher publisher, OutboxSignal signal,
+    ILogger<OutboxRelay> logger) : BackgroundService
+{
+    static readonly TimeSpan Poll = TimeSpan.FromSeconds(2);
+    static readonly TimeSpan MaxBackoff = TimeSpan.FromMinutes(5);
+
+    sealed class Row
+    {
+        public long Id { get; init; }
+        public string EventId { get; init; } = "";
+        public string Topic { get; init; } = "";
+        public string Type { get; init; } = "";
+        public string Data { get; init; } = "";
+        public string? TraceParent { get; init; }
+        public long CreatedAt { get; init; }
+        public long Attempts { get; init; }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var wake = signal.For(database.Name);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await PublishPendingAsync(stoppingToken);
+                await wake.WaitAsync(Poll, stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                Log.RelayFailed(logger, database.Name, Poll, e);
+                await Task.Delay(Poll, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }
+    }
+
+    /// <summary>Publishes everything due now; returns how many rows went out.</summary>
+    public async Task<int> PublishPendingAsync(CancellationToken cancellationToken)
+    {
+        var sent = 0;
+        while (true)
+        {
+            List<Row> rows;
+            await using (var connection = await database.OpenAsync(cancellationToken))
+            {
+                rows = (await connection.QueryAsync<Row>(new CommandDefinition(
+                    $"""
+                    SELECT id, event_id AS EventId, topic, type, data, trace_parent AS TraceParent, created_at AS CreatedAt, attempts
+                    FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= @now ORDER BY id {database.Dialect.Page}
+                    """,
+                    new { now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), offset = 0, limit = 100 },
+                    cancellationToken: cancellationToken))).ToList();
+            }
+            if (rows.Count == 0)
+                return sent;
+            foreach (var row in rows)
+            {
+                var cloudEvent = new CloudEvent(row.EventId, source, row.Type, row.Topic,
+                    DateTimeOffset.FromUnixTimeMilliseconds(row.CreatedAt), row.Data, row.TraceParent);
+                try
+                {
+                    await publisher.PublishAsync(cloudEvent, cancellationToken);
+                    await MarkAsync("UPDATE outbox SET sent_at = @now, attempts = attempts + 1 WHERE id = @id",
+                        new { id = row.Id, now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() }, cancellationToken);
+                    sent++;
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    var delay = TimeSpan.FromSeconds(Math.Min(MaxBackoff.TotalSeconds, Math.Pow(2, Math.Min(row.Attempts, 16L))));
+                    Log.PublishFailed(logger, database.Name, row.EventId, row.Topic, (int)row.Attempts + 1, delay, e);
+                    await MarkAsync(
+                        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = @next, last_error = @error WHERE id = @id",
+                        new
+                        {
+                            id = row.Id,
+                            next = DateTimeOffset.UtcNow.Add(delay).ToUnixTimeMilliseconds(),
+                            error = e.Message.Length > 1000 ? e.Message[..1000] : e.Message,
+                        }, cancellationToken);
+                    // Keep the topic's order: stop this batch at the first failure.
+                    return sent;
+                }
+            }
+        }
+    }
+
+    async Task MarkAsync(string sql, object parameters, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(sql, parameters, cancellationToken: cancellationToken));
+    }
+}

@@ -1,0 +1,95 @@
+using System.Net;
+using BuildGrid.Core.Clients;
+using BuildGrid.Core.Events;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace BuildGrid.Core.Hosting;
+
+public static class BuildGridDefaults
+{
+    /// <summary>BUILDGRID_* listeners, gRPC with reflection, health, events, and the service-address resolver.</summary>
+    public static WebApplicationBuilder AddBuildGridDefaults(this WebApplicationBuilder builder)
+    {
+        if (builder.Services.Any(d => d.ServiceType == typeof(BuildGridEndpoints)))
+            return builder;
+
+        var settings = BuildGridSettings.From(builder.Configuration);
+        Directory.CreateDirectory(settings.DataDir);
+        var endpoints = new BuildGridEndpoints();
+        builder.Services.AddSingleton(settings);
+        builder.Services.AddSingleton(endpoints);
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            endpoints.Rest = Listen(kestrel, settings.RestUrl, HttpProtocols.Http1);
+            endpoints.Grpc = Listen(kestrel, settings.GrpcUrl, HttpProtocols.Http2);
+        });
+
+        builder.Services.AddGrpc(options =>
+        {
+            // Without this, two-segment REST paths with a wrong method answer 404 instead of 405.
+            options.IgnoreUnknownServices = true;
+            options.MaxReceiveMessageSize = 16 * 1024 * 1024;
+        });
+        builder.Services.AddGrpcReflection();
+        builder.Services.AddHealthChecks();
+        builder.Services.TryAddSingleton<ServiceAddresses>();
+        builder.Services.AddBuildGridEvents(settings);
+        builder.Services.AddHostedService<ListeningBanner>();
+        return builder;
+    }
+
+    /// <summary>/healthz in every environment, and gRPC server reflection.</summary>
+    public static WebApplication MapBuildGridDefaults(this WebApplication app)
+    {
+        if (app.Services.GetService<BuildGridEndpoints>() is null)
+            throw new InvalidOperationException("Call builder.AddBuildGridDefaults() before app.MapBuildGridDefaults().");
+        app.MapHealthChecks("/healthz");
+        app.MapGrpcReflectionService();
+        return app;
+    }
+
+    static ListenOptions Listen(KestrelServerOptions kestrel, Uri url, HttpProtocols protocols)
+    {
+        ListenOptions? captured = null;
+        void Configure(ListenOptions o) { o.Protocols = protocols; captured = o; }
+        switch (url.Host)
+        {
+            case "localhost":
+                // ListenLocalhost binds both loopbacks but cannot take port 0; prefer the IPv4 loopback then.
+                if (url.Port == 0) kestrel.Listen(IPAddress.Loopback, 0, Configure);
+                else kestrel.ListenLocalhost(url.Port, Configure);
+                break;
+            case "*" or "+" or "0.0.0.0":
+                kestrel.Listen(IPAddress.Any, url.Port, Configure);
+                break;
+            default:
+                if (!IPAddress.TryParse(url.Host.Trim('[', ']'), out var address))
+                    throw new InvalidOperationException($"Listen address '{url}' must be an IP address, localhost or *.");
+                kestrel.Listen(address, url.Port, Configure);
+                break;
+        }
+        return captured!;
+    }
+
+    sealed class ListeningBanner(IHostApplicationLifetime lifetime, BuildGridEndpoints endpoints, BuildGridSettings settings,
+        ILogger<ListeningBanner> logger) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            lifetime.ApplicationStarted.Register(() =>
+                Log.Listening(logger, endpoints.RestUri, endpoints.GrpcUri, settings.DataDir));
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,55 @@
+using Microsoft.Extensions.Configuration;
+
+namespace BuildGrid.Core.Hosting;
+
+/// <summary>The BUILDGRID_* settings of DESIGN.md, read once from configuration (environment or --KEY=value).</summary>
+public sealed class BuildGridSettings
+{
+    public const string DefaultRestUrl = "http://127.0.0.1:8080";
+    public const string DefaultGrpcUrl = "http://127.0.0.1:8081";
+
+    public required Uri RestUrl { get; init; }
+    public required Uri GrpcUrl { get; init; }
+    public required string DataDir { get; init; }
+    /// <summary>A StackExchange.Redis connection string; null means the embedded Garnet server (standalone).</summary>
+    public string? Redis { get; init; }
+    public required string SqlProvider { get; init; }
+    /// <summary>The SQL Server connection string (sqlserver provider); unused for SQLite, whose files live in <see cref="DataDir"/>.</summary>
+    public string? Sql { get; init; }
+    public int? DaprGrpcPort { get; init; }
+    public int? DaprHttpPort { get; init; }
+    public bool DaprEnabled => DaprGrpcPort is not null || DaprHttpPort is not null;
+
+    public static BuildGridSettings From(IConfiguration config)
+    {
+        var provider = (config["BUILDGRID_SQL_PROVIDER"] ?? "sqlite").Trim().ToLowerInvariant();
+        if (provider is not ("sqlite" or "sqlserver"))
+            throw new InvalidOperationException($"BUILDGRID_SQL_PROVIDER must be 'sqlite' or 'sqlserver', not '{provider}'.");
+        if (provider == "sqlserver" && string.IsNullOrWhiteSpace(config["BUILDGRID_SQL"]))
+            throw new InvalidOperationException("BUILDGRID_SQL_PROVIDER=sqlserver needs a connection string in BUILDGRID_SQL.");
+        return new BuildGridSettings
+        {
+            RestUrl = ParseUrl(config, "BUILDGRID_REST_URL", DefaultRestUrl),
+            GrpcUrl = ParseUrl(config, "BUILDGRID_GRPC_URL", DefaultGrpcUrl),
+            DataDir = Path.GetFullPath(NonEmpty(config["BUILDGRID_DATA_DIR"]) ?? "data"),
+            Redis = NonEmpty(config["BUILDGRID_REDIS"]),
+            SqlProvider = provider,
+            Sql = NonEmpty(config["BUILDGRID_SQL"]),
+            DaprGrpcPort = ParsePort(config, "DAPR_GRPC_PORT"),
+            DaprHttpPort = ParsePort(config, "DAPR_HTTP_PORT"),
+        };
+    }
+
+    static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+
+    static Uri ParseUrl(IConfiguration config, string key, string fallback)
+    {
+        var text = NonEmpty(config[key]) ?? fallback;
+        if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp)
+            throw new InvalidOperationException($"{key} must be an http:// URL such as {fallback}, not '{text}'.");
+        return uri;
+    }
+
+    static int? ParsePort(IConfiguration config, string key) =>
+        int.TryParse(config[key], out var port) && port is > 0 and < 65536 ? port : null;
+}

@@ -1,0 +1,21 @@
+using Microsoft.Extensions.Logging;
+
+namespace BuildGrid.Core;
+
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "BuildGrid listening: rest={RestUrl} grpc={GrpcUrl} data={DataDir}")]
+    public static partial void Listening(ILogger logger, Uri restUrl, Uri grpcUrl, string dataDir);
+
+    [LoggerMessage(2, LogLevel.Information, "Database {Database}: applied migration {Track}/{Version:D4} ({Name})")]
+    public static partial void MigrationApplied(ILogger logger, string database, string track, int version, string name);
+
+    [LoggerMessage(3, LogLevel.Warning, "Outbox {Database}: publishing event {EventId} on {Topic} failed (attempt {Attempt}); retrying in {Delay}")]
+    public static partial void PublishFailed(ILogger logger, string database, string eventId, string topic, int attempt, TimeSpan delay, Exception exception);
+
+    [LoggerMessage(4, LogLevel.Error, "Outbox {Database}: relay loop failed; restarting in {Delay}")]
+    public static partial void RelayFailed(ILogger logger, string database, TimeSpan delay, Exception exception);
+
+    [LoggerMessage(5, LogLevel.Warning, "In-process subscriber of {Topic} failed for event {EventId}")]
+    public static partial void SubscriberFailed(ILogger logger, string topic, string eventId, Exception exception);
+}

@@ -1,0 +1,30 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+
+namespace BuildGrid.Core.Storage;
+
+public sealed class SqliteDialect : ISqlDialect
+{
+    public string Name => "sqlite";
+    public DbConnection CreateConnection(string connectionString) => new SqliteConnection(connectionString);
+    // WAL keeps every committed transaction across a process kill; NORMAL only risks the last ones on power loss.
+    public string? OnOpen => "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+    public string Page => "LIMIT @limit OFFSET @offset";
+    public string LockSchemaVersion => "SELECT COUNT(*) FROM schema_version";
+    // SQLITE_CONSTRAINT_UNIQUE (2067) and SQLITE_CONSTRAINT_PRIMARYKEY (1555).
+    public bool IsUniqueViolation(DbException exception) =>
+        exception is SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: 2067 or 1555 };
+
+    // BEGIN IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout instead of deadlocking.
+    public Task<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken) =>
+        Task.FromResult<DbTransaction>(((SqliteConnection)connection).BeginTransaction(deferred: false));
+
+    public static string ConnectionString(string file) => new SqliteConnectionStringBuilder
+    {
+        DataSource = file,
+        Mode = SqliteOpenMode.ReadWriteCreate,
+        Cache = SqliteCacheMode.Private,
+        Pooling = true,
+        DefaultTimeout = 30,
+    }.ToString();
+}

@@ -1,0 +1,138 @@
+using BuildGrid.Core.Clients;
+using BuildGrid.Core.Errors;
+using BuildGrid.Projects.Domain;
+using BuildGrid.Projects.Domain.Plugins;
+using BuildGrid.Projects.Storage;
+using BuildGrid.Projects.V1;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+
+namespace BuildGrid.Projects.Grpc;
+
+/// <summary>The Projects gRPC API: validates, then calls the store. The rules live in <see cref="ProjectRules"/>.</summary>
+public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, DockerfileRenderer renderer) : V1.Projects.ProjectsBase
+{
+    const int DefaultPageSize = 10;
+    const int MaxPageSize = 100;
+
+    public override async Task<Project> CreateProject(CreateProjectRequest request, ServerCallContext context)
+    {
+        ProjectRules.ValidateName(request.Name, "name");
+        var cluster = ClusterOrDefault(request.Cluster);
+        var @operator = ProjectRules.NormalizeOperator(request.Operator, Caller.UserOf(context));
+        var now = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
+        return await store.InsertAsync(new Project
+        {
+            Name = request.Name, Cluster = cluster, DockerfileType = DockerfileType.Plugin, Creator = @operator,
+            CreateTime = now, UpdateTime = now, UpdateOperator = @operator, Version = 1,
+        }, clonedFrom: null, context.CancellationToken);
+    }
+
+    public override async Task<Project> GetProject(GetProjectRequest request, ServerCallContext context)
+    {
+        ProjectRules.ValidateName(request.Name, "name");
+        return await store.FindAsync(request.Name, context.CancellationToken)
+            ?? throw Errors.NotFound(Reasons.ProjectNotFound, "project", request.Name);
+    }
+
+    public override async Task<ListProjectsResponse> ListProjects(ListProjectsRequest request, ServerCallContext context)
+    {
+        if (request.Page < 0)
+            throw Errors.Invalid(Reasons.InvalidArgument, "page", "page must be 1 or more");
+        if (request.PageSize < 0)
+            throw Errors.Invalid(Reasons.InvalidArgument, "page_size", "page_size must be 1 or more");
+        if (request.NameContains.Length > ProjectRules.MaxNameLength)
+            throw Errors.Invalid(Reasons.InvalidArgument, "name_contains", $"name_contains is longer than {ProjectRules.MaxNameLength} characters");
+        var page = Math.Max(request.Page, 1);
+        var size = request.PageSize == 0 ? DefaultPageSize : Math.Min(request.PageSize, MaxPageSize);
+        var offset = (long)(page - 1) * size;
+        if (offset > int.MaxValue)
+            throw Errors.Invalid(Reasons.InvalidArgument, "page", "page is too large");
+        var (projects, total) = await store.ListAsync((int)offset, size, request.NameContains, context.CancellationToken);
+        return new ListProjectsResponse { Projects = { projects }, Page = page, PageSize = size, TotalCount = total };
+    }
+
+    public override async Task<Project> SaveProject(SaveProjectRequest request, ServerCallContext context)
+    {
+        ProjectRules.ValidateName(request.Name, "name");
+        var @operator = ProjectRules.NormalizeOperator(request.Operator, Caller.UserOf(context));
+        var cluster = string.IsNullOrEmpty(request.Cluster) ? null : ClusterOrDefault(request.Cluster);
+        if (request.Dockerfile.Length > ProjectRules.MaxDockerfileLength)
+            throw Errors.Invalid(Reasons.InvalidArgument, "dockerfile", $"dockerfile is longer than {ProjectRules.MaxDockerfileLength} characters");
+        if (request.Dockerfile.Contains('\0'))
+            throw Errors.Invalid(Reasons.InvalidArgument, "dockerfile", "dockerfile contains a NUL character");
+        renderer.Validate(request.Plugins);
+        var type = request.DockerfileType != DockerfileType.Unspecified ? request.DockerfileType
+            : request.Plugins.Count > 0 ? DockerfileType.Plugin : DockerfileType.Define;
+        var now = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
+
+        switch (request.Mode)
+        {
+            case SaveProjectRequest.Types.Mode.Add:
+                return await store.InsertAsync(new Project
+                {
+                    Name = request.Name, Cluster = cluster ?? ProjectRules.DefaultCluster, DockerfileType = type, Dockerfile = request.Dockerfile,
+                    Plugins = { request.Plugins }, Creator = @operator, CreateTime = now, UpdateTime = now, UpdateOperator = @operator, Version = 1,
+                }, clonedFrom: null, context.CancellationToken);
+            case SaveProjectRequest.Types.Mode.Update:
+                return await store.UpdateAsync(request.Name, request.ExpectedVersion, project =>
+                {
+                    project.Cluster = cluster ?? project.Cluster;
+                    project.DockerfileType = type;
+                    project.Dockerfile = request.Dockerfile;
+                    project.Plugins.Clear();
+                    project.Plugins.Add(request.Plugins);
+                    project.UpdateTime = now;
+                    project.UpdateOperator = @operator;
+                }, context.CancellationToken);
+            default:
+                throw Errors.Invalid(Reasons.InvalidArgument, "mode", "mode must be MODE_ADD or MODE_UPDATE");
+        }
+    }
+
+    public override async Task<Project> CloneProject(CloneProjectRequest request, ServerCallContext context)
+    {
+        ProjectRules.ValidateName(request.SourceName, "source_name");
+        ProjectRules.ValidateName(request.TargetName, "target_name");
+        var @operator = ProjectRules.NormalizeOperator(request.Operator, Caller.UserOf(context));
+        var source = await store.FindAsync(request.SourceName, context.CancellationToken)
+            ?? throw Errors.NotFound(Reasons.ProjectNotFound, "project", request.SourceName);
+        var now = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
+        var clone = source.Clone();
+        clone.Name = request.TargetName;
+        clone.Creator = @operator;
+        clone.CreateTime = now;
+        clone.UpdateTime = now;
+        clone.UpdateOperator = @operator;
+        clone.Version = 1;
+        return await store.InsertAsync(clone, clonedFrom: source.Name, context.CancellationToken);
+    }
+
+    public override async Task<Empty> DeleteProject(DeleteProjectRequest request, ServerCallContext context)
+    {
+        ProjectRules.ValidateName(request.Name, "name");
+        var @operator = ProjectRules.NormalizeOperator(request.Operator, Caller.UserOf(context));
+        await store.DeleteAsync(request.Name, @operator, context.CancellationToken);
+        return new Empty();
+    }
+
+    public override async Task<RenderDockerfileResponse> RenderDockerfile(RenderDockerfileRequest request, ServerCallContext context)
+    {
+        var project = await GetProject(new GetProjectRequest { Name = request.Name }, context);
+        return new RenderDockerfileResponse { Dockerfile = renderer.Render(project) };
+    }
+
+    public override Task<ListPluginsResponse> ListPlugins(ListPluginsRequest request, ServerCallContext context) =>
+        Task.FromResult(new ListPluginsResponse { Plugins = { plugins.All.Select(PluginRegistry.Describe) } });
+
+    public override Task<InvokePluginResponse> InvokePlugin(InvokePluginRequest request, ServerCallContext context) =>
+        Task.FromResult(new InvokePluginResponse { Result = plugins.Invoke(request.Plugin, request.Method, request.Parameters) });
+
+    static string ClusterOrDefault(string? cluster)
+    {
+        if (string.IsNullOrEmpty(cluster))
+            return ProjectRules.DefaultCluster;
+        ProjectRules.ValidateName(cluster, "cluster");
+        return cluster;
+    }
+}

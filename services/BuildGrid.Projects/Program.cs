@@ -1,0 +1,10 @@
+using BuildGrid.Core.Hosting;
+using BuildGrid.Projects;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddBuildGridDefaults();
+builder.AddProjects();
+var app = builder.Build();
+app.MapBuildGridDefaults();
+app.MapProjects();
+app.Run();

@@ -1,0 +1,40 @@
+using BuildGrid.Core.Storage;
+using BuildGrid.Projects.Domain;
+using BuildGrid.Projects.Domain.Plugins;
+using BuildGrid.Projects.Grpc;
+using BuildGrid.Projects.Storage;
+
+namespace BuildGrid.Projects;
+
+public static class ProjectsExtensions
+{
+    public const string AppId = "projects";
+
+    sealed class Marker;
+
+    /// <summary>The Projects service: its database (projects.db), plugins and gRPC API.</summary>
+    public static WebApplicationBuilder AddProjects(this WebApplicationBuilder builder)
+    {
+        if (builder.Services.Any(d => d.ServiceType == typeof(Marker)))
+            return builder;
+        builder.Services.AddSingleton<Marker>();
+        builder.Services.AddServiceDatabase(AppId, typeof(ProjectsExtensions).Assembly);
+        builder.Services.AddSingleton<ProjectStore>();
+        builder.Services.AddSingleton(new PluginRegistry(
+        [
+            new BaseImagePlugin(), new PackagesPlugin(), new EnvPlugin(), new RunPlugin(), new WorkdirPlugin(),
+            new CopyFilePlugin(), new DownloadFilePlugin(), new ExposePlugin(), new LabelPlugin(), new UserPlugin(),
+            new EntrypointPlugin(), new CmdPlugin(),
+        ]));
+        builder.Services.AddSingleton<DockerfileRenderer>();
+        return builder;
+    }
+
+    public static WebApplication MapProjects(this WebApplication app)
+    {
+        if (app.Services.GetService<Marker>() is null)
+            throw new InvalidOperationException("Call builder.AddProjects() before app.MapProjects().");
+        app.MapGrpcService<ProjectsService>();
+        return app;
+    }
+}
