@@ -12,9 +12,12 @@ namespace BuildGrid.Gateway;
 /// </summary>
 public static class BuildGridHost
 {
-    public static WebApplication Create(string[] args)
+    /// <param name="args">Command-line configuration (<c>--BUILDGRID_REST_URL=...</c>), over the environment.</param>
+    /// <param name="configure">Extra composition (tests add log sinks here).</param>
+    public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);
+        configure?.Invoke(builder);
         builder.AddBuildGridDefaults();
         var hostProjects = !ServiceAddresses.IsRemote(builder.Configuration, ProjectsExtensions.AppId);
         if (hostProjects)

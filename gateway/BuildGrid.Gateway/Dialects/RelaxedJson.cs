@@ -15,6 +15,9 @@ internal static class RelaxedJson
 
     public static JsonNode? TryParse(string text)
     {
+        var start = text.AsSpan().TrimStart();
+        if (start.Length == 0 || start[0] is not ('{' or '['))
+            return null;
         var reader = new Reader(text);
         try
         {

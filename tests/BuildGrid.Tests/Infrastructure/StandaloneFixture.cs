@@ -1,0 +1,67 @@
+using BuildGrid.Core.Hosting;
+using BuildGrid.Gateway;
+using Grpc.Net.Client;
+
+namespace BuildGrid.Tests.Infrastructure;
+
+/// <summary>
+/// Standalone BuildGrid as a user runs it — the same composition as <c>dotnet run --project gateway/BuildGrid.Gateway</c> —
+/// on loopback port 0 with its own data directory: real Kestrel, real SQLite files, embedded Garnet.
+/// </summary>
+public sealed class StandaloneFixture : IAsyncLifetime
+{
+    WebApplication? app;
+
+    public string DataDir { get; } = TestDirectories.Create("standalone");
+    public ErrorLog Errors { get; } = new();
+    public Uri RestUrl { get; private set; } = null!;
+    public Uri GrpcUrl { get; private set; } = null!;
+    public HttpClient Rest { get; private set; } = null!;
+    public GrpcChannel Channel { get; private set; } = null!;
+    public IServiceProvider Services => app!.Services;
+
+    public async ValueTask InitializeAsync()
+    {
+        (app, RestUrl, GrpcUrl) = await StartAsync(DataDir, Errors);
+        Rest = new HttpClient { BaseAddress = RestUrl };
+        Channel = GrpcChannel.ForAddress(GrpcUrl);
+    }
+
+    /// <summary>Starts a standalone host; extra arguments are configuration (<c>--KEY=value</c>).</summary>
+    public static async Task<(WebApplication App, Uri RestUrl, Uri GrpcUrl)> StartAsync(string dataDir, ErrorLog? errors = null, params string[] extra)
+    {
+        var app = BuildGridHost.Create(
+        [
+            "--BUILDGRID_REST_URL=http://127.0.0.1:0",
+            "--BUILDGRID_GRPC_URL=http://127.0.0.1:0",
+            $"--BUILDGRID_DATA_DIR={dataDir}",
+            "--Logging:LogLevel:Default=Warning",
+            .. extra,
+        ], builder =>
+        {
+            if (errors is not null)
+                builder.Logging.AddProvider(errors);
+        });
+        await app.StartAsync();
+        var endpoints = app.Services.GetRequiredService<BuildGridEndpoints>();
+        return (app, endpoints.RestUri, endpoints.GrpcUri);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Rest?.Dispose();
+        Channel?.Dispose();
+        if (app is not null)
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
+        TestDirectories.TryDelete(DataDir);
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class StandaloneCollection : ICollectionFixture<StandaloneFixture>
+{
+    public const string Name = "standalone";
+}
