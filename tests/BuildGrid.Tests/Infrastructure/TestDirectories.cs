@@ -32,5 +32,5 @@ public static class TestDirectories
     }
 
     /// <summary>"Debug" or "Release": the configuration this test assembly was built in, for finding sibling outputs.</summary>
-    public static string Configuration => new DirectoryInfo(AppContext.BaseDirectory).Parent!.Parent!.Name;
+    public static string Configuration => new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
 }

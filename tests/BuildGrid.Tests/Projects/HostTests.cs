@@ -1,0 +1,68 @@
+using System.Net;
+using System.Text.Json;
+using BuildGrid.Tests.Infrastructure;
+
+namespace BuildGrid.Tests.Projects;
+
+/// <summary>What every host offers: health, the OpenAPI document, gRPC reflection, and data that outlives the process.</summary>
+[Collection(StandaloneCollection.Name)]
+public sealed class HostTests(StandaloneFixture fixture)
+{
+    static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Healthz_answers_healthy()
+    {
+        using var response = await fixture.Rest.GetAsync("/healthz", Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("Healthy", await response.Content.ReadAsStringAsync(Ct));
+    }
+
+    [Fact]
+    public async Task The_openapi_document_describes_the_image_market_routes()
+    {
+        var document = JsonDocument.Parse(await fixture.Rest.GetStringAsync("/openapi.json", Ct)).RootElement;
+        Assert.Equal("3.0.3", document.GetProperty("openapi").GetString());
+        var paths = document.GetProperty("paths");
+        foreach (var path in new[] { "/api/project/new", "/api/project/delete", "/api/project/clone", "/api/project/save", "/api/plugin/extension/interface" })
+            Assert.True(paths.GetProperty(path).TryGetProperty("post", out _), path);
+        var list = paths.GetProperty("/api/project/list");
+        Assert.True(list.TryGetProperty("post", out _));
+        var query = list.GetProperty("get").GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString()).ToList();
+        Assert.Equal(["projectName", "page", "page_size", "operator"], query);
+        var save = document.GetProperty("components").GetProperty("schemas").GetProperty("buildgrid.gateway.imagemarket.v1.SaveProjectRequest").GetProperty("properties");
+        Assert.True(save.TryGetProperty("$$plugin", out _));
+        Assert.True(save.TryGetProperty("DefineDockerFileType", out _));
+        Assert.False(save.TryGetProperty("body", out _));
+    }
+
+    [Fact]
+    public async Task Committed_projects_survive_a_restart_of_the_host()
+    {
+        var dataDir = TestDirectories.Create("restart");
+        try
+        {
+            var (app, rest, _) = await StandaloneFixture.StartAsync(dataDir);
+            using (var http = new HttpClient { BaseAddress = rest })
+            {
+                var api = new ImageMarketApi(http);
+                for (var i = 0; i < 5; i++)
+                    Assert.Equal(10000, (await api.NewAsync($"keep-{i}", "root")).Code);
+                Assert.Equal(10000, (await api.PostJsonAsync("/api/project/delete", new { projectName = "keep-4" })).Code);
+            }
+            await app.StopAsync(Ct);
+            await app.DisposeAsync();
+
+            var (again, rest2, _) = await StandaloneFixture.StartAsync(dataDir);
+            await using var _ = again;
+            using var http2 = new HttpClient { BaseAddress = rest2 };
+            var list = await new ImageMarketApi(http2).GetAsync("/api/project/list?projectName=keep-");
+            Assert.Equal(["keep-0", "keep-1", "keep-2", "keep-3"], list.Content.GetProperty("data").EnumerateArray().Select(p => p.GetProperty("name").GetString()));
+            await again.StopAsync(Ct);
+        }
+        finally
+        {
+            TestDirectories.TryDelete(dataDir);
+        }
+    }
+}
