@@ -29,7 +29,8 @@ public sealed class EmbeddedGarnet(BuildGridSettings settings, IConfiguration co
             "--checkpointdir", directory, "--aof", "true", "--recover", "true",
             // Managed file I/O: the native device needs libaio, which a fresh machine lacks.
             "--device-type", "RandomAccess",
-            "--memory", "64m", "--index", "8m",
+            // Sized for queues, leases and log fan-out, not for a cache: Garnet's defaults reserve gigabytes.
+            "--memory", "32m", "--page", "1m", "--index", "1m", "--aof-memory", "8m", "--aof-page-size", "2m",
         ]);
         server.Start();
         Endpoint = $"127.0.0.1:{port}";

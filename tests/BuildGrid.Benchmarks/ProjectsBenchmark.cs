@@ -1,0 +1,49 @@
+using System.Net.Http.Json;
+using BuildGrid.Projects.V1;
+using Grpc.Net.Client;
+
+namespace BuildGrid.Benchmarks;
+
+/// <summary>
+/// Issue 3 figures: REST image-market `info` through the gateway against the same read over direct gRPC, in the same
+/// run against the same process; cold start to a healthy /healthz; idle memory.
+/// </summary>
+public static class ProjectsBenchmark
+{
+    public static async Task RunAsync(int seconds, int concurrency)
+    {
+        var starts = new List<TimeSpan>();
+        var idle = new List<long>();
+        for (var i = 0; i < 3; i++)
+        {
+            await using var cold = await GatewayProcess.StartAsync();
+            starts.Add(cold.StartTime);
+            await Task.Delay(3000);
+            idle.Add(cold.ResidentBytes());
+        }
+        Console.WriteLine($"cold start to healthy /healthz: {string.Join(", ", starts.Select(s => $"{s.TotalMilliseconds:F0} ms"))} (median {starts.Order().ElementAt(1).TotalMilliseconds:F0} ms)");
+        Console.WriteLine($"idle resident memory after 3 s: {string.Join(", ", idle.Select(b => $"{b / 1048576} MB"))}");
+
+        await using var gateway = await GatewayProcess.StartAsync();
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = concurrency }) { BaseAddress = gateway.RestUrl };
+        using var channel = GrpcChannel.ForAddress(gateway.GrpcUrl);
+        var client = new BuildGrid.Projects.V1.Projects.ProjectsClient(channel);
+        for (var i = 0; i < 100; i++)
+            await http.PostAsJsonAsync("/api/project/new", new { projectName = $"bench-{i}", @operator = "bench" });
+
+        var warmup = TimeSpan.FromSeconds(Math.Max(2, seconds / 3));
+        var duration = TimeSpan.FromSeconds(seconds);
+        var grpc = await Load.RunAsync("gRPC GetProject (direct)", concurrency, warmup, duration, async i =>
+            (await client.GetProjectAsync(new GetProjectRequest { Name = $"bench-{i % 100}" })).Name.Length > 0);
+        var rest = await Load.RunAsync("REST GET /api/project/info", concurrency, warmup, duration, async i =>
+        {
+            using var response = await http.GetAsync($"/api/project/info?projectName=bench-{i % 100}&operator=admin");
+            var body = await response.Content.ReadAsStringAsync();
+            return response.IsSuccessStatusCode && body.Contains("\"code\":10000", StringComparison.Ordinal);
+        });
+        Console.WriteLine(grpc);
+        Console.WriteLine(rest);
+        Console.WriteLine($"REST/gRPC throughput ratio: {rest.PerSecond / grpc.PerSecond:F2} (goal >= 0.60); p99 ratio: {rest.P99Ms / grpc.P99Ms:F2} (goal <= 2)");
+        Console.WriteLine($"resident memory after the load: {gateway.ResidentBytes() / 1048576} MB");
+    }
+}
