@@ -9,6 +9,7 @@ public sealed class ErrorLog : ILoggerProvider
     readonly ConcurrentQueue<string> entries = new();
 
     public IReadOnlyCollection<string> Entries => entries;
+    public bool TryTake(out string entry) => entries.TryDequeue(out entry!);
 
     public ILogger CreateLogger(string categoryName) => new Logger(categoryName, entries);
     public void Dispose() { }

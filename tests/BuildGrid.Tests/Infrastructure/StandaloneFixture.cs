@@ -58,6 +58,19 @@ public sealed class StandaloneFixture : IAsyncLifetime
         }
         TestDirectories.TryDelete(DataDir);
     }
+
+    /// <summary>
+    /// An answer may look right while something failed behind it: test classes call this after each test (Dispose),
+    /// and the test fails if the host logged an error meanwhile.
+    /// </summary>
+    public void AssertNoErrorsLogged()
+    {
+        var errors = new List<string>();
+        while (Errors.TryTake(out var entry))
+            errors.Add(entry);
+        if (errors.Count > 0)
+            throw new Xunit.Sdk.XunitException("The standalone host logged errors:\n" + string.Join("\n", errors));
+    }
 }
 
 [CollectionDefinition(Name)]

@@ -6,8 +6,10 @@ namespace BuildGrid.Tests.Projects;
 
 /// <summary>What every host offers: health, the OpenAPI document, gRPC reflection, and data that outlives the process.</summary>
 [Collection(StandaloneCollection.Name)]
-public sealed class HostTests(StandaloneFixture fixture)
+public sealed class HostTests(StandaloneFixture fixture) : IDisposable
 {
+    public void Dispose() => fixture.AssertNoErrorsLogged();
+
     static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]

@@ -6,8 +6,10 @@ namespace BuildGrid.Tests.Projects;
 
 /// <summary>Seed 000 §1-6, 9, 10 through the REST gateway of a standalone host, as a script calls it.</summary>
 [Collection(StandaloneCollection.Name)]
-public sealed class ImageMarketTests(StandaloneFixture fixture)
+public sealed class ImageMarketTests(StandaloneFixture fixture) : IDisposable
 {
+    public void Dispose() => fixture.AssertNoErrorsLogged();
+
     readonly ImageMarketApi api = new(fixture.Rest);
 
     static void AssertOk(ImageMarketApi.Envelope e)

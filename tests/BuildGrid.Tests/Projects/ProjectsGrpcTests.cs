@@ -11,8 +11,10 @@ namespace BuildGrid.Tests.Projects;
 
 /// <summary>The typed gRPC API of the Projects service, over a real h2c channel to the standalone host.</summary>
 [Collection(StandaloneCollection.Name)]
-public sealed class ProjectsGrpcTests(StandaloneFixture fixture)
+public sealed class ProjectsGrpcTests(StandaloneFixture fixture) : IDisposable
 {
+    public void Dispose() => fixture.AssertNoErrorsLogged();
+
     readonly ProjectsClient client = new(fixture.Channel);
     static CancellationToken Ct => TestContext.Current.CancellationToken;
 
