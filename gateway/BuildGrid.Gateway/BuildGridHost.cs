@@ -1,3 +1,5 @@
+using BuildGrid.Builds;
+using BuildGrid.Builds.Queue;
 using BuildGrid.Core.Clients;
 using BuildGrid.Core.Hosting;
 using BuildGrid.Gateway.Hosting;
@@ -19,15 +21,20 @@ public static class BuildGridHost
         var builder = WebApplication.CreateBuilder(args);
         configure?.Invoke(builder);
         builder.AddBuildGridDefaults();
-        var hostProjects = !ServiceAddresses.IsRemote(builder.Configuration, ProjectsExtensions.AppId);
-        if (hostProjects)
-            builder.AddProjects();
         var settings = BuildGridSettings.From(builder.Configuration);
         if (settings.Redis is null && !settings.DaprEnabled)
         {
+            // Registered first, so Garnet is up before any service's background work connects to it.
             builder.Services.AddSingleton<EmbeddedGarnet>();
             builder.Services.AddHostedService(sp => sp.GetRequiredService<EmbeddedGarnet>());
+            builder.Services.AddSingleton(sp => new RedisConnection(() => sp.GetRequiredService<EmbeddedGarnet>().ConnectionString));
         }
+        var hostProjects = !ServiceAddresses.IsRemote(builder.Configuration, ProjectsExtensions.AppId);
+        if (hostProjects)
+            builder.AddProjects();
+        var hostBuilds = !ServiceAddresses.IsRemote(builder.Configuration, BuildsExtensions.AppId);
+        if (hostBuilds)
+            builder.AddBuilds();
         builder.AddGateway();
 
         var app = builder.Build();
@@ -42,6 +49,8 @@ public static class BuildGridHost
         app.MapBuildGridDefaults();
         if (hostProjects)
             app.MapProjects();
+        if (hostBuilds)
+            app.MapBuilds();
         app.MapGateway();
         return app;
     }

@@ -19,6 +19,7 @@ public static class GatewayExtensions
         // default values written ("errMsg":"" and "code":0 appear, as the documents show).
         builder.Services.AddGrpc().AddJsonTranscoding();
         builder.Services.AddBuildGridClient<Projects.V1.Projects.ProjectsClient>(ProjectsExtensions.AppId);
+        builder.Services.AddBuildGridClient<Builds.V1.BuildRuns.BuildRunsClient>(Builds.BuildsExtensions.AppId);
         return builder;
     }
 

@@ -17,4 +17,6 @@ public static class Reasons
     public const string PluginNotFound = "PLUGIN_NOT_FOUND";
     public const string PluginMethodNotFound = "PLUGIN_METHOD_NOT_FOUND";
     public const string PluginInvalidParameters = "PLUGIN_INVALID_PARAMETERS";
+
+    public const string RunNotFound = "RUN_NOT_FOUND";
 }

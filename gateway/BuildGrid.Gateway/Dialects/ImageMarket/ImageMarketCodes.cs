@@ -6,7 +6,7 @@ using Grpc.Core;
 namespace BuildGrid.Gateway.Dialects.ImageMarket;
 
 /// <summary>Which image-market call is answering: the same domain error means a different code per call.</summary>
-internal enum Call { New, Delete, Clone, Info, List, Save, Plugin, View }
+internal enum Call { New, Delete, Clone, Info, List, Save, Plugin, View, Build, BuildHistory }
 
 /// <summary>
 /// The image-market return codes (seed 000, DESIGN.md): a domain error's reason, per call, becomes a code, an errMsg
@@ -56,6 +56,7 @@ internal static class ImageMarketCodes
                     Call.Delete => new Envelope { Code = DeleteMissing, ErrMsg = "project to delete not exist", Content = Failed },
                     Call.Clone => new Envelope { Code = CloneSourceMissing, ErrMsg = "src project not exist", Content = Failed },
                     Call.Save => new Envelope { Code = InvalidParameter, ErrMsg = "project not exist", Content = Value.ForString($"project: {id} not exist") },
+                    Call.Build => new Envelope { Code = BuildMissing, ErrMsg = $"Project: {id} to build not exist", Content = Failed },
                     _ => new Envelope { Code = QueryMissing, ErrMsg = $"Project: {id} to query info not exist", Content = Failed },
                 };
             case Reasons.PluginNotFound or Reasons.PluginMethodNotFound or Reasons.PluginInvalidParameters:

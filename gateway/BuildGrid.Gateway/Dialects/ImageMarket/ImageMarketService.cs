@@ -15,7 +15,8 @@ namespace BuildGrid.Gateway.Dialects.ImageMarket;
 /// envelope. Every path answers an envelope: domain errors through <see cref="ImageMarketCodes"/>, unreadable bodies as
 /// 10006, and anything unexpected as 10100 (logged, never leaked).
 /// </summary>
-public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient projects, ILogger<ImageMarketService> logger)
+public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient projects, Builds.V1.BuildRuns.BuildRunsClient builds,
+    ILogger<ImageMarketService> logger)
     : Im.ImageMarket.ImageMarketBase
 {
     static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
@@ -24,6 +25,7 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
     static readonly Dictionary<string, string> CloneFields = new() { ["source_name"] = "srcProjectName", ["target_name"] = "dstProjectName" };
     static readonly Dictionary<string, string> SaveFields = new() { ["name"] = "project", ["cluster"] = "Cluster", ["dockerfile"] = "Dockerfile", ["plugins"] = "$$plugin" };
     static readonly Dictionary<string, string> ListFields = new() { ["name_contains"] = "projectName" };
+    static readonly Dictionary<string, string> BuildFields = new() { ["name"] = "projectName", ["project"] = "projectName" };
     static readonly Dictionary<string, string> NewFields = new() { ["name"] = "projectName", ["cluster"] = "Cluster" };
 
     public override Task<Envelope> NewProject(NewProjectRequest request, ServerCallContext context) =>
@@ -137,6 +139,55 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
                 Plugin = request.Plugin, Method = request.Method, Parameters = parameters ?? new Struct(),
             }, Options(context));
             return ImageMarketCodes.Success(result.Result ?? Value.ForNull());
+        });
+
+    public override Task<Envelope> BuildProject(BuildProjectRequest request, ServerCallContext context) =>
+        Answer(Call.Build, BuildFields, context, async () =>
+        {
+            LenientBody.MergeInto(request, request.Body);
+            var run = await builds.StartProjectBuildAsync(new Builds.V1.StartProjectBuildRequest
+            {
+                Project = request.ProjectName, Tag = request.Tag, Operator = request.Operator,
+            }, Options(context));
+            return ImageMarketCodes.Success(Value.ForStruct(new Struct { Fields = { ["idStr"] = Value.ForString(run.Id) } }));
+        });
+
+    public override Task<Envelope> BuildHistory(BuildHistoryRequest request, ServerCallContext context) =>
+        Answer(Call.BuildHistory, ProjectNameFields, context, async () =>
+        {
+            LenientBody.MergeInto(request, request.Body);
+            var page = PositiveOrDefault(request.Page, "page");
+            var size = PositiveOrDefault(request.PageSize, "page_size");
+            // The project must exist (10008 otherwise); its name is checked by the Projects service.
+            var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName }, Options(context));
+            var result = await builds.ListRunsAsync(new Builds.V1.ListRunsRequest { Project = project.Name, Page = page, PageSize = size }, Options(context));
+            var data = result.Runs.Select(r => Value.ForStruct(new Struct
+            {
+                Fields =
+                {
+                    ["idStr"] = Value.ForString(r.Id),
+                    ["tag"] = Value.ForString(r.Tag),
+                    ["status"] = Value.ForString(Builds.Domain.RunStates.Name(r.State)),
+                    ["operator"] = Value.ForString(r.Operator),
+                    ["queueTime"] = Value.ForString(Time(r.QueueTime)),
+                    ["startTime"] = Value.ForString(Time(r.StartTime)),
+                    ["finishTime"] = Value.ForString(Time(r.FinishTime)),
+                    ["image"] = Value.ForString(r.Image),
+                    ["imageDigest"] = Value.ForString(r.ImageDigest),
+                    ["failureReason"] = Value.ForString(r.FailureReason),
+                    ["attempt"] = Value.ForNumber(r.Attempt),
+                },
+            }));
+            return ImageMarketCodes.Success(Value.ForStruct(new Struct
+            {
+                Fields =
+                {
+                    ["data"] = Value.ForList([.. data]),
+                    ["page"] = Value.ForNumber(result.Page),
+                    ["page_size"] = Value.ForNumber(result.PageSize),
+                    ["total_count"] = Value.ForNumber(result.TotalCount),
+                },
+            }));
         });
 
     public override async Task<ViewConfigResponse> ViewConfig(ViewConfigRequest request, ServerCallContext context)

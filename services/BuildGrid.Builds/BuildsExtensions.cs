@@ -1,0 +1,55 @@
+using BuildGrid.Builds.Grpc;
+using BuildGrid.Builds.Queue;
+using BuildGrid.Builds.Storage;
+using BuildGrid.Builds.Worker;
+using BuildGrid.Core.Clients;
+using BuildGrid.Core.Hosting;
+using BuildGrid.Core.Storage;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace BuildGrid.Builds;
+
+public static class BuildsExtensions
+{
+    public const string AppId = "builds";
+
+    sealed class Marker;
+
+    /// <summary>
+    /// The Builds service: its database (builds.db), the Redis queue, <see cref="BuildsOptions.Workers"/> worker slots and
+    /// the reaper. Redis is BUILDGRID_REDIS unless the host registered a <see cref="RedisConnection"/> first (standalone: Garnet).
+    /// </summary>
+    public static WebApplicationBuilder AddBuilds(this WebApplicationBuilder builder)
+    {
+        if (builder.Services.Any(d => d.ServiceType == typeof(Marker)))
+            return builder;
+        builder.Services.AddSingleton<Marker>();
+        builder.Services.AddOptions<BuildsOptions>().BindConfiguration("Builds").ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<BuildsOptions>, BuildsOptionsValidator>();
+        builder.Services.AddServiceDatabase(AppId, typeof(BuildsExtensions).Assembly);
+        builder.Services.TryAddSingleton(sp => new RedisConnection(() => sp.GetRequiredService<BuildGridSettings>().Redis
+            ?? throw new InvalidOperationException("The Builds service needs Redis: set BUILDGRID_REDIS (standalone BuildGrid embeds Garnet).")));
+        // Secrets of runs are stored encrypted; every Builds process of one installation shares the key ring.
+        var keys = Path.Combine(BuildGridSettings.From(builder.Configuration).DataDir, "keys");
+        builder.Services.AddDataProtection().SetApplicationName("BuildGrid").PersistKeysToFileSystem(new DirectoryInfo(keys));
+        builder.Services.AddSingleton<BuildQueue>();
+        builder.Services.AddSingleton<RunStore>();
+        builder.Services.AddSingleton<RunExecutor>();
+        builder.Services.AddSingleton<BuildWorker>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<BuildWorker>());
+        builder.Services.AddSingleton<Reaper>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Reaper>());
+        builder.Services.AddBuildGridClient<Projects.V1.Projects.ProjectsClient>("projects");
+        return builder;
+    }
+
+    public static WebApplication MapBuilds(this WebApplication app)
+    {
+        if (app.Services.GetService<Marker>() is null)
+            throw new InvalidOperationException("Call builder.AddBuilds() before app.MapBuilds().");
+        app.MapGrpcService<BuildRunsService>();
+        return app;
+    }
+}

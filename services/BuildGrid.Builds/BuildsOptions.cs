@@ -1,0 +1,40 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
+namespace BuildGrid.Builds;
+
+/// <summary>Build engine settings, bound from the "Builds" section (env: Builds__Workers=4, ...).</summary>
+public sealed class BuildsOptions
+{
+    /// <summary>Runs this process executes at once (0: this process only serves the API).</summary>
+    [Range(0, 64)]
+    public int Workers { get; set; } = 2;
+
+    /// <summary>A running run's lease; a worker renews it every third of this. A lapsed lease means the worker died.</summary>
+    [Range(typeof(TimeSpan), "00:00:02", "01:00:00")]
+    public TimeSpan Lease { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Executions of one run at most (a run whose worker died is retried until then, then failed).</summary>
+    [Range(1, 10)]
+    public int MaxAttempts { get; set; } = 2;
+
+    [Range(1, 1440)]
+    public int DefaultTimeoutMinutes { get; set; } = 60;
+
+    /// <summary>Where images are pushed (host:port); empty: this BuildGrid's own registry (its REST listener).</summary>
+    public string Registry { get; set; } = "";
+
+    /// <summary>Keep workspaces after a run (for debugging); they are removed by default.</summary>
+    public bool KeepWorkspaces { get; set; }
+
+    /// <summary>Log lines stored per run; the rest is dropped with a note.</summary>
+    [Range(100, 10_000_000)]
+    public int MaxLogLines { get; set; } = 100_000;
+
+    /// <summary>How often the reaper checks leases and re-queues runs Redis lost.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.200", "00:10:00")]
+    public TimeSpan ReaperInterval { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+[OptionsValidator]
+internal sealed partial class BuildsOptionsValidator : IValidateOptions<BuildsOptions>;

@@ -1,0 +1,31 @@
+namespace BuildGrid.Builds;
+
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "Run {RunId} attempt {Attempt} started on {Worker}")]
+    public static partial void RunStarted(ILogger logger, string runId, int attempt, string worker);
+
+    [LoggerMessage(2, LogLevel.Information, "Run {RunId} ended {State}")]
+    public static partial void RunFinished(ILogger logger, string runId, string state);
+
+    [LoggerMessage(3, LogLevel.Warning, "Run {RunId} attempt {Attempt}: another worker owns it now; this result is dropped")]
+    public static partial void ResultDropped(ILogger logger, string runId, int attempt);
+
+    [LoggerMessage(4, LogLevel.Warning, "Renewing the lease of run {RunId} failed; retrying")]
+    public static partial void RenewFailed(ILogger logger, string runId, Exception exception);
+
+    [LoggerMessage(5, LogLevel.Warning, "Worker slot {Slot} failed; continuing")]
+    public static partial void SlotFailed(ILogger logger, int slot, Exception exception);
+
+    [LoggerMessage(6, LogLevel.Warning, "Redis is unavailable; retrying")]
+    public static partial void RedisUnavailable(ILogger logger, Exception exception);
+
+    [LoggerMessage(7, LogLevel.Warning, "Queue sweep failed; retrying")]
+    public static partial void SweepFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(8, LogLevel.Information, "Run {RunId}: its worker stopped responding; queued again")]
+    public static partial void Requeued(ILogger logger, string runId);
+
+    [LoggerMessage(9, LogLevel.Warning, "Run {RunId} is stored but could not be pushed to Redis now; the reaper will push it")]
+    public static partial void EnqueueDeferred(ILogger logger, string runId, Exception exception);
+}

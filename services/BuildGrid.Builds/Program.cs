@@ -1,0 +1,10 @@
+using BuildGrid.Builds;
+using BuildGrid.Core.Hosting;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddBuildGridDefaults();
+builder.AddBuilds();
+var app = builder.Build();
+app.MapBuildGridDefaults();
+app.MapBuilds();
+app.Run();

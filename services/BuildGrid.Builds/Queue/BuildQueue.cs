@@ -1,0 +1,71 @@
+using StackExchange.Redis;
+
+namespace BuildGrid.Builds.Queue;
+
+/// <summary>
+/// The hot path of the build queue, on Redis 7 or Garnet alike (lists and pub/sub only: no streams, no Lua). A run id
+/// is LPUSHed when queued and RPOPed by a worker, which then claims it in SQL; SQL decides ownership, so a duplicate
+/// or lost entry costs time, never correctness (the reaper re-pushes what Redis lost). Pub/sub wakes idle workers,
+/// carries cancel requests to the worker that runs a build, and tells log watchers that new lines are stored.
+/// </summary>
+public sealed class BuildQueue(RedisConnection redis)
+{
+    const string Prefix = "buildgrid:builds:";
+    static readonly RedisKey QueueKey = Prefix + "queue";
+    static readonly RedisChannel WakeChannel = RedisChannel.Literal(Prefix + "wake");
+    static readonly RedisChannel CancelChannel = RedisChannel.Literal(Prefix + "cancel");
+    static RedisChannel LogChannel(string runId) => RedisChannel.Literal(Prefix + "log:" + runId);
+
+    async Task<IDatabase> DatabaseAsync(CancellationToken cancellationToken) => (await redis.GetAsync(cancellationToken)).GetDatabase();
+    async Task<ISubscriber> SubscriberAsync(CancellationToken cancellationToken) => (await redis.GetAsync(cancellationToken)).GetSubscriber();
+
+    /// <summary>At the back of the line.</summary>
+    public async Task EnqueueAsync(string runId, CancellationToken cancellationToken)
+    {
+        var db = await DatabaseAsync(cancellationToken);
+        await db.ListLeftPushAsync(QueueKey, runId);
+        await db.PublishAsync(WakeChannel, runId);
+    }
+
+    /// <summary>At the front of the line: a retried run has waited already.</summary>
+    public async Task RequeueAsync(string runId, CancellationToken cancellationToken)
+    {
+        var db = await DatabaseAsync(cancellationToken);
+        await db.ListRightPushAsync(QueueKey, runId);
+        await db.PublishAsync(WakeChannel, runId);
+    }
+
+    public async Task<string?> DequeueAsync(CancellationToken cancellationToken)
+    {
+        var value = await (await DatabaseAsync(cancellationToken)).ListRightPopAsync(QueueKey);
+        return value.IsNullOrEmpty ? null : value.ToString();
+    }
+
+    public async Task<long> LengthAsync(CancellationToken cancellationToken) => await (await DatabaseAsync(cancellationToken)).ListLengthAsync(QueueKey);
+
+    public async Task OnWakeAsync(Action wake, CancellationToken cancellationToken) =>
+        await (await SubscriberAsync(cancellationToken)).SubscribeAsync(WakeChannel, (_, _) => wake());
+
+    public async Task RequestCancelAsync(string runId, CancellationToken cancellationToken) =>
+        await (await SubscriberAsync(cancellationToken)).PublishAsync(CancelChannel, runId);
+
+    public async Task OnCancelAsync(Action<string> cancel, CancellationToken cancellationToken) =>
+        await (await SubscriberAsync(cancellationToken)).SubscribeAsync(CancelChannel, (_, value) => cancel(value.ToString()));
+
+    public async Task LogAppendedAsync(string runId, long lines, CancellationToken cancellationToken) =>
+        await (await SubscriberAsync(cancellationToken)).PublishAsync(LogChannel(runId), lines);
+
+    /// <summary>Calls <paramref name="appended"/> whenever a worker stored new lines of the run; dispose to stop.</summary>
+    public async Task<IAsyncDisposable> WatchLogAsync(string runId, Action appended, CancellationToken cancellationToken)
+    {
+        var subscriber = await SubscriberAsync(cancellationToken);
+        var queue = await subscriber.SubscribeAsync(LogChannel(runId));
+        queue.OnMessage(_ => appended());
+        return new Unsubscribe(queue);
+    }
+
+    sealed class Unsubscribe(ChannelMessageQueue queue) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync() => await queue.UnsubscribeAsync();
+    }
+}

@@ -1,0 +1,141 @@
+using System.Collections.Concurrent;
+using BuildGrid.Builds.Queue;
+using BuildGrid.Builds.Storage;
+using BuildGrid.Builds.V1;
+using Microsoft.Extensions.Options;
+
+namespace BuildGrid.Builds.Worker;
+
+/// <summary>
+/// Runs builds: <see cref="BuildsOptions.Workers"/> slots take run ids from the queue, claim them in SQL, renew the lease
+/// while they execute, and record the outcome. A cancel request (pub/sub, or the flag seen at a renewal) kills the run.
+/// </summary>
+public sealed class BuildWorker(BuildQueue queue, RunStore store, RunExecutor executor, IOptions<BuildsOptions> options,
+    ILogger<BuildWorker> logger) : BackgroundService
+{
+    readonly SemaphoreSlim wake = new(0, int.MaxValue);
+    readonly ConcurrentDictionary<string, CancellationTokenSource> running = new();
+
+    /// <summary>This process's worker name: host and process id, unique among live workers.</summary>
+    public string Name { get; } = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..6]}";
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var slots = options.Value.Workers;
+        if (slots == 0)
+            return;
+        await SubscribeAsync(stoppingToken);
+        await Task.WhenAll(Enumerable.Range(0, slots).Select(slot => Task.Run(() => SlotAsync(slot, stoppingToken), stoppingToken)));
+    }
+
+    async Task SubscribeAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await queue.OnWakeAsync(() => wake.Release(), stoppingToken);
+                await queue.OnCancelAsync(id => { if (running.TryGetValue(id, out var cts)) cts.Cancel(); }, stoppingToken);
+                return;
+            }
+            catch (StackExchange.Redis.RedisException e)
+            {
+                Log.RedisUnavailable(logger, e);
+                await Task.Delay(1000, stoppingToken);
+            }
+        }
+    }
+
+    async Task SlotAsync(int slot, CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var id = await queue.DequeueAsync(stoppingToken);
+                if (id is null)
+                {
+                    await wake.WaitAsync(TimeSpan.FromSeconds(1), stoppingToken);
+                    continue;
+                }
+                if (await store.ClaimAsync(id, Name, options.Value.Lease, stoppingToken) is { } claimed)
+                    await RunAsync(claimed.Run, claimed.Spec, stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                Log.SlotFailed(logger, slot, e);
+                await Task.Delay(1000, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }
+    }
+
+    async Task RunAsync(Run run, RunSpec spec, CancellationToken stoppingToken)
+    {
+        using var cancel = new CancellationTokenSource();
+        using var lost = new CancellationTokenSource();
+        using var done = new CancellationTokenSource();
+        using var timeout = new CancellationTokenSource(Domain.RunRules.Timeout(spec));
+        running[run.Id] = cancel;
+        var renewal = Task.Run(() => RenewAsync(run, cancel, lost, done.Token), CancellationToken.None);
+        Log.RunStarted(logger, run.Id, run.Attempt, Name);
+        try
+        {
+            await using var log = await RunLog.OpenAsync(store, queue, run.Id, spec.Secrets.Values, options.Value.MaxLogLines, stoppingToken);
+            if (run.Attempt > 1)
+                log.Write($"[buildgrid] attempt {run.Attempt} of {run.MaxAttempts} on {Name}");
+            // A lost lease or a host shutting down stops the run without recording an end: the lease lapses and the
+            // run is retried elsewhere, as when a worker dies.
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel.Token, lost.Token, stoppingToken);
+            var outcome = await executor.ExecuteAsync(run, spec, log, stop.Token, timeout.Token);
+            await log.FlushAsync();
+            if (outcome.State == RunState.Cancelled && !cancel.IsCancellationRequested)
+                return;
+            if (await store.FinishAsync(run, Name, outcome, CancellationToken.None))
+                Log.RunFinished(logger, run.Id, Domain.RunStates.Name(outcome.State));
+            else
+                Log.ResultDropped(logger, run.Id, run.Attempt);
+        }
+        finally
+        {
+            running.TryRemove(run.Id, out _);
+            await done.CancelAsync();
+            await renewal;
+        }
+    }
+
+    /// <summary>Renews the lease every third of it; cancels the run when asked, and stops it when ownership is lost.</summary>
+    async Task RenewAsync(Run run, CancellationTokenSource cancel, CancellationTokenSource lost, CancellationToken done)
+    {
+        var every = options.Value.Lease / 3;
+        while (!done.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(every, done);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            try
+            {
+                var (owned, cancelRequested) = await store.RenewAsync(run.Id, Name, run.Attempt, options.Value.Lease, CancellationToken.None);
+                if (!owned)
+                {
+                    await lost.CancelAsync();
+                    return;
+                }
+                if (cancelRequested)
+                    await cancel.CancelAsync();
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                Log.RenewFailed(logger, run.Id, e);
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace BuildGrid.Builds.Worker;
+
+/// <summary>
+/// Runs a command in its own session (setsid), streams its merged output line by line, and on cancel, timeout or
+/// exit kills the whole process group — background jobs the script left behind included — and any descendant.
+/// </summary>
+public static partial class ProcessRunner
+{
+    const int SigKill = 9;
+
+    [DllImport("libc", SetLastError = true, EntryPoint = "kill")]
+    private static extern int Kill(int pid, int signal);
+
+    public sealed record Result(int ExitCode, bool Killed);
+
+    public static async Task<Result> RunAsync(string fileName, IReadOnlyList<string> arguments, string workingDirectory,
+        IReadOnlyDictionary<string, string> environment, Action<string> onLine, CancellationToken cancellationToken)
+    {
+        // setsid execs in place (our child is not a group leader), so the process id is the new group's id.
+        var start = new ProcessStartInfo("setsid", [fileName, .. arguments])
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        start.Environment.Clear();
+        foreach (var (key, value) in environment)
+            start.Environment[key] = value;
+
+        using var process = new Process { StartInfo = start };
+        var gate = new object();
+        void Line(object _, DataReceivedEventArgs e)
+        {
+            if (e.Data is null) return;
+            lock (gate) onLine(e.Data);
+        }
+        process.OutputDataReceived += Line;
+        process.ErrorDataReceived += Line;
+        process.Start();
+        process.StandardInput.Close();
+        var group = process.Id;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        await using (cancellationToken.Register(() => KillGroup(process, group)))
+        {
+            try
+            {
+                await process.WaitForExitAsync(CancellationToken.None).WaitAsync(cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                KillGroup(process, group);
+            }
+            // Whatever the script started in the background dies with it, so its pipes close and nothing outlives the run.
+            KillGroup(process, group);
+            await process.WaitForExitAsync(CancellationToken.None);
+        }
+        // Callbacks run last-registered-first, so the token, not a flag set in ours, says whether we killed it.
+        var killed = cancellationToken.IsCancellationRequested;
+        return new Result(killed ? -1 : process.ExitCode, killed);
+    }
+
+    static void KillGroup(Process process, int group)
+    {
+        _ = Kill(-group, SigKill);
+        try
+        {
+            if (!process.HasExited)
+                process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException) { }
+        catch (System.ComponentModel.Win32Exception) { }
+    }
+}

@@ -1,0 +1,85 @@
+using BuildGrid.Builds.Queue;
+using BuildGrid.Builds.Storage;
+
+namespace BuildGrid.Builds.Worker;
+
+/// <summary>
+/// A run's log as the worker writes it: secret values masked, lines stored in batches (at least every 200 ms) and
+/// watchers told through Redis. Bounded: past the limit one note is stored and the rest dropped.
+/// </summary>
+public sealed class RunLog : IAsyncDisposable
+{
+    readonly RunStore store;
+    readonly BuildQueue queue;
+    readonly string runId;
+    readonly string[] secrets;
+    readonly int maxLines;
+    readonly List<(string Text, long At)> pending = [];
+    readonly SemaphoreSlim flushing = new(1, 1);
+    readonly Timer timer;
+    long next;
+    bool truncated;
+
+    RunLog(RunStore store, BuildQueue queue, string runId, IEnumerable<string> secrets, int maxLines, long next)
+    {
+        (this.store, this.queue, this.runId, this.maxLines, this.next) = (store, queue, runId, maxLines, next);
+        // Longest first, so a secret that contains another is masked whole.
+        this.secrets = secrets.Where(s => s.Length > 0).Distinct().OrderByDescending(s => s.Length).ToArray();
+        timer = new Timer(_ => _ = FlushAsync(), null, 200, 200);
+    }
+
+    public static async Task<RunLog> OpenAsync(RunStore store, BuildQueue queue, string runId, IEnumerable<string> secrets, int maxLines,
+        CancellationToken cancellationToken) =>
+        new(store, queue, runId, secrets, maxLines, await store.LogLengthAsync(runId, cancellationToken));
+
+    public string Mask(string text)
+    {
+        foreach (var secret in secrets)
+            text = text.Replace(secret, "***", StringComparison.Ordinal);
+        return text;
+    }
+
+    public void Write(string line)
+    {
+        lock (pending)
+        {
+            if (next + pending.Count >= maxLines)
+            {
+                if (!truncated)
+                    pending.Add(($"[buildgrid] log truncated at {maxLines} lines", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+                truncated = true;
+                return;
+            }
+            pending.Add((Mask(line), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+        }
+    }
+
+    public async Task FlushAsync()
+    {
+        await flushing.WaitAsync();
+        try
+        {
+            List<(string, long)> batch;
+            lock (pending)
+            {
+                if (pending.Count == 0) return;
+                batch = [.. pending];
+                pending.Clear();
+            }
+            await store.AppendLogAsync(runId, next, batch, CancellationToken.None);
+            next += batch.Count;
+            try { await queue.LogAppendedAsync(runId, next, CancellationToken.None); }
+            catch (StackExchange.Redis.RedisException) { /* watchers also poll */ }
+        }
+        finally
+        {
+            flushing.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await timer.DisposeAsync();
+        await FlushAsync();
+    }
+}
