@@ -16,11 +16,20 @@ public static partial class ProcessRunner
 
     public sealed record Result(int ExitCode, bool Killed);
 
+    /// <summary>
+    /// Started in the command's process group before it execs: if the worker process dies (even by SIGKILL, when no
+    /// code of ours runs), the group is killed within a second, so an orphaned build never runs beside its retry.
+    /// </summary>
+    const string Watchdog = """
+        worker=$PPID; ( while kill -0 "$worker" 2>/dev/null; do sleep 1; done; kill -KILL 0 ) </dev/null >/dev/null 2>&1 &
+        exec "$0" "$@"
+        """;
+
     public static async Task<Result> RunAsync(string fileName, IReadOnlyList<string> arguments, string workingDirectory,
         IReadOnlyDictionary<string, string> environment, Action<string> onLine, CancellationToken cancellationToken)
     {
         // setsid execs in place (our child is not a group leader), so the process id is the new group's id.
-        var start = new ProcessStartInfo("setsid", [fileName, .. arguments])
+        var start = new ProcessStartInfo("setsid", ["bash", "-c", Watchdog, fileName, .. arguments])
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
