@@ -17,4 +17,12 @@ public static class Reasons
     public const string PluginNotFound = "PLUGIN_NOT_FOUND";
     public const string PluginMethodNotFound = "PLUGIN_METHOD_NOT_FOUND";
     public const string PluginInvalidParameters = "PLUGIN_INVALID_PARAMETERS";
+
+    // Containers (Svacer): projects, branches, project groups, snapshots.
+    public const string ContainerNotFound = "CONTAINER_NOT_FOUND";
+    public const string ContainerAlreadyExists = "CONTAINER_ALREADY_EXISTS";
+    public const string ContainerTypeMismatch = "CONTAINER_TYPE_MISMATCH";
+    public const string SnapshotNotFound = "SNAPSHOT_NOT_FOUND";
+    public const string ProjectAlreadyInGroup = "PROJECT_ALREADY_IN_GROUP";
+    public const string ProjectNotInGroup = "PROJECT_NOT_IN_GROUP";
 }
