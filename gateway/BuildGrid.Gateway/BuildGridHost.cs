@@ -1,3 +1,4 @@
+using BuildGrid.Containers;
 using BuildGrid.Core.Clients;
 using BuildGrid.Core.Hosting;
 using BuildGrid.Gateway.Hosting;
@@ -7,7 +8,7 @@ namespace BuildGrid.Gateway;
 
 /// <summary>
 /// The gateway process. With no service addresses and no Dapr sidecar it is standalone BuildGrid: it also hosts every
-/// service and an embedded Garnet. A service with an address (BUILDGRID_PROJECTS_URL, ...) or behind Dapr is called
+/// service and an embedded Garnet. A service with an address (BUILDGRID_PROJECTS_URL, BUILDGRID_CONTAINERS_URL, ...) or behind Dapr is called
 /// there instead of being hosted here.
 /// </summary>
 public static class BuildGridHost
@@ -22,6 +23,9 @@ public static class BuildGridHost
         var hostProjects = !ServiceAddresses.IsRemote(builder.Configuration, ProjectsExtensions.AppId);
         if (hostProjects)
             builder.AddProjects();
+        var hostContainers = !ServiceAddresses.IsRemote(builder.Configuration, ContainersExtensions.AppId);
+        if (hostContainers)
+            builder.AddContainers();
         var settings = BuildGridSettings.From(builder.Configuration);
         if (settings.Redis is null && !settings.DaprEnabled)
         {
@@ -42,6 +46,8 @@ public static class BuildGridHost
         app.MapBuildGridDefaults();
         if (hostProjects)
             app.MapProjects();
+        if (hostContainers)
+            app.MapContainers();
         app.MapGateway();
         return app;
     }

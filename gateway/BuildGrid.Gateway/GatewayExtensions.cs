@@ -1,5 +1,7 @@
+using BuildGrid.Containers;
 using BuildGrid.Core.Clients;
 using BuildGrid.Gateway.Dialects.ImageMarket;
+using BuildGrid.Gateway.Dialects.Svacer;
 using BuildGrid.Gateway.OpenApi;
 using BuildGrid.Projects;
 
@@ -19,6 +21,7 @@ public static class GatewayExtensions
         // default values written ("errMsg":"" and "code":0 appear, as the documents show).
         builder.Services.AddGrpc().AddJsonTranscoding();
         builder.Services.AddBuildGridClient<Projects.V1.Projects.ProjectsClient>(ProjectsExtensions.AppId);
+        builder.Services.AddBuildGridClient<Containers.V1.Containers.ContainersClient>(ContainersExtensions.AppId);
         return builder;
     }
 
@@ -27,6 +30,7 @@ public static class GatewayExtensions
         if (app.Services.GetService<Marker>() is null)
             throw new InvalidOperationException("Call builder.AddGateway() before app.MapGateway().");
         app.MapImageMarket();
+        app.MapSvacer();
         app.MapOpenApiDocument("/openapi.json");
         return app;
     }
