@@ -55,14 +55,20 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
     public async Task<(IReadOnlyList<Project> Items, string NextPageToken)> ListProjectsAsync(Page page, string nameContains, string groupId,
         CancellationToken cancellationToken)
     {
-        // A group's members: walk the membership key first (CROSS JOIN fixes that order in SQLite), then sort that
-        // group's projects; never walk every project looking for members.
+        var rows = await QueryPageAsync<ProjectRow>(ProjectsQuery(page, nameContains, groupId), page, nameContains, new { groupId }, cancellationToken);
+        return Paged(rows, page, r => r.ToProto(), r => (r.Name, r.Id));
+    }
+
+    /// <summary>
+    /// A page of projects. A group's members: walk the membership key first (CROSS JOIN fixes that order in SQLite),
+    /// then sort that group's projects; never walk every project looking for members.
+    /// </summary>
+    internal string ProjectsQuery(Page page, string nameContains, string groupId)
+    {
         var from = groupId.Length > 0
             ? "project_group_members m CROSS JOIN projects p WHERE m.project_group_id = @groupId AND p.id = m.project_id"
             : "projects p WHERE 1 = 1";
-        var rows = await QueryPageAsync<ProjectRow>($"SELECT {ProjectColumns} FROM {from} {Filters("p", page, nameContains)} ORDER BY p.name, p.id",
-            page, nameContains, new { groupId }, cancellationToken);
-        return Paged(rows, page, r => r.ToProto(), r => (r.Name, r.Id));
+        return $"SELECT {ProjectColumns} FROM {from}{Filters("p", page, nameContains)} ORDER BY p.name, p.id";
     }
 
     public Task<Project> UpdateProjectAsync(string id, string? name, bool? reviewWithComment, CancellationToken cancellationToken) =>
@@ -119,10 +125,14 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
     public async Task<(IReadOnlyList<Branch> Items, string NextPageToken)> ListBranchesAsync(Page page, string nameContains, string projectId,
         CancellationToken cancellationToken)
     {
-        var from = projectId.Length > 0 ? "branches b WHERE b.project_id = @projectId" : "branches b WHERE 1 = 1";
-        var rows = await QueryPageAsync<BranchRow>($"SELECT {BranchColumns} FROM {from} {Filters("b", page, nameContains)} ORDER BY b.name, b.id",
-            page, nameContains, new { projectId }, cancellationToken);
+        var rows = await QueryPageAsync<BranchRow>(BranchesQuery(page, nameContains, projectId), page, nameContains, new { projectId }, cancellationToken);
         return Paged(rows, page, r => r.ToProto(), r => (r.Name, r.Id));
+    }
+
+    internal string BranchesQuery(Page page, string nameContains, string projectId)
+    {
+        var from = projectId.Length > 0 ? "branches b WHERE b.project_id = @projectId" : "branches b WHERE 1 = 1";
+        return $"SELECT {BranchColumns} FROM {from}{Filters("b", page, nameContains)} ORDER BY b.name, b.id";
     }
 
     public Task<Branch> RenameBranchAsync(string id, string name, CancellationToken cancellationToken) =>
@@ -171,12 +181,16 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
     public async Task<(IReadOnlyList<ProjectGroup> Items, string NextPageToken)> ListGroupsAsync(Page page, string nameContains, string projectId,
         CancellationToken cancellationToken)
     {
+        var rows = await QueryPageAsync<GroupRow>(GroupsQuery(page, nameContains, projectId), page, nameContains, new { projectId }, cancellationToken);
+        return Paged(rows, page, r => r.ToProto(), r => (r.Name, r.Id));
+    }
+
+    internal string GroupsQuery(Page page, string nameContains, string projectId)
+    {
         var from = projectId.Length > 0
             ? "project_group_members m CROSS JOIN project_groups g WHERE m.project_id = @projectId AND g.id = m.project_group_id"
             : "project_groups g WHERE 1 = 1";
-        var rows = await QueryPageAsync<GroupRow>($"SELECT {GroupColumns} FROM {from} {Filters("g", page, nameContains)} ORDER BY g.name, g.id",
-            page, nameContains, new { projectId }, cancellationToken);
-        return Paged(rows, page, r => r.ToProto(), r => (r.Name, r.Id));
+        return $"SELECT {GroupColumns} FROM {from}{Filters("g", page, nameContains)} ORDER BY g.name, g.id";
     }
 
     public Task<ProjectGroup> RenameGroupAsync(string id, string name, CancellationToken cancellationToken) =>
@@ -293,14 +307,21 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
 
     internal async Task<List<TRow>> QueryPageAsync<TRow>(string sql, Page page, string nameContains, object filter, CancellationToken cancellationToken)
     {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<TRow>(new CommandDefinition($"{sql} {db.Dialect.Page}", PageParameters(page, nameContains, filter),
+            cancellationToken: cancellationToken))).AsList();
+    }
+
+    /// <summary>The parameters of a page query: the caller's filter, the keyset position, the name pattern, one row more than the page.</summary>
+    internal static DynamicParameters PageParameters(Page page, string nameContains, object filter)
+    {
         var parameters = new DynamicParameters(filter);
         parameters.Add("afterName", page.AfterName);
         parameters.Add("afterId", page.AfterId);
         parameters.Add("pattern", "%" + EscapeLike(nameContains) + "%");
         parameters.Add("limit", page.Limit + 1);
         parameters.Add("offset", 0);
-        await using var connection = await db.OpenAsync(cancellationToken);
-        return (await connection.QueryAsync<TRow>(new CommandDefinition($"{sql} {db.Dialect.Page}", parameters, cancellationToken: cancellationToken))).AsList();
+        return parameters;
     }
 
     internal static (IReadOnlyList<T> Items, string NextPageToken) Paged<TRow, T>(List<TRow> rows, Page page, Func<TRow, T> map, Func<TRow, (string Name, string Id)> key)

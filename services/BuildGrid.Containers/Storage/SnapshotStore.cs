@@ -54,11 +54,11 @@ public sealed class SnapshotStore([FromKeyedServices(ContainersExtensions.AppId)
 
     public async Task<(IReadOnlyList<Snapshot> Items, string NextPageToken)> ListAsync(Page page, string branchId, CancellationToken cancellationToken)
     {
-        var rows = await containers.QueryPageAsync<SnapshotRow>(
-            $"SELECT {Columns} FROM snapshots s WHERE s.branch_id = @branchId {containers.Filters("s", page, "")} ORDER BY s.name, s.id",
-            page, "", new { branchId }, cancellationToken);
+        var rows = await containers.QueryPageAsync<SnapshotRow>(Query(page), page, "", new { branchId }, cancellationToken);
         return ContainerStore.Paged(rows, page, r => r.ToProto(), r => (r.Name, r.Id));
     }
+
+    internal string Query(Page page) => $"SELECT {Columns} FROM snapshots s WHERE s.branch_id = @branchId{containers.Filters("s", page, "")} ORDER BY s.name, s.id";
 
     public Task<Snapshot> RenameAsync(string id, string name, CancellationToken cancellationToken) =>
         containers.WriteAsync(async (connection, tx) =>

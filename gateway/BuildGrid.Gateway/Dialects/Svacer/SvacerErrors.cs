@@ -44,8 +44,17 @@ internal static class SvacerErrors
             StatusCode.AlreadyExists or StatusCode.Aborted => StatusCode.AlreadyExists,
             _ => (StatusCode?)null,
         };
-        return code is { } c ? Raise(context, c, reason ?? c.ToString().ToUpperInvariant(), exception.Status.Detail) : null;
+        if (code is not { } c)
+            return null;
+        // Domain messages start with the proto field they are about; the dialect's callers know it by the body's name.
+        var message = exception.Status.Detail;
+        if (exception.Info()?.Metadata.TryGetValue("field", out var field) == true && FieldNames.TryGetValue(field, out var name)
+            && message.StartsWith(field + " ", StringComparison.Ordinal))
+            message = name + message[field.Length..];
+        return Raise(context, c, reason ?? c.ToString().ToUpperInvariant(), message);
     }
+
+    static readonly Dictionary<string, string> FieldNames = new() { ["name_contains"] = "name" };
 
     public static Task WriteAsync(HttpContext context, int status, string message)
     {
