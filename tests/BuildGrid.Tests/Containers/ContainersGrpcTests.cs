@@ -64,6 +64,34 @@ public sealed class ContainersGrpcTests(StandaloneFixture fixture)
     }
 
     [Fact]
+    public async Task Creating_and_deleting_a_container_publishes_events()
+    {
+        var bus = fixture.Services.GetRequiredService<InProcessEventBus>();
+        var name = SvacerApi.UniqueName("evt");
+        var created = new TaskCompletionSource<CloudEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var deleted = new TaskCompletionSource<CloudEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var onCreated = bus.Subscribe("buildgrid.container.created", (e, _) =>
+        {
+            if (e.Data.Contains(name, StringComparison.Ordinal)) created.TrySetResult(e);
+            return Task.CompletedTask;
+        });
+        using var onDeleted = bus.Subscribe("buildgrid.container.deleted", (e, _) =>
+        {
+            if (e.Data.Contains(name, StringComparison.Ordinal)) deleted.TrySetResult(e);
+            return Task.CompletedTask;
+        });
+        var group = await client.CreateProjectGroupAsync(new CreateProjectGroupRequest { Name = name }, cancellationToken: Ct);
+        using (var data = JsonDocument.Parse((await created.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct)).Data))
+        {
+            Assert.Equal(group.Id, data.RootElement.GetProperty("id").GetString());
+            Assert.Equal("project-group", data.RootElement.GetProperty("kind").GetString());
+        }
+        await client.DeleteProjectGroupAsync(new DeleteProjectGroupRequest { Id = group.Id }, cancellationToken: Ct);
+        var gone = await deleted.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        Assert.Equal("buildgrid.events.v1.ContainerDeleted", gone.Type);
+    }
+
+    [Fact]
     public async Task Lists_page_with_tokens_in_name_then_id_order()
     {
         var prefix = SvacerApi.UniqueName("page");
