@@ -146,7 +146,7 @@ public sealed class SvacerContainersTests(StandaloneFixture fixture)
     public async Task List_by_an_unknown_or_malformed_id_is_404_or_400()
     {
         AssertError(await api.ContainersAsync(new { action = "list", id = Guid.NewGuid().ToString() }), HttpStatusCode.NotFound, "CONTAINER_NOT_FOUND", "not found");
-        AssertError(await api.ContainersAsync(new { action = "list", id = "bash" }), HttpStatusCode.BadRequest, "BAD_REQUEST", "id must be a container id (a UUID), not 'bash'");
+        AssertError(await api.ContainersAsync(new { action = "list", id = "bash" }), HttpStatusCode.BadRequest, "INVALID_ARGUMENT", "id must be a container id (a UUID), not 'bash'");
     }
 
     // ---- add ----
@@ -201,12 +201,12 @@ public sealed class SvacerContainersTests(StandaloneFixture fixture)
     [Fact]
     public async Task Add_without_required_fields_is_400_naming_them()
     {
-        AssertError(await api.ContainersAsync(new { action = "add", name = "x" }), HttpStatusCode.BadRequest, "BAD_REQUEST", "type is required for add; allowed values: project, branch, project-group");
-        AssertError(await api.ContainersAsync(new { action = "add", type = "project" }), HttpStatusCode.BadRequest, "BAD_REQUEST", "name is required");
-        AssertError(await api.ContainersAsync(new { action = "add", type = "branch", name = "b" }), HttpStatusCode.BadRequest, "BAD_REQUEST", "parent is required for a branch");
+        AssertError(await api.ContainersAsync(new { action = "add", name = "x" }), HttpStatusCode.BadRequest, "INVALID_ARGUMENT", "type is required for add; allowed values: project, branch, project-group");
+        AssertError(await api.ContainersAsync(new { action = "add", type = "project" }), HttpStatusCode.BadRequest, "INVALID_ARGUMENT", "name is required");
+        AssertError(await api.ContainersAsync(new { action = "add", type = "branch", name = "b" }), HttpStatusCode.BadRequest, "INVALID_ARGUMENT", "parent is required for a branch");
         AssertError(await api.ContainersAsync(new { action = "add", type = "branch", name = "b", parent = SvacerApi.UniqueName("nobody") }), HttpStatusCode.NotFound, "CONTAINER_NOT_FOUND", "project '");
         AssertError(await api.ContainersAsync(new { action = "add", type = "branch", name = "b", parent = Guid.NewGuid().ToString() }), HttpStatusCode.NotFound, "CONTAINER_NOT_FOUND");
-        AssertError(await api.ContainersAsync(new { action = "add", type = "repository", name = "x" }), HttpStatusCode.BadRequest, "BAD_REQUEST", "unknown type 'repository'; allowed values: project, branch, project-group");
+        AssertError(await api.ContainersAsync(new { action = "add", type = "repository", name = "x" }), HttpStatusCode.BadRequest, "INVALID_ARGUMENT", "unknown type 'repository'; allowed values: project, branch, project-group");
     }
 
     [Theory]
@@ -280,9 +280,9 @@ public sealed class SvacerContainersTests(StandaloneFixture fixture)
     public async Task Update_errors_name_the_problem()
     {
         var (prefix, project, _, main, dev) = await TreeAsync();
-        AssertError(await api.ContainersAsync(new { action = "update", name = "x" }), HttpStatusCode.BadRequest, "BAD_REQUEST", "id is required");
+        AssertError(await api.ContainersAsync(new { action = "update", name = "x" }), HttpStatusCode.BadRequest, "INVALID_ARGUMENT", "id is required");
         AssertError(await api.ContainersAsync(new { action = "update", id = Guid.NewGuid().ToString(), name = "x" }), HttpStatusCode.NotFound, "CONTAINER_NOT_FOUND");
-        AssertError(await api.ContainersAsync(new { action = "update", id = project }), HttpStatusCode.BadRequest, "BAD_REQUEST", "name is required");
+        AssertError(await api.ContainersAsync(new { action = "update", id = project }), HttpStatusCode.BadRequest, "INVALID_ARGUMENT", "name is required");
         AssertError(await api.ContainersAsync(new { action = "update", id = project, type = "branch", name = "x" }), HttpStatusCode.BadRequest,
             "CONTAINER_TYPE_MISMATCH", $"container '{project}' is a project, not a branch");
         AssertError(await api.ContainersAsync(new { action = "update", id = dev, name = $"{prefix}-main" }), HttpStatusCode.Conflict, "CONTAINER_ALREADY_EXISTS");
@@ -324,7 +324,7 @@ public sealed class SvacerContainersTests(StandaloneFixture fixture)
         var branch = await api.ContainersAsync(new { action = "remove", id = main, type = "branch" });
         Assert.Equal(project, branch.Containers[0].GetProperty("parent").GetString());
         Assert.Equal([dev], (await api.ListAsync(new { action = "list", id = project })).Select(Id));
-        AssertError(await api.ContainersAsync(new { action = "remove" }), HttpStatusCode.BadRequest, "BAD_REQUEST", "id is required");
+        AssertError(await api.ContainersAsync(new { action = "remove" }), HttpStatusCode.BadRequest, "INVALID_ARGUMENT", "id is required");
     }
 
     // ---- project-groups ----
@@ -355,13 +355,13 @@ public sealed class SvacerContainersTests(StandaloneFixture fixture)
         var group = await api.AddIdAsync("project-group", SvacerApi.UniqueName("pge"));
         AssertError(await api.GroupsAsync(new { action = "get", project_group_name_or_id = SvacerApi.UniqueName("none") }), HttpStatusCode.NotFound, "CONTAINER_NOT_FOUND", "project group '");
         AssertError(await api.GroupsAsync(new { action = "get", project_group_name_or_id = Guid.NewGuid().ToString() }), HttpStatusCode.NotFound, "CONTAINER_NOT_FOUND");
-        AssertError(await api.GroupsAsync(new { action = "get" }), HttpStatusCode.BadRequest, "BAD_REQUEST", "project_group_name_or_id is required");
-        AssertError(await api.GroupsAsync(new { action = "add-project-to-group", project_group_name_or_id = group }), HttpStatusCode.BadRequest, "BAD_REQUEST", "project_name_or_id is required");
+        AssertError(await api.GroupsAsync(new { action = "get" }), HttpStatusCode.BadRequest, "INVALID_ARGUMENT", "project_group_name_or_id is required");
+        AssertError(await api.GroupsAsync(new { action = "add-project-to-group", project_group_name_or_id = group }), HttpStatusCode.BadRequest, "INVALID_ARGUMENT", "project_name_or_id is required");
         AssertError(await api.GroupsAsync(new { action = "add-project-to-group", project_group_name_or_id = group, project_name_or_id = SvacerApi.UniqueName("none") }),
             HttpStatusCode.NotFound, "CONTAINER_NOT_FOUND", "project '");
-        AssertError(await api.GroupsAsync(new { action = "delete", project_group_name_or_id = group }), HttpStatusCode.BadRequest, "BAD_REQUEST",
+        AssertError(await api.GroupsAsync(new { action = "delete", project_group_name_or_id = group }), HttpStatusCode.BadRequest, "INVALID_ARGUMENT",
             "unknown action 'delete'; allowed values: get, add-project-to-group, remove-project-from-group");
-        AssertError(await api.GroupsAsync(new { project_group_name_or_id = group }), HttpStatusCode.BadRequest, "BAD_REQUEST", "action is required");
+        AssertError(await api.GroupsAsync(new { project_group_name_or_id = group }), HttpStatusCode.BadRequest, "INVALID_ARGUMENT", "action is required");
     }
 
     // ---- snapshots ----
@@ -382,8 +382,8 @@ public sealed class SvacerContainersTests(StandaloneFixture fixture)
         Assert.Equal(["other", "release 1.0"], (await api.ListAsync(new { action = "list", id = main })).Select(Name));
 
         AssertError(await api.SendAsync(HttpMethod.Put, $"/api/public/snapshots/{Guid.NewGuid()}/update", """{"name": "x"}"""), HttpStatusCode.NotFound, "SNAPSHOT_NOT_FOUND");
-        AssertError(await api.SendAsync(HttpMethod.Put, "/api/public/snapshots/nope/update", """{"name": "x"}"""), HttpStatusCode.BadRequest, "BAD_REQUEST", "snapshot_id must be");
-        AssertError(await api.SendAsync(HttpMethod.Put, $"/api/public/snapshots/{snapshot.Id}/update", "{}"), HttpStatusCode.BadRequest, "BAD_REQUEST", "name is required");
+        AssertError(await api.SendAsync(HttpMethod.Put, "/api/public/snapshots/nope/update", """{"name": "x"}"""), HttpStatusCode.BadRequest, "INVALID_ARGUMENT", "snapshot_id must be");
+        AssertError(await api.SendAsync(HttpMethod.Put, $"/api/public/snapshots/{snapshot.Id}/update", "{}"), HttpStatusCode.BadRequest, "INVALID_ARGUMENT", "name is required");
         AssertError(await api.SendAsync(HttpMethod.Put, $"/api/public/snapshots/{snapshot.Id}/update", """{"name": "a\u0001"}"""), HttpStatusCode.BadRequest, "INVALID_NAME");
         AssertError(await api.SendAsync(HttpMethod.Post, $"/api/public/snapshots/{snapshot.Id}/update", """{"name": "x"}"""), HttpStatusCode.MethodNotAllowed, "METHOD_NOT_ALLOWED");
     }
@@ -404,7 +404,7 @@ public sealed class SvacerContainersTests(StandaloneFixture fixture)
     [InlineData("<xml/>", "text/xml", "neither JSON nor form data")]
     public async Task Bodies_that_are_not_the_expected_json_are_400_naming_the_problem(string body, string contentType, string message)
     {
-        AssertError(await api.SendAsync(HttpMethod.Post, SvacerApi.ContainersPath, body, contentType), HttpStatusCode.BadRequest, "BAD_REQUEST", message);
+        AssertError(await api.SendAsync(HttpMethod.Post, SvacerApi.ContainersPath, body, contentType), HttpStatusCode.BadRequest, "INVALID_ARGUMENT", message);
     }
 
     [Fact]
@@ -414,7 +414,7 @@ public sealed class SvacerContainersTests(StandaloneFixture fixture)
         content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
         using var response = await fixture.Rest.PostAsync(SvacerApi.ContainersPath, content, TestContext.Current.CancellationToken);
         var answer = new SvacerApi.Answer(response.StatusCode, JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).RootElement, "");
-        AssertError(answer, HttpStatusCode.BadRequest, "BAD_REQUEST", "UTF-8");
+        AssertError(answer, HttpStatusCode.BadRequest, "INVALID_ARGUMENT", "UTF-8");
     }
 
     [Fact]

@@ -15,7 +15,8 @@ internal static class SvacerErrors
 {
     const string ReasonKey = "buildgrid.svacer.reason";
 
-    public const string BadRequest = "BAD_REQUEST";
+    /// <summary>Bad input the gateway finds itself has the reason the services use for it.</summary>
+    public const string BadRequest = Reasons.InvalidArgument;
 
     // Quotes and non-ASCII names are written as themselves ("project 'bash'"), not as \u0027 escapes; the body is
     // always served as application/json, never embedded in HTML.
