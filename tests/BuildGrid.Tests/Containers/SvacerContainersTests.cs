@@ -355,6 +355,9 @@ public sealed class SvacerContainersTests(StandaloneFixture fixture)
         var group = await api.AddIdAsync("project-group", SvacerApi.UniqueName("pge"));
         AssertError(await api.GroupsAsync(new { action = "get", project_group_name_or_id = SvacerApi.UniqueName("none") }), HttpStatusCode.NotFound, "CONTAINER_NOT_FOUND", "project group '");
         AssertError(await api.GroupsAsync(new { action = "get", project_group_name_or_id = Guid.NewGuid().ToString() }), HttpStatusCode.NotFound, "CONTAINER_NOT_FOUND");
+        // "get" does not use project_name_or_id, even an unknown one.
+        var get = await api.GroupsAsync(new { action = "get", project_group_name_or_id = group, project_name_or_id = SvacerApi.UniqueName("ignored") });
+        Assert.Equal(["action", "project_group_id", "project_group_name"], SvacerApi.Fields(get.Root));
         AssertError(await api.GroupsAsync(new { action = "get" }), HttpStatusCode.BadRequest, "INVALID_ARGUMENT", "project_group_name_or_id is required");
         AssertError(await api.GroupsAsync(new { action = "add-project-to-group", project_group_name_or_id = group }), HttpStatusCode.BadRequest, "INVALID_ARGUMENT", "project_name_or_id is required");
         AssertError(await api.GroupsAsync(new { action = "add-project-to-group", project_group_name_or_id = group, project_name_or_id = SvacerApi.UniqueName("none") }),
