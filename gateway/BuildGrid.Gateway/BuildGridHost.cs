@@ -1,5 +1,6 @@
 using BuildGrid.Builds;
 using BuildGrid.Builds.Queue;
+using BuildGrid.Containers;
 using BuildGrid.Core.Clients;
 using BuildGrid.Core.Hosting;
 using BuildGrid.Gateway.Hosting;
@@ -9,7 +10,7 @@ namespace BuildGrid.Gateway;
 
 /// <summary>
 /// The gateway process. With no service addresses and no Dapr sidecar it is standalone BuildGrid: it also hosts every
-/// service and an embedded Garnet. A service with an address (BUILDGRID_PROJECTS_URL, ...) or behind Dapr is called
+/// service and an embedded Garnet. A service with an address (BUILDGRID_PROJECTS_URL, BUILDGRID_CONTAINERS_URL, ...) or behind Dapr is called
 /// there instead of being hosted here.
 /// </summary>
 public static class BuildGridHost
@@ -32,6 +33,9 @@ public static class BuildGridHost
         var hostProjects = !ServiceAddresses.IsRemote(builder.Configuration, ProjectsExtensions.AppId);
         if (hostProjects)
             builder.AddProjects();
+        var hostContainers = !ServiceAddresses.IsRemote(builder.Configuration, ContainersExtensions.AppId);
+        if (hostContainers)
+            builder.AddContainers();
         var hostBuilds = !ServiceAddresses.IsRemote(builder.Configuration, BuildsExtensions.AppId);
         if (hostBuilds)
             builder.AddBuilds();
@@ -49,6 +53,8 @@ public static class BuildGridHost
         app.MapBuildGridDefaults();
         if (hostProjects)
             app.MapProjects();
+        if (hostContainers)
+            app.MapContainers();
         if (hostBuilds)
             app.MapBuilds();
         app.MapGateway();

@@ -1,5 +1,7 @@
+using BuildGrid.Containers;
 using BuildGrid.Core.Clients;
 using BuildGrid.Gateway.Dialects.ImageMarket;
+using BuildGrid.Gateway.Dialects.Svacer;
 using BuildGrid.Gateway.OpenApi;
 using BuildGrid.Projects;
 
@@ -20,6 +22,7 @@ public static class GatewayExtensions
         builder.Services.AddGrpc().AddJsonTranscoding();
         builder.Services.AddBuildGridClient<Projects.V1.Projects.ProjectsClient>(ProjectsExtensions.AppId);
         builder.Services.AddBuildGridClient<Builds.V1.BuildRuns.BuildRunsClient>(Builds.BuildsExtensions.AppId);
+        builder.Services.AddBuildGridClient<Containers.V1.Containers.ContainersClient>(ContainersExtensions.AppId);
         return builder;
     }
 
@@ -28,6 +31,7 @@ public static class GatewayExtensions
         if (app.Services.GetService<Marker>() is null)
             throw new InvalidOperationException("Call builder.AddGateway() before app.MapGateway().");
         app.MapImageMarket();
+        app.MapSvacer();
         app.MapOpenApiDocument("/openapi.json");
         return app;
     }

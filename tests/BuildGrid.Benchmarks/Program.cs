@@ -1,20 +1,21 @@
 using BuildGrid.Benchmarks;
 
-// dotnet run -c Release --project tests/BuildGrid.Benchmarks -- <scenario> [--seconds N] [--concurrency N]
+// dotnet build -c Release && dotnet run -c Release --no-build --project tests/BuildGrid.Benchmarks -- <scenario> [options]
+//   projects   [--seconds N] [--concurrency N]                REST info vs direct gRPC; cold start; idle memory
+//   containers [--projects=10000] [--seconds=5] [--concurrency=4]   svacer list/add via REST vs direct gRPC
 // Every figure is a ratio against a baseline measured in the same run, on this machine.
 var scenario = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "projects";
 int Option(string name, int fallback) =>
     Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out var v) ? v : fallback;
-var seconds = Option("--seconds", 10);
-var concurrency = Option("--concurrency", 32);
 
 switch (scenario)
 {
     case "projects":
-        await ProjectsBenchmark.RunAsync(seconds, concurrency);
-        break;
+        await ProjectsBenchmark.RunAsync(Option("--seconds", 10), Option("--concurrency", 32));
+        return 0;
+    case "containers":
+        return await ContainersBenchmark.RunAsync(args.Where(a => a != "containers").ToArray());
     default:
-        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: projects");
+        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: projects, containers");
         return 2;
 }
-return 0;

@@ -19,4 +19,11 @@ public static class Reasons
     public const string PluginInvalidParameters = "PLUGIN_INVALID_PARAMETERS";
 
     public const string RunNotFound = "RUN_NOT_FOUND";
+    // Containers (Svacer): projects, branches, project groups, snapshots.
+    public const string ContainerNotFound = "CONTAINER_NOT_FOUND";
+    public const string ContainerAlreadyExists = "CONTAINER_ALREADY_EXISTS";
+    public const string ContainerTypeMismatch = "CONTAINER_TYPE_MISMATCH";
+    public const string SnapshotNotFound = "SNAPSHOT_NOT_FOUND";
+    public const string ProjectAlreadyInGroup = "PROJECT_ALREADY_IN_GROUP";
+    public const string ProjectNotInGroup = "PROJECT_NOT_IN_GROUP";
 }

@@ -15,5 +15,7 @@ public interface ISqlDialect
     /// <summary>Locks the schema_version table for the rest of the transaction, so that two processes never migrate at once.</summary>
     string LockSchemaVersion { get; }
     bool IsUniqueViolation(DbException exception);
+    /// <summary>A row refers to a row that is gone (or a delete would orphan one).</summary>
+    bool IsForeignKeyViolation(DbException exception);
     Task<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken);
 }

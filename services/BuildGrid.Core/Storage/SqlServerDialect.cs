@@ -13,6 +13,8 @@ public sealed class SqlServerDialect : ISqlDialect
     public string LockSchemaVersion => "SELECT COUNT(*) FROM schema_version WITH (TABLOCKX, HOLDLOCK)";
     // 2627: unique constraint; 2601: unique index.
     public bool IsUniqueViolation(DbException exception) => exception is SqlException { Number: 2627 or 2601 };
+    // 547: a FOREIGN KEY (or CHECK) constraint conflict.
+    public bool IsForeignKeyViolation(DbException exception) => exception is SqlException { Number: 547 };
 
     public async Task<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken) =>
         await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);

@@ -14,6 +14,9 @@ public sealed class SqliteDialect : ISqlDialect
     // SQLITE_CONSTRAINT_UNIQUE (2067) and SQLITE_CONSTRAINT_PRIMARYKEY (1555).
     public bool IsUniqueViolation(DbException exception) =>
         exception is SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: 2067 or 1555 };
+    // SQLITE_CONSTRAINT_FOREIGNKEY (787).
+    public bool IsForeignKeyViolation(DbException exception) =>
+        exception is SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: 787 };
 
     // BEGIN IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout instead of deadlocking.
     public Task<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken) =>

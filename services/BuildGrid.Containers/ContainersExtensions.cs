@@ -1,0 +1,32 @@
+using BuildGrid.Containers.Grpc;
+using BuildGrid.Containers.Storage;
+using BuildGrid.Core.Storage;
+
+namespace BuildGrid.Containers;
+
+public static class ContainersExtensions
+{
+    public const string AppId = "containers";
+
+    sealed class Marker;
+
+    /// <summary>The Containers service: its database (containers.db) and gRPC API.</summary>
+    public static WebApplicationBuilder AddContainers(this WebApplicationBuilder builder)
+    {
+        if (builder.Services.Any(d => d.ServiceType == typeof(Marker)))
+            return builder;
+        builder.Services.AddSingleton<Marker>();
+        builder.Services.AddServiceDatabase(AppId, typeof(ContainersExtensions).Assembly);
+        builder.Services.AddSingleton<ContainerStore>();
+        builder.Services.AddSingleton<SnapshotStore>();
+        return builder;
+    }
+
+    public static WebApplication MapContainers(this WebApplication app)
+    {
+        if (app.Services.GetService<Marker>() is null)
+            throw new InvalidOperationException("Call builder.AddContainers() before app.MapContainers().");
+        app.MapGrpcService<ContainersService>();
+        return app;
+    }
+}

@@ -1,0 +1,10 @@
+using BuildGrid.Containers;
+using BuildGrid.Core.Hosting;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddBuildGridDefaults();
+builder.AddContainers();
+var app = builder.Build();
+app.MapBuildGridDefaults();
+app.MapContainers();
+app.Run();
