@@ -1,6 +1,8 @@
 using BuildGrid.Containers.Grpc;
 using BuildGrid.Containers.Storage;
+using BuildGrid.Core.Events;
 using BuildGrid.Core.Storage;
+using BuildGrid.Events.V1;
 
 namespace BuildGrid.Containers;
 
@@ -9,6 +11,8 @@ public static class ContainersExtensions
     public const string AppId = "containers";
 
     sealed class Marker;
+
+    static readonly Google.Protobuf.JsonParser BuildFinishedParser = new(Google.Protobuf.JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
 
     /// <summary>The Containers service: its database (containers.db) and gRPC API.</summary>
     public static WebApplicationBuilder AddContainers(this WebApplicationBuilder builder)
@@ -27,6 +31,14 @@ public static class ContainersExtensions
         if (app.Services.GetService<Marker>() is null)
             throw new InvalidOperationException("Call builder.AddContainers() before app.MapContainers().");
         app.MapGrpcService<ContainersService>();
+        // A succeeded build of a project's branch records a snapshot on the matching container branch.
+        var snapshots = app.Services.GetRequiredService<SnapshotStore>();
+        app.MapEventSubscription("buildgrid.build.finished", async (cloudEvent, cancellationToken) =>
+        {
+            var build = BuildFinishedParser.Parse<BuildFinished>(cloudEvent.Data);
+            if (build.Status == "succeeded" && build.Project.Length > 0 && build.Branch.Length > 0)
+                await snapshots.RecordBuildAsync(cloudEvent, build, cancellationToken);
+        });
         return app;
     }
 }

@@ -46,6 +46,47 @@ public sealed class SnapshotStore([FromKeyedServices(ContainersExtensions.AppId)
             return snapshot;
         }, cancellationToken);
 
+    /// <summary>
+    /// Records a snapshot for a finished build on the branch named like the build's branch, under the project named like
+    /// the build's project — once per event (the inbox), and not at all when no such branch exists.
+    /// </summary>
+    public Task<Snapshot?> RecordBuildAsync(CloudEvent cloudEvent, BuildFinished build, CancellationToken cancellationToken) =>
+        containers.WriteAsync(async (connection, tx) =>
+        {
+            if (!await Inbox.TryRecordAsync(connection, tx, cloudEvent, cancellationToken))
+                return null;
+            var branch = await connection.QuerySingleOrDefaultAsync<(string Id, string ProjectId)?>(new CommandDefinition("""
+                SELECT b.id, b.project_id FROM branches b JOIN projects p ON p.id = b.project_id WHERE p.name = @project AND b.name = @branch
+                """, new { project = build.Project, branch = build.Branch }, tx, cancellationToken: cancellationToken));
+            if (branch is not { } target)
+                return null;
+            var now = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
+            var snapshot = new Snapshot
+            {
+                Id = Guid.NewGuid().ToString(), BranchId = target.Id, CreateTime = now, UpdateTime = now, BuildRunId = build.RunId,
+                Commit = build.Commit, ImageDigest = build.ImageDigest,
+                Name = build.Tag.Length > 0 ? build.Tag : build.Commit.Length >= 12 ? build.Commit[..12] : build.RunId,
+                Metadata = new Struct
+                {
+                    Fields =
+                    {
+                        ["image"] = Value.ForString(build.Image), ["service"] = Value.ForString(build.Service),
+                        ["definition"] = Value.ForString(build.Definition), ["attempt"] = Value.ForNumber(build.Attempt),
+                    },
+                },
+            };
+            await connection.ExecuteAsync(new CommandDefinition("""
+                INSERT INTO snapshots (id, branch_id, name, created_at, updated_at, build_run_id, commit_sha, image_digest, metadata)
+                VALUES (@Id, @BranchId, @Name, @CreatedAt, @UpdatedAt, @BuildRunId, @CommitSha, @ImageDigest, @Metadata)
+                """, SnapshotRow.From(snapshot), tx, cancellationToken: cancellationToken));
+            await outbox.AddAsync(connection, tx, new BranchSnapshotRecorded
+            {
+                SnapshotId = snapshot.Id, BranchId = snapshot.BranchId, ProjectId = target.ProjectId, Name = snapshot.Name, Time = now,
+                BuildRunId = snapshot.BuildRunId, Commit = snapshot.Commit, ImageDigest = snapshot.ImageDigest,
+            }, cancellationToken);
+            return (Snapshot?)snapshot;
+        }, cancellationToken);
+
     public async Task<Snapshot?> FindAsync(string id, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);

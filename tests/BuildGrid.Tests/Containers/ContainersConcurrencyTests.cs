@@ -5,8 +5,10 @@ namespace BuildGrid.Tests.Containers;
 
 /// <summary>Conflicting writes at the same time end in one consistent state, and each caller gets a clear answer.</summary>
 [Collection(StandaloneCollection.Name)]
-public sealed class ContainersConcurrencyTests(StandaloneFixture fixture)
+public sealed class ContainersConcurrencyTests(StandaloneFixture fixture) : IDisposable
 {
+    public void Dispose() => fixture.AssertNoErrorsLogged();
+
     readonly SvacerApi api = new(fixture.Rest);
 
     [Theory]

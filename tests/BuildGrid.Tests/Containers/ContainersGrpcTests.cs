@@ -10,8 +10,10 @@ namespace BuildGrid.Tests.Containers;
 
 /// <summary>The Containers domain API through its typed gRPC client, on the shared standalone host.</summary>
 [Collection(StandaloneCollection.Name)]
-public sealed class ContainersGrpcTests(StandaloneFixture fixture)
+public sealed class ContainersGrpcTests(StandaloneFixture fixture) : IDisposable
 {
+    public void Dispose() => fixture.AssertNoErrorsLogged();
+
     readonly BuildGrid.Containers.V1.Containers.ContainersClient client = new(fixture.Channel);
     static CancellationToken Ct => TestContext.Current.CancellationToken;
 

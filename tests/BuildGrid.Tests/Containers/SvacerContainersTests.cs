@@ -8,8 +8,10 @@ namespace BuildGrid.Tests.Containers;
 
 /// <summary>Seed 001 through the REST gateway of the shared standalone host: every row of the document's tables, and bad input.</summary>
 [Collection(StandaloneCollection.Name)]
-public sealed class SvacerContainersTests(StandaloneFixture fixture)
+public sealed class SvacerContainersTests(StandaloneFixture fixture) : IDisposable
 {
+    public void Dispose() => fixture.AssertNoErrorsLogged();
+
     readonly SvacerApi api = new(fixture.Rest);
     readonly BuildGrid.Containers.V1.Containers.ContainersClient grpc = new(fixture.Channel);
 

@@ -1,0 +1,60 @@
+using System.Text.Json;
+using BuildGrid.Core.Hosting;
+using Dapr;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace BuildGrid.Core.Events;
+
+/// <summary>
+/// Subscribing to an integration event the same way in both run modes: in standalone mode on the in-process bus, with
+/// a Dapr sidecar as a topic route (<c>POST /events/{topic}</c>, declared to the sidecar by <c>/dapr/subscribe</c>) that
+/// takes the CloudEvent envelope as BuildGrid published it. A handler that throws makes the delivery fail, so it is
+/// retried (by the outbox relay in-process, by Dapr otherwise): handlers must be idempotent — see <see cref="Inbox"/>.
+/// </summary>
+public static class EventSubscriptions
+{
+    const string SubscribeHandlerMapped = "buildgrid:dapr-subscribe-mapped";
+
+    public static WebApplication MapEventSubscription(this WebApplication app, string topic, Func<CloudEvent, CancellationToken, Task> handler)
+    {
+        var settings = app.Services.GetRequiredService<BuildGridSettings>();
+        if (!settings.DaprEnabled)
+        {
+            app.Services.GetRequiredService<InProcessEventBus>().Subscribe(topic, handler);
+            return app;
+        }
+        if (!((IApplicationBuilder)app).Properties.ContainsKey(SubscribeHandlerMapped))
+        {
+            ((IApplicationBuilder)app).Properties[SubscribeHandlerMapped] = true;
+            app.MapSubscribeHandler();
+        }
+        app.MapPost($"/events/{topic}", async (HttpContext context) =>
+        {
+            CloudEvent cloudEvent;
+            try
+            {
+                using var envelope = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
+                var root = envelope.RootElement;
+                cloudEvent = new CloudEvent(
+                    root.GetProperty("id").GetString()!,
+                    root.TryGetProperty("source", out var source) ? source.GetString() ?? "" : "",
+                    root.TryGetProperty("type", out var type) ? type.GetString() ?? "" : "",
+                    topic,
+                    root.TryGetProperty("time", out var time) && time.TryGetDateTimeOffset(out var at) ? at : DateTimeOffset.UtcNow,
+                    root.GetProperty("data").GetRawText(),
+                    root.TryGetProperty("traceparent", out var trace) ? trace.GetString() : null);
+            }
+            catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+            {
+                // Not a CloudEvent we can read: tell Dapr to drop it (to the dead-letter topic) rather than retry forever.
+                return Results.Json(new { status = "DROP" });
+            }
+            await handler(cloudEvent, context.RequestAborted);
+            return Results.Json(new { status = "SUCCESS" });
+        }).WithTopic(EventsExtensions.PubSubName, topic);
+        return app;
+    }
+}
