@@ -2,6 +2,7 @@ using BuildGrid.Core.Clients;
 using BuildGrid.Core.Hosting;
 using BuildGrid.Gateway.Hosting;
 using BuildGrid.Projects;
+using BuildGrid.Registry;
 
 namespace BuildGrid.Gateway;
 
@@ -22,6 +23,10 @@ public static class BuildGridHost
         var hostProjects = !ServiceAddresses.IsRemote(builder.Configuration, ProjectsExtensions.AppId);
         if (hostProjects)
             builder.AddProjects();
+        // The registry's /v2/ API is plain HTTP on the REST listener: standalone serves it from this process.
+        var hostRegistry = !ServiceAddresses.IsRemote(builder.Configuration, RegistryExtensions.AppId);
+        if (hostRegistry)
+            builder.AddRegistry();
         var settings = BuildGridSettings.From(builder.Configuration);
         if (settings.Redis is null && !settings.DaprEnabled)
         {
@@ -42,6 +47,8 @@ public static class BuildGridHost
         app.MapBuildGridDefaults();
         if (hostProjects)
             app.MapProjects();
+        if (hostRegistry)
+            app.MapRegistry();
         app.MapGateway();
         return app;
     }

@@ -17,4 +17,9 @@ public static class Reasons
     public const string PluginNotFound = "PLUGIN_NOT_FOUND";
     public const string PluginMethodNotFound = "PLUGIN_METHOD_NOT_FOUND";
     public const string PluginInvalidParameters = "PLUGIN_INVALID_PARAMETERS";
+
+    public const string RepositoryNotFound = "REPOSITORY_NOT_FOUND";
+    public const string TagNotFound = "TAG_NOT_FOUND";
+    public const string ManifestNotFound = "MANIFEST_NOT_FOUND";
+    public const string GcAlreadyRunning = "GC_ALREADY_RUNNING";
 }
