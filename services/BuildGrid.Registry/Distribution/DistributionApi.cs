@@ -130,12 +130,12 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
     /// <summary>Who pushes: the Basic user name when a client sends one (identity lands with its own issue), else anonymous.</summary>
     static string OperatorOf(HttpContext context)
     {
-        if (AuthenticationHeaderValueParse(context.Request.Headers.Authorization) is { } user)
+        if (BasicUserName(context.Request.Headers.Authorization) is { } user)
             return user;
         return "anonymous";
     }
 
-    static string? AuthenticationHeaderValueParse(StringValues header)
+    static string? BasicUserName(StringValues header)
     {
         var value = header.ToString();
         if (!value.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
@@ -179,7 +179,7 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
         var page = names.Take(n).ToList();
         if (names.Count > n)
             context.Response.Headers.Link = $"</v2/_catalog?n={n}&last={Uri.EscapeDataString(page[^1])}>; rel=\"next\"";
-        await WriteJsonAsync(context.Response, JsonSerializer.SerializeToUtf8Bytes(new CatalogBody(page), DistributionJson.Default.CatalogBody));
+        await WriteJsonAsync(context.Response, JsonSerializer.SerializeToUtf8Bytes(new CatalogBody(page), DistributionJson.Relaxed.CatalogBody));
     }
 
     async Task TagsAsync(HttpContext context, string name)
@@ -192,7 +192,7 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
         var page = tags.Take(n ?? int.MaxValue).Select(t => t.Name).ToList();
         if (n is { } size && tags.Count > size)
             context.Response.Headers.Link = $"</v2/{name}/tags/list?n={size}&last={Uri.EscapeDataString(page[^1])}>; rel=\"next\"";
-        await WriteJsonAsync(context.Response, JsonSerializer.SerializeToUtf8Bytes(new TagListBody(name, page), DistributionJson.Default.TagListBody));
+        await WriteJsonAsync(context.Response, JsonSerializer.SerializeToUtf8Bytes(new TagListBody(name, page), DistributionJson.Relaxed.TagListBody));
     }
 
     /// <summary>Validates a manifest reference: a digest (sha256) or a tag.</summary>
@@ -303,11 +303,11 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
         var repository = await store.FindRepositoryAsync(name, context.RequestAborted);
         var rows = repository is null ? [] : await store.ListReferrersAsync(repository.Id, subject, artifactType, context.RequestAborted);
         var descriptors = rows.Select(r => new ReferrerDescriptor(r.MediaType, r.Digest, r.Size, r.ArtifactType,
-            r.Annotations is null ? null : JsonSerializer.Deserialize(r.Annotations, DistributionJson.Default.DictionaryStringString))).ToList();
+            r.Annotations is null ? null : JsonSerializer.Deserialize(r.Annotations, DistributionJson.Relaxed.DictionaryStringString))).ToList();
         if (artifactType is not null)
             context.Response.Headers["OCI-Filters-Applied"] = "artifactType";
         await WriteJsonAsync(context.Response, JsonSerializer.SerializeToUtf8Bytes(
-            new ReferrersIndex(2, MediaTypes.OciIndex, descriptors), DistributionJson.Default.ReferrersIndex), MediaTypes.OciIndex);
+            new ReferrersIndex(2, MediaTypes.OciIndex, descriptors), DistributionJson.Relaxed.ReferrersIndex), MediaTypes.OciIndex);
     }
 
     static async Task WriteJsonAsync(HttpResponse response, byte[] body, string contentType = JsonType)

@@ -34,7 +34,7 @@ public static class OciErrors
         response.StatusCode = status;
         response.ContentType = "application/json; charset=utf-8";
         var body = JsonSerializer.SerializeToUtf8Bytes(new ErrorBody([new ErrorEntry(code, exception.Message, exception.Detail)]),
-            DistributionJson.Default.ErrorBody);
+            DistributionJson.Relaxed.ErrorBody);
         response.ContentLength = body.Length;
         if (!HttpMethods.IsHead(response.HttpContext.Request.Method))
             await response.Body.WriteAsync(body);
@@ -57,4 +57,13 @@ public sealed record ReferrersIndex(int SchemaVersion, string MediaType, IReadOn
 [System.Text.Json.Serialization.JsonSerializable(typeof(TagListBody))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(ReferrersIndex))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string>))]
-internal sealed partial class DistributionJson : System.Text.Json.Serialization.JsonSerializerContext;
+internal sealed partial class DistributionJson : System.Text.Json.Serialization.JsonSerializerContext
+{
+    /// <summary>Writes ' &lt; &gt; as themselves: error details quote names and digests, and people read them.</summary>
+    public static DistributionJson Relaxed { get; } = new(new JsonSerializerOptions
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    });
+}

@@ -28,7 +28,7 @@ public readonly record struct Digest(string Hex)
     }
 
     public static Digest Parse(string? text) => TryParse(text, out var digest) ? digest.Value
-        : throw new RegistryException(RegistryError.DigestInvalid, "provided digest did not match uploaded content",
+        : throw new RegistryException(RegistryError.DigestInvalid, "invalid digest",
             IsOtherAlgorithm(text) ? $"'{Names.Shorten(text)}': only sha256 digests are supported"
                 : $"'{Names.Shorten(text)}' is not a digest of the form sha256:<64 lower-case hex digits>");
 

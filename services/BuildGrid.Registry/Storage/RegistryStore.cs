@@ -234,6 +234,11 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
             if (size != blob.Size)
                 throw new RegistryException(RegistryError.ManifestInvalid, "manifest invalid",
                     $"the descriptor of {blob.Digest} says {blob.Size} bytes; the blob has {size}");
+            // Touching the row refreshes its grace period and, on SQL Server, row-locks it against a concurrent sweep
+            // (whose DELETE re-checks last_linked_at); a sweep that won the race leaves no row to touch.
+            if (await connection.ExecuteAsync(Cmd("UPDATE blobs SET last_linked_at = @now WHERE digest = @digest",
+                    new { digest = blob.Digest.ToString(), now = Now() }, tx, cancellationToken)) == 0)
+                throw new RegistryException(RegistryError.ManifestBlobUnknown, "blob unknown to registry", blob.Digest.ToString());
             total += size;
             references.Add((blob.Digest.ToString(), KindBlob));
         }
