@@ -31,6 +31,12 @@ public sealed class RegistryOptions
     [Range(typeof(TimeSpan), "00:00:00", "30.00:00:00")]
     public TimeSpan GcInterval { get; set; } = TimeSpan.FromHours(6);
 
+    /// <summary>
+    /// Flush each blob to disk (fsync) before it is renamed into place, so that a power loss cannot leave a named blob
+    /// with missing bytes. Off trades that guarantee for push latency (a process kill is safe either way).
+    /// </summary>
+    public bool SyncBlobs { get; set; } = true;
+
     /// <summary>The largest page of <c>/v2/_catalog</c> and <c>tags/list</c> (<c>n</c> above this is capped).</summary>
     [Range(1, 100_000)]
     public int MaxPageSize { get; set; } = 1000;

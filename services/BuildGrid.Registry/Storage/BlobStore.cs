@@ -63,8 +63,8 @@ public sealed class BlobStore
     {
         try
         {
-            return new FileStream(PathOf(digest), FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, BufferSize,
-                FileOptions.Asynchronous | FileOptions.SequentialScan);
+            return new FileStream(PathOf(digest), FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 0,
+                FileOptions.SequentialScan);
         }
         catch (FileNotFoundException) { return null; }
         catch (DirectoryNotFoundException) { return null; }
@@ -123,8 +123,11 @@ public sealed class BlobStore
             File.Delete(uploadFile);
             return;
         }
-        using (var handle = File.OpenHandle(uploadFile, FileMode.Open, FileAccess.ReadWrite))
+        if (options.CurrentValue.SyncBlobs)
+        {
+            using var handle = File.OpenHandle(uploadFile, FileMode.Open, FileAccess.ReadWrite);
             RandomAccess.FlushToDisk(handle);
+        }
         Directory.CreateDirectory(Path.GetDirectoryName(target)!);
         File.Move(uploadFile, target, overwrite: false);
     }
