@@ -55,6 +55,14 @@ public sealed class DistributionApiTests(StandaloneFixture fixture)
             Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, beyond.StatusCode);
             Assert.Equal("bytes */16", beyond.Content.Headers.ContentRange!.ToString());
         }
+        using (var backwards = await v2.SendAsync(HttpMethod.Get, $"/v2/{repo}/blobs/{blob.Digest}",
+            configure: r => r.Headers.TryAddWithoutValidation("Range", "bytes=5-0")))
+            Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, backwards.StatusCode);
+        using (var open = await v2.SendAsync(HttpMethod.Get, $"/v2/{repo}/blobs/{blob.Digest}", configure: r => r.Headers.Range = new(10, 99)))
+        {
+            Assert.Equal("bytes 10-15/16", open.Content.Headers.ContentRange!.ToString());
+            Assert.Equal("abcdef", await open.Content.ReadAsStringAsync(Ct));
+        }
         // Blobs are scoped to repositories: another repository that exists does not serve it.
         var other = V2Client.UniqueRepository("other");
         await v2.PushBlobAsync(other, new TestBlob([1, 2, 3], "application/octet-stream"));
