@@ -14,10 +14,12 @@ public sealed class DistributionApiTests(StandaloneFixture fixture)
     readonly V2Client v2 = new(fixture.Rest);
     static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    [Fact]
-    public async Task V2_check_answers_200_with_the_api_version_header()
+    [Theory]
+    [InlineData("/v2/")]
+    [InlineData("/v2")]
+    public async Task V2_check_answers_200_with_the_api_version_header(string path)
     {
-        using var response = await v2.SendAsync(HttpMethod.Get, "/v2/");
+        using var response = await v2.SendAsync(HttpMethod.Get, path);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("registry/2.0", V2Client.Header(response, "Docker-Distribution-API-Version"));
         Assert.Equal("{}", await response.Content.ReadAsStringAsync(Ct));
