@@ -147,7 +147,18 @@ public sealed class GarbageCollectionTests : IAsyncLifetime
         Assert.Equal(StatusCode.NotFound, missingTag.StatusCode);
         Assert.Equal("TAG_NOT_FOUND", BuildGrid.Core.Errors.Errors.Info(missingTag)?.Reason);
 
-        await grpc.DeleteRepositoryAsync(new V1.DeleteRepositoryRequest { Name = "cluster-a/web" }, cancellationToken: Ct);
+        var bus = app.Services.GetRequiredService<BuildGrid.Core.Events.InProcessEventBus>();
+        var events = new System.Collections.Concurrent.ConcurrentQueue<BuildGrid.Core.Events.CloudEvent>();
+        using var tagDeleted = bus.Subscribe("buildgrid.tag.deleted", (e, _) => { events.Enqueue(e); return Task.CompletedTask; });
+        using var repositoryDeleted = bus.Subscribe("buildgrid.repository.deleted", (e, _) => { events.Enqueue(e); return Task.CompletedTask; });
+        await grpc.DeleteRepositoryAsync(new V1.DeleteRepositoryRequest { Name = "cluster-a/web", Operator = "alice" }, cancellationToken: Ct);
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (events.Count < 2 && DateTime.UtcNow < deadline)
+            await Task.Delay(50, Ct);
+        Assert.Equal(["buildgrid.tag.deleted", "buildgrid.repository.deleted"], events.Select(e => e.Topic).ToArray());
+        var tagEvent = System.Text.Json.JsonDocument.Parse(events.First().Data).RootElement;
+        Assert.Equal(("cluster-a/web", "v2", image.Manifest.Digest, "alice"), (tagEvent.GetProperty("repository").GetString(),
+            tagEvent.GetProperty("tag").GetString(), tagEvent.GetProperty("digest").GetString(), tagEvent.GetProperty("operator").GetString()));
         using (var gone = await v2.SendAsync(HttpMethod.Get, "/v2/cluster-a/web/tags/list"))
             Assert.Equal("NAME_UNKNOWN", await V2Client.ErrorCodeAsync(gone));
         var missing = await Assert.ThrowsAsync<RpcException>(() =>

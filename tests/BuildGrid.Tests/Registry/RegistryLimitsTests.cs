@@ -59,6 +59,33 @@ public sealed class RegistryLimitsTests
     }
 
     [Fact]
+    public async Task The_scheduled_collection_runs_on_its_own()
+    {
+        var dataDir = TestDirectories.Create("registry-schedule");
+        var (app, rest, _) = await StandaloneFixture.StartAsync(dataDir, null, "--Registry:GcInterval=00:00:01", "--Registry:GcGracePeriod=00:00:00");
+        try
+        {
+            using var http = new HttpClient { BaseAddress = rest };
+            var v2 = new V2Client(http);
+            var orphan = new TestBlob("nobody references me"u8.ToArray(), "application/octet-stream");
+            await v2.PushBlobAsync("team/schedule", orphan);
+            var file = Path.Combine(dataDir, "registry", "blobs", "sha256", orphan.Hex[..2], orphan.Hex);
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (File.Exists(file) && DateTime.UtcNow < deadline)
+                await Task.Delay(100, Ct);
+            Assert.False(File.Exists(file), "the scheduled collection did not sweep an unreferenced blob");
+            using var head = await v2.SendAsync(HttpMethod.Head, $"/v2/team/schedule/blobs/{orphan.Digest}");
+            Assert.Equal(HttpStatusCode.NotFound, head.StatusCode);
+        }
+        finally
+        {
+            await app.StopAsync(Ct);
+            await app.DisposeAsync();
+            TestDirectories.TryDelete(dataDir);
+        }
+    }
+
+    [Fact]
     public async Task Invalid_settings_stop_the_start()
     {
         var dataDir = TestDirectories.Create("registry-settings");
