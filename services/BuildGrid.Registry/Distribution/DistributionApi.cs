@@ -252,17 +252,35 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
             throw new RegistryException(RegistryError.DigestInvalid, "provided digest did not match uploaded content",
                 $"the manifest's digest is {digest}, not {reference}");
         var manifest = ParsedManifest.Parse(content, request.ContentType);
-        var tag = Digest.LooksLikeDigest(reference) ? null : reference;
-        await store.PutManifestAsync(name, tag, digest, content, manifest, OperatorOf(context), context.RequestAborted);
-        if (tag is not null)
+        var byDigest = Digest.LooksLikeDigest(reference);
+        var tags = byDigest ? TagParameters(request) : [reference];
+        await store.PutManifestAsync(name, tags, digest, content, manifest, OperatorOf(context), context.RequestAborted);
+        foreach (var tag in tags)
             Log.ImagePushed(logger, name, tag, digest.ToString());
         var response = context.Response;
+        if (byDigest && tags.Count > 0)
+            response.Headers["OCI-Tag"] = tags.ToArray();
         response.StatusCode = StatusCodes.Status201Created;
         response.Headers.Location = $"/v2/{name}/manifests/{digest}";
         response.Headers["Docker-Content-Digest"] = digest.ToString();
         if (manifest.Subject is { } subject)
             response.Headers["OCI-Subject"] = subject.Digest.ToString();
         response.ContentLength = 0;
+    }
+
+    /// <summary>
+    /// <c>PUT /manifests/&lt;digest&gt;?tag=a&amp;tag=b</c> (spec 1.1, end-7b): the tags to point at the manifest in the same
+    /// transaction. Each accepted tag is answered in an <c>OCI-Tag</c> header.
+    /// </summary>
+    static IReadOnlyList<string> TagParameters(HttpRequest request)
+    {
+        const int MaxTags = 100;
+        var tags = request.Query["tag"].Where(t => !string.IsNullOrEmpty(t)).Select(t => t!).Distinct(StringComparer.Ordinal).ToList();
+        if (tags.Count > MaxTags)
+            throw new RegistryException(RegistryError.TagInvalid, "too many tags", $"at most {MaxTags} tag parameters per request");
+        foreach (var tag in tags)
+            Names.ValidateTag(tag);
+        return tags;
     }
 
     static async Task<byte[]> ReadLimitedAsync(Stream body, int max, CancellationToken cancellationToken)

@@ -213,10 +213,11 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
     }
 
     /// <summary>
-    /// Stores a manifest whose blobs (and, for an index, child manifests) the repository holds, and points the tag at it.
+    /// Stores a manifest whose blobs (and, for an index, child manifests) the repository holds, and points the tags at it
+    /// (one ImagePushed each).
     /// Checks and writes in one write transaction, so a concurrent collection cannot remove a blob in between.
     /// </summary>
-    public async Task PutManifestAsync(string repository, string? tag, Digest digest, byte[] content, ParsedManifest manifest,
+    public async Task PutManifestAsync(string repository, IReadOnlyList<string> tags, Digest digest, byte[] content, ParsedManifest manifest,
         string @operator, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
@@ -277,7 +278,7 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
                     VALUES (@repositoryId, @manifest, @digest, @kind)
                     """, new { repositoryId, manifest = digestText, digest = referenced, kind }, tx, cancellationToken));
         }
-        if (tag is not null)
+        foreach (var tag in tags)
         {
             var previous = await connection.QuerySingleOrDefaultAsync<string>(Cmd(
                 "SELECT digest FROM tags WHERE repository_id = @repositoryId AND name = @tag", new { repositoryId, tag }, tx, cancellationToken));

@@ -281,6 +281,28 @@ public sealed class DistributionApiTests(StandaloneFixture fixture)
     }
 
     [Fact]
+    public async Task Put_by_digest_with_tag_parameters_tags_in_one_request()
+    {
+        var repo = V2Client.UniqueRepository("tagparams");
+        var image = OciTestImage.Create("tag params " + Guid.NewGuid());
+        foreach (var blob in image.Blobs)
+            await v2.PushBlobAsync(repo, blob);
+        using (var put = await v2.SendAsync(HttpMethod.Put, $"/v2/{repo}/manifests/{image.Manifest.Digest}?tag=1.2.3&tag=1.2&tag=latest",
+            image.Manifest.Bytes, image.Manifest.MediaType))
+        {
+            Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+            Assert.Equal(["1.2.3", "1.2", "latest"], put.Headers.GetValues("OCI-Tag").SelectMany(v => v.Split(',')).Select(v => v.Trim()).ToArray());
+        }
+        using (var tags = await v2.SendAsync(HttpMethod.Get, $"/v2/{repo}/tags/list"))
+            Assert.Equal($$"""{"name":"{{repo}}","tags":["1.2","1.2.3","latest"]}""", await tags.Content.ReadAsStringAsync(Ct));
+        using var bad = await v2.SendAsync(HttpMethod.Put, $"/v2/{repo}/manifests/{image.Manifest.Digest}?tag=ok&tag=-bad",
+            image.Manifest.Bytes, image.Manifest.MediaType);
+        Assert.Equal("TAG_INVALID", await V2Client.ErrorCodeAsync(bad));
+        using (var tags = await v2.SendAsync(HttpMethod.Get, $"/v2/{repo}/tags/list"))
+            Assert.DoesNotContain("\"ok\"", await tags.Content.ReadAsStringAsync(Ct));
+    }
+
+    [Fact]
     public async Task Docker_schema2_manifest_round_trips_with_its_media_type()
     {
         var repo = V2Client.UniqueRepository("docker");
