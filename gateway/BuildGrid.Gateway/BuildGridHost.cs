@@ -5,6 +5,7 @@ using BuildGrid.Core.Clients;
 using BuildGrid.Core.Hosting;
 using BuildGrid.Gateway.Hosting;
 using BuildGrid.Projects;
+using BuildGrid.Registry;
 
 namespace BuildGrid.Gateway;
 
@@ -39,6 +40,10 @@ public static class BuildGridHost
         var hostBuilds = !ServiceAddresses.IsRemote(builder.Configuration, BuildsExtensions.AppId);
         if (hostBuilds)
             builder.AddBuilds();
+        // The registry's /v2/ API is plain HTTP on the REST listener: standalone serves it from this process.
+        var hostRegistry = !ServiceAddresses.IsRemote(builder.Configuration, RegistryExtensions.AppId);
+        if (hostRegistry)
+            builder.AddRegistry();
         builder.AddGateway();
 
         var app = builder.Build();
@@ -57,6 +62,8 @@ public static class BuildGridHost
             app.MapContainers();
         if (hostBuilds)
             app.MapBuilds();
+        if (hostRegistry)
+            app.MapRegistry();
         app.MapGateway();
         return app;
     }

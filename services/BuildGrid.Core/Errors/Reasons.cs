@@ -26,4 +26,10 @@ public static class Reasons
     public const string SnapshotNotFound = "SNAPSHOT_NOT_FOUND";
     public const string ProjectAlreadyInGroup = "PROJECT_ALREADY_IN_GROUP";
     public const string ProjectNotInGroup = "PROJECT_NOT_IN_GROUP";
+
+    // Registry: repositories, tags, manifests, garbage collection.
+    public const string RepositoryNotFound = "REPOSITORY_NOT_FOUND";
+    public const string TagNotFound = "TAG_NOT_FOUND";
+    public const string ManifestNotFound = "MANIFEST_NOT_FOUND";
+    public const string GcAlreadyRunning = "GC_ALREADY_RUNNING";
 }

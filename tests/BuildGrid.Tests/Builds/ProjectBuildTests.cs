@@ -7,7 +7,8 @@ namespace BuildGrid.Tests.Builds;
 
 /// <summary>
 /// Seed 000 §7-8 end to end with real buildah: save a project, POST /api/project/build, follow buildHistory until it
-/// succeeds, and find the image with that digest in the registry (read back with skopeo).
+/// succeeds, and find the image with that digest in BuildGrid's own registry (read back with skopeo). A second build
+/// from a git repository pushes to another registry (docker-registry) set in the settings.
 /// </summary>
 public sealed class ProjectBuildTests
 {
@@ -18,9 +19,9 @@ public sealed class ProjectBuildTests
     {
         Tools.Require("buildah", "buildah");
         var skopeo = Tools.Require("skopeo", "skopeo");
-        await using var registry = await DockerRegistry.StartAsync();
         var dataDir = TestDirectories.Create("project-build");
-        var (app, rest, grpc) = await StandaloneFixture.StartAsync(dataDir, null, $"--Builds:Registry={registry.Host}");
+        var (app, rest, grpc) = await StandaloneFixture.StartAsync(dataDir);
+        var registryHost = rest.Authority;
         try
         {
             using var http = new HttpClient { BaseAddress = rest };
@@ -56,7 +57,7 @@ public sealed class ProjectBuildTests
             Assert.Equal(run.ImageDigest, entry.GetProperty("imageDigest").GetString());
 
             var inspect = JsonDocument.Parse(await Tools.RunOkAsync(skopeo, dataDir, "inspect", "--tls-verify=false",
-                $"docker://{registry.Host}/team_a/myweb:1.0")).RootElement;
+                $"docker://{registryHost}/team_a/myweb:1.0")).RootElement;
             Assert.Equal(run.ImageDigest, inspect.GetProperty("Digest").GetString());
             Assert.Equal("a", inspect.GetProperty("Labels").GetProperty("team").GetString());
             Assert.Contains("MODE=prod", inspect.GetProperty("Env").EnumerateArray().Select(e => e.GetString()));

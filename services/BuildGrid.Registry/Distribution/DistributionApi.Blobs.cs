@@ -1,0 +1,346 @@
+using System.Buffers;
+using System.Globalization;
+using BuildGrid.Registry.Domain;
+using BuildGrid.Registry.Storage;
+using Microsoft.Extensions.Primitives;
+
+namespace BuildGrid.Registry.Distribution;
+
+/// <summary>Blobs: pull with ranges, monolithic and chunked uploads, cross-repository mount, delete.</summary>
+public sealed partial class DistributionApi
+{
+    async Task GetBlobAsync(HttpContext context, string name, Digest digest)
+    {
+        var repository = await RequireRepositoryAsync(name, context.RequestAborted);
+        var size = await store.FindLinkedBlobAsync(repository.Id, digest, context.RequestAborted);
+        await using var file = size is null ? null : blobs.OpenRead(digest);
+        if (file is null)
+            throw new RegistryException(RegistryError.BlobUnknown, "blob unknown to registry", digest.ToString());
+        var response = context.Response;
+        var length = file.Length;
+        response.Headers["Docker-Content-Digest"] = digest.ToString();
+        response.Headers.ETag = $"\"{digest}\"";
+        response.Headers.AcceptRanges = "bytes";
+        response.ContentType = "application/octet-stream";
+        long start = 0, count = length;
+        if (ParseRange(context.Request.Headers.Range, length) is { } range)
+        {
+            if (range.Start < 0)
+            {
+                response.StatusCode = StatusCodes.Status416RangeNotSatisfiable;
+                response.Headers.ContentRange = $"bytes */{length}";
+                response.ContentLength = 0;
+                return;
+            }
+            (start, count) = (range.Start, range.End - range.Start + 1);
+            response.StatusCode = StatusCodes.Status206PartialContent;
+            response.Headers.ContentRange = $"bytes {range.Start}-{range.End}/{length}";
+        }
+        response.ContentLength = count;
+        if (HttpMethods.IsHead(context.Request.Method) || count == 0)
+            return;
+        file.Seek(start, SeekOrigin.Begin);
+        var buffer = ArrayPool<byte>.Shared.Rent(256 * 1024);
+        try
+        {
+            while (count > 0)
+            {
+                var read = await file.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, count)), context.RequestAborted);
+                if (read == 0)
+                    throw new IOException($"blob {digest} is shorter than its recorded size");
+                await response.Body.WriteAsync(buffer.AsMemory(0, read), context.RequestAborted);
+                count -= read;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// One <c>bytes=</c> range: (start, end) inclusive; (-1, -1) when unsatisfiable; null when there is no usable single
+    /// range (absent, several ranges, not bytes, not numbers), which serves the whole blob as RFC 9110 allows.
+    /// </summary>
+    static (long Start, long End)? ParseRange(StringValues header, long length)
+    {
+        var value = header.ToString().Trim();
+        if (!value.StartsWith("bytes=", StringComparison.OrdinalIgnoreCase) || value.Contains(','))
+            return null;
+        var spec = value[6..].Trim();
+        var dash = spec.IndexOf('-');
+        if (dash < 0)
+            return null;
+        var first = spec[..dash].Trim();
+        var last = spec[(dash + 1)..].Trim();
+        if (first.Length == 0)
+        {
+            // bytes=-N: the last N bytes
+            if (!long.TryParse(last, NumberStyles.None, CultureInfo.InvariantCulture, out var suffix))
+                return null;
+            if (suffix == 0 || length == 0)
+                return (-1, -1);
+            return (Math.Max(0, length - suffix), length - 1);
+        }
+        if (!long.TryParse(first, NumberStyles.None, CultureInfo.InvariantCulture, out var start))
+            return null;
+        long end = length - 1;
+        if (last.Length > 0 && !long.TryParse(last, NumberStyles.None, CultureInfo.InvariantCulture, out end))
+            return null;
+        // A last byte before the first, or a first byte past the end: 416 (the conformance suite asks this of "500-0").
+        if (end < start || start >= length)
+            return (-1, -1);
+        return (start, Math.Min(end, length - 1));
+    }
+
+    async Task DeleteBlobAsync(HttpContext context, string name, Digest digest)
+    {
+        var repository = await RequireRepositoryAsync(name, context.RequestAborted);
+        if (!await store.UnlinkBlobAsync(repository.Id, digest, context.RequestAborted))
+            throw new RegistryException(RegistryError.BlobUnknown, "blob unknown to registry", digest.ToString());
+        context.Response.StatusCode = StatusCodes.Status202Accepted;
+        context.Response.ContentLength = 0;
+    }
+
+    async Task StartUploadAsync(HttpContext context, string name)
+    {
+        var request = context.Request;
+        var ct = context.RequestAborted;
+        if (request.Query.TryGetValue("mount", out var mount) && !StringValues.IsNullOrEmpty(mount))
+        {
+            var digest = Digest.Parse(mount.ToString());
+            var from = request.Query["from"].ToString();
+            // Without a valid source repository, the spec lets the registry start an upload instead (202).
+            if (Names.IsValidRepository(from) && from != name)
+            {
+                using (await blobs.LockDigestAsync(digest, ct))
+                {
+                    if (blobs.Exists(digest) && await store.MountAsync(name, from, digest, OperatorOf(context), ct) is not null)
+                    {
+                        BlobCreated(context.Response, name, digest);
+                        return;
+                    }
+                }
+            }
+        }
+        else if (request.Query.TryGetValue("digest", out var digestValue))
+        {
+            // Monolithic upload: POST ?digest= with the whole blob as the body.
+            var digest = Digest.Parse(digestValue.ToString());
+            LiftBodyLimit(context);
+            var file = blobs.UploadPath($"{Guid.NewGuid():N}.mono");
+            try
+            {
+                using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+                await using (File.Create(file)) { }
+                var size = await blobs.AppendAsync(file, request.Body, hash, ct);
+                CheckLength(request, size);
+                var actual = new Digest(Convert.ToHexStringLower(hash.GetHashAndReset()));
+                if (actual != digest)
+                    throw DigestMismatch(digest, actual);
+                await CommitAsync(name, file, digest, size, OperatorOf(context), ct);
+            }
+            finally
+            {
+                TryDelete(file);
+            }
+            BlobCreated(context.Response, name, digest);
+            return;
+        }
+
+        var id = Guid.NewGuid().ToString("N");
+        await using (File.Create(blobs.UploadPath(id))) { }
+        await store.CreateUploadAsync(id, name, ct);
+        UploadAccepted(context.Response, name, id, 0, StatusCodes.Status202Accepted);
+    }
+
+    async Task PatchUploadAsync(HttpContext context, string name, string id)
+    {
+        var ct = context.RequestAborted;
+        var request = context.Request;
+        using (await blobs.LockUploadAsync(ValidateUploadId(id), ct))
+        {
+            var file = await RequireUploadAsync(name, id, ct);
+            var offset = new FileInfo(file).Length;
+            if (request.Headers.ContentRange is { Count: > 0 } contentRange)
+            {
+                var (start, end) = ParseContentRange(contentRange.ToString());
+                if (start != offset)
+                {
+                    UploadHeaders(context.Response, name, id, offset);
+                    throw new RegistryException(RegistryError.RangeInvalid, "blob upload invalid",
+                        $"the chunk starts at {start} but the upload has {offset} bytes; send the chunk that starts at {offset}");
+                }
+                if (request.ContentLength is { } declared && declared != end - start + 1)
+                    throw new RegistryException(RegistryError.BlobUploadInvalid, "blob upload invalid",
+                        $"Content-Range {start}-{end} is {end - start + 1} bytes but Content-Length is {declared}");
+            }
+            LiftBodyLimit(context);
+            var written = await AppendAsync(id, file, offset, request.Body, ct);
+            UploadAccepted(context.Response, name, id, offset + written, StatusCodes.Status202Accepted);
+        }
+    }
+
+    async Task FinishUploadAsync(HttpContext context, string name, string id)
+    {
+        var ct = context.RequestAborted;
+        var request = context.Request;
+        if (!request.Query.TryGetValue("digest", out var digestValue) || StringValues.IsNullOrEmpty(digestValue))
+            throw new RegistryException(RegistryError.DigestInvalid, "provided digest did not match uploaded content",
+                "PUT that closes an upload needs ?digest=sha256:...");
+        var digest = Digest.Parse(digestValue.ToString());
+        using (await blobs.LockUploadAsync(ValidateUploadId(id), ct))
+        {
+            var file = await RequireUploadAsync(name, id, ct);
+            var offset = new FileInfo(file).Length;
+            if (request.Headers.ContentRange is { Count: > 0 } contentRange && ParseContentRange(contentRange.ToString()).Start != offset)
+            {
+                UploadHeaders(context.Response, name, id, offset);
+                throw new RegistryException(RegistryError.RangeInvalid, "blob upload invalid", $"the final chunk must start at {offset}");
+            }
+            LiftBodyLimit(context);
+            var size = offset + await AppendAsync(id, file, offset, request.Body, ct);
+            var actual = await hashes.DigestAsync(id, file, ct);
+            if (actual != digest)
+            {
+                // The bytes can never become this digest: the session ends, as in distribution.
+                await EndUploadAsync(id, file, ct);
+                throw DigestMismatch(digest, actual);
+            }
+            await CommitAsync(name, file, digest, size, OperatorOf(context), ct);
+            await store.DeleteUploadAsync(id, ct);
+        }
+        BlobCreated(context.Response, name, digest);
+    }
+
+    async Task UploadStatusAsync(HttpContext context, string name, string id)
+    {
+        var file = await RequireUploadAsync(name, ValidateUploadId(id), context.RequestAborted);
+        UploadAccepted(context.Response, name, id, new FileInfo(file).Length, StatusCodes.Status204NoContent);
+    }
+
+    async Task CancelUploadAsync(HttpContext context, string name, string id)
+    {
+        var ct = context.RequestAborted;
+        using (await blobs.LockUploadAsync(ValidateUploadId(id), ct))
+        {
+            var file = await RequireUploadAsync(name, id, ct);
+            await EndUploadAsync(id, file, ct);
+        }
+        context.Response.StatusCode = StatusCodes.Status204NoContent;
+        context.Response.ContentLength = 0;
+    }
+
+    async Task EndUploadAsync(string id, string file, CancellationToken ct)
+    {
+        await store.DeleteUploadAsync(id, ct);
+        hashes.Forget(id);
+        TryDelete(file);
+    }
+
+    /// <summary>Appends a body to a session's file, keeping the running hash when it can.</summary>
+    async Task<long> AppendAsync(string id, string file, long offset, Stream body, CancellationToken ct)
+    {
+        var hash = hashes.Continue(id, offset);
+        try
+        {
+            var written = await blobs.AppendAsync(file, body, hash, ct);
+            if (hash is not null)
+                hashes.Store(id, hash, offset + written);
+            return written;
+        }
+        catch
+        {
+            hash?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Moves a verified file into place and links it, under the digest lock (see <see cref="BlobStore.LockDigestAsync"/>).</summary>
+    async Task CommitAsync(string name, string file, Digest digest, long size, string @operator, CancellationToken ct)
+    {
+        using (await blobs.LockDigestAsync(digest, ct))
+        {
+            blobs.Commit(file, digest);
+            // From here the blob is durable; finish linking even if the client goes away now.
+            await store.LinkBlobAsync(name, digest, size, @operator, CancellationToken.None);
+        }
+    }
+
+    async Task<string> RequireUploadAsync(string name, string id, CancellationToken ct)
+    {
+        var file = blobs.UploadPath(id);
+        if (!await store.TouchUploadAsync(id, name, options.CurrentValue.UploadExpiry, ct) || !File.Exists(file))
+            throw new RegistryException(RegistryError.BlobUploadUnknown, "blob upload unknown to registry", id);
+        return file;
+    }
+
+    /// <summary>Session ids are the server's own GUIDs; anything else (a path, say) is simply unknown.</summary>
+    static string ValidateUploadId(string id) =>
+        id.Length == 32 && id.All(char.IsAsciiHexDigitLower) ? id
+            : throw new RegistryException(RegistryError.BlobUploadUnknown, "blob upload unknown to registry", Names.Shorten(id));
+
+    /// <summary>Content-Range of a chunk: <c>start-end</c> (inclusive), as the spec writes it; "bytes " and "/size" are tolerated.</summary>
+    static (long Start, long End) ParseContentRange(string value)
+    {
+        var text = value.Trim();
+        if (text.StartsWith("bytes", StringComparison.OrdinalIgnoreCase))
+            text = text[5..].TrimStart(' ', '=');
+        var slash = text.IndexOf('/');
+        if (slash >= 0)
+            text = text[..slash];
+        var dash = text.IndexOf('-');
+        if (dash > 0
+            && long.TryParse(text[..dash], NumberStyles.None, CultureInfo.InvariantCulture, out var start)
+            && long.TryParse(text[(dash + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var end)
+            && end >= start)
+            return (start, end);
+        throw new RegistryException(RegistryError.RangeInvalid, "blob upload invalid",
+            $"Content-Range '{Names.Shorten(value)}' is not <start>-<end>");
+    }
+
+    static void CheckLength(HttpRequest request, long size)
+    {
+        if (request.ContentLength is { } declared && declared != size)
+            throw new RegistryException(RegistryError.SizeInvalid, "provided length did not match content length",
+                $"Content-Length {declared}, received {size}");
+    }
+
+    static RegistryException DigestMismatch(Digest expected, Digest actual) =>
+        new(RegistryError.DigestInvalid, "provided digest did not match uploaded content", $"expected {expected}, content is {actual}");
+
+    static void BlobCreated(HttpResponse response, string name, Digest digest)
+    {
+        response.StatusCode = StatusCodes.Status201Created;
+        response.Headers.Location = $"/v2/{name}/blobs/{digest}";
+        response.Headers["Docker-Content-Digest"] = digest.ToString();
+        response.ContentLength = 0;
+    }
+
+    static void UploadHeaders(HttpResponse response, string name, string id, long offset)
+    {
+        response.Headers.Location = $"/v2/{name}/blobs/uploads/{id}";
+        // The spec's Range is inclusive; an empty upload answers 0-0, as distribution does.
+        response.Headers.Range = $"0-{Math.Max(0, offset - 1)}";
+        response.Headers["Docker-Upload-UUID"] = id;
+    }
+
+    static void UploadAccepted(HttpResponse response, string name, string id, long offset, int status)
+    {
+        UploadHeaders(response, name, id, offset);
+        response.StatusCode = status;
+        response.ContentLength = 0;
+    }
+
+    void TryDelete(string file)
+    {
+        try
+        {
+            File.Delete(file);
+        }
+        catch (IOException e)
+        {
+            Log.DeleteFailed(logger, file, e);
+        }
+    }
+}

@@ -1,0 +1,344 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using BuildGrid.Registry.Domain;
+using BuildGrid.Registry.Storage;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
+using Microsoft.Net.Http.Headers;
+
+namespace BuildGrid.Registry.Distribution;
+
+/// <summary>
+/// The OCI distribution API v1.1 under <c>/v2/</c>: one endpoint that parses the path (repository names contain
+/// slashes, so the route is <c>/v2/{**path}</c>) and dispatches to the handlers here and in the Blobs part.
+/// </summary>
+public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs, UploadHashes hashes,
+    IOptionsMonitor<RegistryOptions> options, ILogger<DistributionApi> logger)
+{
+    public static readonly string[] Methods = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"];
+    const string JsonType = "application/json; charset=utf-8";
+
+    [GeneratedRegex(@"^(?<name>.+)/(?:(?<tags>tags/list)|manifests/(?<manifest>[^/]+)|blobs/uploads/(?<upload>[^/]*)|blobs/(?<blob>[^/]+)|referrers/(?<referrer>[^/]+))$",
+        RegexOptions.CultureInvariant | RegexOptions.ExplicitCapture)]
+    private static partial Regex Route();
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        var request = context.Request;
+        var response = context.Response;
+        response.Headers["Docker-Distribution-API-Version"] = "registry/2.0";
+        try
+        {
+            // Request.Path is decoded except for %2F, which stays escaped and so fails the name check below.
+            var path = request.Path.Value ?? "";
+            var rest = path.Length > 4 ? path[4..] : "";
+            if (rest.Length == 0)
+            {
+                RequireMethod(request, "GET", "HEAD");
+                await WriteJsonAsync(response, "{}"u8.ToArray());
+                return;
+            }
+            if (rest == "_catalog")
+            {
+                RequireMethod(request, "GET");
+                await CatalogAsync(context);
+                return;
+            }
+            var match = Route().Match(rest);
+            if (!match.Success)
+                throw new RegistryException(RegistryError.NameUnknown, "unknown /v2/ endpoint",
+                    $"'{Names.Shorten(path)}' is not a distribution API path");
+            var name = match.Groups["name"].Value;
+            Names.ValidateRepository(name);
+            var method = request.Method;
+            if (match.Groups["tags"].Success)
+            {
+                RequireMethod(request, "GET");
+                await TagsAsync(context, name);
+            }
+            else if (match.Groups["manifest"].Success)
+            {
+                var reference = match.Groups["manifest"].Value;
+                if (HttpMethods.IsGet(method) || HttpMethods.IsHead(method)) await GetManifestAsync(context, name, reference);
+                else if (HttpMethods.IsPut(method)) await PutManifestAsync(context, name, reference);
+                else if (HttpMethods.IsDelete(method)) await DeleteManifestAsync(context, name, reference);
+                else throw NotAllowed(method);
+            }
+            else if (match.Groups["upload"].Success)
+            {
+                var id = match.Groups["upload"].Value;
+                if (id.Length == 0)
+                {
+                    RequireMethod(request, "POST");
+                    await StartUploadAsync(context, name);
+                }
+                else if (HttpMethods.IsPatch(method)) await PatchUploadAsync(context, name, id);
+                else if (HttpMethods.IsPut(method)) await FinishUploadAsync(context, name, id);
+                else if (HttpMethods.IsGet(method)) await UploadStatusAsync(context, name, id);
+                else if (HttpMethods.IsDelete(method)) await CancelUploadAsync(context, name, id);
+                else throw NotAllowed(method);
+            }
+            else if (match.Groups["blob"].Success)
+            {
+                var digest = Digest.Parse(match.Groups["blob"].Value);
+                if (HttpMethods.IsGet(method) || HttpMethods.IsHead(method)) await GetBlobAsync(context, name, digest);
+                else if (HttpMethods.IsDelete(method)) await DeleteBlobAsync(context, name, digest);
+                else throw NotAllowed(method);
+            }
+            else
+            {
+                RequireMethod(request, "GET");
+                await ReferrersAsync(context, name, match.Groups["referrer"].Value);
+            }
+        }
+        catch (RegistryException e) when (!response.HasStarted)
+        {
+            await OciErrors.WriteAsync(response, e);
+        }
+        catch (Exception e) when (context.RequestAborted.IsCancellationRequested
+            || e is BadHttpRequestException or Microsoft.AspNetCore.Connections.ConnectionResetException)
+        {
+            // The client went away or sent a broken body (shorter than its Content-Length): nothing was committed.
+            Log.ClientAborted(logger, request.Method, request.Path.Value ?? "");
+            if (!response.HasStarted && !context.RequestAborted.IsCancellationRequested)
+                await OciErrors.WriteAsync(response, new RegistryException(RegistryError.BlobUploadInvalid, "blob upload invalid",
+                    e.Message));
+        }
+        catch (Exception e) when (!response.HasStarted)
+        {
+            Log.RequestFailed(logger, request.Method, request.Path.Value ?? "", e);
+            response.Clear();
+            response.Headers["Docker-Distribution-API-Version"] = "registry/2.0";
+            await OciErrors.WriteAsync(response, new RegistryException(RegistryError.Unknown, "unknown error", "see the registry's log"));
+        }
+    }
+
+    static void RequireMethod(HttpRequest request, params string[] methods)
+    {
+        if (!methods.Contains(request.Method, StringComparer.OrdinalIgnoreCase))
+        {
+            request.HttpContext.Response.Headers.Allow = string.Join(", ", methods);
+            throw NotAllowed(request.Method);
+        }
+    }
+
+    static RegistryException NotAllowed(string method) =>
+        new(RegistryError.Unsupported, "the operation is unsupported", $"method {method} is not allowed here");
+
+    /// <summary>Who pushes: the Basic user name when a client sends one (identity lands with its own issue), else anonymous.</summary>
+    static string OperatorOf(HttpContext context)
+    {
+        if (BasicUserName(context.Request.Headers.Authorization) is { } user)
+            return user;
+        return "anonymous";
+    }
+
+    static string? BasicUserName(StringValues header)
+    {
+        var value = header.ToString();
+        if (!value.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+            return null;
+        try
+        {
+            var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(value[6..].Trim()));
+            var user = decoded.Split(':', 2)[0];
+            return user.Length is > 0 and <= 64 ? user : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
+    async Task<RepositoryRow> RequireRepositoryAsync(string name, CancellationToken cancellationToken) =>
+        await store.FindRepositoryAsync(name, cancellationToken)
+        ?? throw new RegistryException(RegistryError.NameUnknown, "repository name not known to registry", name);
+
+    /// <summary>The <c>n</c> query parameter: null when absent; PAGINATION_NUMBER_INVALID when not a count.</summary>
+    int? PageSize(HttpRequest request)
+    {
+        if (!request.Query.TryGetValue("n", out var values) || StringValues.IsNullOrEmpty(values))
+            return null;
+        if (!int.TryParse(values.ToString(), System.Globalization.NumberStyles.None, null, out var n))
+            throw new RegistryException(RegistryError.PaginationNumberInvalid, "invalid number of results requested",
+                $"n must be a non-negative integer, not '{Names.Shorten(values.ToString())}'");
+        return Math.Min(n, options.CurrentValue.MaxPageSize);
+    }
+
+    static string? Last(HttpRequest request) =>
+        request.Query.TryGetValue("last", out var last) && !StringValues.IsNullOrEmpty(last) ? last.ToString() : null;
+
+    async Task CatalogAsync(HttpContext context)
+    {
+        var request = context.Request;
+        var n = PageSize(request) ?? Math.Min(100, options.CurrentValue.MaxPageSize);
+        var last = Last(request);
+        var names = n == 0 ? [] : await store.ListRepositoryNamesAsync(last, n + 1, context.RequestAborted);
+        var page = names.Take(n).ToList();
+        if (names.Count > n)
+            context.Response.Headers.Link = $"</v2/_catalog?n={n}&last={Uri.EscapeDataString(page[^1])}>; rel=\"next\"";
+        await WriteJsonAsync(context.Response, JsonSerializer.SerializeToUtf8Bytes(new CatalogBody(page), DistributionJson.Relaxed.CatalogBody));
+    }
+
+    async Task TagsAsync(HttpContext context, string name)
+    {
+        var request = context.Request;
+        var repository = await RequireRepositoryAsync(name, context.RequestAborted);
+        var n = PageSize(request);
+        var last = Last(request);
+        var tags = n == 0 ? [] : await store.ListTagsAsync(repository.Id, last, n + 1, context.RequestAborted);
+        var page = tags.Take(n ?? int.MaxValue).Select(t => t.Name).ToList();
+        if (n is { } size && tags.Count > size)
+            context.Response.Headers.Link = $"</v2/{name}/tags/list?n={size}&last={Uri.EscapeDataString(page[^1])}>; rel=\"next\"";
+        await WriteJsonAsync(context.Response, JsonSerializer.SerializeToUtf8Bytes(new TagListBody(name, page), DistributionJson.Relaxed.TagListBody));
+    }
+
+    /// <summary>Validates a manifest reference: a digest (sha256) or a tag.</summary>
+    static string ValidateReference(string reference)
+    {
+        if (Digest.LooksLikeDigest(reference))
+            return Digest.Parse(reference).ToString();
+        Names.ValidateTag(reference);
+        return reference;
+    }
+
+    async Task GetManifestAsync(HttpContext context, string name, string reference)
+    {
+        reference = ValidateReference(reference);
+        var repository = await RequireRepositoryAsync(name, context.RequestAborted);
+        var manifest = await store.FindManifestAsync(repository.Id, reference, context.RequestAborted)
+            ?? throw new RegistryException(RegistryError.ManifestUnknown, "manifest unknown to registry", $"{name}:{reference}");
+        if (!Accepts(context.Request, manifest.MediaType))
+            throw new RegistryException(RegistryError.ManifestUnknown, "manifest unknown to registry",
+                $"the manifest is {manifest.MediaType}, which the Accept header does not allow");
+        var response = context.Response;
+        response.ContentType = manifest.MediaType;
+        response.ContentLength = manifest.Content.Length;
+        response.Headers["Docker-Content-Digest"] = manifest.Digest;
+        response.Headers.ETag = $"\"{manifest.Digest}\"";
+        if (!HttpMethods.IsHead(context.Request.Method))
+            await response.Body.WriteAsync(manifest.Content, context.RequestAborted);
+    }
+
+    /// <summary>
+    /// Content negotiation: no Accept header, a wildcard, or the stored media type serves the manifest as stored.
+    /// BuildGrid never converts between formats, so a client that accepts none of them gets MANIFEST_UNKNOWN (as distribution answers).
+    /// </summary>
+    static bool Accepts(HttpRequest request, string mediaType)
+    {
+        var accept = request.Headers.Accept;
+        if (StringValues.IsNullOrEmpty(accept))
+            return true;
+        if (!MediaTypeHeaderValue.TryParseList(accept, out var types))
+            return true;
+        return types.Any(t => t.MediaType.Equals("*/*", StringComparison.Ordinal)
+            || t.MediaType.Equals("application/*", StringComparison.Ordinal)
+            || t.MediaType.Equals(mediaType, StringComparison.OrdinalIgnoreCase));
+    }
+
+    async Task PutManifestAsync(HttpContext context, string name, string reference)
+    {
+        reference = ValidateReference(reference);
+        var max = options.CurrentValue.MaxManifestSize;
+        var request = context.Request;
+        LiftBodyLimit(context);
+        if (request.ContentLength > max)
+            throw new RegistryException(RegistryError.TooLarge, "manifest too large", $"manifests are limited to {max} bytes (Registry:MaxManifestSize)");
+        var content = await ReadLimitedAsync(request.Body, max, context.RequestAborted);
+        var digest = Digest.Of(content);
+        if (Digest.LooksLikeDigest(reference) && reference != digest.ToString())
+            throw new RegistryException(RegistryError.DigestInvalid, "provided digest did not match uploaded content",
+                $"the manifest's digest is {digest}, not {reference}");
+        var manifest = ParsedManifest.Parse(content, request.ContentType);
+        var byDigest = Digest.LooksLikeDigest(reference);
+        var tags = byDigest ? TagParameters(request) : [reference];
+        await store.PutManifestAsync(name, tags, digest, content, manifest, OperatorOf(context), context.RequestAborted);
+        foreach (var tag in tags)
+            Log.ImagePushed(logger, name, tag, digest.ToString());
+        var response = context.Response;
+        if (byDigest && tags.Count > 0)
+            response.Headers["OCI-Tag"] = tags.ToArray();
+        response.StatusCode = StatusCodes.Status201Created;
+        response.Headers.Location = $"/v2/{name}/manifests/{digest}";
+        response.Headers["Docker-Content-Digest"] = digest.ToString();
+        if (manifest.Subject is { } subject)
+            response.Headers["OCI-Subject"] = subject.Digest.ToString();
+        response.ContentLength = 0;
+    }
+
+    /// <summary>
+    /// <c>PUT /manifests/&lt;digest&gt;?tag=a&amp;tag=b</c> (spec 1.1, end-7b): the tags to point at the manifest in the same
+    /// transaction. Each accepted tag is answered in an <c>OCI-Tag</c> header.
+    /// </summary>
+    static IReadOnlyList<string> TagParameters(HttpRequest request)
+    {
+        const int MaxTags = 100;
+        var tags = request.Query["tag"].Where(t => !string.IsNullOrEmpty(t)).Select(t => t!).Distinct(StringComparer.Ordinal).ToList();
+        if (tags.Count > MaxTags)
+            throw new RegistryException(RegistryError.TagInvalid, "too many tags", $"at most {MaxTags} tag parameters per request");
+        foreach (var tag in tags)
+            Names.ValidateTag(tag);
+        return tags;
+    }
+
+    static async Task<byte[]> ReadLimitedAsync(Stream body, int max, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[64 * 1024];
+        int read;
+        while ((read = await body.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            if (buffer.Length + read > max)
+                throw new RegistryException(RegistryError.TooLarge, "manifest too large", $"manifests are limited to {max} bytes (Registry:MaxManifestSize)");
+            buffer.Write(chunk, 0, read);
+        }
+        return buffer.ToArray();
+    }
+
+    async Task DeleteManifestAsync(HttpContext context, string name, string reference)
+    {
+        reference = ValidateReference(reference);
+        await RequireRepositoryAsync(name, context.RequestAborted);
+        var @operator = OperatorOf(context);
+        var deleted = Digest.LooksLikeDigest(reference)
+            ? await store.DeleteManifestAsync(name, Digest.Parse(reference), @operator, context.RequestAborted)
+            : await store.DeleteTagAsync(name, reference, @operator, context.RequestAborted);
+        if (!deleted)
+            throw new RegistryException(RegistryError.ManifestUnknown, "manifest unknown to registry", $"{name}:{reference}");
+        context.Response.StatusCode = StatusCodes.Status202Accepted;
+        context.Response.ContentLength = 0;
+    }
+
+    async Task ReferrersAsync(HttpContext context, string name, string subjectText)
+    {
+        var subject = Digest.Parse(subjectText);
+        var artifactType = context.Request.Query.TryGetValue("artifactType", out var filter) && !StringValues.IsNullOrEmpty(filter)
+            ? filter.ToString() : null;
+        // An unknown repository has no referrers: 200 with an empty index. A 404 here would tell clients that the
+        // registry lacks the referrers API and send them to the tag-schema fallback.
+        var repository = await store.FindRepositoryAsync(name, context.RequestAborted);
+        var rows = repository is null ? [] : await store.ListReferrersAsync(repository.Id, subject, artifactType, context.RequestAborted);
+        var descriptors = rows.Select(r => new ReferrerDescriptor(r.MediaType, r.Digest, r.Size, r.ArtifactType,
+            r.Annotations is null ? null : JsonSerializer.Deserialize(r.Annotations, DistributionJson.Relaxed.DictionaryStringString))).ToList();
+        if (artifactType is not null)
+            context.Response.Headers["OCI-Filters-Applied"] = "artifactType";
+        await WriteJsonAsync(context.Response, JsonSerializer.SerializeToUtf8Bytes(
+            new ReferrersIndex(2, MediaTypes.OciIndex, descriptors), DistributionJson.Relaxed.ReferrersIndex), MediaTypes.OciIndex);
+    }
+
+    static async Task WriteJsonAsync(HttpResponse response, byte[] body, string contentType = JsonType)
+    {
+        response.ContentType = contentType;
+        response.ContentLength = body.Length;
+        if (!HttpMethods.IsHead(response.HttpContext.Request.Method))
+            await response.Body.WriteAsync(body, response.HttpContext.RequestAborted);
+    }
+
+    static void LiftBodyLimit(HttpContext context)
+    {
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } feature)
+            feature.MaxRequestBodySize = null;   // uploads stream to disk; Registry:MaxBlobSize is enforced while copying
+    }
+}

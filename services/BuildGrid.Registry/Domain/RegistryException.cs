@@ -1,0 +1,36 @@
+namespace BuildGrid.Registry.Domain;
+
+/// <summary>The OCI distribution error codes (spec "Error Codes" table) plus the few distribution adds.</summary>
+public enum RegistryError
+{
+    BlobUnknown,
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameInvalid,
+    NameUnknown,
+    SizeInvalid,
+    Unsupported,
+    /// <summary>Not in the spec's table; distribution answers it for a bad <c>n</c>.</summary>
+    PaginationNumberInvalid,
+    /// <summary>A chunk that does not start where the upload ends (416, code BLOB_UPLOAD_INVALID).</summary>
+    RangeInvalid,
+    /// <summary>Over a configured size limit (413, code SIZE_INVALID).</summary>
+    TooLarge,
+    TagInvalid,
+    /// <summary>A fault of the registry itself (500, code UNKNOWN as distribution writes it).</summary>
+    Unknown,
+}
+
+/// <summary>
+/// A rule of the registry was broken. The /v2/ API writes it as the spec's error body; the gRPC API as a status with
+/// an ErrorInfo reason.
+/// </summary>
+public sealed class RegistryException(RegistryError error, string message, string? detail = null) : Exception(message)
+{
+    public RegistryError Error { get; } = error;
+    public string? Detail { get; } = detail;
+}

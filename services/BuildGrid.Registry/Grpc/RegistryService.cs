@@ -1,0 +1,179 @@
+using BuildGrid.Core.Clients;
+using BuildGrid.Core.Errors;
+using BuildGrid.Registry.Domain;
+using BuildGrid.Registry.Gc;
+using BuildGrid.Registry.Storage;
+using BuildGrid.Registry.V1;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+
+namespace BuildGrid.Registry.Grpc;
+
+/// <summary>The buildgrid.registry.v1 API: validates, calls the store or the collector, maps rows to protos.</summary>
+public sealed class RegistryService(RegistryStore store, BlobStore blobs, GarbageCollector collector) : V1.Registry.RegistryBase
+{
+    const int DefaultPageSize = 100;
+    const int MaxPageSize = 1000;
+
+    public override async Task<ListRepositoriesResponse> ListRepositories(ListRepositoriesRequest request, ServerCallContext context)
+    {
+        if (request.PageSize < 0)
+            throw Errors.Invalid(Reasons.InvalidArgument, "page_size", "page_size must be 0 or more");
+        var size = request.PageSize == 0 ? DefaultPageSize : Math.Min(request.PageSize, MaxPageSize);
+        var after = request.PageToken.Length == 0 ? null : DecodeToken(request.PageToken, "page_token");
+        var (items, total) = await store.ListRepositoriesAsync(after, size + 1, NullIfEmpty(request.NamePrefix),
+            NullIfEmpty(request.NameContains), context.CancellationToken);
+        var page = items.Take(size).ToList();
+        return new ListRepositoriesResponse
+        {
+            Repositories = { page.Select(ToProto) },
+            NextPageToken = items.Count > size ? EncodeToken(page[^1].Name) : "",
+            TotalSize = total,
+        };
+    }
+
+    public override async Task<Repository> GetRepository(GetRepositoryRequest request, ServerCallContext context)
+    {
+        ValidateRepository(request.Name, "name");
+        return ToProto(await store.GetRepositorySummaryAsync(request.Name, context.CancellationToken)
+            ?? throw Errors.NotFound(Reasons.RepositoryNotFound, "repository", request.Name));
+    }
+
+    public override async Task<Empty> DeleteRepository(DeleteRepositoryRequest request, ServerCallContext context)
+    {
+        ValidateRepository(request.Name, "name");
+        if (!await store.DeleteRepositoryAsync(request.Name, OperatorOf(request.Operator, context), context.CancellationToken))
+            throw Errors.NotFound(Reasons.RepositoryNotFound, "repository", request.Name);
+        return new Empty();
+    }
+
+    public override async Task<ListTagsResponse> ListTags(ListTagsRequest request, ServerCallContext context)
+    {
+        ValidateRepository(request.Repository, "repository");
+        if (request.PageSize < 0)
+            throw Errors.Invalid(Reasons.InvalidArgument, "page_size", "page_size must be 0 or more");
+        var repository = await RequireRepositoryAsync(request.Repository, context.CancellationToken);
+        var after = request.PageToken.Length == 0 ? null : DecodeToken(request.PageToken, "page_token");
+        int? size = request.PageSize == 0 ? null : request.PageSize;
+        var tags = await store.ListTagsAsync(repository.Id, after, size + 1, context.CancellationToken);
+        var page = tags.Take(size ?? int.MaxValue).ToList();
+        return new ListTagsResponse
+        {
+            Tags =
+            {
+                page.Select(t => new Tag
+                {
+                    Name = t.Name, Repository = request.Repository, Digest = t.Digest, MediaType = t.MediaType, Size = t.Size,
+                    UpdateTime = Time(t.UpdatedAt),
+                }),
+            },
+            NextPageToken = size is { } n && tags.Count > n ? EncodeToken(page[^1].Name) : "",
+        };
+    }
+
+    public override async Task<Empty> DeleteTag(DeleteTagRequest request, ServerCallContext context)
+    {
+        ValidateRepository(request.Repository, "repository");
+        if (!Names.IsValidTag(request.Tag))
+            throw Errors.Invalid(Reasons.InvalidName, "tag", $"'{Names.Shorten(request.Tag)}' is not a tag");
+        await RequireRepositoryAsync(request.Repository, context.CancellationToken);
+        if (!await store.DeleteTagAsync(request.Repository, request.Tag, OperatorOf(request.Operator, context), context.CancellationToken))
+            throw Errors.NotFound(Reasons.TagNotFound, "tag", $"{request.Repository}:{request.Tag}");
+        return new Empty();
+    }
+
+    public override async Task<Manifest> GetManifest(GetManifestRequest request, ServerCallContext context)
+    {
+        ValidateRepository(request.Repository, "repository");
+        var reference = request.Reference;
+        if (Digest.LooksLikeDigest(reference) ? !Digest.TryParse(reference, out _) : !Names.IsValidTag(reference))
+            throw Errors.Invalid(Reasons.InvalidArgument, "reference", $"'{Names.Shorten(reference)}' is neither a tag nor a sha256 digest");
+        var repository = await RequireRepositoryAsync(request.Repository, context.CancellationToken);
+        var row = await store.FindManifestAsync(repository.Id, reference, context.CancellationToken)
+            ?? throw Errors.NotFound(Reasons.ManifestNotFound, "manifest", $"{request.Repository}@{reference}");
+        var parsed = ParsedManifest.Parse(row.Content, row.MediaType);
+        var manifest = new Manifest
+        {
+            Repository = request.Repository, Digest = row.Digest, MediaType = row.MediaType, Size = row.Size,
+            Content = ByteString.CopyFrom(row.Content), Subject = parsed.Subject?.Digest.ToString() ?? "",
+            ArtifactType = parsed.ArtifactType ?? "", CreateTime = Time(row.CreatedAt),
+            Tags = { await store.TagsOfAsync(repository.Id, row.Digest, context.CancellationToken) },
+            Layers = { parsed.Layers.Select(ToProto) },
+            Manifests = { parsed.Manifests.Select(ToProto) },
+        };
+        if (parsed.Config is { } config)
+        {
+            manifest.ConfigDescriptor = ToProto(config);
+            if (request.IncludeConfig)
+            {
+                await using var file = blobs.OpenRead(config.Digest)
+                    ?? throw Errors.NotFound(Reasons.ManifestNotFound, "config blob", config.Digest.ToString());
+                manifest.Config = await ByteString.FromStreamAsync(file, context.CancellationToken);
+            }
+        }
+        return manifest;
+    }
+
+    public override async Task<GarbageCollectionReport> RunGarbageCollection(RunGarbageCollectionRequest request, ServerCallContext context)
+    {
+        TimeSpan? grace = null;
+        if (request.GracePeriod is { } duration)
+        {
+            grace = duration.ToTimeSpan();
+            if (grace < TimeSpan.Zero)
+                throw Errors.Invalid(Reasons.InvalidArgument, "grace_period", "grace_period must not be negative");
+        }
+        var report = await collector.TryRunAsync(request.DryRun, grace, context.CancellationToken)
+            ?? throw Errors.Create(Google.Rpc.Code.Aborted, Reasons.GcAlreadyRunning, "a garbage collection is already running; try again when it ends");
+        return new GarbageCollectionReport
+        {
+            BlobsMarked = report.Marked, BlobsDeleted = report.Deleted.Count, BytesFreed = report.BytesFreed,
+            UploadsExpired = report.UploadsExpired, StrayFilesDeleted = report.StrayFiles, DryRun = report.DryRun,
+            DeletedDigests = { report.Deleted }, Duration = Duration.FromTimeSpan(report.Duration),
+        };
+    }
+
+    async Task<RepositoryRow> RequireRepositoryAsync(string name, CancellationToken cancellationToken) =>
+        await store.FindRepositoryAsync(name, cancellationToken) ?? throw Errors.NotFound(Reasons.RepositoryNotFound, "repository", name);
+
+    static void ValidateRepository(string name, string field)
+    {
+        if (!Names.IsValidRepository(name))
+            throw Errors.Invalid(Reasons.InvalidName, field,
+                $"'{Names.Shorten(name)}' is not an OCI repository name (lower-case a-z0-9 components joined by '.', '_', '__' or '-', separated by '/')");
+    }
+
+    static string OperatorOf(string @operator, ServerCallContext context) =>
+        @operator.Length is > 0 and <= 64 ? @operator : Caller.UserOf(context) ?? "anonymous";
+
+    static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
+
+    static string EncodeToken(string last) => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(last));
+
+    static string DecodeToken(string token, string field)
+    {
+        try
+        {
+            return System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(token));
+        }
+        catch (FormatException)
+        {
+            throw Errors.Invalid(Reasons.InvalidArgument, field, "the page token is not one this service issued");
+        }
+    }
+
+    static Timestamp Time(long unixMs) => Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(unixMs));
+
+    static Repository ToProto(RepositorySummary row) => new()
+    {
+        Name = row.Name, CreateTime = Time(row.CreatedAt), UpdateTime = Time(row.UpdatedAt), TagCount = row.TagCount,
+        ManifestCount = row.ManifestCount, SizeBytes = row.SizeBytes,
+    };
+
+    static V1.ContentDescriptor ToProto(Domain.ContentDescriptor d) => new()
+    {
+        MediaType = d.MediaType, Digest = d.Digest.ToString(), Size = d.Size, ArtifactType = d.ArtifactType ?? "",
+        Annotations = { d.Annotations.ToDictionary() }, Platform = d.Platform ?? "",
+    };
+}

@@ -1,0 +1,43 @@
+using BuildGrid.Core.Storage;
+using BuildGrid.Registry.Distribution;
+using BuildGrid.Registry.Gc;
+using BuildGrid.Registry.Grpc;
+using BuildGrid.Registry.Storage;
+using Microsoft.Extensions.Options;
+
+namespace BuildGrid.Registry;
+
+public static class RegistryExtensions
+{
+    public const string AppId = "registry";
+
+    sealed class Marker;
+
+    /// <summary>The Registry service: its database (registry.db), blob storage, the collector and its schedule.</summary>
+    public static WebApplicationBuilder AddRegistry(this WebApplicationBuilder builder)
+    {
+        if (builder.Services.Any(d => d.ServiceType == typeof(Marker)))
+            return builder;
+        builder.Services.AddSingleton<Marker>();
+        builder.Services.AddOptions<RegistryOptions>().BindConfiguration(RegistryOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<RegistryOptions>, RegistryOptionsValidator>();
+        builder.Services.AddServiceDatabase(AppId, typeof(RegistryExtensions).Assembly);
+        builder.Services.AddSingleton<RegistryStore>();
+        builder.Services.AddSingleton<BlobStore>();
+        builder.Services.AddSingleton<UploadHashes>();
+        builder.Services.AddSingleton<DistributionApi>();
+        builder.Services.AddSingleton<GarbageCollector>();
+        builder.Services.AddHostedService<GcSchedule>();
+        return builder;
+    }
+
+    /// <summary>The gRPC API and the OCI distribution API on <c>/v2/</c> (plain endpoints, served on the REST listener).</summary>
+    public static WebApplication MapRegistry(this WebApplication app)
+    {
+        if (app.Services.GetService<Marker>() is null)
+            throw new InvalidOperationException("Call builder.AddRegistry() before app.MapRegistry().");
+        app.MapGrpcService<RegistryService>();
+        app.MapMethods("/v2/{**path}", DistributionApi.Methods, (HttpContext context, DistributionApi api) => api.HandleAsync(context));
+        return app;
+    }
+}

@@ -1,0 +1,507 @@
+using System.Data.Common;
+using System.Text.Json;
+using BuildGrid.Core.Events;
+using BuildGrid.Core.Storage;
+using BuildGrid.Events.V1;
+using BuildGrid.Registry.Domain;
+using Dapper;
+using Google.Protobuf.WellKnownTypes;
+
+namespace BuildGrid.Registry.Storage;
+
+/// <summary>
+/// All SQL of the registry: repositories, blob links, manifests, tags and upload sessions. Every change that other
+/// systems hear about commits its integration event in the same transaction.
+/// </summary>
+public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] ServiceDatabase db, Outbox outbox)
+{
+    const int KindBlob = 1;
+    const int KindManifest = 2;
+
+    const string ManifestColumns = """
+        m.repository_id AS RepositoryId, m.digest AS Digest, m.media_type AS MediaType, m.size AS Size, m.content AS Content,
+        m.total_size AS TotalSize, m.subject AS Subject, m.artifact_type AS ArtifactType, m.annotations AS Annotations,
+        m.created_at AS CreatedAt
+        """;
+
+    static long Now() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    static Timestamp Time(long unixMs) => Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(unixMs));
+    CommandDefinition Cmd(string sql, object? parameters, DbTransaction? tx, CancellationToken ct) => new(sql, parameters, tx, cancellationToken: ct);
+
+    // ---- repositories ----
+
+    public async Task<RepositoryRow?> FindRepositoryAsync(string name, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<RepositoryRow>(Cmd(
+            "SELECT id AS Id, name AS Name, created_at AS CreatedAt, updated_at AS UpdatedAt FROM repositories WHERE name = @name",
+            new { name }, null, cancellationToken));
+    }
+
+    /// <summary>The repository's id, creating it (with its RepositoryCreated event) inside the caller's transaction.</summary>
+    async Task<long> EnsureRepositoryAsync(DbConnection connection, DbTransaction tx, string name, string @operator, CancellationToken ct)
+    {
+        var id = await connection.QuerySingleOrDefaultAsync<long?>(Cmd("SELECT id FROM repositories WHERE name = @name", new { name }, tx, ct));
+        if (id is { } existing)
+            return existing;
+        var now = Now();
+        await connection.ExecuteAsync(Cmd("INSERT INTO repositories (name, created_at, updated_at) VALUES (@name, @now, @now)",
+            new { name, now }, tx, ct));
+        await outbox.AddAsync(connection, tx, new RepositoryCreated { Repository = name, Operator = @operator, Time = Time(now) }, ct);
+        return await connection.QuerySingleAsync<long>(Cmd("SELECT id FROM repositories WHERE name = @name", new { name }, tx, ct));
+    }
+
+    public async Task<(IReadOnlyList<RepositorySummary> Items, long Total)> ListRepositoriesAsync(string? after, int limit,
+        string? prefix, string? contains, CancellationToken cancellationToken)
+    {
+        var filters = new List<string>();
+        if (!string.IsNullOrEmpty(prefix)) filters.Add(@"name LIKE @prefix ESCAPE '\'");
+        if (!string.IsNullOrEmpty(contains)) filters.Add(@"name LIKE @contains ESCAPE '\'");
+        var where = filters.Count == 0 ? "" : "WHERE " + string.Join(" AND ", filters);
+        var page = filters.Count == 0 ? (after is null ? "" : "WHERE name > @after") : where + (after is null ? "" : " AND name > @after");
+        var parameters = new
+        {
+            after, limit, offset = 0,
+            prefix = EscapeLike(prefix ?? "") + "%",
+            contains = "%" + EscapeLike(contains ?? "") + "%",
+        };
+        await using var connection = await db.OpenAsync(cancellationToken);
+        var total = await connection.ExecuteScalarAsync<long>(Cmd($"SELECT COUNT(*) FROM repositories {where}", parameters, null, cancellationToken));
+        var rows = await connection.QueryAsync<RepositorySummary>(Cmd($"""
+            SELECT r.id AS Id, r.name AS Name, r.created_at AS CreatedAt, r.updated_at AS UpdatedAt,
+                (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id) AS TagCount,
+                (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id) AS ManifestCount,
+                (SELECT COALESCE(SUM(b.size), 0) FROM repository_blobs l JOIN blobs b ON b.digest = l.digest WHERE l.repository_id = r.id) AS SizeBytes
+            FROM (SELECT id, name, created_at, updated_at FROM repositories {page} ORDER BY name {db.Dialect.Page}) r
+            ORDER BY r.name
+            """, parameters, null, cancellationToken));
+        return (rows.ToList(), total);
+    }
+
+    public async Task<RepositorySummary?> GetRepositorySummaryAsync(string name, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<RepositorySummary>(Cmd("""
+            SELECT r.id AS Id, r.name AS Name, r.created_at AS CreatedAt, r.updated_at AS UpdatedAt,
+                (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id) AS TagCount,
+                (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id) AS ManifestCount,
+                (SELECT COALESCE(SUM(b.size), 0) FROM repository_blobs l JOIN blobs b ON b.digest = l.digest WHERE l.repository_id = r.id) AS SizeBytes
+            FROM repositories r WHERE r.name = @name
+            """, new { name }, null, cancellationToken));
+    }
+
+    /// <summary>Deletes a repository's tags (one TagDeleted each), manifests, blob links and the repository. False when unknown.</summary>
+    public async Task<bool> DeleteRepositoryAsync(string name, string @operator, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        var id = await connection.QuerySingleOrDefaultAsync<long?>(Cmd("SELECT id FROM repositories WHERE name = @name", new { name }, tx, cancellationToken));
+        if (id is null)
+            return false;
+        var now = Now();
+        var tags = await connection.QueryAsync<(string Name, string Digest)>(Cmd(
+            "SELECT name, digest FROM tags WHERE repository_id = @id ORDER BY name", new { id }, tx, cancellationToken));
+        foreach (var (tag, digest) in tags)
+            await outbox.AddAsync(connection, tx, new TagDeleted { Repository = name, Tag = tag, Digest = digest, Operator = @operator, Time = Time(now) }, cancellationToken);
+        foreach (var table in new[] { "tags", "manifest_references", "manifests", "repository_blobs" })
+            await connection.ExecuteAsync(Cmd($"DELETE FROM {table} WHERE repository_id = @id", new { id }, tx, cancellationToken));
+        await connection.ExecuteAsync(Cmd("DELETE FROM repositories WHERE id = @id", new { id }, tx, cancellationToken));
+        await outbox.AddAsync(connection, tx, new RepositoryDeleted { Repository = name, Operator = @operator, Time = Time(now) }, cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        outbox.Wake(db);
+        return true;
+    }
+
+    public async Task<IReadOnlyList<string>> ListRepositoryNamesAsync(string? after, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        var where = after is null ? "" : "WHERE name > @after";
+        return (await connection.QueryAsync<string>(Cmd($"SELECT name FROM repositories {where} ORDER BY name {db.Dialect.Page}",
+            new { after, limit, offset = 0 }, null, cancellationToken))).ToList();
+    }
+
+    // ---- blobs ----
+
+    /// <summary>The size of a blob the repository may serve, or null.</summary>
+    public async Task<long?> FindLinkedBlobAsync(long repositoryId, Digest digest, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<long?>(Cmd("""
+            SELECT b.size FROM repository_blobs l JOIN blobs b ON b.digest = l.digest
+            WHERE l.repository_id = @repositoryId AND l.digest = @digest
+            """, new { repositoryId, digest = digest.ToString() }, null, cancellationToken));
+    }
+
+    /// <summary>
+    /// Records a blob whose file is in place and links it to the repository (creating the repository on its first push).
+    /// Refreshes the blob's grace period. Call under the digest lock, after <see cref="BlobStore.Commit"/>.
+    /// </summary>
+    public async Task LinkBlobAsync(string repository, Digest digest, long size, string @operator, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        var repositoryId = await EnsureRepositoryAsync(connection, tx, repository, @operator, cancellationToken);
+        await LinkAsync(connection, tx, repositoryId, digest, size, cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        outbox.Wake(db);
+    }
+
+    async Task LinkAsync(DbConnection connection, DbTransaction tx, long repositoryId, Digest digest, long size, CancellationToken ct)
+    {
+        var now = Now();
+        var parameters = new { repositoryId, digest = digest.ToString(), size, now };
+        if (await connection.ExecuteAsync(Cmd("UPDATE blobs SET last_linked_at = @now WHERE digest = @digest", parameters, tx, ct)) == 0)
+            await connection.ExecuteAsync(Cmd(
+                "INSERT INTO blobs (digest, size, created_at, last_linked_at) VALUES (@digest, @size, @now, @now)", parameters, tx, ct));
+        await connection.ExecuteAsync(Cmd("""
+            INSERT INTO repository_blobs (repository_id, digest, linked_at)
+            SELECT @repositoryId, @digest, @now WHERE NOT EXISTS
+                (SELECT 1 FROM repository_blobs WHERE repository_id = @repositoryId AND digest = @digest)
+            """, parameters, tx, ct));
+        await connection.ExecuteAsync(Cmd("UPDATE repositories SET updated_at = @now WHERE id = @repositoryId", parameters, tx, ct));
+    }
+
+    /// <summary>
+    /// Cross-repository mount: links a blob that <paramref name="from"/> may serve into <paramref name="repository"/>.
+    /// Returns the blob's size, or null when the source does not have it. Call under the digest lock.
+    /// </summary>
+    public async Task<long?> MountAsync(string repository, string from, Digest digest, string @operator, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        var size = await connection.QuerySingleOrDefaultAsync<long?>(Cmd("""
+            SELECT b.size FROM repositories r JOIN repository_blobs l ON l.repository_id = r.id JOIN blobs b ON b.digest = l.digest
+            WHERE r.name = @from AND l.digest = @digest
+            """, new { from, digest = digest.ToString() }, tx, cancellationToken));
+        if (size is null)
+            return null;
+        var repositoryId = await EnsureRepositoryAsync(connection, tx, repository, @operator, cancellationToken);
+        await LinkAsync(connection, tx, repositoryId, digest, size.Value, cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        outbox.Wake(db);
+        return size;
+    }
+
+    /// <summary>Removes a repository's link to a blob (the file goes at a later collection if nothing references it).</summary>
+    public async Task<bool> UnlinkBlobAsync(long repositoryId, Digest digest, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        var removed = await connection.ExecuteAsync(Cmd("DELETE FROM repository_blobs WHERE repository_id = @repositoryId AND digest = @digest",
+            new { repositoryId, digest = digest.ToString() }, tx, cancellationToken));
+        await tx.CommitAsync(cancellationToken);
+        return removed > 0;
+    }
+
+    // ---- manifests and tags ----
+
+    public async Task<ManifestRow?> FindManifestAsync(long repositoryId, string reference, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        var byTag = !Digest.LooksLikeDigest(reference);
+        var sql = byTag
+            ? $"SELECT {ManifestColumns} FROM tags t JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest WHERE t.repository_id = @repositoryId AND t.name = @reference"
+            : $"SELECT {ManifestColumns} FROM manifests m WHERE m.repository_id = @repositoryId AND m.digest = @reference";
+        return await connection.QuerySingleOrDefaultAsync<ManifestRow>(Cmd(sql, new { repositoryId, reference }, null, cancellationToken));
+    }
+
+    public async Task<IReadOnlyList<string>> TagsOfAsync(long repositoryId, string digest, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<string>(Cmd("SELECT name FROM tags WHERE repository_id = @repositoryId AND digest = @digest ORDER BY name",
+            new { repositoryId, digest }, null, cancellationToken))).ToList();
+    }
+
+    /// <summary>
+    /// Stores a manifest whose blobs (and, for an index, child manifests) the repository holds, and points the tags at it
+    /// (one ImagePushed each).
+    /// Checks and writes in one write transaction, so a concurrent collection cannot remove a blob in between.
+    /// </summary>
+    public async Task PutManifestAsync(string repository, IReadOnlyList<string> tags, Digest digest, byte[] content, ParsedManifest manifest,
+        string @operator, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        var repositoryId = await EnsureRepositoryAsync(connection, tx, repository, @operator, cancellationToken);
+        long total = content.Length;
+        var references = new List<(string Digest, int Kind)>();
+        foreach (var blob in manifest.RequiredBlobs)
+        {
+            var size = await connection.QuerySingleOrDefaultAsync<long?>(Cmd("""
+                SELECT b.size FROM repository_blobs l JOIN blobs b ON b.digest = l.digest
+                WHERE l.repository_id = @repositoryId AND l.digest = @digest
+                """, new { repositoryId, digest = blob.Digest.ToString() }, tx, cancellationToken))
+                ?? throw new RegistryException(RegistryError.ManifestBlobUnknown, "blob unknown to registry", blob.Digest.ToString());
+            if (size != blob.Size)
+                throw new RegistryException(RegistryError.ManifestInvalid, "manifest invalid",
+                    $"the descriptor of {blob.Digest} says {blob.Size} bytes; the blob has {size}");
+            // Touching the row refreshes its grace period and, on SQL Server, row-locks it against a concurrent sweep
+            // (whose DELETE re-checks last_linked_at); a sweep that won the race leaves no row to touch.
+            if (await connection.ExecuteAsync(Cmd("UPDATE blobs SET last_linked_at = @now WHERE digest = @digest",
+                    new { digest = blob.Digest.ToString(), now = Now() }, tx, cancellationToken)) == 0)
+                throw new RegistryException(RegistryError.ManifestBlobUnknown, "blob unknown to registry", blob.Digest.ToString());
+            total += size;
+            references.Add((blob.Digest.ToString(), KindBlob));
+        }
+        foreach (var child in manifest.Manifests)
+        {
+            var size = await connection.QuerySingleOrDefaultAsync<long?>(Cmd(
+                "SELECT size FROM manifests WHERE repository_id = @repositoryId AND digest = @digest",
+                new { repositoryId, digest = child.Digest.ToString() }, tx, cancellationToken))
+                ?? throw new RegistryException(RegistryError.ManifestBlobUnknown, "manifest unknown to registry", child.Digest.ToString());
+            if (size != child.Size)
+                throw new RegistryException(RegistryError.ManifestInvalid, "manifest invalid",
+                    $"the descriptor of {child.Digest} says {child.Size} bytes; the manifest has {size}");
+            total += size;
+            references.Add((child.Digest.ToString(), KindManifest));
+        }
+
+        var now = Now();
+        var digestText = digest.ToString();
+        var exists = await connection.ExecuteScalarAsync<long>(Cmd(
+            "SELECT COUNT(*) FROM manifests WHERE repository_id = @repositoryId AND digest = @digest",
+            new { repositoryId, digest = digestText }, tx, cancellationToken)) > 0;
+        if (!exists)
+        {
+            await connection.ExecuteAsync(Cmd("""
+                INSERT INTO manifests (repository_id, digest, media_type, size, content, total_size, subject, artifact_type, annotations, created_at)
+                VALUES (@repositoryId, @digest, @mediaType, @size, @content, @total, @subject, @artifactType, @annotations, @now)
+                """, new
+            {
+                repositoryId, digest = digestText, mediaType = manifest.MediaType, size = (long)content.Length, content, total,
+                subject = manifest.Subject?.Digest.ToString(), artifactType = manifest.EffectiveArtifactType,
+                annotations = manifest.Annotations.Count == 0 ? null : JsonSerializer.Serialize(manifest.Annotations), now,
+            }, tx, cancellationToken));
+            foreach (var (referenced, kind) in references.Distinct())
+                await connection.ExecuteAsync(Cmd("""
+                    INSERT INTO manifest_references (repository_id, manifest_digest, digest, kind)
+                    VALUES (@repositoryId, @manifest, @digest, @kind)
+                    """, new { repositoryId, manifest = digestText, digest = referenced, kind }, tx, cancellationToken));
+        }
+        foreach (var tag in tags)
+        {
+            var previous = await connection.QuerySingleOrDefaultAsync<string>(Cmd(
+                "SELECT digest FROM tags WHERE repository_id = @repositoryId AND name = @tag", new { repositoryId, tag }, tx, cancellationToken));
+            await connection.ExecuteAsync(Cmd(previous is null
+                    ? "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (@repositoryId, @tag, @digest, @now)"
+                    : "UPDATE tags SET digest = @digest, updated_at = @now WHERE repository_id = @repositoryId AND name = @tag",
+                new { repositoryId, tag, digest = digestText, now }, tx, cancellationToken));
+            await outbox.AddAsync(connection, tx, new ImagePushed
+            {
+                Repository = repository, Tag = tag, Digest = digestText, MediaType = manifest.MediaType, Size = total,
+                Operator = @operator, Time = Time(now), PreviousDigest = previous ?? "",
+            }, cancellationToken);
+        }
+        await connection.ExecuteAsync(Cmd("UPDATE repositories SET updated_at = @now WHERE id = @repositoryId", new { repositoryId, now }, tx, cancellationToken));
+        await tx.CommitAsync(cancellationToken);
+        outbox.Wake(db);
+    }
+
+    /// <summary>Deletes one tag (TagDeleted); false when the repository has no such tag.</summary>
+    public async Task<bool> DeleteTagAsync(string repository, string tag, string @operator, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        var found = await connection.QuerySingleOrDefaultAsync<TagRef>(Cmd("""
+            SELECT t.repository_id AS RepositoryId, t.digest AS Digest FROM tags t JOIN repositories r ON r.id = t.repository_id
+            WHERE r.name = @repository AND t.name = @tag
+            """, new { repository, tag }, tx, cancellationToken));
+        if (found is null)
+            return false;
+        await connection.ExecuteAsync(Cmd("DELETE FROM tags WHERE repository_id = @id AND name = @tag", new { id = found.RepositoryId, tag }, tx, cancellationToken));
+        await outbox.AddAsync(connection, tx, new TagDeleted
+        {
+            Repository = repository, Tag = tag, Digest = found.Digest, Operator = @operator, Time = Time(Now()),
+        }, cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        outbox.Wake(db);
+        return true;
+    }
+
+    /// <summary>Deletes a manifest and every tag on it (one TagDeleted each); false when the repository has no such manifest.</summary>
+    public async Task<bool> DeleteManifestAsync(string repository, Digest digest, string @operator, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        var repositoryId = await connection.QuerySingleOrDefaultAsync<long?>(Cmd("SELECT id FROM repositories WHERE name = @repository",
+            new { repository }, tx, cancellationToken));
+        var parameters = new { repositoryId, digest = digest.ToString() };
+        if (repositoryId is null || await connection.ExecuteAsync(Cmd(
+                "DELETE FROM manifests WHERE repository_id = @repositoryId AND digest = @digest", parameters, tx, cancellationToken)) == 0)
+            return false;
+        var tags = await connection.QueryAsync<string>(Cmd("SELECT name FROM tags WHERE repository_id = @repositoryId AND digest = @digest ORDER BY name",
+            parameters, tx, cancellationToken));
+        var now = Now();
+        foreach (var tag in tags)
+            await outbox.AddAsync(connection, tx, new TagDeleted
+            {
+                Repository = repository, Tag = tag, Digest = digest.ToString(), Operator = @operator, Time = Time(now),
+            }, cancellationToken);
+        await connection.ExecuteAsync(Cmd("DELETE FROM tags WHERE repository_id = @repositoryId AND digest = @digest", parameters, tx, cancellationToken));
+        await connection.ExecuteAsync(Cmd("DELETE FROM manifest_references WHERE repository_id = @repositoryId AND manifest_digest = @digest",
+            parameters, tx, cancellationToken));
+        await tx.CommitAsync(cancellationToken);
+        outbox.Wake(db);
+        return true;
+    }
+
+    public async Task<IReadOnlyList<TagRow>> ListTagsAsync(long repositoryId, string? after, int? limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        var where = after is null ? "" : "AND t.name > @after";
+        var page = limit is null ? "" : db.Dialect.Page;
+        return (await connection.QueryAsync<TagRow>(Cmd($"""
+            SELECT t.name AS Name, t.digest AS Digest, m.media_type AS MediaType, m.size AS Size, t.updated_at AS UpdatedAt
+            FROM tags t JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest
+            WHERE t.repository_id = @repositoryId {where} ORDER BY t.name {page}
+            """, new { repositoryId, after, limit = limit ?? 0, offset = 0 }, null, cancellationToken))).ToList();
+    }
+
+    /// <summary>The manifests of a repository whose subject is <paramref name="subject"/> (the referrers API).</summary>
+    public async Task<IReadOnlyList<ManifestRow>> ListReferrersAsync(long repositoryId, Digest subject, string? artifactType,
+        CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        var filter = artifactType is null ? "" : "AND m.artifact_type = @artifactType";
+        return (await connection.QueryAsync<ManifestRow>(Cmd($"""
+            SELECT {ManifestColumns} FROM manifests m WHERE m.repository_id = @repositoryId AND m.subject = @subject {filter} ORDER BY m.digest
+            """, new { repositoryId, subject = subject.ToString(), artifactType }, null, cancellationToken))).ToList();
+    }
+
+    // ---- upload sessions ----
+
+    public async Task CreateUploadAsync(string id, string repository, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        var now = Now();
+        await connection.ExecuteAsync(Cmd("INSERT INTO uploads (id, repository, created_at, updated_at) VALUES (@id, @repository, @now, @now)",
+            new { id, repository, now }, null, cancellationToken));
+    }
+
+    /// <summary>A live session of the repository (not expired), refreshing its expiry; null otherwise.</summary>
+    public async Task<bool> TouchUploadAsync(string id, string repository, TimeSpan expiry, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        var now = Now();
+        return await connection.ExecuteAsync(Cmd(
+            "UPDATE uploads SET updated_at = @now WHERE id = @id AND repository = @repository AND updated_at >= @cutoff",
+            new { id, repository, now, cutoff = now - (long)expiry.TotalMilliseconds }, null, cancellationToken)) == 1;
+    }
+
+    public async Task<bool> DeleteUploadAsync(string id, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        return await connection.ExecuteAsync(Cmd("DELETE FROM uploads WHERE id = @id", new { id }, null, cancellationToken)) == 1;
+    }
+
+    public async Task<IReadOnlyList<string>> ExpiredUploadsAsync(DateTimeOffset cutoff, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<string>(Cmd("SELECT id FROM uploads WHERE updated_at < @cutoff",
+            new { cutoff = cutoff.ToUnixTimeMilliseconds() }, null, cancellationToken))).ToList();
+    }
+
+    public async Task<bool> UploadExistsAsync(string id, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<long>(Cmd("SELECT COUNT(*) FROM uploads WHERE id = @id", new { id }, null, cancellationToken)) > 0;
+    }
+
+    // ---- garbage collection ----
+
+    /// <summary>Mark: every blob digest some manifest references, in any repository.</summary>
+    public async Task<HashSet<string>> ReferencedBlobsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<string>(Cmd("SELECT DISTINCT digest FROM manifest_references WHERE kind = @kind",
+            new { kind = KindBlob }, null, cancellationToken))).ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <summary>Blobs no manifest references and not linked since <paramref name="cutoff"/>: the sweep's candidates.</summary>
+    public async Task<IReadOnlyList<(string Digest, long Size)>> SweepCandidatesAsync(DateTimeOffset cutoff, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<(string, long)>(Cmd("""
+            SELECT b.digest, b.size FROM blobs b
+            WHERE b.last_linked_at < @cutoff AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.digest = b.digest AND r.kind = @kind)
+            ORDER BY b.digest
+            """, new { cutoff = cutoff.ToUnixTimeMilliseconds(), kind = KindBlob }, null, cancellationToken))).ToList();
+    }
+
+    /// <summary>
+    /// Removes a blob's rows if, checked again inside the write transaction, it is still unreferenced and outside its
+    /// grace period. The caller holds the digest lock and deletes the file after this returns true.
+    /// </summary>
+    public async Task<bool> DeleteBlobIfUnreferencedAsync(Digest digest, DateTimeOffset cutoff, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        var parameters = new { digest = digest.ToString(), cutoff = cutoff.ToUnixTimeMilliseconds(), kind = KindBlob };
+        var deleted = await connection.ExecuteAsync(Cmd("""
+            DELETE FROM blobs WHERE digest = @digest AND last_linked_at < @cutoff
+                AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.digest = @digest AND r.kind = @kind)
+            """, parameters, tx, cancellationToken));
+        if (deleted == 0)
+            return false;
+        await connection.ExecuteAsync(Cmd("DELETE FROM repository_blobs WHERE digest = @digest", parameters, tx, cancellationToken));
+        await tx.CommitAsync(cancellationToken);
+        return true;
+    }
+
+    public async Task<bool> BlobRowExistsAsync(Digest digest, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<long>(Cmd("SELECT COUNT(*) FROM blobs WHERE digest = @digest",
+            new { digest = digest.ToString() }, null, cancellationToken)) > 0;
+    }
+
+    static string EscapeLike(string value) => value.Replace(@"\", @"\\").Replace("%", @"\%").Replace("_", @"\_");
+}
+
+public sealed class RepositoryRow
+{
+    public long Id { get; init; }
+    public string Name { get; init; } = "";
+    public long CreatedAt { get; init; }
+    public long UpdatedAt { get; init; }
+}
+
+public sealed class RepositorySummary
+{
+    public long Id { get; init; }
+    public string Name { get; init; } = "";
+    public long CreatedAt { get; init; }
+    public long UpdatedAt { get; init; }
+    public long TagCount { get; init; }
+    public long ManifestCount { get; init; }
+    public long SizeBytes { get; init; }
+}
+
+public sealed class ManifestRow
+{
+    public long RepositoryId { get; init; }
+    public string Digest { get; init; } = "";
+    public string MediaType { get; init; } = "";
+    public long Size { get; init; }
+    public byte[] Content { get; init; } = [];
+    public long TotalSize { get; init; }
+    public string? Subject { get; init; }
+    public string? ArtifactType { get; init; }
+    public string? Annotations { get; init; }
+    public long CreatedAt { get; init; }
+}
+
+sealed class TagRef
+{
+    public long RepositoryId { get; init; }
+    public string Digest { get; init; } = "";
+}
+
+public sealed class TagRow
+{
+    public string Name { get; init; } = "";
+    public string Digest { get; init; } = "";
+    public string MediaType { get; init; } = "";
+    public long Size { get; init; }
+    public long UpdatedAt { get; init; }
+}

@@ -1,0 +1,175 @@
+using System.Net;
+using BuildGrid.Tests.Infrastructure;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Grpc.Net.Client;
+using RegistryClient = BuildGrid.Registry.V1.Registry.RegistryClient;
+using V1 = BuildGrid.Registry.V1;
+
+namespace BuildGrid.Tests.Registry;
+
+/// <summary>
+/// Delete + garbage collection and the registry.v1 gRPC API, each test on its own standalone host (own data directory),
+/// so a collection with no grace period cannot touch another test's pushes.
+/// </summary>
+public sealed class GarbageCollectionTests : IAsyncLifetime
+{
+    readonly string dataDir = TestDirectories.Create("registry-gc");
+    readonly ErrorLog errors = new();
+    WebApplication app = null!;
+    HttpClient http = null!;
+    GrpcChannel channel = null!;
+    V2Client v2 = null!;
+    RegistryClient grpc = null!;
+    static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync()
+    {
+        (app, var rest, var grpcUrl) = await StandaloneFixture.StartAsync(dataDir, errors, "--Registry:GcInterval=00:00:00");
+        http = new HttpClient { BaseAddress = rest };
+        channel = GrpcChannel.ForAddress(grpcUrl);
+        v2 = new V2Client(http);
+        grpc = new RegistryClient(channel);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        http.Dispose();
+        channel.Dispose();
+        await app.StopAsync();
+        await app.DisposeAsync();
+        TestDirectories.TryDelete(dataDir);
+        Assert.Empty(errors.Entries);
+    }
+
+    string BlobPath(TestBlob blob) => Path.Combine(dataDir, "registry", "blobs", "sha256", blob.Hex[..2], blob.Hex);
+
+    [Fact]
+    public async Task Gc_sweeps_what_no_manifest_references_and_keeps_the_rest_and_pushes_in_flight()
+    {
+        var kept = OciTestImage.Create("kept");
+        var dropped = OciTestImage.Create("dropped");
+        var orphan = new TestBlob("orphan blob"u8.ToArray(), "application/octet-stream");
+        await v2.PushImageAsync("team/app", "keep", kept);
+        await v2.PushImageAsync("team/app", "drop", dropped);
+        await v2.PushBlobAsync("team/app", orphan);
+        // Mounted elsewhere: a second link to a referenced blob.
+        using (var mount = await v2.SendAsync(HttpMethod.Post, $"/v2/team/other/blobs/uploads/?mount={kept.Layer.Digest}&from=team/app"))
+            Assert.Equal(HttpStatusCode.Created, mount.StatusCode);
+        using (var delete = await v2.SendAsync(HttpMethod.Delete, $"/v2/team/app/manifests/{dropped.Manifest.Digest}"))
+            Assert.Equal(HttpStatusCode.Accepted, delete.StatusCode);
+        // A chunked upload in progress.
+        using var session = await v2.SendAsync(HttpMethod.Post, "/v2/team/app/blobs/uploads/");
+        var location = V2Client.Header(session, "Location");
+        using (var patch = await v2.SendAsync(HttpMethod.Patch, location, new byte[1000]))
+            Assert.Equal(HttpStatusCode.Accepted, patch.StatusCode);
+
+        // With the configured grace period (1 h) nothing just pushed goes.
+        var safe = await grpc.RunGarbageCollectionAsync(new V1.RunGarbageCollectionRequest(), cancellationToken: Ct);
+        Assert.Equal(0, safe.BlobsDeleted);
+
+        var expected = new[] { dropped.Layer, dropped.Config, orphan }.Select(b => b.Digest).Order().ToArray();
+        var dry = await grpc.RunGarbageCollectionAsync(new V1.RunGarbageCollectionRequest
+        {
+            DryRun = true, GracePeriod = Duration.FromTimeSpan(TimeSpan.Zero),
+        }, cancellationToken: Ct);
+        Assert.True(dry.DryRun);
+        Assert.Equal(expected, dry.DeletedDigests.Order().ToArray());
+        Assert.True(File.Exists(BlobPath(orphan)));
+
+        var report = await grpc.RunGarbageCollectionAsync(new V1.RunGarbageCollectionRequest
+        {
+            GracePeriod = Duration.FromTimeSpan(TimeSpan.Zero),
+        }, cancellationToken: Ct);
+        Assert.Equal(expected, report.DeletedDigests.Order().ToArray());
+        Assert.Equal(dropped.Layer.Size + dropped.Config.Size + orphan.Size, report.BytesFreed);
+        Assert.Equal(2, report.BlobsMarked);
+        foreach (var blob in new[] { dropped.Layer, dropped.Config, orphan })
+        {
+            Assert.False(File.Exists(BlobPath(blob)));
+            using var head = await v2.SendAsync(HttpMethod.Head, $"/v2/team/app/blobs/{blob.Digest}");
+            Assert.Equal(HttpStatusCode.NotFound, head.StatusCode);
+        }
+        foreach (var blob in kept.Blobs)
+        {
+            using var get = await v2.SendAsync(HttpMethod.Get, $"/v2/team/app/blobs/{blob.Digest}");
+            Assert.Equal(blob.Bytes, await get.Content.ReadAsByteArrayAsync(Ct));
+        }
+        using (var mounted = await v2.SendAsync(HttpMethod.Head, $"/v2/team/other/blobs/{kept.Layer.Digest}"))
+            Assert.Equal(HttpStatusCode.OK, mounted.StatusCode);
+        // The upload session (24 h expiry) is still there, and a manifest naming a swept blob is refused honestly.
+        using (var status = await v2.SendAsync(HttpMethod.Get, location))
+            Assert.Equal("0-999", V2Client.Header(status, "Range"));
+        using (var stale = await v2.PutManifestAsync("team/app", "again", dropped.Manifest))
+            Assert.Equal("MANIFEST_BLOB_UNKNOWN", await V2Client.ErrorCodeAsync(stale));
+        // Pushing it again works: the sweep left no half state behind.
+        await v2.PushImageAsync("team/app", "again", dropped);
+    }
+
+    [Fact]
+    public async Task Grpc_api_lists_reads_and_deletes_repositories_tags_and_manifests()
+    {
+        var image = OciTestImage.Create("grpc");
+        await v2.PushImageAsync("cluster-a/web", "v1", image);
+        await v2.PushImageAsync("cluster-a/web", "v2", image);
+        await v2.PushImageAsync("cluster-a/api", "v1", image);
+        await v2.PushImageAsync("cluster-b/web", "v1", image);
+
+        var first = await grpc.ListRepositoriesAsync(new V1.ListRepositoriesRequest { NamePrefix = "cluster-a/", PageSize = 1 }, cancellationToken: Ct);
+        Assert.Equal(2, first.TotalSize);
+        Assert.Equal("cluster-a/api", Assert.Single(first.Repositories).Name);
+        var second = await grpc.ListRepositoriesAsync(new V1.ListRepositoriesRequest
+        {
+            NamePrefix = "cluster-a/", PageSize = 1, PageToken = first.NextPageToken,
+        }, cancellationToken: Ct);
+        var web = Assert.Single(second.Repositories);
+        Assert.Equal("cluster-a/web", web.Name);
+        Assert.Equal("", second.NextPageToken);
+        Assert.Equal(2, web.TagCount);
+        Assert.Equal(1, web.ManifestCount);
+        Assert.Equal(image.Layer.Size + image.Config.Size, web.SizeBytes);
+
+        var tags = await grpc.ListTagsAsync(new V1.ListTagsRequest { Repository = "cluster-a/web" }, cancellationToken: Ct);
+        Assert.Equal(["v1", "v2"], tags.Tags.Select(t => t.Name).ToArray());
+        Assert.All(tags.Tags, t => Assert.Equal(image.Manifest.Digest, t.Digest));
+
+        var manifest = await grpc.GetManifestAsync(new V1.GetManifestRequest { Repository = "cluster-a/web", Reference = "v1", IncludeConfig = true },
+            cancellationToken: Ct);
+        Assert.Equal(image.Manifest.Digest, manifest.Digest);
+        Assert.Equal(image.Manifest.Bytes, manifest.Content.ToByteArray());
+        Assert.Equal(image.Config.Bytes, manifest.Config.ToByteArray());
+        Assert.Equal(image.Layer.Digest, Assert.Single(manifest.Layers).Digest);
+        Assert.Equal(["v1", "v2"], manifest.Tags.ToArray());
+
+        await grpc.DeleteTagAsync(new V1.DeleteTagRequest { Repository = "cluster-a/web", Tag = "v1" }, cancellationToken: Ct);
+        var missingTag = await Assert.ThrowsAsync<RpcException>(() =>
+            grpc.DeleteTagAsync(new V1.DeleteTagRequest { Repository = "cluster-a/web", Tag = "v1" }, cancellationToken: Ct).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, missingTag.StatusCode);
+        Assert.Equal("TAG_NOT_FOUND", BuildGrid.Core.Errors.Errors.Info(missingTag)?.Reason);
+
+        var bus = app.Services.GetRequiredService<BuildGrid.Core.Events.InProcessEventBus>();
+        var events = new System.Collections.Concurrent.ConcurrentQueue<BuildGrid.Core.Events.CloudEvent>();
+        using var tagDeleted = bus.Subscribe("buildgrid.tag.deleted", (e, _) => { events.Enqueue(e); return Task.CompletedTask; });
+        using var repositoryDeleted = bus.Subscribe("buildgrid.repository.deleted", (e, _) => { events.Enqueue(e); return Task.CompletedTask; });
+        await grpc.DeleteRepositoryAsync(new V1.DeleteRepositoryRequest { Name = "cluster-a/web", Operator = "alice" }, cancellationToken: Ct);
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (events.Count < 2 && DateTime.UtcNow < deadline)
+            await Task.Delay(50, Ct);
+        Assert.Equal(["buildgrid.tag.deleted", "buildgrid.repository.deleted"], events.Select(e => e.Topic).ToArray());
+        var tagEvent = System.Text.Json.JsonDocument.Parse(events.First().Data).RootElement;
+        Assert.Equal(("cluster-a/web", "v2", image.Manifest.Digest, "alice"), (tagEvent.GetProperty("repository").GetString(),
+            tagEvent.GetProperty("tag").GetString(), tagEvent.GetProperty("digest").GetString(), tagEvent.GetProperty("operator").GetString()));
+        using (var gone = await v2.SendAsync(HttpMethod.Get, "/v2/cluster-a/web/tags/list"))
+            Assert.Equal("NAME_UNKNOWN", await V2Client.ErrorCodeAsync(gone));
+        var missing = await Assert.ThrowsAsync<RpcException>(() =>
+            grpc.GetRepositoryAsync(new V1.GetRepositoryRequest { Name = "cluster-a/web" }, cancellationToken: Ct).ResponseAsync);
+        Assert.Equal("REPOSITORY_NOT_FOUND", BuildGrid.Core.Errors.Errors.Info(missing)?.Reason);
+        var invalid = await Assert.ThrowsAsync<RpcException>(() =>
+            grpc.GetRepositoryAsync(new V1.GetRepositoryRequest { Name = "../etc" }, cancellationToken: Ct).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, invalid.StatusCode);
+
+        // The other repositories still serve the shared blobs.
+        using var other = await v2.SendAsync(HttpMethod.Get, $"/v2/cluster-b/web/blobs/{image.Layer.Digest}");
+        Assert.Equal(image.Layer.Bytes, await other.Content.ReadAsByteArrayAsync(Ct));
+    }
+}

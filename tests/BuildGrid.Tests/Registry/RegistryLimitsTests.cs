@@ -1,0 +1,103 @@
+using System.Net;
+using BuildGrid.Tests.Infrastructure;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Options;
+using RegistryClient = BuildGrid.Registry.V1.Registry.RegistryClient;
+using V1 = BuildGrid.Registry.V1;
+
+namespace BuildGrid.Tests.Registry;
+
+/// <summary>The Registry settings at work: upload expiry, blob size limit, and validation at start.</summary>
+public sealed class RegistryLimitsTests
+{
+    static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Upload_sessions_expire_and_blobs_over_the_size_limit_are_refused()
+    {
+        var dataDir = TestDirectories.Create("registry-limits");
+        var errors = new ErrorLog();
+        var (app, rest, grpcUrl) = await StandaloneFixture.StartAsync(dataDir, errors,
+            "--Registry:UploadExpiry=00:00:01", "--Registry:MaxBlobSize=1000", "--Registry:GcInterval=00:00:00");
+        try
+        {
+            using var http = new HttpClient { BaseAddress = rest };
+            var v2 = new V2Client(http);
+
+            using (var tooBig = await v2.SendAsync(HttpMethod.Post, $"/v2/team/limits/blobs/uploads/?digest=sha256:{new string('a', 64)}", new byte[1001]))
+            {
+                Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooBig.StatusCode);
+                Assert.Equal("SIZE_INVALID", await V2Client.ErrorCodeAsync(tooBig));
+            }
+            using var session = await v2.SendAsync(HttpMethod.Post, "/v2/team/limits/blobs/uploads/");
+            var location = V2Client.Header(session, "Location");
+            using (var first = await v2.SendAsync(HttpMethod.Patch, location, new byte[600]))
+                Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+            using (var over = await v2.SendAsync(HttpMethod.Patch, location, new byte[600]))
+                Assert.Equal(HttpStatusCode.RequestEntityTooLarge, over.StatusCode);
+
+            await Task.Delay(TimeSpan.FromSeconds(1.5), Ct);
+            using (var expired = await v2.SendAsync(HttpMethod.Get, location))
+            {
+                Assert.Equal(HttpStatusCode.NotFound, expired.StatusCode);
+                Assert.Equal("BLOB_UPLOAD_UNKNOWN", await V2Client.ErrorCodeAsync(expired));
+            }
+            using var channel = GrpcChannel.ForAddress(grpcUrl);
+            var report = await new RegistryClient(channel).RunGarbageCollectionAsync(
+                new V1.RunGarbageCollectionRequest { GracePeriod = Duration.FromTimeSpan(TimeSpan.Zero) }, cancellationToken: Ct);
+            Assert.Equal(1, report.UploadsExpired);
+            Assert.Empty(Directory.EnumerateFiles(Path.Combine(dataDir, "registry", "uploads")));
+            Assert.Empty(errors.Entries);
+        }
+        finally
+        {
+            await app.StopAsync(Ct);
+            await app.DisposeAsync();
+            TestDirectories.TryDelete(dataDir);
+        }
+    }
+
+    [Fact]
+    public async Task The_scheduled_collection_runs_on_its_own()
+    {
+        var dataDir = TestDirectories.Create("registry-schedule");
+        var (app, rest, _) = await StandaloneFixture.StartAsync(dataDir, null, "--Registry:GcInterval=00:00:01", "--Registry:GcGracePeriod=00:00:00");
+        try
+        {
+            using var http = new HttpClient { BaseAddress = rest };
+            var v2 = new V2Client(http);
+            var orphan = new TestBlob("nobody references me"u8.ToArray(), "application/octet-stream");
+            await v2.PushBlobAsync("team/schedule", orphan);
+            var file = Path.Combine(dataDir, "registry", "blobs", "sha256", orphan.Hex[..2], orphan.Hex);
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (File.Exists(file) && DateTime.UtcNow < deadline)
+                await Task.Delay(100, Ct);
+            Assert.False(File.Exists(file), "the scheduled collection did not sweep an unreferenced blob");
+            using var head = await v2.SendAsync(HttpMethod.Head, $"/v2/team/schedule/blobs/{orphan.Digest}");
+            Assert.Equal(HttpStatusCode.NotFound, head.StatusCode);
+        }
+        finally
+        {
+            await app.StopAsync(Ct);
+            await app.DisposeAsync();
+            TestDirectories.TryDelete(dataDir);
+        }
+    }
+
+    [Fact]
+    public async Task Invalid_settings_stop_the_start()
+    {
+        var dataDir = TestDirectories.Create("registry-settings");
+        try
+        {
+            var failure = await Assert.ThrowsAsync<OptionsValidationException>(() =>
+                StandaloneFixture.StartAsync(dataDir, null, "--Registry:MaxManifestSize=10"));
+            Assert.Contains("MaxManifestSize", failure.Message);
+        }
+        finally
+        {
+            TestDirectories.TryDelete(dataDir);
+        }
+    }
+}
