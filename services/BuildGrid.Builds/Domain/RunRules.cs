@@ -25,6 +25,15 @@ public static partial class RunRules
 
     static global::Grpc.Core.RpcException Bad(string field, string message) => Errors.Invalid(Reasons.InvalidArgument, field, message);
 
+    /// <summary>Who started a run: as given (at most 64 characters, no control characters), else the caller.</summary>
+    public static string Operator(string? requested, string? caller)
+    {
+        var value = string.IsNullOrWhiteSpace(requested) ? caller ?? "admin" : requested.Trim();
+        if (value.Length > 64 || value.Any(char.IsControl))
+            throw Bad("operator", "operator must be at most 64 characters without control characters");
+        return value;
+    }
+
     /// <summary>How long a run of this spec may take.</summary>
     public static TimeSpan Timeout(RunSpec spec) =>
         spec.TimeoutSeconds > 0 ? TimeSpan.FromSeconds(spec.TimeoutSeconds) : TimeSpan.FromMinutes(spec.TimeoutMinutes);

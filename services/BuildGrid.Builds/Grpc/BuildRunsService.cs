@@ -134,7 +134,7 @@ public sealed class BuildRunsService(RunStore store, BuildQueue queue, Projects.
         Id = Guid.CreateVersion7().ToString(),
         Kind = kind,
         State = RunState.Queued,
-        Operator = string.IsNullOrWhiteSpace(requestedOperator) ? Caller.UserOf(context) ?? "admin" : requestedOperator.Trim()[..Math.Min(64, requestedOperator.Trim().Length)],
+        Operator = RunRules.Operator(requestedOperator, Caller.UserOf(context)),
         QueueTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
         MaxAttempts = options.Value.MaxAttempts,
         TimeoutMinutes = spec.TimeoutMinutes,

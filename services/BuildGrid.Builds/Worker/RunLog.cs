@@ -25,7 +25,7 @@ public sealed class RunLog : IAsyncDisposable
         (this.store, this.queue, this.runId, this.maxLines, this.next) = (store, queue, runId, maxLines, next);
         // Longest first, so a secret that contains another is masked whole.
         this.secrets = secrets.Where(s => s.Length > 0).Distinct().OrderByDescending(s => s.Length).ToArray();
-        timer = new Timer(_ => _ = FlushAsync(), null, 200, 200);
+        timer = new Timer(_ => _ = FlushQuietlyAsync(), null, 200, 200);
     }
 
     public static async Task<RunLog> OpenAsync(RunStore store, BuildQueue queue, string runId, IEnumerable<string> secrets, int maxLines,
@@ -66,7 +66,16 @@ public sealed class RunLog : IAsyncDisposable
                 batch = [.. pending];
                 pending.Clear();
             }
-            await store.AppendLogAsync(runId, next, batch, CancellationToken.None);
+            try
+            {
+                await store.AppendLogAsync(runId, next, batch, CancellationToken.None);
+            }
+            catch
+            {
+                // Keep the lines, in order, for the next flush.
+                lock (pending) pending.InsertRange(0, batch);
+                throw;
+            }
             next += batch.Count;
             try { await queue.LogAppendedAsync(runId, next, CancellationToken.None); }
             catch (StackExchange.Redis.RedisException) { /* watchers also poll */ }
@@ -75,6 +84,13 @@ public sealed class RunLog : IAsyncDisposable
         {
             flushing.Release();
         }
+    }
+
+    /// <summary>The periodic flush: a failure leaves the lines pending, and the next flush (or the final one) tries again.</summary>
+    async Task FlushQuietlyAsync()
+    {
+        try { await FlushAsync(); }
+        catch (Exception e) when (e is System.Data.Common.DbException or InvalidOperationException or TimeoutException) { }
     }
 
     public async ValueTask DisposeAsync()
