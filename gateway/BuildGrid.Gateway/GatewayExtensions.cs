@@ -1,5 +1,6 @@
 using BuildGrid.Containers;
 using BuildGrid.Core.Clients;
+using BuildGrid.Gateway.Dialects.Harbor;
 using BuildGrid.Gateway.Dialects.ImageMarket;
 using BuildGrid.Gateway.Dialects.Svacer;
 using BuildGrid.Gateway.OpenApi;
@@ -19,10 +20,14 @@ public static class GatewayExtensions
         builder.Services.AddSingleton<Marker>();
         // Defaults as measured in shared/notes/transcoding.md: case-sensitive names (json_name does the odd ones),
         // default values written ("errMsg":"" and "code":0 appear, as the documents show).
-        builder.Services.AddGrpc().AddJsonTranscoding();
+        // The google.rpc detail types (ErrorInfo...) must be known, or a domain error that passes through a facade method
+        // cannot be written and the transcoder answers an empty 500; the dialect's error step then reshapes the body.
+        builder.Services.AddGrpc().AddJsonTranscoding(o =>
+            o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromFiles(Google.Rpc.ErrorDetailsReflection.Descriptor));
         builder.Services.AddBuildGridClient<Projects.V1.Projects.ProjectsClient>(ProjectsExtensions.AppId);
         builder.Services.AddBuildGridClient<Builds.V1.BuildRuns.BuildRunsClient>(Builds.BuildsExtensions.AppId);
         builder.Services.AddBuildGridClient<Containers.V1.Containers.ContainersClient>(ContainersExtensions.AppId);
+        builder.Services.AddBuildGridClient<Registry.V1.Registry.RegistryClient>(Registry.RegistryExtensions.AppId);
         return builder;
     }
 
@@ -32,6 +37,7 @@ public static class GatewayExtensions
             throw new InvalidOperationException("Call builder.AddGateway() before app.MapGateway().");
         app.MapImageMarket();
         app.MapSvacer();
+        app.MapHarbor();
         app.MapOpenApiDocument("/openapi.json");
         return app;
     }

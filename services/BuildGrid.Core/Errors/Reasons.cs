@@ -29,6 +29,7 @@ public static class Reasons
 
     // Registry: repositories, tags, manifests, garbage collection.
     public const string RepositoryNotFound = "REPOSITORY_NOT_FOUND";
+    public const string NamespaceNotFound = "NAMESPACE_NOT_FOUND";
     public const string TagNotFound = "TAG_NOT_FOUND";
     public const string ManifestNotFound = "MANIFEST_NOT_FOUND";
     public const string GcAlreadyRunning = "GC_ALREADY_RUNNING";

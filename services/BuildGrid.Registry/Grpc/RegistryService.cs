@@ -33,6 +33,29 @@ public sealed class RegistryService(RegistryStore store, BlobStore blobs, Garbag
         };
     }
 
+    public override async Task<ListNamespacesResponse> ListNamespaces(ListNamespacesRequest request, ServerCallContext context)
+    {
+        if (request.Page < 0 || request.PageSize < 0)
+            throw Errors.Invalid(Reasons.InvalidArgument, request.Page < 0 ? "page" : "page_size", "page and page_size must be 0 or more");
+        var size = request.PageSize == 0 ? 10 : Math.Min(request.PageSize, MaxPageSize);
+        var offset = (long)(Math.Max(request.Page, 1) - 1) * size;
+        if (offset > int.MaxValue)
+            throw Errors.Invalid(Reasons.InvalidArgument, "page", "page is too large");
+        var (items, total) = await store.ListNamespacesAsync((int)offset, size, NullIfEmpty(request.NameContains), context.CancellationToken);
+        return new ListNamespacesResponse { Namespaces = { items.Select(ToProto) }, TotalSize = total };
+    }
+
+    public override async Task<Namespace> GetNamespace(GetNamespaceRequest request, ServerCallContext context) =>
+        ToProto(await store.GetNamespaceAsync(request.Id, context.CancellationToken)
+            ?? throw Errors.NotFound(Reasons.NamespaceNotFound, "namespace", request.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+
+    static Namespace ToProto(NamespaceRow row) => new()
+    {
+        Id = row.Id, Name = row.Name, Public = row.IsPublic != 0, RepositoryCount = row.RepositoryCount,
+        CreateTime = Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(row.CreatedAt)),
+        UpdateTime = Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(row.UpdatedAt)),
+    };
+
     public override async Task<Repository> GetRepository(GetRepositoryRequest request, ServerCallContext context)
     {
         ValidateRepository(request.Name, "name");

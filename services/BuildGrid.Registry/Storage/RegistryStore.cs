@@ -48,8 +48,46 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
         await connection.ExecuteAsync(Cmd("INSERT INTO repositories (name, created_at, updated_at) VALUES (@name, @now, @now)",
             new { name, now }, tx, ct));
         await outbox.AddAsync(connection, tx, new RepositoryCreated { Repository = name, Operator = @operator, Time = Time(now) }, ct);
+        if (name.IndexOf('/') is > 0 and var slash)
+        {
+            // The first repository of a namespace creates it (writes are serialized, so the check cannot race).
+            var ns = name[..slash];
+            if (await connection.ExecuteAsync(Cmd("UPDATE namespaces SET updated_at = @now WHERE name = @ns", new { ns, now }, tx, ct)) == 0)
+                await connection.ExecuteAsync(Cmd("INSERT INTO namespaces (name, public, created_at, updated_at) VALUES (@ns, 0, @now, @now)",
+                    new { ns, now }, tx, ct));
+        }
         return await connection.QuerySingleAsync<long>(Cmd("SELECT id FROM repositories WHERE name = @name", new { name }, tx, ct));
     }
+
+    // ---- namespaces ----
+
+    const string NamespaceColumns = """
+        n.id AS Id, n.name AS Name, n.public AS IsPublic, n.created_at AS CreatedAt, n.updated_at AS UpdatedAt,
+            (SELECT COUNT(*) FROM repositories r WHERE r.name >= n.name + '/' AND r.name < n.name + '0') AS RepositoryCount
+        """;
+
+    /// <summary>Namespaces by id order (default_cluster first), with how many repositories each holds.</summary>
+    public async Task<(IReadOnlyList<NamespaceRow> Items, long Total)> ListNamespacesAsync(int offset, int limit, string? nameContains,
+        CancellationToken cancellationToken)
+    {
+        var where = string.IsNullOrEmpty(nameContains) ? "" : @"WHERE n.name LIKE @contains ESCAPE '\'";
+        var parameters = new { offset, limit, contains = "%" + EscapeLike(nameContains ?? "") + "%" };
+        await using var connection = await db.OpenAsync(cancellationToken);
+        var total = await connection.ExecuteScalarAsync<long>(Cmd($"SELECT COUNT(*) FROM namespaces n {where}", parameters, null, cancellationToken));
+        var rows = await connection.QueryAsync<NamespaceRow>(Cmd(
+            $"SELECT {Concat(NamespaceColumns)} FROM namespaces n {where} ORDER BY n.id {db.Dialect.Page}", parameters, null, cancellationToken));
+        return (rows.ToList(), total);
+    }
+
+    public async Task<NamespaceRow?> GetNamespaceAsync(long id, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<NamespaceRow>(Cmd(
+            $"SELECT {Concat(NamespaceColumns)} FROM namespaces n WHERE n.id = @id", new { id }, null, cancellationToken));
+    }
+
+    /// <summary>String concatenation is '||' in SQLite and '+' in SQL Server.</summary>
+    string Concat(string sql) => db.Dialect.Name == "sqlite" ? sql.Replace(" + ", " || ", StringComparison.Ordinal) : sql;
 
     public async Task<(IReadOnlyList<RepositorySummary> Items, long Total)> ListRepositoriesAsync(string? after, int limit,
         string? prefix, string? contains, CancellationToken cancellationToken)
@@ -464,6 +502,16 @@ public sealed class RepositoryRow
     public string Name { get; init; } = "";
     public long CreatedAt { get; init; }
     public long UpdatedAt { get; init; }
+}
+
+public sealed class NamespaceRow
+{
+    public long Id { get; init; }
+    public string Name { get; init; } = "";
+    public long IsPublic { get; init; }
+    public long CreatedAt { get; init; }
+    public long UpdatedAt { get; init; }
+    public long RepositoryCount { get; init; }
 }
 
 public sealed class RepositorySummary

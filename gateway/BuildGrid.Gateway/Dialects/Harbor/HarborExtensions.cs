@@ -1,0 +1,31 @@
+using System.Text.Json;
+
+namespace BuildGrid.Gateway.Dialects.Harbor;
+
+internal static class HarborExtensions
+{
+    /// <summary>Paths the Harbor dialect owns: their errors are answered {"code": status, "msg": message}.</summary>
+    static readonly string[] Prefixes = ["/projects", "/repositories"];
+
+    public static WebApplication MapHarbor(this WebApplication app)
+    {
+        app.UseDialectErrors(Prefixes, async (context, status, message) =>
+        {
+            var text = status switch
+            {
+                404 when message.Length == 0 => $"no such endpoint: {context.Request.Method} {context.Request.Path}",
+                405 => $"method {context.Request.Method} is not allowed here",
+                501 => message.Length > 0 ? message : "not implemented",
+                >= 500 => "internal error",
+                _ => message.Length > 0 ? message : "the request could not be read",
+            };
+            // Unimplemented (POST /repositories without method=DELETE) is the caller's mistake: 405.
+            var code = status == 501 ? StatusCodes.Status405MethodNotAllowed : status;
+            context.Response.StatusCode = code;
+            context.Response.ContentType = "application/json; charset=utf-8";
+            await context.Response.WriteAsync(JsonSerializer.Serialize(new { code, msg = text }));
+        });
+        app.MapGrpcService<HarborService>();
+        return app;
+    }
+}

@@ -1,0 +1,141 @@
+using System.Globalization;
+using BuildGrid.Core.Clients;
+using BuildGrid.Gateway.Harbor.V1;
+using BuildGrid.Registry.V1;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Hv1 = BuildGrid.Gateway.Harbor.V1;
+using Rv1 = BuildGrid.Registry.V1;
+
+namespace BuildGrid.Gateway.Dialects.Harbor;
+
+/// <summary>
+/// The Harbor facade of seed 000 over the Registry service. Domain errors keep their HTTP status
+/// (404 unknown, 400 invalid) and are written as {"code","msg"} by <see cref="HarborExtensions"/>.
+/// </summary>
+public sealed class HarborService(Registry.V1.Registry.RegistryClient registry) : Hv1.Harbor.HarborBase
+{
+    const int DefaultPageSize = 10;
+    const int MaxPageSize = 100;
+    static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
+
+    public override async Task<Hv1.ListProjectsResponse> ListProjects(Hv1.ListProjectsRequest request, ServerCallContext context)
+    {
+        var (page, size) = Paging(request.Page, request.PageSize);
+        var result = await registry.ListNamespacesAsync(new ListNamespacesRequest { Page = page, PageSize = size, NameContains = request.ProjectName }, Options(context));
+        var response = new Hv1.ListProjectsResponse();
+        response.Items.AddRange(result.Namespaces.Select(n => new HarborProject
+        {
+            Togglable = true, CreationTime = Time(n.CreateTime), CreationTimeStr = "", CurrentUserRoleId = 1, Deleted = 0,
+            Name = n.Name, OwnerId = 1, OwnerName = "", ProjectId = n.Id, Public = n.Public ? 1 : 0, RepoCount = n.RepositoryCount,
+            UpdateTime = Time(n.UpdateTime),
+        }));
+        return response;
+    }
+
+    public override async Task<Hv1.ListRepositoriesResponse> ListRepositories(Hv1.ListRepositoriesRequest request, ServerCallContext context)
+    {
+        var (page, size) = Paging(request.Page, request.PageSize);
+        var prefix = "";
+        if (request.ProjectId.Length > 0)
+        {
+            if (!long.TryParse(request.ProjectId, NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+                throw Bad("project_id must be a number");
+            prefix = (await registry.GetNamespaceAsync(new GetNamespaceRequest { Id = id }, Options(context))).Name + "/";
+        }
+        var names = await PageAsync(page, size, async token =>
+        {
+            var result = await registry.ListRepositoriesAsync(new Rv1.ListRepositoriesRequest
+            {
+                PageSize = size, PageToken = token, NamePrefix = prefix, NameContains = request.Q,
+            }, Options(context));
+            return (result.Repositories.Select(r => r.Name), result.NextPageToken);
+        });
+        var response = new Hv1.ListRepositoriesResponse();
+        response.Items.AddRange(names.Select(n => new NameItem { Name = n }));
+        return response;
+    }
+
+    public override async Task<Hv1.ListTagsResponse> ListTags(Hv1.ListTagsRequest request, ServerCallContext context)
+    {
+        LenientBody.MergeInto(request, request.Body);
+        var (page, size) = Paging(request.Page, request.PageSize);
+        var repository = Repository(request.RepoName, "repo_name");
+        var names = await PageAsync(page, size, async token =>
+        {
+            var result = await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = repository, PageSize = size, PageToken = token }, Options(context));
+            return (result.Tags.Select(t => t.Name), result.NextPageToken);
+        });
+        var response = new Hv1.ListTagsResponse();
+        response.Items.AddRange(names.Select(n => new NameItem { Name = n }));
+        return response;
+    }
+
+    public override async Task<ManifestResponse> GetManifest(Hv1.GetManifestRequest request, ServerCallContext context)
+    {
+        LenientBody.MergeInto(request, request.Body);
+        var repository = Repository(request.RepoName, "repo_name");
+        if (request.Tag.Length == 0)
+            throw Bad("tag is required");
+        var manifest = await registry.GetManifestAsync(new Rv1.GetManifestRequest { Repository = repository, Reference = request.Tag, IncludeConfig = true }, Options(context));
+        return new ManifestResponse
+        {
+            Config = manifest.Config.ToStringUtf8(),
+            Manifest = Value.Parser.ParseJson(manifest.Content.ToStringUtf8()),
+        };
+    }
+
+    public override async Task<CodeResponse> DeleteTag(Hv1.DeleteTagRequest request, ServerCallContext context)
+    {
+        LenientBody.MergeInto(request, request.Body);
+        var http = context.GetHttpContext();
+        if (HttpMethods.IsPost(http.Request.Method) && !string.Equals(request.Method, "DELETE", StringComparison.OrdinalIgnoreCase))
+            throw new RpcException(new Status(StatusCode.Unimplemented, "POST /repositories deletes a tag only with method=DELETE"));
+        if (request.RepoName.Length == 0)
+            throw Bad("repoName (the tag) is required");
+        await registry.DeleteTagAsync(new Rv1.DeleteTagRequest
+        {
+            Repository = Repository(request.ProjectName, "projectName"), Tag = request.RepoName, Operator = Caller.UserOf(context) ?? "",
+        }, Options(context));
+        return new CodeResponse { Code = 0, Msg = "" };
+    }
+
+    /// <summary>The document's examples name repositories without their cluster ("myweb"): those are in default_cluster.</summary>
+    static string Repository(string name, string field)
+    {
+        if (name.Length == 0)
+            throw Bad($"{field} is required");
+        return name.Contains('/') ? name : $"default_cluster/{name}";
+    }
+
+    static (int Page, int Size) Paging(string page, string pageSize)
+    {
+        static int Parse(string text, string name, int fallback) =>
+            text.Length == 0 ? fallback
+            : int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= 1 ? value
+            : throw Bad($"{name} must be a positive integer, not '{text}'");
+        return (Parse(page, "page", 1), Math.Min(Parse(pageSize, "page_size", DefaultPageSize), MaxPageSize));
+    }
+
+    /// <summary>Page N of a token-paged list: walks the tokens (Harbor clients ask for early pages).</summary>
+    static async Task<List<string>> PageAsync(int page, int size, Func<string, Task<(IEnumerable<string> Items, string Next)>> fetch)
+    {
+        var token = "";
+        for (var i = 1; ; i++)
+        {
+            var (items, next) = await fetch(token);
+            if (i == page)
+                return items.ToList();
+            if (next.Length == 0)
+                return [];
+            token = next;
+        }
+    }
+
+    static RpcException Bad(string message) => new(new Status(StatusCode.InvalidArgument, message));
+
+    static CallOptions Options(ServerCallContext context) => new(Caller.Forward(context), DateTime.UtcNow.Add(CallTimeout), context.CancellationToken);
+
+    static string Time(Timestamp? time) =>
+        time is null ? "" : time.ToDateTimeOffset().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+}
