@@ -16,7 +16,8 @@ namespace BuildGrid.Containers.Storage;
 /// All SQL of projects, branches, project groups and memberships. Writes run in one write transaction each, commit
 /// their integration events in it, and leave uniqueness and existence to the database's constraints (unique indexes,
 /// foreign keys with cascades), so that racing writers get a clear answer and never a half-done state.
-/// Lists are keyset pages over (name, id); see the query plans in the tests.
+/// Lists are keyset pages over (name, id); a name filter starts from the names' trigram index (SQLite, three characters
+/// or more). See the query plans in the tests.
 /// </summary>
 public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId)] ServiceDatabase db, Outbox outbox)
 {
@@ -67,7 +68,7 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
     {
         var from = groupId.Length > 0
             ? "project_group_members m CROSS JOIN projects p WHERE m.project_group_id = @groupId AND p.id = m.project_id"
-            : "projects p WHERE 1 = 1";
+            : Unscoped("projects", "p", nameContains);
         return $"SELECT {ProjectColumns} FROM {from}{Filters("p", page, nameContains)} ORDER BY p.name, p.id";
     }
 
@@ -131,7 +132,7 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
 
     internal string BranchesQuery(Page page, string nameContains, string projectId)
     {
-        var from = projectId.Length > 0 ? "branches b WHERE b.project_id = @projectId" : "branches b WHERE 1 = 1";
+        var from = projectId.Length > 0 ? "branches b WHERE b.project_id = @projectId" : Unscoped("branches", "b", nameContains);
         return $"SELECT {BranchColumns} FROM {from}{Filters("b", page, nameContains)} ORDER BY b.name, b.id";
     }
 
@@ -189,7 +190,7 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
     {
         var from = projectId.Length > 0
             ? "project_group_members m CROSS JOIN project_groups g WHERE m.project_id = @projectId AND g.id = m.project_group_id"
-            : "project_groups g WHERE 1 = 1";
+            : Unscoped("project_groups", "g", nameContains);
         return $"SELECT {GroupColumns} FROM {from}{Filters("g", page, nameContains)} ORDER BY g.name, g.id";
     }
 
@@ -292,6 +293,22 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
 
     internal static Timestamp Now() => Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
 
+    /// <summary>
+    /// The FROM and first WHERE term of a list over every row of <paramref name="table"/>. With a name filter that
+    /// the trigram index can answer, start from the names that contain it (the kind's FTS5 table, see
+    /// Migrations/sqlite/0002_name_search.sql) and sort those few; CROSS JOIN fixes that order, or SQLite may prefer to
+    /// walk the whole name index in page order. <see cref="Filters"/> still applies the exact LIKE to the rows found:
+    /// the index folds case beyond ASCII, so it finds a superset. Otherwise walk the name index in page order, which
+    /// stops once a page is full — for a filter of one or two characters that reads names until the page fills
+    /// (all of them when few match): trigrams cannot find shorter strings.
+    /// </summary>
+    string Unscoped(string table, string alias, string nameContains) => UsesNameSearch(nameContains)
+        ? $"{table}_name_search n CROSS JOIN name_search_docs d CROSS JOIN {table} {alias} WHERE n.name MATCH @match AND d.doc = n.rowid AND {alias}.id = d.id"
+        : $"{table} {alias} WHERE 1 = 1";
+
+    /// <summary>Whether the trigram index answers <paramref name="nameContains"/>: SQLite only, three characters (code points) or more.</summary>
+    bool UsesNameSearch(string nameContains) => db.Dialect.Name == "sqlite" && nameContains.EnumerateRunes().Take(3).Count() == 3;
+
     /// <summary>The WHERE additions of a page: the keyset position and the name filter.</summary>
     internal string Filters(string alias, Page page, string nameContains)
     {
@@ -319,6 +336,7 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
         parameters.Add("afterName", page.AfterName);
         parameters.Add("afterId", page.AfterId);
         parameters.Add("pattern", "%" + EscapeLike(nameContains) + "%");
+        parameters.Add("match", FtsPhrase(nameContains));
         parameters.Add("limit", page.Limit + 1);
         parameters.Add("offset", 0);
         return parameters;
@@ -357,6 +375,12 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
 
     Task UpdateAsync(DbConnection connection, DbTransaction tx, string sql, object row, Func<RpcException> conflict, CancellationToken cancellationToken) =>
         InsertAsync(connection, tx, sql, row, conflict, cancellationToken);
+
+    /// <summary>
+    /// An FTS5 query of one phrase, the filter taken literally: inside double quotes only a double quote is special
+    /// (doubled). With the trigram tokenizer a phrase matches the names that contain it.
+    /// </summary>
+    static string FtsPhrase(string value) => "\"" + value.Replace("\"", "\"\"") + "\"";
 
     static string EscapeLike(string value) => value.Replace(@"\", @"\\").Replace("%", @"\%").Replace("_", @"\_");
 

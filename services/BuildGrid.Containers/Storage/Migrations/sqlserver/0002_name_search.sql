@@ -1,0 +1,4 @@
+-- Keeps the schema versions of both providers aligned with sqlite/0002_name_search.sql; deliberately changes nothing.
+-- SQL Server has no trigram index, and its full-text search matches words and prefixes, not substrings, so a name
+-- filter stays "name LIKE '%x%'" there (see ContainerStore.Filters). It reads the narrow name indexes (name and the
+-- INCLUDE columns) in page order and stops once the page is full; a rare substring reads all of it.
