@@ -19,61 +19,51 @@ public sealed class ProjectBuildTests
     {
         Tools.Require("buildah", "buildah");
         var skopeo = Tools.Require("skopeo", "skopeo");
-        var dataDir = TestDirectories.Create("project-build");
-        var (app, rest, grpc) = await StandaloneFixture.StartAsync(dataDir);
-        var registryHost = rest.Authority;
-        try
+        await using var host = await OwnedHost.StartAsync("project-build");
+        var registryHost = host.RestUrl.Authority;
+        using var http = new HttpClient { BaseAddress = host.RestUrl };
+        var api = new ImageMarketApi(http);
+        Assert.Equal(10000, (await api.PostJsonAsync("/api/project/save", new Dictionary<string, object>
         {
-            using var http = new HttpClient { BaseAddress = rest };
-            var api = new ImageMarketApi(http);
-            Assert.Equal(10000, (await api.PostJsonAsync("/api/project/save", new Dictionary<string, object>
+            ["project"] = "myweb", ["Cluster"] = "team_a", ["addOrUpdate"] = "add", ["operator"] = "root",
+            ["$$plugin"] = new object[]
             {
-                ["project"] = "myweb", ["Cluster"] = "team_a", ["addOrUpdate"] = "add", ["operator"] = "root",
-                ["$$plugin"] = new object[]
-                {
-                    new { name = "base-image", @params = new { image = "scratch" } },
-                    new { name = "label", @params = new { labels = new { team = "a" } } },
-                    new { name = "env", @params = new { variables = new { MODE = "prod" } } },
-                },
-            })).Code);
+                new { name = "base-image", @params = new { image = "scratch" } },
+                new { name = "label", @params = new { labels = new { team = "a" } } },
+                new { name = "env", @params = new { variables = new { MODE = "prod" } } },
+            },
+        })).Code);
 
-            var build = await api.PostJsonAsync("/api/project/build", new { projectName = "myweb", @operator = "root", tag = "1.0" });
-            Assert.Equal(10000, build.Code);
-            var id = build.Content.GetProperty("idStr").GetString()!;
+        var build = await api.PostJsonAsync("/api/project/build", new { projectName = "myweb", @operator = "root", tag = "1.0" });
+        Assert.Equal(10000, build.Code);
+        var id = build.Content.GetProperty("idStr").GetString()!;
 
-            using var channel = GrpcChannel.ForAddress(grpc);
-            var run = await Runs.FinishedAsync(new BuildRuns.BuildRunsClient(channel), id, 180);
-            Assert.True(run.State == RunState.Succeeded, $"{run.State}: {run.FailureReason}\n{await Runs.LogAsync(new BuildRuns.BuildRunsClient(channel), id)}");
-            Assert.Equal("team_a/myweb:1.0", run.Image);
-            Assert.StartsWith("sha256:", run.ImageDigest);
+        using var channel = GrpcChannel.ForAddress(host.GrpcUrl);
+        var run = await Runs.FinishedAsync(new BuildRuns.BuildRunsClient(channel), id, 180);
+        Assert.True(run.State == RunState.Succeeded, $"{run.State}: {run.FailureReason}\n{await Runs.LogAsync(new BuildRuns.BuildRunsClient(channel), id)}");
+        Assert.Equal("team_a/myweb:1.0", run.Image);
+        Assert.StartsWith("sha256:", run.ImageDigest);
 
-            var history = await api.GetAsync("/api/project/buildHistory?projectName=myweb&operator=admin");
-            Assert.Equal(10000, history.Code);
-            var entry = Assert.Single(history.Content.GetProperty("data").EnumerateArray());
-            Assert.Equal(id, entry.GetProperty("idStr").GetString());
-            Assert.Equal("succeeded", entry.GetProperty("status").GetString());
-            Assert.Equal("1.0", entry.GetProperty("tag").GetString());
-            Assert.Equal("root", entry.GetProperty("operator").GetString());
-            Assert.Equal(run.ImageDigest, entry.GetProperty("imageDigest").GetString());
+        var history = await api.GetAsync("/api/project/buildHistory?projectName=myweb&operator=admin");
+        Assert.Equal(10000, history.Code);
+        var entry = Assert.Single(history.Content.GetProperty("data").EnumerateArray());
+        Assert.Equal(id, entry.GetProperty("idStr").GetString());
+        Assert.Equal("succeeded", entry.GetProperty("status").GetString());
+        Assert.Equal("1.0", entry.GetProperty("tag").GetString());
+        Assert.Equal("root", entry.GetProperty("operator").GetString());
+        Assert.Equal(run.ImageDigest, entry.GetProperty("imageDigest").GetString());
 
-            var inspect = JsonDocument.Parse(await Tools.RunOkAsync(skopeo, dataDir, "inspect", "--tls-verify=false",
-                $"docker://{registryHost}/team_a/myweb:1.0")).RootElement;
-            Assert.Equal(run.ImageDigest, inspect.GetProperty("Digest").GetString());
-            Assert.Equal("a", inspect.GetProperty("Labels").GetProperty("team").GetString());
-            Assert.Contains("MODE=prod", inspect.GetProperty("Env").EnumerateArray().Select(e => e.GetString()));
+        var inspect = JsonDocument.Parse(await Tools.RunOkAsync(skopeo, host.DataDir, "inspect", "--tls-verify=false",
+            $"docker://{registryHost}/team_a/myweb:1.0")).RootElement;
+        Assert.Equal(run.ImageDigest, inspect.GetProperty("Digest").GetString());
+        Assert.Equal("a", inspect.GetProperty("Labels").GetProperty("team").GetString());
+        Assert.Contains("MODE=prod", inspect.GetProperty("Env").EnumerateArray().Select(e => e.GetString()));
 
-            // The documented error codes of build and buildHistory.
-            Assert.Equal(10007, (await api.PostJsonAsync("/api/project/build", new { projectName = "nosuch", tag = "1" })).Code);
-            Assert.Equal(10006, (await api.PostJsonAsync("/api/project/build", new { projectName = "myweb", tag = "bad tag" })).Code);
-            Assert.Equal(10001, (await api.PostJsonAsync("/api/project/build", new { projectName = "my*web", tag = "1" })).Code);
-            Assert.Equal(10008, (await api.GetAsync("/api/project/buildHistory?projectName=nosuch")).Code);
-        }
-        finally
-        {
-            await app.StopAsync(Ct);
-            await app.DisposeAsync();
-            TestDirectories.TryDelete(dataDir);
-        }
+        // The documented error codes of build and buildHistory.
+        Assert.Equal(10007, (await api.PostJsonAsync("/api/project/build", new { projectName = "nosuch", tag = "1" })).Code);
+        Assert.Equal(10006, (await api.PostJsonAsync("/api/project/build", new { projectName = "myweb", tag = "bad tag" })).Code);
+        Assert.Equal(10001, (await api.PostJsonAsync("/api/project/build", new { projectName = "my*web", tag = "1" })).Code);
+        Assert.Equal(10008, (await api.GetAsync("/api/project/buildHistory?projectName=nosuch")).Code);
     }
 
     [Fact]
@@ -87,35 +77,25 @@ public sealed class ProjectBuildTests
             ["Dockerfile"] = "FROM scratch\nARG VERSION\nCOPY hello.txt /hello.txt\nLABEL version=$VERSION\n",
             ["hello.txt"] = "hello from a BuildGrid build\n",
         });
-        var dataDir = TestDirectories.Create("git-build");
-        var (app, _, grpc) = await StandaloneFixture.StartAsync(dataDir, null, $"--Builds:Registry={registry.Host}");
-        try
+        await using var host = await OwnedHost.StartAsync("git-build", $"--Builds:Registry={registry.Host}");
+        using var channel = GrpcChannel.ForAddress(host.GrpcUrl);
+        var client = new BuildRuns.BuildRunsClient(channel);
+        var spec = new RunSpec
         {
-            using var channel = GrpcChannel.ForAddress(grpc);
-            var client = new BuildRuns.BuildRunsClient(channel);
-            var spec = new RunSpec
-            {
-                Script = "echo building $REPONAME_0 at $COMMIT_0",
-                DockerBuild = new DockerBuild { Image = "default_cluster/app:abc", Context = "app", Dockerfile = "app/Dockerfile", BuildArgs = { "VERSION=7" } },
-                TimeoutSeconds = 300,
-            };
-            spec.Repos.Add(new RepoSpec { Url = repo.Url, Branch = "main" });
-            var run = await client.StartRunAsync(new StartRunRequest { Spec = spec, Definition = "app-build", Service = "app" }, cancellationToken: Ct);
-            var done = await Runs.FinishedAsync(client, run.Id, 180);
-            Assert.True(done.State == RunState.Succeeded, $"{done.State}: {done.FailureReason}\n{await Runs.LogAsync(client, run.Id)}");
-            Assert.Equal(repo.Commit, done.Checkouts[0].Commit);
+            Script = "echo building $REPONAME_0 at $COMMIT_0",
+            DockerBuild = new DockerBuild { Image = "default_cluster/app:abc", Context = "app", Dockerfile = "app/Dockerfile", BuildArgs = { "VERSION=7" } },
+            TimeoutSeconds = 300,
+        };
+        spec.Repos.Add(new RepoSpec { Url = repo.Url, Branch = "main" });
+        var run = await client.StartRunAsync(new StartRunRequest { Spec = spec, Definition = "app-build", Service = "app" }, cancellationToken: Ct);
+        var done = await Runs.FinishedAsync(client, run.Id, 180);
+        Assert.True(done.State == RunState.Succeeded, $"{done.State}: {done.FailureReason}\n{await Runs.LogAsync(client, run.Id)}");
+        Assert.Equal(repo.Commit, done.Checkouts[0].Commit);
 
-            var inspect = JsonDocument.Parse(await Tools.RunOkAsync(skopeo, dataDir, "inspect", "--tls-verify=false",
-                $"docker://{registry.Host}/default_cluster/app:abc")).RootElement;
-            Assert.Equal(done.ImageDigest, inspect.GetProperty("Digest").GetString());
-            Assert.Equal("7", inspect.GetProperty("Labels").GetProperty("version").GetString());
-            Assert.Single(inspect.GetProperty("Layers").EnumerateArray());
-        }
-        finally
-        {
-            await app.StopAsync(Ct);
-            await app.DisposeAsync();
-            TestDirectories.TryDelete(dataDir);
-        }
+        var inspect = JsonDocument.Parse(await Tools.RunOkAsync(skopeo, host.DataDir, "inspect", "--tls-verify=false",
+            $"docker://{registry.Host}/default_cluster/app:abc")).RootElement;
+        Assert.Equal(done.ImageDigest, inspect.GetProperty("Digest").GetString());
+        Assert.Equal("7", inspect.GetProperty("Labels").GetProperty("version").GetString());
+        Assert.Single(inspect.GetProperty("Layers").EnumerateArray());
     }
 }

@@ -19,25 +19,16 @@ public sealed class QueueTests
     public async Task On_redis_server_every_run_is_executed_exactly_once()
     {
         await using var redis = await RedisServer.StartAsync();
-        var dataDir = TestDirectories.Create("queue-redis");
-        var (app, _, grpc) = await StandaloneFixture.StartAsync(dataDir, null, [.. FastLeases(redis), "--Builds:Workers=4"]);
-        try
-        {
-            using var channel = GrpcChannel.ForAddress(grpc);
-            var client = new BuildRuns.BuildRunsClient(channel);
-            var runs = await Task.WhenAll(Enumerable.Range(0, 24).Select(i =>
-                client.StartRunAsync(new StartRunRequest { Spec = Runs.Script($"echo run-{i} >> \"{dataDir}/executions\"") }, cancellationToken: Ct).ResponseAsync));
-            var done = await Task.WhenAll(runs.Select(r => Runs.FinishedAsync(client, r.Id)));
-            Assert.All(done, r => Assert.Equal((RunState.Succeeded, 1), (r.State, r.Attempt)));
-            var executions = await File.ReadAllLinesAsync(Path.Combine(dataDir, "executions"), Ct);
-            Assert.Equal(Enumerable.Range(0, 24).Select(i => $"run-{i}").Order(), executions.Order());
-        }
-        finally
-        {
-            await app.StopAsync(Ct);
-            await app.DisposeAsync();
-            TestDirectories.TryDelete(dataDir);
-        }
+        await using var host = await OwnedHost.StartAsync("queue-redis", [.. FastLeases(redis), "--Builds:Workers=4"]);
+        var dataDir = host.DataDir;
+        using var channel = GrpcChannel.ForAddress(host.GrpcUrl);
+        var client = new BuildRuns.BuildRunsClient(channel);
+        var runs = await Task.WhenAll(Enumerable.Range(0, 24).Select(i =>
+            client.StartRunAsync(new StartRunRequest { Spec = Runs.Script($"echo run-{i} >> \"{dataDir}/executions\"") }, cancellationToken: Ct).ResponseAsync));
+        var done = await Task.WhenAll(runs.Select(r => Runs.FinishedAsync(client, r.Id)));
+        Assert.All(done, r => Assert.Equal((RunState.Succeeded, 1), (r.State, r.Attempt)));
+        var executions = await File.ReadAllLinesAsync(Path.Combine(dataDir, "executions"), Ct);
+        Assert.Equal(Enumerable.Range(0, 24).Select(i => $"run-{i}").Order(), executions.Order());
     }
 
     [Fact]
