@@ -2,6 +2,8 @@ using BuildGrid.Containers;
 using BuildGrid.Core.Clients;
 using BuildGrid.Gateway.Dialects.ImageMarket;
 using BuildGrid.Gateway.Dialects.Svacer;
+using BuildGrid.Gateway.Dialects.Zadig;
+using BuildGrid.Gateway.Rest;
 using BuildGrid.Gateway.OpenApi;
 using BuildGrid.Projects;
 
@@ -22,6 +24,7 @@ public static class GatewayExtensions
         builder.Services.AddGrpc().AddJsonTranscoding();
         builder.Services.AddBuildGridClient<Projects.V1.Projects.ProjectsClient>(ProjectsExtensions.AppId);
         builder.Services.AddBuildGridClient<Builds.V1.BuildRuns.BuildRunsClient>(Builds.BuildsExtensions.AppId);
+        builder.Services.AddBuildGridClient<Builds.V1.BuildDefinitions.BuildDefinitionsClient>(Builds.BuildsExtensions.AppId);
         builder.Services.AddBuildGridClient<Containers.V1.Containers.ContainersClient>(ContainersExtensions.AppId);
         return builder;
     }
@@ -32,6 +35,8 @@ public static class GatewayExtensions
             throw new InvalidOperationException("Call builder.AddGateway() before app.MapGateway().");
         app.MapImageMarket();
         app.MapSvacer();
+        app.MapZadig();
+        app.MapGrpcService<BuildGridRestService>();
         app.MapOpenApiDocument("/openapi.json");
         return app;
     }
