@@ -21,7 +21,9 @@ public static class GatewayExtensions
         builder.Services.AddSingleton<Marker>();
         // Defaults as measured in shared/notes/transcoding.md: case-sensitive names (json_name does the odd ones),
         // default values written ("errMsg":"" and "code":0 appear, as the documents show).
-        builder.Services.AddGrpc().AddJsonTranscoding();
+        // The type registry lets the transcoder write a forwarded status's google.rpc details (ErrorInfo ...) into its
+        // error JSON; without it, an error with details becomes a 500 (/buildgrid/v1 forwards domain errors as they are).
+        builder.Services.AddGrpc().AddJsonTranscoding(o => o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromFiles(Google.Rpc.ErrorDetailsReflection.Descriptor));
         builder.Services.AddBuildGridClient<Projects.V1.Projects.ProjectsClient>(ProjectsExtensions.AppId);
         builder.Services.AddBuildGridClient<Builds.V1.BuildRuns.BuildRunsClient>(Builds.BuildsExtensions.AppId);
         builder.Services.AddBuildGridClient<Builds.V1.BuildDefinitions.BuildDefinitionsClient>(Builds.BuildsExtensions.AppId);
