@@ -70,7 +70,7 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
         }
         DefinitionRules.ValidateTemplateDefinition(definition);
         var template = await store.GetTemplateAsync(definition.TemplateName, cancellationToken)
-            ?? throw Errors.Create(Google.Rpc.Code.NotFound, Reasons.BuildTemplateNotFound, $"build template '{definition.TemplateName}' not found",
+            ?? throw Errors.Create(Google.Rpc.Code.NotFound, Reasons.BuildTemplateNotFound, $"template_name '{definition.TemplateName}': no such build template",
                 ("id", definition.TemplateName), ("field", "template_name"));
         for (var i = 0; i < definition.TargetServices.Count; i++)
         {
