@@ -428,4 +428,21 @@ public sealed class ZadigBuildsTests(StandaloneFixture fixture) : IDisposable
         Assert.True(detail.Root.GetProperty("post_build").GetProperty("docker_build").GetProperty("enable_buildkit").GetBoolean());
         Assert.Equal(12, detail.Root.GetProperty("advanced_settings").GetProperty("timeout").GetInt32());
     }
+
+    [Fact]
+    public async Task The_openapi_document_describes_the_zadig_routes_and_the_rest_extension()
+    {
+        var paths = JsonDocument.Parse(await fixture.Rest.GetStringAsync("/openapi.json", Ct)).RootElement.GetProperty("paths");
+        var build = paths.GetProperty("/openapi/build");
+        foreach (var verb in new[] { "get", "post", "put", "delete" })
+            Assert.True(build.TryGetProperty(verb, out _), verb);
+        Assert.Equal(["projectKey", "pageNum", "pageSize"],
+            build.GetProperty("get").GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString()));
+        Assert.Equal(["name", "projectKey", "serviceName", "serviceModule"],
+            paths.GetProperty("/openapi/build/{name}/detail").GetProperty("get").GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString()));
+        Assert.True(paths.GetProperty("/openapi/build/{name}/template").TryGetProperty("put", out _));
+        foreach (var path in new[] { "/buildgrid/v1/build-templates", "/buildgrid/v1/code-hosts", "/buildgrid/v1/builds/{name}/runs" })
+            Assert.True(paths.GetProperty(path).TryGetProperty("post", out _), path);
+        Assert.True(paths.GetProperty("/buildgrid/v1/runs/{id}/log").TryGetProperty("get", out _));
+    }
 }
