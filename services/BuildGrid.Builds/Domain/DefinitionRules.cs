@@ -79,8 +79,8 @@ public static partial class DefinitionRules
         }
         if (definition.Services.GroupBy(s => (s.ServiceName, s.ServiceModule)).FirstOrDefault(g => g.Count() > 1) is { } twice)
             throw Bad("services", $"lists {twice.Key.ServiceName}/{twice.Key.ServiceModule} twice");
-        if (definition.TargetServices.Count > 0 || definition.TemplateName.Length > 0)
-            throw Bad("template_name", "belongs to builds made from a template (POST /openapi/build?source=template)");
+        if (definition.TargetServices.Count > 0)
+            throw Bad("target_services", "belongs to builds made from a template (template_name; POST /openapi/build?source=template)");
     }
 
     /// <summary>A definition made from a template: name, project_key, template_name and target_services.</summary>

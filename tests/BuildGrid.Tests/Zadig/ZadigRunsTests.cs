@@ -191,6 +191,12 @@ public sealed class ZadigRunsTests(StandaloneFixture fixture) : IDisposable
         var batch = await RefusedAsync(Make("batch", "batch_file"));
         Assert.Equal(Reasons.UnsupportedBuildStep, batch.Info()?.Reason);
         Assert.Contains("script_type", batch.Status.Detail);
+        if (Tools.Find("pwsh") is null)
+        {
+            var powershell = await RefusedAsync(Make("powershell", "powershell"));
+            Assert.Equal(Reasons.UnsupportedBuildStep, powershell.Info()?.Reason);
+            Assert.Contains("pwsh", powershell.Status.Detail);
+        }
         var template = Make("dockerfile-template");
         template.DockerBuildStep = new DockerBuildStep { DockerfileSource = "template", BuildContextDir = ".", TemplateName = "go" };
         var fromTemplate = await RefusedAsync(template);
