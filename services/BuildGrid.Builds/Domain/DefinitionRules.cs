@@ -229,6 +229,7 @@ public static partial class DefinitionRules
         Required(repo.RepoNamespace, path + ".repo_namespace");
         Required(repo.RepoName, path + ".repo_name");
         Required(repo.Branch, path + ".branch");
+        RunRules.ValidateBranch(repo.Branch, path + ".branch");
         foreach (var (value, name) in new[] { (repo.RepoNamespace, "repo_namespace"), (repo.RepoName, "repo_name") })
         {
             if (value.Split('/').Any(part => part is "" or "." or "..") || value.StartsWith('-') || value.Any(char.IsControl))

@@ -131,8 +131,7 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
     public override async Task<Template> CreateTemplate(Template request, ServerCallContext context)
     {
         DefinitionRules.ValidateTemplate(request);
-        request.UpdateBy = OperatorOf(request.Operator, context);
-        request.Operator = "";
+        request.UpdateBy = OperatorOf("", context);
         request.UpdateTime = request.CreateTime = Now();
         await store.InsertTemplateAsync(request, context.CancellationToken);
         return Masked(request);
@@ -144,8 +143,7 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
         var existing = await store.GetTemplateAsync(request.Name, context.CancellationToken)
             ?? throw Errors.NotFound(Reasons.BuildTemplateNotFound, "build template", request.Name);
         KeepMaskedValues(request.Parameters, existing.Parameters);
-        request.UpdateBy = OperatorOf(request.Operator, context);
-        request.Operator = "";
+        request.UpdateBy = OperatorOf("", context);
         request.UpdateTime = Now();
         request.CreateTime = existing.CreateTime;
         if (!await store.UpdateTemplateAsync(request, context.CancellationToken))

@@ -130,7 +130,6 @@ public sealed class DefinitionStore([FromKeyedServices(BuildsExtensions.AppId)] 
     object TemplateParameters(Template template)
     {
         var stored = template.Clone();
-        stored.Operator = "";
         foreach (var parameter in stored.Parameters.Where(p => p.IsCredential))
             parameter.DefaultValue = secrets.Protect(parameter.DefaultValue);
         return new

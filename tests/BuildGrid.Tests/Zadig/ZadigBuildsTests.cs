@@ -356,6 +356,8 @@ public sealed class ZadigBuildsTests(StandaloneFixture fixture) : IDisposable
         { "parameters", "[{\"key\":\"A\",\"type\":\"string\",\"is_credential\":\"perhaps\"}]", "parameters[0].is_credential" },
         { "repo_info", "[{\"codehost_name\":\"gh\",\"repo_namespace\":\"o\",\"repo_name\":\"r\"}]", "repo_info[0].branch" },
         { "repo_info", "{\"codehost_name\":\"gh\"}", "repo_info" },
+        { "repo_info", "[{\"codehost_name\":\"gh\",\"repo_namespace\":\"o\",\"repo_name\":\"r\",\"branch\":\"-x..y\"}]", "repo_info[0].branch" },
+        { "repo_info", "[{\"codehost_name\":\"gh\",\"repo_namespace\":\"../o\",\"repo_name\":\"r\",\"branch\":\"main\"}]", "repo_info[0].repo_namespace" },
         { "docker_build_step", "{\"dockerfile_source\":\"git\",\"build_context_dir\":\".\"}", "docker_build_step.dockerfile_source" },
         { "docker_build_step", "{\"dockerfile_source\":\"local\",\"build_context_dir\":\".\"}", "docker_build_step.dockerfile_directory" },
         { "docker_build_step", "{\"dockerfile_source\":\"local\",\"enable_buildkit\":\"maybe\"}", "docker_build_step.enable_buildkit" },
