@@ -43,21 +43,21 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
     {
         var definition = request.Definition ?? throw Errors.Invalid(Reasons.InvalidArgument, "definition", "definition is required");
         await ValidateAsync(definition, context.CancellationToken);
-        var existing = await store.GetDefinitionAsync(definition.ProjectKey, definition.Name, context.CancellationToken)
-            ?? throw Errors.NotFound(Reasons.BuildDefinitionNotFound, "build", $"{definition.ProjectKey}/{definition.Name}");
-        KeepMaskedValues(definition.Parameters, existing.Parameters);
-        foreach (var target in definition.TargetServices)
-        {
-            var before = existing.TargetServices.FirstOrDefault(t => t.ServiceName == target.ServiceName && t.ServiceModule == target.ServiceModule);
-            foreach (var input in target.Inputs.Where(i => i.Value == DefinitionRules.Mask))
-                input.Value = before?.Inputs.LastOrDefault(i => i.Key == input.Key)?.Value ?? "";
-        }
         definition.UpdateBy = OperatorOf(request.Operator, context);
         definition.UpdateTime = Now();
-        definition.CreateTime = existing.CreateTime;
-        if (!await store.UpdateDefinitionAsync(definition, context.CancellationToken))
-            throw Errors.NotFound(Reasons.BuildDefinitionNotFound, "build", $"{definition.ProjectKey}/{definition.Name}");
-        return await MaskedAsync(definition, context.CancellationToken);
+        var replaced = await store.ReplaceDefinitionAsync(definition.ProjectKey, definition.Name, existing =>
+        {
+            KeepMaskedValues(definition.Parameters, existing.Parameters);
+            foreach (var target in definition.TargetServices)
+            {
+                var before = existing.TargetServices.FirstOrDefault(t => t.ServiceName == target.ServiceName && t.ServiceModule == target.ServiceModule);
+                foreach (var input in target.Inputs.Where(i => i.Value == DefinitionRules.Mask))
+                    input.Value = before?.Inputs.LastOrDefault(i => i.Key == input.Key)?.Value ?? "";
+            }
+            definition.CreateTime = existing.CreateTime;
+            return definition;
+        }, context.CancellationToken) ?? throw Errors.NotFound(Reasons.BuildDefinitionNotFound, "build", $"{definition.ProjectKey}/{definition.Name}");
+        return await MaskedAsync(replaced, context.CancellationToken);
     }
 
     /// <summary>Rules for either kind; a template-made definition's template must exist and declare its inputs.</summary>
@@ -140,15 +140,15 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
     public override async Task<Template> UpdateTemplate(Template request, ServerCallContext context)
     {
         DefinitionRules.ValidateTemplate(request);
-        var existing = await store.GetTemplateAsync(request.Name, context.CancellationToken)
-            ?? throw Errors.NotFound(Reasons.BuildTemplateNotFound, "build template", request.Name);
-        KeepMaskedValues(request.Parameters, existing.Parameters);
         request.UpdateBy = OperatorOf("", context);
         request.UpdateTime = Now();
-        request.CreateTime = existing.CreateTime;
-        if (!await store.UpdateTemplateAsync(request, context.CancellationToken))
-            throw Errors.NotFound(Reasons.BuildTemplateNotFound, "build template", request.Name);
-        return Masked(request);
+        var replaced = await store.ReplaceTemplateAsync(request.Name, existing =>
+        {
+            KeepMaskedValues(request.Parameters, existing.Parameters);
+            request.CreateTime = existing.CreateTime;
+            return request;
+        }, context.CancellationToken) ?? throw Errors.NotFound(Reasons.BuildTemplateNotFound, "build template", request.Name);
+        return Masked(replaced);
     }
 
     public override async Task<Template> GetTemplate(GetTemplateRequest request, ServerCallContext context) =>

@@ -36,16 +36,46 @@ public sealed class DefinitionStore([FromKeyedServices(BuildsExtensions.AppId)] 
         {
             throw Errors.AlreadyExists(Reasons.BuildDefinitionAlreadyExists, "build", $"{definition.ProjectKey}/{definition.Name}");
         }
+        catch (DbException e) when (db.Dialect.IsForeignKeyViolation(e))
+        {
+            throw TemplateGone(definition.TemplateName);
+        }
     }
 
-    /// <summary>Replaces a definition, keeping its create_time; false when there is none.</summary>
-    public async Task<bool> UpdateDefinitionAsync(Definition definition, CancellationToken cancellationToken)
+    static global::Grpc.Core.RpcException TemplateGone(string name) =>
+        Errors.Create(Google.Rpc.Code.NotFound, Reasons.BuildTemplateNotFound, $"template_name '{name}': no such build template",
+            ("id", name), ("field", "template_name"));
+
+    /// <summary>
+    /// Replaces a definition with what <paramref name="replace"/> makes of the stored one, in one transaction (the row is
+    /// locked first, so the stored values it reads are the ones it replaces); null when there is none.
+    /// </summary>
+    public async Task<Definition?> ReplaceDefinitionAsync(string projectKey, string name, Func<Definition, Definition> replace,
+        CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
-        return await connection.ExecuteAsync(new CommandDefinition("""
-            UPDATE build_definitions SET template_name = @TemplateName, definition = @Json, update_by = @UpdateBy, update_time = @UpdateTime
-            WHERE project_key = @ProjectKey AND name = @Name
-            """, DefinitionParameters(definition), cancellationToken: cancellationToken)) == 1;
+        await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        var key = new { projectKey, name };
+        if (await connection.ExecuteAsync(new CommandDefinition(
+                "UPDATE build_definitions SET update_time = update_time WHERE project_key = @projectKey AND name = @name", key, tx,
+                cancellationToken: cancellationToken)) != 1)
+            return null;
+        var json = await connection.QuerySingleAsync<string>(new CommandDefinition(
+            "SELECT definition FROM build_definitions WHERE project_key = @projectKey AND name = @name", key, tx, cancellationToken: cancellationToken));
+        var definition = replace(ReadDefinition(json));
+        try
+        {
+            await connection.ExecuteAsync(new CommandDefinition("""
+                UPDATE build_definitions SET template_name = @TemplateName, definition = @Json, update_by = @UpdateBy, update_time = @UpdateTime
+                WHERE project_key = @ProjectKey AND name = @Name
+                """, DefinitionParameters(definition), tx, cancellationToken: cancellationToken));
+        }
+        catch (DbException e) when (db.Dialect.IsForeignKeyViolation(e))
+        {
+            throw TemplateGone(definition.TemplateName);
+        }
+        await tx.CommitAsync(cancellationToken);
+        return definition;
     }
 
     object DefinitionParameters(Definition definition)
@@ -57,7 +87,8 @@ public sealed class DefinitionStore([FromKeyedServices(BuildsExtensions.AppId)] 
             input.Value = secrets.Protect(input.Value);
         return new
         {
-            definition.ProjectKey, definition.Name, definition.TemplateName, Json = Formatter.Format(stored), definition.UpdateBy,
+            definition.ProjectKey, definition.Name, TemplateName = definition.TemplateName.Length > 0 ? definition.TemplateName : null,
+            Json = Formatter.Format(stored), definition.UpdateBy,
             UpdateTime = Millis(definition.UpdateTime), CreateTime = Millis(definition.CreateTime),
         };
     }
@@ -119,12 +150,22 @@ public sealed class DefinitionStore([FromKeyedServices(BuildsExtensions.AppId)] 
         }
     }
 
-    public async Task<bool> UpdateTemplateAsync(Template template, CancellationToken cancellationToken)
+    /// <summary>Replaces a template with what <paramref name="replace"/> makes of the stored one, in one transaction; null when there is none.</summary>
+    public async Task<Template?> ReplaceTemplateAsync(string name, Func<Template, Template> replace, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
-        return await connection.ExecuteAsync(new CommandDefinition(
+        await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        if (await connection.ExecuteAsync(new CommandDefinition("UPDATE build_templates SET update_time = update_time WHERE name = @name",
+                new { name }, tx, cancellationToken: cancellationToken)) != 1)
+            return null;
+        var json = await connection.QuerySingleAsync<string>(new CommandDefinition("SELECT template FROM build_templates WHERE name = @name",
+            new { name }, tx, cancellationToken: cancellationToken));
+        var template = replace(ReadTemplate(json));
+        await connection.ExecuteAsync(new CommandDefinition(
             "UPDATE build_templates SET template = @Json, update_by = @UpdateBy, update_time = @UpdateTime WHERE name = @Name",
-            TemplateParameters(template), cancellationToken: cancellationToken)) == 1;
+            TemplateParameters(template), tx, cancellationToken: cancellationToken));
+        await tx.CommitAsync(cancellationToken);
+        return template;
     }
 
     object TemplateParameters(Template template)
@@ -168,14 +209,23 @@ public sealed class DefinitionStore([FromKeyedServices(BuildsExtensions.AppId)] 
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        // The foreign key decides; this read only names a build in the message.
         var user = await connection.QueryFirstOrDefaultAsync<UsedBy>(new CommandDefinition(
             "SELECT project_key AS ProjectKey, name AS Name FROM build_definitions WHERE template_name = @name ORDER BY project_key, name",
             new { name }, tx, cancellationToken: cancellationToken));
         if (user is { } used)
             throw Errors.Create(Google.Rpc.Code.FailedPrecondition, Reasons.BuildTemplateInUse,
                 $"build template '{name}' is used by build '{used.ProjectKey}/{used.Name}'", ("id", name));
-        var deleted = await connection.ExecuteAsync(new CommandDefinition("DELETE FROM build_templates WHERE name = @name", new { name }, tx,
-            cancellationToken: cancellationToken));
+        int deleted;
+        try
+        {
+            deleted = await connection.ExecuteAsync(new CommandDefinition("DELETE FROM build_templates WHERE name = @name", new { name }, tx,
+                cancellationToken: cancellationToken));
+        }
+        catch (DbException e) when (db.Dialect.IsForeignKeyViolation(e))
+        {
+            throw Errors.Create(Google.Rpc.Code.FailedPrecondition, Reasons.BuildTemplateInUse, $"build template '{name}' is used by a build", ("id", name));
+        }
         await tx.CommitAsync(cancellationToken);
         return deleted == 1;
     }

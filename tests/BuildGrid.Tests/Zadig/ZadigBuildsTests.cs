@@ -447,4 +447,27 @@ public sealed class ZadigBuildsTests(StandaloneFixture fixture) : IDisposable
             Assert.True(paths.GetProperty(path).TryGetProperty("post", out _), path);
         Assert.True(paths.GetProperty("/buildgrid/v1/runs/{id}/log").TryGetProperty("get", out _));
     }
+
+    [Fact]
+    public async Task The_database_keeps_template_made_builds_and_their_templates_together()
+    {
+        // Past the service's own checks (as two racing requests would get): the foreign key refuses both orphans.
+        var store = fixture.Services.GetRequiredService<BuildGrid.Builds.Storage.DefinitionStore>();
+        var orphan = new Definition
+        {
+            Name = "orphan", ProjectKey = ZadigApi.Unique("fk"), Source = "zadig", TemplateName = ZadigApi.Unique("ghost"),
+            UpdateBy = "admin", UpdateTime = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
+            CreateTime = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
+            TargetServices = { new TargetService { ServiceName = "s", ServiceModule = "m" } },
+        };
+        var missing = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => store.InsertDefinitionAsync(orphan, Ct));
+        Assert.Equal(BuildGrid.Core.Errors.Reasons.BuildTemplateNotFound, BuildGrid.Core.Errors.Errors.Info(missing)?.Reason);
+
+        var template = new Template { Name = orphan.TemplateName, Infrastructure = "vm", BuildOs = "x", ScriptType = "shell", BuildScript = "true" };
+        await grpc.CreateTemplateAsync(template, cancellationToken: Ct);
+        await store.InsertDefinitionAsync(orphan, Ct);
+        var inUse = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => grpc.DeleteTemplateAsync(new DeleteTemplateRequest { Name = template.Name }, cancellationToken: Ct).ResponseAsync);
+        Assert.Equal(Grpc.Core.StatusCode.FailedPrecondition, inUse.StatusCode);
+        Assert.Equal(BuildGrid.Core.Errors.Reasons.BuildTemplateInUse, BuildGrid.Core.Errors.Errors.Info(inUse)?.Reason);
+    }
 }
