@@ -16,6 +16,7 @@ public sealed class BuildGridRestService(BuildDefinitions.BuildDefinitionsClient
     : BuildGridRest.BuildGridRestBase
 {
     static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
+    static readonly Google.Protobuf.JsonParser InputsParser = new(Google.Protobuf.JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
 
     static CallOptions Options(ServerCallContext context) =>
         new(Caller.Forward(context), DateTime.UtcNow.Add(CallTimeout), context.CancellationToken);
@@ -61,7 +62,16 @@ public sealed class BuildGridRestService(BuildDefinitions.BuildDefinitionsClient
 
     public override async Task<Run> StartBuildRun(StartBuildRunRequest request, ServerCallContext context)
     {
-        var body = request.Run ?? new RunInputs();
+        var body = new RunInputs();
+        try
+        {
+            if (Dialects.LenientBody.Parse(request.Body) is { } json)
+                body = InputsParser.Parse<RunInputs>(json.ToJsonString());
+        }
+        catch (Exception e) when (e is Dialects.BadBodyException or Google.Protobuf.InvalidProtocolBufferException)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "body: " + e.Message));
+        }
         return await definitions.StartDefinitionRunAsync(new StartDefinitionRunRequest
         {
             ProjectKey = request.ProjectKey, Name = request.Name, ServiceName = body.ServiceName, ServiceModule = body.ServiceModule,

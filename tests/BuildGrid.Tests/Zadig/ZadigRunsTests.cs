@@ -94,10 +94,18 @@ public sealed class ZadigRunsTests(StandaloneFixture fixture) : IDisposable
         var otherService = await api.JsonAsync(HttpMethod.Post, $"/buildgrid/v1/builds/app-build/runs?projectKey={project}", """{"service_name":"zzz"}""");
         Assert.Equal(HttpStatusCode.NotFound, otherService.Status);
         Assert.Contains("BUILD_SERVICE_NOT_FOUND", otherService.Text);
-        var noBuild = await api.JsonAsync(HttpMethod.Post, $"/buildgrid/v1/builds/none/runs?projectKey={project}", "{}");
+        var badBody = await api.JsonAsync(HttpMethod.Post, $"/buildgrid/v1/builds/app-build/runs?projectKey={project}", """{"inputs":["x"]}""");
+        Assert.Equal(HttpStatusCode.BadRequest, badBody.Status);
+        var noBuild = await api.SendAsync(HttpMethod.Post, $"/buildgrid/v1/builds/none/runs?projectKey={project}");
         Assert.Equal(HttpStatusCode.NotFound, noBuild.Status);
         Assert.Contains("BUILD_DEFINITION_NOT_FOUND", noBuild.Text);
         Assert.Single((await api.JsonAsync(HttpMethod.Get, $"/buildgrid/v1/builds/app-build/runs?projectKey={project}")).Root.GetProperty("runs").EnumerateArray());
+
+        // A bare POST (no body, no content type) runs the only service with the defaults.
+        var bare = await api.SendAsync(HttpMethod.Post, $"/buildgrid/v1/builds/app-build/runs?projectKey={project}");
+        Assert.True(bare.Status == HttpStatusCode.OK, bare.Text);
+        var second = await Runs.FinishedAsync(runs, bare.Root.GetProperty("id").GetString()!);
+        Assert.Equal("hello-x,y", second.Outputs["RESULT"]);
     }
 
     [Fact]
