@@ -3,6 +3,8 @@ using BuildGrid.Core.Clients;
 using BuildGrid.Gateway.Dialects.Harbor;
 using BuildGrid.Gateway.Dialects.ImageMarket;
 using BuildGrid.Gateway.Dialects.Svacer;
+using BuildGrid.Gateway.Dialects.Zadig;
+using BuildGrid.Gateway.Rest;
 using BuildGrid.Gateway.OpenApi;
 using BuildGrid.Projects;
 
@@ -26,6 +28,7 @@ public static class GatewayExtensions
             o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromFiles(Google.Rpc.ErrorDetailsReflection.Descriptor));
         builder.Services.AddBuildGridClient<Projects.V1.Projects.ProjectsClient>(ProjectsExtensions.AppId);
         builder.Services.AddBuildGridClient<Builds.V1.BuildRuns.BuildRunsClient>(Builds.BuildsExtensions.AppId);
+        builder.Services.AddBuildGridClient<Builds.V1.BuildDefinitions.BuildDefinitionsClient>(Builds.BuildsExtensions.AppId);
         builder.Services.AddBuildGridClient<Containers.V1.Containers.ContainersClient>(ContainersExtensions.AppId);
         builder.Services.AddBuildGridClient<Registry.V1.Registry.RegistryClient>(Registry.RegistryExtensions.AppId);
         return builder;
@@ -38,6 +41,8 @@ public static class GatewayExtensions
         app.MapImageMarket();
         app.MapSvacer();
         app.MapHarbor();
+        app.MapZadig();
+        app.MapGrpcService<BuildGridRestService>();
         app.MapOpenApiDocument("/openapi.json");
         return app;
     }

@@ -36,6 +36,8 @@ public static class BuildsExtensions
         builder.Services.AddDataProtection().SetApplicationName("BuildGrid").PersistKeysToFileSystem(new DirectoryInfo(keys));
         builder.Services.AddSingleton<BuildQueue>();
         builder.Services.AddSingleton<RunStore>();
+        builder.Services.AddSingleton<RunLauncher>();
+        builder.Services.AddSingleton<DefinitionStore>();
         builder.Services.AddSingleton<RunExecutor>();
         builder.Services.AddSingleton<BuildWorker>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BuildWorker>());
@@ -50,6 +52,7 @@ public static class BuildsExtensions
         if (app.Services.GetService<Marker>() is null)
             throw new InvalidOperationException("Call builder.AddBuilds() before app.MapBuilds().");
         app.MapGrpcService<BuildRunsService>();
+        app.MapGrpcService<BuildDefinitionsService>();
         return app;
     }
 }

@@ -41,6 +41,12 @@ public static partial class RunRules
     public static string Describe(TimeSpan timeout) =>
         timeout.TotalSeconds % 60 == 0 ? $"{timeout.TotalMinutes:0} minute(s)" : $"{timeout.TotalSeconds:0} second(s)";
 
+    public static void ValidateBranch(string branch, string field)
+    {
+        if (!BranchPattern().IsMatch(branch))
+            throw Bad(field, $"{field} is not a valid branch name: '{branch}'");
+    }
+
     public static void ValidateTag(string tag, string field = "tag")
     {
         if (!TagPattern().IsMatch(tag))

@@ -5,15 +5,14 @@ using BuildGrid.Builds.V1;
 using BuildGrid.Core.Clients;
 using BuildGrid.Core.Errors;
 using BuildGrid.Projects.V1;
-using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 
 namespace BuildGrid.Builds.Grpc;
 
-/// <summary>The BuildRuns gRPC API: validates, stores the run (SQL first), then pushes it to the Redis queue.</summary>
-public sealed class BuildRunsService(RunStore store, BuildQueue queue, Projects.V1.Projects.ProjectsClient projects,
-    IOptions<BuildsOptions> options, ILogger<BuildRunsService> logger) : BuildRuns.BuildRunsBase
+/// <summary>The BuildRuns gRPC API: validates a spec and hands the run to <see cref="RunLauncher"/> (SQL first, then the Redis queue).</summary>
+public sealed class BuildRunsService(RunStore store, BuildQueue queue, RunLauncher launcher, Projects.V1.Projects.ProjectsClient projects,
+    IOptions<BuildsOptions> options) : BuildRuns.BuildRunsBase
 {
     const int DefaultPageSize = 10;
     const int MaxPageSize = 100;
@@ -22,14 +21,14 @@ public sealed class BuildRunsService(RunStore store, BuildQueue queue, Projects.
     {
         var spec = request.Spec ?? new RunSpec();
         RunRules.Validate(spec, options.Value.DefaultTimeoutMinutes);
-        var run = NewRun("spec", request.Operator, context, spec);
+        var run = launcher.NewRun("spec", request.Operator, context, spec);
         run.Project = request.Project;
         run.Definition = request.Definition;
         run.Service = request.Service;
         run.ServiceModule = request.ServiceModule;
         run.Tag = request.Tag;
         run.Image = spec.DockerBuild?.Image ?? "";
-        return await QueueAsync(run, spec, context.CancellationToken);
+        return await launcher.QueueAsync(run, spec, context.CancellationToken);
     }
 
     public override async Task<Run> StartProjectBuild(StartProjectBuildRequest request, ServerCallContext context)
@@ -48,11 +47,11 @@ public sealed class BuildRunsService(RunStore store, BuildQueue queue, Projects.
             DockerBuild = new DockerBuild { Image = image, DockerfileContent = dockerfile, Context = "." },
             TimeoutMinutes = options.Value.DefaultTimeoutMinutes,
         };
-        var run = NewRun("project", request.Operator, context, spec);
+        var run = launcher.NewRun("project", request.Operator, context, spec);
         run.Project = project.Name;
         run.Tag = tag;
         run.Image = image;
-        return await QueueAsync(run, spec, context.CancellationToken);
+        return await launcher.QueueAsync(run, spec, context.CancellationToken);
     }
 
     public override async Task<Run> GetRun(GetRunRequest request, ServerCallContext context) =>
@@ -127,30 +126,5 @@ public sealed class BuildRunsService(RunStore store, BuildQueue queue, Projects.
             if (watch is not null)
                 await watch.DisposeAsync();
         }
-    }
-
-    Run NewRun(string kind, string requestedOperator, ServerCallContext context, RunSpec spec) => new()
-    {
-        Id = Guid.CreateVersion7().ToString(),
-        Kind = kind,
-        State = RunState.Queued,
-        Operator = RunRules.Operator(requestedOperator, Caller.UserOf(context)),
-        QueueTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
-        MaxAttempts = options.Value.MaxAttempts,
-        TimeoutMinutes = spec.TimeoutMinutes,
-    };
-
-    async Task<Run> QueueAsync(Run run, RunSpec spec, CancellationToken cancellationToken)
-    {
-        await store.InsertAsync(run, spec, cancellationToken);
-        try
-        {
-            await queue.EnqueueAsync(run.Id, cancellationToken);
-        }
-        catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
-        {
-            Log.EnqueueDeferred(logger, run.Id, e);
-        }
-        return await store.GetAsync(run.Id, cancellationToken) ?? run;
     }
 }

@@ -19,6 +19,16 @@ public static class Reasons
     public const string PluginInvalidParameters = "PLUGIN_INVALID_PARAMETERS";
 
     public const string RunNotFound = "RUN_NOT_FOUND";
+    // Build definitions (Zadig builds), templates, code hosts.
+    public const string BuildDefinitionNotFound = "BUILD_DEFINITION_NOT_FOUND";
+    public const string BuildDefinitionAlreadyExists = "BUILD_DEFINITION_ALREADY_EXISTS";
+    public const string BuildTemplateNotFound = "BUILD_TEMPLATE_NOT_FOUND";
+    public const string BuildTemplateAlreadyExists = "BUILD_TEMPLATE_ALREADY_EXISTS";
+    public const string BuildTemplateInUse = "BUILD_TEMPLATE_IN_USE";
+    public const string CodeHostNotFound = "CODE_HOST_NOT_FOUND";
+    public const string CodeHostAlreadyExists = "CODE_HOST_ALREADY_EXISTS";
+    public const string BuildServiceNotFound = "BUILD_SERVICE_NOT_FOUND";
+    public const string UnsupportedBuildStep = "UNSUPPORTED_BUILD_STEP";
     // Containers (Svacer): projects, branches, project groups, snapshots.
     public const string ContainerNotFound = "CONTAINER_NOT_FOUND";
     public const string ContainerAlreadyExists = "CONTAINER_ALREADY_EXISTS";

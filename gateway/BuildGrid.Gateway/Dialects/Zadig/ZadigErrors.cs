@@ -1,0 +1,100 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BuildGrid.Core.Errors;
+using Grpc.Core;
+
+namespace BuildGrid.Gateway.Dialects.Zadig;
+
+/// <summary>
+/// Zadig's error shape (koderover/zadig pkg/tool/errors): HTTP status = <c>code</c>, body
+/// <c>{"type":"error","message":"Bad Request","code":400,"description":"&lt;what is wrong, naming the field&gt;","extra":{"reason":"...","field":"..."}}</c>.
+/// message is Zadig's fixed text per status ("Bad Request", "Request Not Found", ...). The facade raises a plain
+/// RpcException and leaves reason and field in the request's items; <see cref="DialectErrors"/> writes the shape for
+/// those answers and for everything the transcoder and routing answer on their own (bad JSON, unknown route, 405).
+/// </summary>
+internal static class ZadigErrors
+{
+    const string ReasonKey = "buildgrid.zadig.reason";
+    const string FieldKey = "buildgrid.zadig.field";
+
+    static readonly JsonSerializerOptions Json = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    public static bool IsRaised(ServerCallContext context) => context.GetHttpContext().Items.ContainsKey(ReasonKey);
+
+    /// <summary>Bad input found by the gateway; <paramref name="field"/> as the caller spells it.</summary>
+    public static RpcException Bad(ServerCallContext context, string field, string message) =>
+        Raise(context, StatusCode.InvalidArgument, Reasons.InvalidArgument, message, field);
+
+    public static RpcException Raise(ServerCallContext context, StatusCode code, string reason, string message, string? field = null)
+    {
+        var items = context.GetHttpContext().Items;
+        items[ReasonKey] = reason;
+        if (field is not null)
+            items[FieldKey] = field;
+        return new RpcException(new Status(code, message));
+    }
+
+    /// <summary>A domain failure the caller can act on, re-raised with its reason and field; null when it is the server's fault.</summary>
+    public static RpcException? FromDomain(ServerCallContext context, RpcException exception)
+    {
+        var code = exception.StatusCode switch
+        {
+            StatusCode.InvalidArgument or StatusCode.FailedPrecondition or StatusCode.OutOfRange => StatusCode.InvalidArgument,
+            StatusCode.NotFound => StatusCode.NotFound,
+            StatusCode.AlreadyExists or StatusCode.Aborted => StatusCode.AlreadyExists,
+            _ => (StatusCode?)null,
+        };
+        if (code is not { } c)
+            return null;
+        var info = exception.Info();
+        return Raise(context, c, info?.Reason ?? c.ToString().ToUpperInvariant(), exception.Status.Detail,
+            info?.Metadata.TryGetValue("field", out var field) == true ? field : null);
+    }
+
+    static string Title(int status) => status switch
+    {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Request Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        503 => "Service Unavailable",
+        _ => status >= 500 ? "Internal Error" : "Bad Request",
+    };
+
+    public static Task WriteAsync(HttpContext context, int status, string message)
+    {
+        var reason = context.Items[ReasonKey] as string ?? status switch
+        {
+            404 => "NOT_FOUND",
+            405 => "METHOD_NOT_ALLOWED",
+            409 => "CONFLICT",
+            503 => "UNAVAILABLE",
+            >= 500 => "INTERNAL",
+            _ => Reasons.InvalidArgument,
+        };
+        if (status >= 500 && !context.Items.ContainsKey(ReasonKey))
+            message = "internal error";
+        else if (message.Length == 0)
+            message = status switch
+            {
+                404 => $"no such endpoint: {context.Request.Method} {context.Request.Path}",
+                405 => $"method {context.Request.Method} is not allowed on {context.Request.Path}",
+                _ => "the request could not be read",
+            };
+        var extra = new JsonObject { ["reason"] = reason };
+        if (context.Items[FieldKey] is string field)
+            extra["field"] = field;
+        var body = new JsonObject
+        {
+            ["type"] = "error",
+            ["message"] = Title(status),
+            ["code"] = status,
+            ["description"] = message,
+            ["extra"] = extra,
+        };
+        context.Response.ContentType = "application/json; charset=utf-8";
+        return context.Response.WriteAsync(body.ToJsonString(Json));
+    }
+}

@@ -1,0 +1,224 @@
+using System.Globalization;
+using BuildGrid.Builds.V1;
+using BuildGrid.Core.Clients;
+using BuildGrid.Gateway.Zadig.V1;
+using Grpc.Core;
+using Zv1 = BuildGrid.Gateway.Zadig.V1;
+
+namespace BuildGrid.Gateway.Dialects.Zadig;
+
+/// <summary>
+/// The Zadig OpenAPI builds calls (seed 002): binds each REST call (<see cref="ZadigBody"/>), calls the Builds service's
+/// BuildDefinitions API, and answers <c>{"message":"success"}</c> or the documented list and detail shapes.
+/// <c>projectKey</c> in the query and <c>project_key</c> in the body name the same project: either may be given, and
+/// both must agree. Errors: <see cref="ZadigErrors"/>.
+/// </summary>
+public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definitions, ILogger<ZadigService> logger) : Zv1.Zadig.ZadigBase
+{
+    static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
+    static readonly ZadigMessage Success = new() { Message = "success" };
+    const int DefaultTimeoutMinutes = 60;
+
+    public override Task<ZadigMessage> CreateBuild(CreateBuildRequest request, ServerCallContext context) =>
+        Answer(context, "create", async () =>
+        {
+            var source = request.Source.Trim();
+            if (source is not ("" or "template"))
+                throw ZadigErrors.Bad(context, "source", $"source '{source}' is not allowed; it must be template or absent");
+            var definition = ZadigBody.Read<Definition>(request.Body);
+            ApplyProjectKey(request.ProjectKey, definition, context);
+            if (source == "template" && definition.TemplateName.Length == 0)
+                throw ZadigErrors.Bad(context, "template_name", "template_name is required when source=template");
+            if (source == "" && (definition.TemplateName.Length > 0 || definition.TargetServices.Count > 0))
+                throw ZadigErrors.Bad(context, "template_name", "template_name and target_services make a build from a template: use POST /openapi/build?source=template");
+            await definitions.CreateDefinitionAsync(new CreateDefinitionRequest { Definition = definition }, Options(context));
+            return Success;
+        });
+
+    public override Task<ZadigMessage> UpdateBuild(UpdateBuildRequest request, ServerCallContext context) =>
+        Answer(context, "update", async () =>
+        {
+            var definition = ZadigBody.Read<Definition>(request.Body);
+            ApplyProjectKey(request.ProjectKey, definition, context);
+            if (definition.TemplateName.Length > 0 || definition.TargetServices.Count > 0)
+                throw ZadigErrors.Bad(context, "template_name", "a build from a template is updated with PUT /openapi/build/{name}/template");
+            await definitions.UpdateDefinitionAsync(new UpdateDefinitionRequest { Definition = definition }, Options(context));
+            return Success;
+        });
+
+    public override Task<ZadigMessage> UpdateTemplateBuild(UpdateTemplateBuildRequest request, ServerCallContext context) =>
+        Answer(context, "update-template", async () =>
+        {
+            var definition = ZadigBody.Read<Definition>(request.Body);
+            if (definition.Name.Length > 0 && definition.Name != request.Name)
+                throw ZadigErrors.Bad(context, "name", $"name '{definition.Name}' in the body differs from '{request.Name}' in the path");
+            definition.Name = request.Name;
+            ApplyProjectKey(request.ProjectKey, definition, context);
+            if (definition.TemplateName.Length == 0)
+                throw ZadigErrors.Bad(context, "template_name", "template_name is required");
+            await definitions.UpdateDefinitionAsync(new UpdateDefinitionRequest { Definition = definition }, Options(context));
+            return Success;
+        });
+
+    public override Task<ListBuildsResponse> ListBuilds(ListBuildsRequest request, ServerCallContext context) =>
+        Answer(context, "list", async () =>
+        {
+            RequireQuery(request.ProjectKey, "projectKey", context);
+            var page = PositiveInteger(request.PageNum, "pageNum", 1, context);
+            var size = PositiveInteger(request.PageSize, "pageSize", 20, context);
+            var answer = await definitions.ListDefinitionsAsync(
+                new ListDefinitionsRequest { ProjectKey = request.ProjectKey, Page = page, PageSize = size }, Options(context));
+            var response = new ListBuildsResponse { Total = answer.Total };
+            foreach (var definition in answer.Definitions)
+            {
+                var item = new BuildItem
+                {
+                    Name = definition.Name, ProjectKey = definition.ProjectKey, Source = definition.Source, UpdateBy = definition.UpdateBy,
+                    UpdateTime = definition.UpdateTime?.Seconds ?? 0,
+                };
+                item.TargetServices.Add(Targets(definition));
+                response.Builds.Add(item);
+            }
+            return response;
+        });
+
+    public override Task<BuildDetail> GetBuildDetail(GetBuildDetailRequest request, ServerCallContext context) =>
+        Answer(context, "detail", async () =>
+        {
+            RequireQuery(request.ProjectKey, "projectKey", context);
+            RequireQuery(request.ServiceName, "serviceName", context);
+            RequireQuery(request.ServiceModule, "serviceModule", context);
+            var definition = await definitions.GetDefinitionAsync(new GetDefinitionRequest
+            {
+                ProjectKey = request.ProjectKey, Name = request.Name, ServiceName = request.ServiceName, ServiceModule = request.ServiceModule,
+            }, Options(context));
+            var hosts = definition.RepoInfo.Count > 0
+                ? (await definitions.ListCodeHostsAsync(new ListCodeHostsRequest(), Options(context))).CodeHosts.ToDictionary(h => h.Name)
+                : [];
+            return Detail(definition, hosts);
+        });
+
+    public override Task<ZadigMessage> DeleteBuild(DeleteBuildRequest request, ServerCallContext context) =>
+        Answer(context, "delete", async () =>
+        {
+            RequireQuery(request.Name, "name", context);
+            RequireQuery(request.ProjectKey, "projectKey", context);
+            await definitions.DeleteDefinitionAsync(new DeleteDefinitionRequest { ProjectKey = request.ProjectKey, Name = request.Name }, Options(context));
+            return Success;
+        });
+
+    static BuildDetail Detail(Definition definition, IReadOnlyDictionary<string, CodeHost> hosts)
+    {
+        var detail = new BuildDetail
+        {
+            ProjectKey = definition.ProjectKey,
+            Name = definition.Name,
+            Source = definition.Source,
+            TemplateName = definition.TemplateName,
+            UpdateBy = definition.UpdateBy,
+            UpdateTime = definition.UpdateTime?.Seconds ?? 0,
+            BuildEnv = new BuildEnv { BasicImageLabel = definition.BuildOs, Installs = { definition.Installs } },
+            BuildScript = definition.BuildScript,
+            Infrastructure = definition.Infrastructure,
+            ScriptType = definition.ScriptType,
+        };
+        detail.TargetServices.Add(Targets(definition));
+        detail.Services.Add(definition.Services.Select(s => new ServiceItem { ServiceName = s.ServiceName, ServiceModule = s.ServiceModule }));
+        foreach (var repo in definition.RepoInfo)
+        {
+            var host = hosts.GetValueOrDefault(repo.CodehostName);
+            detail.Repos.Add(new DetailRepo
+            {
+                Source = host?.Source ?? "other", RepoOwner = repo.RepoNamespace, RepoName = repo.RepoName, RemoteName = "origin",
+                Branch = repo.Branch, Address = host?.Url ?? "", CodehostName = repo.CodehostName, RepoNamespace = repo.RepoNamespace,
+            });
+        }
+        var advanced = definition.AdvancedSettings?.Clone() ?? new AdvancedSettings();
+        if (advanced.Timeout == 0)
+            advanced.Timeout = DefaultTimeoutMinutes;
+        detail.AdvancedSettings = advanced;
+        foreach (var parameter in definition.Parameters)
+        {
+            detail.Parameters.Add(new DetailParameter
+            {
+                Key = parameter.Key, Value = parameter.DefaultValue, Type = parameter.Type, IsCredential = parameter.IsCredential,
+                Description = parameter.Description, ChoiceOption = { parameter.ChoiceOption }, ChoiceValue = { parameter.ChoiceValue },
+            });
+        }
+        detail.Outputs.Add(advanced.Outputs.Select(name => new DetailOutput { Name = name }));
+        if (definition.DockerBuildStep is { } docker && !docker.Equals(new DockerBuildStep()))
+        {
+            detail.PostBuild = new PostBuild
+            {
+                DockerBuild = new Zv1.DockerBuild
+                {
+                    WorkDir = docker.BuildContextDir, DockerFile = docker.DockerfileDirectory, BuildArgs = docker.BuildArgs,
+                    Source = docker.DockerfileSource, TemplateName = docker.TemplateName, EnableBuildkit = docker.EnableBuildkit,
+                    Platforms = docker.Platforms,
+                },
+            };
+        }
+        return detail;
+    }
+
+    /// <summary>A template-made build's target services, or the services a build is bound to.</summary>
+    static IEnumerable<ServiceItem> Targets(Definition definition) =>
+        definition.TemplateName.Length > 0
+            ? definition.TargetServices.Select(t => new ServiceItem { ServiceName = t.ServiceName, ServiceModule = t.ServiceModule })
+            : definition.Services.Select(s => new ServiceItem { ServiceName = s.ServiceName, ServiceModule = s.ServiceModule });
+
+    static void ApplyProjectKey(string query, Definition definition, ServerCallContext context)
+    {
+        if (query.Length > 0 && definition.ProjectKey.Length > 0 && query != definition.ProjectKey)
+            throw ZadigErrors.Bad(context, "projectKey", $"projectKey '{query}' in the query and project_key '{definition.ProjectKey}' in the body differ");
+        if (definition.ProjectKey.Length == 0)
+            definition.ProjectKey = query;
+    }
+
+    static void RequireQuery(string value, string name, ServerCallContext context)
+    {
+        if (value.Length == 0)
+            throw ZadigErrors.Bad(context, name, $"{name} is required");
+    }
+
+    static int PositiveInteger(string value, string name, int fallback, ServerCallContext context)
+    {
+        if (value.Length == 0)
+            return fallback;
+        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var number) || number < 1)
+            throw ZadigErrors.Bad(context, name, $"{name} must be a positive integer, not '{value}'");
+        return number;
+    }
+
+    async Task<T> Answer<T>(ServerCallContext context, string call, Func<Task<T>> body)
+    {
+        try
+        {
+            return await body();
+        }
+        catch (BadBodyException e)
+        {
+            // The binder's messages start with the field's path ("parameters[0].is_credential must be true or false").
+            var first = e.Message.Split(' ')[0];
+            throw ZadigErrors.Bad(context, first is "the" or "request" ? "body" : first, e.Message);
+        }
+        catch (RpcException) when (ZadigErrors.IsRaised(context))
+        {
+            throw;
+        }
+        catch (RpcException e) when (ZadigErrors.FromDomain(context, e) is { } answer)
+        {
+            throw answer;
+        }
+        catch (Exception e) when (!context.CancellationToken.IsCancellationRequested)
+        {
+            Log.ZadigCallFailed(logger, call, e);
+            throw e is RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded }
+                ? ZadigErrors.Raise(context, StatusCode.Unavailable, "UNAVAILABLE", "the builds service is unavailable; retry later")
+                : ZadigErrors.Raise(context, StatusCode.Internal, "INTERNAL", "internal error");
+        }
+    }
+
+    static CallOptions Options(ServerCallContext context) =>
+        new(Caller.Forward(context), DateTime.UtcNow.Add(CallTimeout), context.CancellationToken);
+}

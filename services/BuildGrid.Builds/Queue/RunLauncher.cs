@@ -1,0 +1,43 @@
+using BuildGrid.Builds.Storage;
+using BuildGrid.Builds.V1;
+using BuildGrid.Core.Clients;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+
+namespace BuildGrid.Builds.Queue;
+
+/// <summary>
+/// The one way a run starts, whatever asked for it (an explicit spec, an image-market project, a build definition):
+/// the run is stored in SQL first (with its build.queued event), then pushed to the Redis queue. If Redis cannot take
+/// it now, the reaper pushes it later: a stored run is never lost.
+/// </summary>
+public sealed class RunLauncher(RunStore store, BuildQueue queue, IOptions<BuildsOptions> options, ILogger<RunLauncher> logger)
+{
+    public int DefaultTimeoutMinutes => options.Value.DefaultTimeoutMinutes;
+
+    public Run NewRun(string kind, string requestedOperator, ServerCallContext context, RunSpec spec) => new()
+    {
+        Id = Guid.CreateVersion7().ToString(),
+        Kind = kind,
+        State = RunState.Queued,
+        Operator = Domain.RunRules.Operator(requestedOperator, Caller.UserOf(context)),
+        QueueTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
+        MaxAttempts = options.Value.MaxAttempts,
+        TimeoutMinutes = spec.TimeoutMinutes,
+    };
+
+    public async Task<Run> QueueAsync(Run run, RunSpec spec, CancellationToken cancellationToken)
+    {
+        await store.InsertAsync(run, spec, cancellationToken);
+        try
+        {
+            await queue.EnqueueAsync(run.Id, cancellationToken);
+        }
+        catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
+        {
+            Log.EnqueueDeferred(logger, run.Id, e);
+        }
+        return await store.GetAsync(run.Id, cancellationToken) ?? run;
+    }
+}
