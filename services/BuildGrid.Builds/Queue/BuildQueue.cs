@@ -22,17 +22,16 @@ public sealed class BuildQueue(RedisConnection redis)
     /// <summary>At the back of the line.</summary>
     public async Task EnqueueAsync(string runId, CancellationToken cancellationToken)
     {
+        // Pipelined: one round trip. Commands on one connection run in order, so a woken worker finds the id.
         var db = await DatabaseAsync(cancellationToken);
-        await db.ListLeftPushAsync(QueueKey, runId);
-        await db.PublishAsync(WakeChannel, runId);
+        await Task.WhenAll(db.ListLeftPushAsync(QueueKey, runId), db.PublishAsync(WakeChannel, runId));
     }
 
     /// <summary>At the front of the line: a retried run has waited already.</summary>
     public async Task RequeueAsync(string runId, CancellationToken cancellationToken)
     {
         var db = await DatabaseAsync(cancellationToken);
-        await db.ListRightPushAsync(QueueKey, runId);
-        await db.PublishAsync(WakeChannel, runId);
+        await Task.WhenAll(db.ListRightPushAsync(QueueKey, runId), db.PublishAsync(WakeChannel, runId));
     }
 
     public async Task<string?> DequeueAsync(CancellationToken cancellationToken)
