@@ -1,4 +1,6 @@
+using BuildGrid.Core.Events;
 using BuildGrid.Core.Storage;
+using BuildGrid.Events.V1;
 using BuildGrid.Projects.Domain;
 using BuildGrid.Projects.Domain.Plugins;
 using BuildGrid.Projects.Grpc;
@@ -11,6 +13,8 @@ public static class ProjectsExtensions
     public const string AppId = "projects";
 
     sealed class Marker;
+
+    static readonly Google.Protobuf.JsonParser BuildFinishedParser = new(Google.Protobuf.JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
 
     /// <summary>The Projects service: its database (projects.db), plugins and gRPC API.</summary>
     public static WebApplicationBuilder AddProjects(this WebApplicationBuilder builder)
@@ -35,6 +39,14 @@ public static class ProjectsExtensions
         if (app.Services.GetService<Marker>() is null)
             throw new InvalidOperationException("Call builder.AddProjects() before app.MapProjects().");
         app.MapGrpcService<ProjectsService>();
+        // A finished build (requeued attempts aside) becomes the project's last build.
+        var store = app.Services.GetRequiredService<ProjectStore>();
+        app.MapEventSubscription("buildgrid.build.finished", async (cloudEvent, cancellationToken) =>
+        {
+            var build = BuildFinishedParser.Parse<BuildFinished>(cloudEvent.Data);
+            if (build.Project.Length > 0 && build.Status != "requeued")
+                await store.RecordBuildAsync(cloudEvent, build, cancellationToken);
+        });
         return app;
     }
 }

@@ -105,6 +105,7 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
         clone.UpdateTime = now;
         clone.UpdateOperator = @operator;
         clone.Version = 1;
+        clone.LastBuild = null;
         return await store.InsertAsync(clone, clonedFrom: source.Name, context.CancellationToken);
     }
 

@@ -16,7 +16,9 @@ public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] S
 {
     const string Columns = """
         name AS Name, cluster AS Cluster, dockerfile_type AS DockerfileType, dockerfile AS Dockerfile, plugins AS Plugins,
-        creator AS Creator, created_at AS CreatedAt, updated_at AS UpdatedAt, update_operator AS UpdateOperator, version AS Version
+        creator AS Creator, created_at AS CreatedAt, updated_at AS UpdatedAt, update_operator AS UpdateOperator, version AS Version,
+        last_build_run_id AS LastBuildRunId, last_build_status AS LastBuildStatus, last_build_tag AS LastBuildTag,
+        last_build_digest AS LastBuildDigest, last_build_at AS LastBuildAt
         """;
     const string ByName = $"SELECT {Columns} FROM projects WHERE name = @name";
     const string Insert = """
@@ -124,6 +126,27 @@ public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] S
         outbox.Wake(db);
     }
 
+    /// <summary>
+    /// Records a finished build as the project's last one — once per event (the inbox), and never over a newer one:
+    /// events of concurrent builds may arrive in any order.
+    /// </summary>
+    public async Task RecordBuildAsync(CloudEvent cloudEvent, BuildFinished build, CancellationToken cancellationToken)
+    {
+        var at = build.Time?.ToDateTimeOffset().ToUnixTimeMilliseconds() ?? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        if (await Inbox.TryRecordAsync(connection, tx, cloudEvent, cancellationToken))
+        {
+            await connection.ExecuteAsync(new CommandDefinition("""
+                UPDATE projects SET last_build_run_id = @runId, last_build_status = @status, last_build_tag = @tag,
+                    last_build_digest = @digest, last_build_at = @at
+                WHERE name = @name AND last_build_at <= @at
+                """, new { name = build.Project, runId = build.RunId, status = build.Status, tag = build.Tag, digest = build.ImageDigest, at },
+                tx, cancellationToken: cancellationToken));
+        }
+        await tx.CommitAsync(cancellationToken);
+    }
+
     static string EscapeLike(string value) => value.Replace(@"\", @"\\").Replace("%", @"\%").Replace("_", @"\_");
 
     sealed class ProjectRow
@@ -138,6 +161,11 @@ public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] S
         public long UpdatedAt { get; init; }
         public string UpdateOperator { get; init; } = "";
         public long Version { get; init; }
+        public string LastBuildRunId { get; init; } = "";
+        public string LastBuildStatus { get; init; } = "";
+        public string LastBuildTag { get; init; } = "";
+        public string LastBuildDigest { get; init; } = "";
+        public long LastBuildAt { get; init; }
 
         public Project ToProto()
         {
@@ -152,6 +180,11 @@ public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] S
                 UpdateTime = Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(UpdatedAt)),
                 UpdateOperator = UpdateOperator,
                 Version = Version,
+                LastBuild = LastBuildRunId.Length == 0 ? null : new LastBuild
+                {
+                    RunId = LastBuildRunId, Status = LastBuildStatus, Tag = LastBuildTag, ImageDigest = LastBuildDigest,
+                    FinishTime = Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(LastBuildAt)),
+                },
             };
             using var steps = JsonDocument.Parse(Plugins);
             foreach (var step in steps.RootElement.EnumerateArray())

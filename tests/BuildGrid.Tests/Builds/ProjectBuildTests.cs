@@ -59,6 +59,14 @@ public sealed class ProjectBuildTests
         Assert.Equal("a", inspect.GetProperty("Labels").GetProperty("team").GetString());
         Assert.Contains("MODE=prod", inspect.GetProperty("Env").EnumerateArray().Select(e => e.GetString()));
 
+        // The project keeps its last build (from the build.finished event): an extension of info.
+        var info = await Eventually.Async(() => api.InfoAsync("myweb").GetAwaiter().GetResult(),
+            e => e.Content.GetProperty("lastBuildStatus").GetString() == "succeeded");
+        Assert.Equal((id, "1.0", run.ImageDigest), (info.Content.GetProperty("lastBuildId").GetString(),
+            info.Content.GetProperty("lastBuildTag").GetString(), info.Content.GetProperty("lastBuildDigest").GetString()));
+        Assert.Equal(10000, (await api.PostJsonAsync("/api/project/clone", new { srcProjectName = "myweb", dstProjectName = "myweb2" })).Code);
+        Assert.Equal("", (await api.InfoAsync("myweb2")).Content.GetProperty("lastBuildStatus").GetString());
+
         // The documented error codes of build and buildHistory.
         Assert.Equal(10007, (await api.PostJsonAsync("/api/project/build", new { projectName = "nosuch", tag = "1" })).Code);
         Assert.Equal(10006, (await api.PostJsonAsync("/api/project/build", new { projectName = "myweb", tag = "bad tag" })).Code);

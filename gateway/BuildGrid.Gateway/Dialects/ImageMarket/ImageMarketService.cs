@@ -293,6 +293,12 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
                 ["DefineDockerFileType"] = Value.ForString(project.DockerfileType == DockerfileType.Define ? "define" : "plugin"),
                 ["$$plugin"] = Value.ForList([.. plugins]),
                 ["Dockerfile"] = Value.ForString(project.Dockerfile),
+                // Extensions: the last build that ended (empty before the first).
+                ["lastBuildId"] = Value.ForString(project.LastBuild?.RunId ?? ""),
+                ["lastBuildStatus"] = Value.ForString(project.LastBuild?.Status ?? ""),
+                ["lastBuildTag"] = Value.ForString(project.LastBuild?.Tag ?? ""),
+                ["lastBuildDigest"] = Value.ForString(project.LastBuild?.ImageDigest ?? ""),
+                ["lastBuildTime"] = Value.ForString(Time(project.LastBuild?.FinishTime)),
             },
         };
     }
