@@ -18,6 +18,8 @@ public static class EventSubscriptions
 {
     const string SubscribeHandlerMapped = "buildgrid:dapr-subscribe-mapped";
 
+    public static string DeadLetterTopic(string topic) => topic + ".deadletter";
+
     public static WebApplication MapEventSubscription(this WebApplication app, string topic, Func<CloudEvent, CancellationToken, Task> handler)
     {
         var settings = app.Services.GetRequiredService<BuildGridSettings>();
@@ -54,7 +56,13 @@ public static class EventSubscriptions
             }
             await handler(cloudEvent, context.RequestAborted);
             return Results.Json(new { status = "SUCCESS" });
-        }).WithTopic(EventsExtensions.PubSubName, topic);
+        }).WithTopic(new TopicOptions
+        {
+            PubsubName = EventsExtensions.PubSubName,
+            Name = topic,
+            // What keeps failing after Dapr's retries (resiliency policy) is kept, not lost: <topic>.deadletter.
+            DeadLetterTopic = DeadLetterTopic(topic),
+        });
         return app;
     }
 }

@@ -34,6 +34,7 @@ public sealed class DaprSubscriptionTests
             var subscriptions = JsonDocument.Parse(await http.GetStringAsync("/dapr/subscribe", Ct)).RootElement;
             var subscription = Assert.Single(subscriptions.EnumerateArray(), s => s.GetProperty("topic").GetString() == "buildgrid.build.finished");
             Assert.Equal("buildgrid-pubsub", subscription.GetProperty("pubsubName").GetString());
+            Assert.Equal("buildgrid.build.finished.deadletter", subscription.GetProperty("deadLetterTopic").GetString());
             // The SDK declares routes relative to the app's root (daprd POSTs to /<route>).
             var route = "/" + (subscription.TryGetProperty("route", out var r) ? r.GetString()! : subscription.GetProperty("routes").GetProperty("default").GetString()!).TrimStart('/');
             Assert.Equal("/events/buildgrid.build.finished", route);
