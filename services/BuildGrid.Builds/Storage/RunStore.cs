@@ -24,7 +24,7 @@ public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] Service
         tag AS Tag, image AS Image, spec AS Spec, state AS State, operator AS Operator, queued_at AS QueuedAt, started_at AS StartedAt,
         finished_at AS FinishedAt, image_digest AS ImageDigest, failure_reason AS FailureReason, attempt AS Attempt,
         max_attempts AS MaxAttempts, worker AS Worker, cancel_requested AS CancelRequested, outputs AS Outputs,
-        checkouts AS Checkouts, timeout_minutes AS TimeoutMinutes, log_lines AS LogLines
+        checkouts AS Checkouts, timeout_minutes AS TimeoutMinutes, log_lines AS LogLines, trace_parent AS TraceParent
         """;
 
     static readonly JsonFormatter Formatter = new(JsonFormatter.Settings.Default);
@@ -42,14 +42,15 @@ public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] Service
         await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
         await connection.ExecuteAsync(new CommandDefinition("""
             INSERT INTO runs (id, kind, project, definition, service, service_module, tag, image, spec, state, operator, queued_at,
-                enqueued_at, max_attempts, timeout_minutes)
+                enqueued_at, max_attempts, timeout_minutes, trace_parent)
             VALUES (@Id, @Kind, @Project, @Definition, @Service, @ServiceModule, @Tag, @Image, @Spec, @State, @Operator, @QueuedAt,
-                @QueuedAt, @MaxAttempts, @TimeoutMinutes)
+                @QueuedAt, @MaxAttempts, @TimeoutMinutes, @TraceParent)
             """, new
         {
             run.Id, run.Kind, run.Project, run.Definition, run.Service, run.ServiceModule, run.Tag, run.Image,
             Spec = Formatter.Format(stored), State = (int)RunState.Queued, run.Operator,
             QueuedAt = run.QueueTime.ToDateTimeOffset().ToUnixTimeMilliseconds(), run.MaxAttempts, run.TimeoutMinutes,
+            TraceParent = System.Diagnostics.Activity.Current?.Id ?? "",
         }, tx, cancellationToken: cancellationToken));
         await outbox.AddAsync(connection, tx, new BuildQueued
         {
@@ -335,6 +336,7 @@ public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] Service
         public string Checkouts { get; init; } = "[]";
         public long TimeoutMinutes { get; init; }
         public long LogLines { get; init; }
+        public string TraceParent { get; init; } = "";
 
         static Timestamp? Time(long? ms) => ms is { } value ? Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(value)) : null;
 
@@ -345,7 +347,7 @@ public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] Service
                 Id = Id, Kind = Kind, Project = Project, Definition = Definition, Service = Service, ServiceModule = ServiceModule, Tag = Tag,
                 Image = Image, State = (RunState)State, Operator = Operator, QueueTime = Time(QueuedAt), StartTime = Time(StartedAt),
                 FinishTime = Time(FinishedAt), ImageDigest = ImageDigest, FailureReason = FailureReason, Attempt = (int)Attempt,
-                MaxAttempts = (int)MaxAttempts, Worker = Worker, TimeoutMinutes = (int)TimeoutMinutes,
+                MaxAttempts = (int)MaxAttempts, Worker = Worker, TimeoutMinutes = (int)TimeoutMinutes, TraceParent = TraceParent,
             };
             foreach (var (key, value) in JsonSerializer.Deserialize<Dictionary<string, string>>(Outputs) ?? [])
                 run.Outputs[key] = value;

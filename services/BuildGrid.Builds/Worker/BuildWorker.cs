@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using BuildGrid.Builds.Queue;
 using BuildGrid.Builds.Storage;
 using BuildGrid.Builds.V1;
@@ -13,6 +15,11 @@ namespace BuildGrid.Builds.Worker;
 public sealed class BuildWorker(BuildQueue queue, RunStore store, RunExecutor executor, IOptions<BuildsOptions> options,
     ILogger<BuildWorker> logger) : BackgroundService
 {
+    static readonly ActivitySource Source = new("BuildGrid.Builds");
+    static readonly Meter Meter = new("BuildGrid.Builds");
+    static readonly Counter<long> Finished = Meter.CreateCounter<long>("buildgrid.builds.finished", description: "Build attempts that ended, by status");
+    static readonly Histogram<double> Duration = Meter.CreateHistogram<double>("buildgrid.builds.duration", "s", "Time from start to end of a build attempt");
+
     readonly SemaphoreSlim wake = new(0, int.MaxValue);
     readonly ConcurrentDictionary<string, CancellationTokenSource> running = new();
 
@@ -81,6 +88,10 @@ public sealed class BuildWorker(BuildQueue queue, RunStore store, RunExecutor ex
         using var timeout = new CancellationTokenSource(Domain.RunRules.Timeout(spec));
         running[run.Id] = cancel;
         var renewal = Task.Run(() => RenewAsync(run, cancel, lost, done.Token), CancellationToken.None);
+        // One trace per build: the span of this attempt continues the trace of the call that queued the run.
+        ActivityContext.TryParse(run.TraceParent, null, out var parent);
+        using var activity = Source.StartActivity("build.run", ActivityKind.Consumer, parent,
+            [new("buildgrid.run.id", run.Id), new("buildgrid.run.attempt", run.Attempt), new("buildgrid.worker", Name)]);
         Log.RunStarted(logger, run.Id, run.Attempt, Name);
         try
         {
@@ -94,8 +105,16 @@ public sealed class BuildWorker(BuildQueue queue, RunStore store, RunExecutor ex
             await log.FlushAsync();
             if (outcome.State == RunState.Cancelled && !cancel.IsCancellationRequested)
                 return;
+            var status = Domain.RunStates.Name(outcome.State);
+            activity?.SetTag("buildgrid.run.status", status);
+            if (outcome.State != RunState.Succeeded)
+                activity?.SetStatus(ActivityStatusCode.Error, outcome.FailureReason);
             if (await store.FinishAsync(run, Name, outcome, CancellationToken.None))
-                Log.RunFinished(logger, run.Id, Domain.RunStates.Name(outcome.State));
+            {
+                Log.RunFinished(logger, run.Id, status);
+                Finished.Add(1, new KeyValuePair<string, object?>("status", status));
+                Duration.Record((DateTimeOffset.UtcNow - run.StartTime.ToDateTimeOffset()).TotalSeconds, new KeyValuePair<string, object?>("status", status));
+            }
             else
                 Log.ResultDropped(logger, run.Id, run.Attempt);
         }

@@ -14,7 +14,7 @@ namespace BuildGrid.Core.Hosting;
 
 public static class BuildGridDefaults
 {
-    /// <summary>BUILDGRID_* listeners, gRPC with reflection, health, events, and the service-address resolver.</summary>
+    /// <summary>BUILDGRID_* listeners, gRPC with reflection, health, telemetry, events, and the service-address resolver.</summary>
     public static WebApplicationBuilder AddBuildGridDefaults(this WebApplicationBuilder builder)
     {
         if (builder.Services.Any(d => d.ServiceType == typeof(BuildGridEndpoints)))
@@ -41,6 +41,7 @@ public static class BuildGridDefaults
         });
         builder.Services.AddGrpcReflection();
         builder.Services.AddHealthChecks();
+        builder.AddBuildGridTelemetry();
         builder.Services.TryAddSingleton<ServiceAddresses>();
         builder.Services.AddBuildGridEvents(settings);
         builder.Services.AddHostedService<ListeningBanner>();
