@@ -42,7 +42,13 @@ public static class ClientExtensions
         ClientInterceptorContext<TRequest, TResponse> WithAppId<TRequest, TResponse>(ClientInterceptorContext<TRequest, TResponse> context)
             where TRequest : class where TResponse : class
         {
-            var headers = context.Options.Headers ?? [];
+            // A copy: callers reuse their Metadata across calls, and a second app id would make daprd refuse the call.
+            var headers = new Metadata();
+            foreach (var entry in context.Options.Headers ?? [])
+            {
+                if (entry.Key != "dapr-app-id")
+                    headers.Add(entry);
+            }
             headers.Add("dapr-app-id", appId);
             return new ClientInterceptorContext<TRequest, TResponse>(context.Method, context.Host, context.Options.WithHeaders(headers));
         }

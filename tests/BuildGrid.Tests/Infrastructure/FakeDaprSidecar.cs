@@ -1,46 +1,89 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Text.Json;
+using BuildGrid.Tests.DaprStandIn;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using StackExchange.Redis;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace BuildGrid.Tests.Infrastructure;
 
 /// <summary>
-/// FAKE: stands in for the Dapr sidecar (daprd), which cannot be installed on these machines. It implements only the
-/// contract BuildGrid relies on for gRPC service invocation: calls arrive on the sidecar's gRPC port with a
-/// <c>dapr-app-id</c> metadata entry, and are proxied (HTTP/2, trailers intact) to that app. Unknown or missing app ids
-/// fail as daprd fails them (gRPC Unavailable/InvalidArgument), so a caller that forgets the header is caught.
+/// FAKE: stands in for the Dapr sidecar (daprd), which cannot be installed on these machines. It implements the
+/// contracts BuildGrid relies on, and nothing more:
+/// <list type="bullet">
+/// <item>service invocation: gRPC calls with <c>dapr-app-id</c> metadata are proxied (HTTP/2, trailers intact) to that
+/// app; a missing or unknown app id fails as daprd fails it;</item>
+/// <item>pub/sub: the Dapr gRPC <c>PublishEvent</c> call stores the CloudEvent on a real Redis list per subscribed app,
+/// and a delivery loop POSTs it to the route the app declared on <c>/dapr/subscribe</c>, retrying a non-2xx or RETRY
+/// answer with backoff and moving a DROP to the dead-letter topic — at-least-once, as Dapr delivers.</item>
+/// </list>
 /// </summary>
 public sealed class FakeDaprSidecar : IAsyncDisposable
 {
     readonly WebApplication app;
-    readonly ConcurrentDictionary<string, Uri> apps = new();
+    readonly ConcurrentDictionary<string, Uri> grpcApps = new();
+    readonly ConcurrentDictionary<string, List<Subscription>> subscriptions = new();
+    readonly CancellationTokenSource stopping = new();
+    readonly List<Task> deliveries = [];
+    readonly IConnectionMultiplexer? redis;
+    readonly HttpClient http = new();
+
+    sealed record Subscription(string AppId, Uri RestUrl, string Topic, string Route, string? DeadLetterTopic);
 
     public ConcurrentQueue<string> Invocations { get; } = new();
+    /// <summary>Every delivery attempt: app, topic, event id, HTTP status (0 when the app could not be reached).</summary>
+    public ConcurrentQueue<(string App, string Topic, string EventId, int Status)> Deliveries { get; } = new();
     public int GrpcPort { get; private set; }
 
-    FakeDaprSidecar(WebApplication app) => this.app = app;
+    FakeDaprSidecar(WebApplication app, IConnectionMultiplexer? redis) => (this.app, this.redis) = (app, redis);
 
-    public void Register(string appId, Uri grpcAddress) => apps[appId] = grpcAddress;
+    /// <summary>Registers an app: its gRPC address for invocation and, with pub/sub, its REST address for subscriptions.</summary>
+    public async Task RegisterAsync(string appId, Uri grpcAddress, Uri? restAddress = null)
+    {
+        grpcApps[appId] = grpcAddress;
+        if (restAddress is null || redis is null)
+            return;
+        using var declared = JsonDocument.Parse(await http.GetStringAsync(new Uri(restAddress, "/dapr/subscribe")));
+        foreach (var item in declared.RootElement.EnumerateArray())
+        {
+            var route = item.TryGetProperty("route", out var r) ? r.GetString()! : item.GetProperty("routes").GetProperty("default").GetString()!;
+            var subscription = new Subscription(appId, restAddress, item.GetProperty("topic").GetString()!, "/" + route.TrimStart('/'),
+                item.TryGetProperty("deadLetterTopic", out var dead) ? dead.GetString() : null);
+            subscriptions.AddOrUpdate(subscription.Topic, _ => [subscription], (_, list) => { lock (list) list.Add(subscription); return list; });
+            lock (deliveries) deliveries.Add(Task.Run(() => DeliverAsync(subscription)));
+        }
+    }
 
-    public static async Task<FakeDaprSidecar> StartAsync()
+    public void Register(string appId, Uri grpcAddress) => grpcApps[appId] = grpcAddress;
+
+    public static async Task<FakeDaprSidecar> StartAsync(RedisServer? pubsubRedis = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
         builder.Services.AddHttpForwarder();
+        // Unknown gRPC services must reach the invocation proxy below, not gRPC's own "unimplemented" answer.
+        builder.Services.AddGrpc(o => o.IgnoreUnknownServices = true);
         builder.Logging.ClearProviders();
+        var redis = pubsubRedis is null ? null : await ConnectionMultiplexer.ConnectAsync(pubsubRedis.ConnectionString);
+        builder.Services.AddSingleton(sp => new PublishService(sp.GetRequiredService<Holder>().Sidecar!));
+        builder.Services.AddSingleton<Holder>();
         var app = builder.Build();
-        var sidecar = new FakeDaprSidecar(app);
+        var sidecar = new FakeDaprSidecar(app, redis);
+        app.Services.GetRequiredService<Holder>().Sidecar = sidecar;
+        app.MapGrpcService<PublishService>();
         var invoker = new HttpMessageInvoker(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false, UseCookies = false });
         var config = new ForwarderRequestConfig { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
         app.Map("/{**path}", async (HttpContext context, IHttpForwarder forwarder) =>
         {
             var appId = context.Request.Headers["dapr-app-id"].ToString();
-            if (appId.Length == 0 || !sidecar.apps.TryGetValue(appId, out var target))
+            if (appId.Length == 0 || !sidecar.grpcApps.TryGetValue(appId, out var target))
             {
                 context.Response.ContentType = "application/grpc";
                 context.Response.AppendTrailer("grpc-status", appId.Length == 0 ? "3" : "14");
@@ -51,13 +94,93 @@ public sealed class FakeDaprSidecar : IAsyncDisposable
             await forwarder.SendAsync(context, target.ToString().TrimEnd('/'), invoker, config);
         });
         await app.StartAsync();
-        sidecar.GrpcPort = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single()).Port;
+        sidecar.GrpcPort = new Uri(app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single()).Port;
         return sidecar;
+    }
+
+    sealed class Holder { public FakeDaprSidecar? Sidecar { get; set; } }
+
+    static RedisKey Queue(string appId, string topic) => $"standin:{appId}:{topic}";
+
+    async Task PublishAsync(PublishEventRequest request)
+    {
+        if (redis is null)
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, "no pub/sub component"));
+        if (!subscriptions.TryGetValue(request.Topic, out var list))
+            return;
+        Subscription[] targets;
+        lock (list) targets = [.. list];
+        foreach (var subscription in targets)
+            await redis.GetDatabase().ListLeftPushAsync(Queue(subscription.AppId, subscription.Topic), request.Data.ToByteArray());
+    }
+
+    async Task DeliverAsync(Subscription subscription)
+    {
+        var db = redis!.GetDatabase();
+        var backoff = TimeSpan.FromMilliseconds(50);
+        while (!stopping.IsCancellationRequested)
+        {
+            var item = await db.ListRightPopAsync(Queue(subscription.AppId, subscription.Topic));
+            if (item.IsNull)
+            {
+                await Task.Delay(20).ConfigureAwait(false);
+                continue;
+            }
+            byte[] body = item!;
+            var eventId = JsonDocument.Parse(body).RootElement.TryGetProperty("id", out var id) ? id.GetString() ?? "" : "";
+            string? status = null;
+            var code = 0;
+            try
+            {
+                using var content = new ByteArrayContent(body);
+                content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/cloudevents+json");
+                using var response = await http.PostAsync(new Uri(subscription.RestUrl, subscription.Route), content, stopping.Token);
+                code = (int)response.StatusCode;
+                if (response.IsSuccessStatusCode)
+                {
+                    var text = await response.Content.ReadAsStringAsync(stopping.Token);
+                    status = text.Length == 0 ? "SUCCESS" : JsonDocument.Parse(text).RootElement.GetProperty("status").GetString();
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException) { }
+            Deliveries.Enqueue((subscription.AppId, subscription.Topic, eventId, code));
+            if (status == "SUCCESS")
+            {
+                backoff = TimeSpan.FromMilliseconds(50);
+            }
+            else if (status == "DROP")
+            {
+                if (subscription.DeadLetterTopic is { } dead)
+                    await db.ListLeftPushAsync($"standin:deadletter:{dead}", body);
+            }
+            else
+            {
+                // Not delivered: back to the front of the line, and wait before trying again.
+                await db.ListRightPushAsync(Queue(subscription.AppId, subscription.Topic), body);
+                await Task.Delay(backoff).ConfigureAwait(false);
+                backoff = TimeSpan.FromMilliseconds(Math.Min(2000, backoff.TotalMilliseconds * 2));
+            }
+        }
+    }
+
+    sealed class PublishService(FakeDaprSidecar sidecar) : DaprStandIn.Dapr.DaprBase
+    {
+        public override async Task<Empty> PublishEvent(PublishEventRequest request, ServerCallContext context)
+        {
+            await sidecar.PublishAsync(request);
+            return new Empty();
+        }
     }
 
     public async ValueTask DisposeAsync()
     {
+        await stopping.CancelAsync();
+        Task[] pending;
+        lock (deliveries) pending = [.. deliveries];
+        await Task.WhenAll(pending).ContinueWith(_ => { }, TaskScheduler.Default);
         await app.StopAsync();
         await app.DisposeAsync();
+        if (redis is not null) await redis.DisposeAsync();
+        http.Dispose();
     }
 }
