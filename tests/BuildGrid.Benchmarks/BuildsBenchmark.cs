@@ -137,7 +137,8 @@ public static class BuildsBenchmark
         return done;
     }
 
-    static Process StartRedis(out int port)
+    /// <summary>A redis-server on a free loopback port, without persistence.</summary>
+    internal static Process StartRedis(out int port)
     {
         using (var listener = new TcpListener(IPAddress.Loopback, 0)) { listener.Start(); port = ((IPEndPoint)listener.LocalEndpoint).Port; }
         var process = Process.Start(new ProcessStartInfo("redis-server", ["--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
