@@ -40,6 +40,18 @@ internal static class DialectErrors
             await writer(context, status, message);
         });
 
+    /// <summary>
+    /// The status a facade answers for a domain failure that is the caller's to fix (bad input, not found, conflict);
+    /// null when it is the server's (unavailable, internal...), which each dialect answers as its own 5xx.
+    /// </summary>
+    public static Grpc.Core.StatusCode? CallerStatus(Grpc.Core.StatusCode domain) => domain switch
+    {
+        Grpc.Core.StatusCode.InvalidArgument or Grpc.Core.StatusCode.FailedPrecondition or Grpc.Core.StatusCode.OutOfRange => Grpc.Core.StatusCode.InvalidArgument,
+        Grpc.Core.StatusCode.NotFound => Grpc.Core.StatusCode.NotFound,
+        Grpc.Core.StatusCode.AlreadyExists or Grpc.Core.StatusCode.Aborted => Grpc.Core.StatusCode.AlreadyExists,
+        _ => null,
+    };
+
     static string MessageOf(byte[] body)
     {
         try

@@ -38,13 +38,7 @@ internal static class SvacerErrors
     public static RpcException? FromDomain(ServerCallContext context, RpcException exception)
     {
         var reason = exception.Info()?.Reason;
-        var code = exception.StatusCode switch
-        {
-            StatusCode.InvalidArgument or StatusCode.FailedPrecondition or StatusCode.OutOfRange => StatusCode.InvalidArgument,
-            StatusCode.NotFound => StatusCode.NotFound,
-            StatusCode.AlreadyExists or StatusCode.Aborted => StatusCode.AlreadyExists,
-            _ => (StatusCode?)null,
-        };
+        var code = DialectErrors.CallerStatus(exception.StatusCode);
         if (code is not { } c)
             return null;
         // Domain messages start with the proto field they are about; the dialect's callers know it by the body's name.

@@ -37,13 +37,7 @@ internal static class ZadigErrors
     /// <summary>A domain failure the caller can act on, re-raised with its reason and field; null when it is the server's fault.</summary>
     public static RpcException? FromDomain(ServerCallContext context, RpcException exception)
     {
-        var code = exception.StatusCode switch
-        {
-            StatusCode.InvalidArgument or StatusCode.FailedPrecondition or StatusCode.OutOfRange => StatusCode.InvalidArgument,
-            StatusCode.NotFound => StatusCode.NotFound,
-            StatusCode.AlreadyExists or StatusCode.Aborted => StatusCode.AlreadyExists,
-            _ => (StatusCode?)null,
-        };
+        var code = DialectErrors.CallerStatus(exception.StatusCode);
         if (code is not { } c)
             return null;
         var info = exception.Info();
