@@ -172,6 +172,40 @@ public sealed class QuayNotificationTests(StandaloneFixture fixture) : IDisposab
         Assert.Equal(repository, sample.GetProperty("repository").GetString());
     }
 
+    [Fact]
+    public async Task A_build_of_the_repository_image_notifies_queued_start_and_failure()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var repository = await Api.CreateRepositoryAsync(Unique("qc"), "app");
+        await Api.CreateNotificationAsync(repository, "build_queued", "webhook", new { url = receiver.Hook("queued") });
+        await Api.CreateNotificationAsync(repository, "build_start", "webhook", new { url = receiver.Hook("start") });
+        await Api.CreateNotificationAsync(repository, "build_failure", "webhook", new { url = receiver.Hook("failure") });
+        // A ref-regex that the run (no git ref) cannot match: it fires nothing, as in Quay.
+        await Api.CreateNotificationAsync(repository, "build_failure", "webhook", new { url = receiver.Hook("release") }, new Dictionary<string, string> { ["ref-regex"] = "^refs/heads/release" });
+        await Api.CreateNotificationAsync(repository, "build_success", "webhook", new { url = receiver.Hook("success") });
+
+        // A real run: its script fails before the image is built, so BuildFinished is "failed" with the run's image.
+        var runs = new BuildGrid.Builds.V1.BuildRuns.BuildRunsClient(fixture.Channel);
+        var spec = Runs.Script("exit 3");
+        spec.DockerBuild = new BuildGrid.Builds.V1.DockerBuild { Image = repository + ":7.1", DockerfileContent = "FROM scratch\n", Context = "." };
+        var run = await runs.StartRunAsync(new BuildGrid.Builds.V1.StartRunRequest { Spec = spec, Definition = "app-build" }, cancellationToken: TestContext.Current.CancellationToken);
+        await Runs.FinishedAsync(runs, run.Id);
+
+        var failure = Assert.Single(await Eventually.Async(() => receiver.BodiesAt("failure").ToList(), b => b.Count > 0, 20_000));
+        Assert.Equal(run.Id, failure.GetProperty("build_id").GetString());
+        Assert.Equal(["7.1"], failure.GetProperty("docker_tags").EnumerateArray().Select(t => t.GetString()));
+        Assert.Equal(repository, failure.GetProperty("repository").GetString());
+        Assert.Equal($"http://localhost/repository/{repository}/build/{run.Id}", failure.GetProperty("homepage").GetString());
+        Assert.False(string.IsNullOrEmpty(failure.GetProperty("error_message").GetString()));
+        var queued = Assert.Single(await Eventually.Async(() => receiver.BodiesAt("queued").ToList(), b => b.Count > 0));
+        Assert.Equal(run.Id, queued.GetProperty("build_id").GetString());
+        Assert.True(queued.GetProperty("is_manual").GetBoolean());
+        var start = Assert.Single(await Eventually.Async(() => receiver.BodiesAt("start").ToList(), b => b.Count > 0));
+        Assert.Equal("app-build", start.GetProperty("build_name").GetString());
+        Assert.Empty(receiver.BodiesAt("release"));
+        Assert.Empty(receiver.BodiesAt("success"));
+    }
+
     async Task AssertNoContentAsync(HttpMethod method, string path)
     {
         using var response = await fixture.Rest.SendAsync(new HttpRequestMessage(method, path), TestContext.Current.CancellationToken);
