@@ -26,8 +26,10 @@ public sealed partial class RegistryService
     public override async Task<Repository> UpdateRepository(UpdateRepositoryRequest request, ServerCallContext context)
     {
         ValidateRepository(request.Name, "name");
+        if (request.HasQuotaBytes && request.QuotaBytes < 0)
+            throw Errors.Invalid(Reasons.InvalidArgument, "quota_bytes", "quota_bytes must be 0 or more");
         if (!await store.UpdateRepositoryAsync(request.Name, request.HasDescription ? request.Description : null,
-                request.HasPublic ? request.Public : null, context.CancellationToken))
+                request.HasPublic ? request.Public : null, request.HasQuotaBytes ? request.QuotaBytes : null, context.CancellationToken))
             throw Errors.NotFound(Reasons.RepositoryNotFound, "repository", request.Name);
         return ToProto((await store.GetRepositorySummaryAsync(request.Name, context.CancellationToken))!);
     }

@@ -206,6 +206,25 @@ public sealed class QuayNotificationTests(StandaloneFixture fixture) : IDisposab
         Assert.Empty(receiver.BodiesAt("success"));
     }
 
+    [Fact]
+    public async Task A_cancelled_build_notifies_build_cancelled()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var repository = await Api.CreateRepositoryAsync(Unique("qx"), "app");
+        await Api.CreateNotificationAsync(repository, "build_cancelled", "webhook", new { url = receiver.Hook("cancelled") });
+        await Api.CreateNotificationAsync(repository, "build_failure", "slack", new { url = receiver.Hook("failure") });
+        var runs = new BuildGrid.Builds.V1.BuildRuns.BuildRunsClient(fixture.Channel);
+        var spec = Runs.Script("sleep 60");
+        spec.DockerBuild = new BuildGrid.Builds.V1.DockerBuild { Image = repository + ":c1", DockerfileContent = "FROM scratch\n", Context = "." };
+        var run = await runs.StartRunAsync(new BuildGrid.Builds.V1.StartRunRequest { Spec = spec }, cancellationToken: TestContext.Current.CancellationToken);
+        await Runs.WaitAsync(runs, run.Id, r => r.State == BuildGrid.Builds.V1.RunState.Running);
+        await runs.CancelRunAsync(new BuildGrid.Builds.V1.CancelRunRequest { Id = run.Id }, cancellationToken: TestContext.Current.CancellationToken);
+        var cancelled = Assert.Single(await Eventually.Async(() => receiver.BodiesAt("cancelled").ToList(), b => b.Count > 0, 30_000));
+        Assert.Equal(run.Id, cancelled.GetProperty("build_id").GetString());
+        Assert.True(cancelled.TryGetProperty("image_id", out _));
+        Assert.Empty(receiver.BodiesAt("failure"));
+    }
+
     async Task AssertNoContentAsync(HttpMethod method, string path)
     {
         using var response = await fixture.Rest.SendAsync(new HttpRequestMessage(method, path), TestContext.Current.CancellationToken);

@@ -107,6 +107,14 @@ public sealed class QuayRepositoryTests(StandaloneFixture fixture) : IDisposable
         Assert.False(items[1].GetProperty("is_public").GetBoolean());
         Assert.Equal(JsonValueKind.Null, items[1].GetProperty("description").ValueKind);
 
+        // A configured quota (set through the Registry API) is reported as configured_quota.
+        var registry = new BuildGrid.Registry.V1.Registry.RegistryClient(fixture.Channel);
+        await registry.UpdateRepositoryAsync(new() { Name = pushed, QuotaBytes = 2199023255552 }, cancellationToken: TestContext.Current.CancellationToken);
+        list = await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository?namespace={ns}&last_modified=true");
+        var withQuota = list.GetProperty("repositories")[1];
+        Assert.Equal(2199023255552, withQuota.GetProperty("quota_report").GetProperty("configured_quota").GetInt64());
+        Assert.True(withQuota.GetProperty("last_modified").GetInt64() > 1_700_000_000);
+
         // starred: BuildGrid has no stars; no scope at all is Quay's 400.
         Assert.Empty((await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository?starred=true&namespace={ns}")).GetProperty("repositories").EnumerateArray());
         var error = await Api.ExpectAsync(HttpStatusCode.BadRequest, HttpMethod.Get, "/api/v1/repository");

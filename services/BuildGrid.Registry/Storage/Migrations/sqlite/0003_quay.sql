@@ -2,7 +2,7 @@
 -- durable deliveries: a delivery row is written in the transaction that applies the event (the inbox transaction of
 -- the registry's subscription), and the NotificationSender sends it later with retries and backoff.
 ALTER TABLE repositories ADD COLUMN description TEXT NULL;
-ALTER TABLE repositories ADD COLUMN public INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE repositories ADD COLUMN is_public INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE repositories ADD COLUMN quota_bytes INTEGER NULL;
 
 CREATE TABLE repository_notifications (

@@ -1,7 +1,7 @@
 -- Quay's repository settings (description, visibility, configured quota) and repository notifications with their
 -- durable deliveries: a delivery row is written in the transaction that applies the event (the inbox transaction of
 -- the registry's subscription), and the NotificationSender sends it later with retries and backoff.
-ALTER TABLE repositories ADD description NVARCHAR(MAX) NULL, public INT NOT NULL DEFAULT 0, quota_bytes BIGINT NULL;
+ALTER TABLE repositories ADD description NVARCHAR(MAX) NULL, is_public INT NOT NULL DEFAULT 0, quota_bytes BIGINT NULL;
 
 CREATE TABLE repository_notifications (
     uuid               NVARCHAR(36)  NOT NULL PRIMARY KEY,
