@@ -2,6 +2,7 @@ using BuildGrid.Containers;
 using BuildGrid.Core.Clients;
 using BuildGrid.Gateway.Dialects.Harbor;
 using BuildGrid.Gateway.Dialects.ImageMarket;
+using BuildGrid.Gateway.Dialects.Quay;
 using BuildGrid.Gateway.Dialects.Svacer;
 using BuildGrid.Gateway.Dialects.Zadig;
 using BuildGrid.Gateway.Rest;
@@ -41,6 +42,7 @@ public static class GatewayExtensions
         app.MapImageMarket();
         app.MapSvacer();
         app.MapHarbor();
+        app.MapQuay();
         app.MapZadig();
         app.MapGrpcService<BuildGridRestService>();
         app.MapOpenApiDocument("/openapi.json");

@@ -22,4 +22,10 @@ internal static partial class Log
 
     [LoggerMessage(6, LogLevel.Debug, "Registry: client went away during {Method} {Path}")]
     public static partial void ClientAborted(ILogger logger, string method, string path);
+
+    [LoggerMessage(7, LogLevel.Warning, "Notifications: delivery {DeliveryId} of {Uuid} ({Method}) failed, attempt {Attempt}, {Failures} consecutive failures: {Error}")]
+    public static partial void DeliveryFailed(ILogger logger, long deliveryId, string uuid, string method, int attempt, int failures, string error);
+
+    [LoggerMessage(8, LogLevel.Error, "Notifications: the sender's loop failed; it retries after the poll interval")]
+    public static partial void SenderFailed(ILogger logger, Exception exception);
 }

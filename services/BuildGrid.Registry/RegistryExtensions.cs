@@ -2,6 +2,7 @@ using BuildGrid.Core.Storage;
 using BuildGrid.Registry.Distribution;
 using BuildGrid.Registry.Gc;
 using BuildGrid.Registry.Grpc;
+using BuildGrid.Registry.Notifications;
 using BuildGrid.Registry.Storage;
 using Microsoft.Extensions.Options;
 
@@ -28,6 +29,12 @@ public static class RegistryExtensions
         builder.Services.AddSingleton<DistributionApi>();
         builder.Services.AddSingleton<GarbageCollector>();
         builder.Services.AddHostedService<GcSchedule>();
+        builder.Services.AddOptions<NotificationOptions>().BindConfiguration(NotificationOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<NotificationOptions>, NotificationOptionsValidator>();
+        builder.Services.AddSingleton<NotificationStore>();
+        builder.Services.AddSingleton<WebhookTargets>();
+        builder.Services.AddSingleton<NotificationSender>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<NotificationSender>());
         return builder;
     }
 
@@ -37,6 +44,7 @@ public static class RegistryExtensions
         if (app.Services.GetService<Marker>() is null)
             throw new InvalidOperationException("Call builder.AddRegistry() before app.MapRegistry().");
         app.MapGrpcService<RegistryService>();
+        app.MapNotificationSubscriptions();
         app.MapMethods("/v2/{**path}", DistributionApi.Methods, (HttpContext context, DistributionApi api) => api.HandleAsync(context));
         return app;
     }

@@ -43,4 +43,8 @@ public static class Reasons
     public const string TagNotFound = "TAG_NOT_FOUND";
     public const string ManifestNotFound = "MANIFEST_NOT_FOUND";
     public const string GcAlreadyRunning = "GC_ALREADY_RUNNING";
+    public const string RepositoryExists = "REPOSITORY_EXISTS";
+    // Registry: repository notifications (Quay).
+    public const string NotificationNotFound = "NOTIFICATION_NOT_FOUND";
+    public const string WebhookRefused = "WEBHOOK_REFUSED";
 }

@@ -2,16 +2,19 @@ using BuildGrid.Core.Clients;
 using BuildGrid.Core.Errors;
 using BuildGrid.Registry.Domain;
 using BuildGrid.Registry.Gc;
+using BuildGrid.Registry.Notifications;
 using BuildGrid.Registry.Storage;
 using BuildGrid.Registry.V1;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
+using Microsoft.Extensions.Options;
 
 namespace BuildGrid.Registry.Grpc;
 
 /// <summary>The buildgrid.registry.v1 API: validates, calls the store or the collector, maps rows to protos.</summary>
-public sealed class RegistryService(RegistryStore store, BlobStore blobs, GarbageCollector collector) : V1.Registry.RegistryBase
+public sealed partial class RegistryService(RegistryStore store, BlobStore blobs, GarbageCollector collector, NotificationStore notifications,
+    WebhookTargets targets, NotificationSender sender, IOptions<NotificationOptions> notificationOptions) : V1.Registry.RegistryBase
 {
     const int DefaultPageSize = 100;
     const int MaxPageSize = 1000;
@@ -23,7 +26,7 @@ public sealed class RegistryService(RegistryStore store, BlobStore blobs, Garbag
         var size = request.PageSize == 0 ? DefaultPageSize : Math.Min(request.PageSize, MaxPageSize);
         var after = request.PageToken.Length == 0 ? null : DecodeToken(request.PageToken, "page_token");
         var (items, total) = await store.ListRepositoriesAsync(after, size + 1, NullIfEmpty(request.NamePrefix),
-            NullIfEmpty(request.NameContains), context.CancellationToken);
+            NullIfEmpty(request.NameContains), request.HasPublic ? request.Public : null, context.CancellationToken);
         var page = items.Take(size).ToList();
         return new ListRepositoriesResponse
         {
@@ -188,11 +191,11 @@ public sealed class RegistryService(RegistryStore store, BlobStore blobs, Garbag
 
     static Timestamp Time(long unixMs) => Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(unixMs));
 
-    static Repository ToProto(RepositorySummary row) => new()
+    static Repository ToProto(RepositorySummary row) => new Repository
     {
         Name = row.Name, CreateTime = Time(row.CreatedAt), UpdateTime = Time(row.UpdatedAt), TagCount = row.TagCount,
-        ManifestCount = row.ManifestCount, SizeBytes = row.SizeBytes,
-    };
+        ManifestCount = row.ManifestCount, SizeBytes = row.SizeBytes, Public = row.IsPublic != 0,
+    }.WithOptional(row);
 
     static V1.ContentDescriptor ToProto(Domain.ContentDescriptor d) => new()
     {

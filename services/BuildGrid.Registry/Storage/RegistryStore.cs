@@ -59,6 +59,33 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
         return await connection.QuerySingleAsync<long>(Cmd("SELECT id FROM repositories WHERE name = @name", new { name }, tx, ct));
     }
 
+    /// <summary>Creates an empty repository with its settings (and RepositoryCreated); false when it exists.</summary>
+    public async Task<bool> CreateRepositoryAsync(string name, string? description, bool isPublic, string @operator, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        if (await connection.ExecuteScalarAsync<long>(Cmd("SELECT COUNT(*) FROM repositories WHERE name = @name", new { name }, tx, cancellationToken)) > 0)
+            return false;
+        var id = await EnsureRepositoryAsync(connection, tx, name, @operator, cancellationToken);
+        await connection.ExecuteAsync(Cmd("UPDATE repositories SET description = @description, is_public = @isPublic WHERE id = @id",
+            new { id, description, isPublic = isPublic ? 1 : 0 }, tx, cancellationToken));
+        await tx.CommitAsync(cancellationToken);
+        outbox.Wake(db);
+        return true;
+    }
+
+    /// <summary>Sets the description, visibility and/or configured quota of a repository; false when it does not exist.</summary>
+    public async Task<bool> UpdateRepositoryAsync(string name, string? description, bool? isPublic, long? quotaBytes, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        var sets = new List<string> { "updated_at = @now" };
+        if (description is not null) sets.Add("description = @description");
+        if (isPublic is not null) sets.Add("is_public = @visible");
+        if (quotaBytes is not null) sets.Add("quota_bytes = @quota");
+        return await connection.ExecuteAsync(Cmd($"UPDATE repositories SET {string.Join(", ", sets)} WHERE name = @name",
+            new { name, description, visible = isPublic == true ? 1 : 0, quota = quotaBytes is > 0 ? quotaBytes : null, now = Now() }, null, cancellationToken)) == 1;
+    }
+
     // ---- namespaces ----
 
     const string NamespaceColumns = """
@@ -90,9 +117,10 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
     string Concat(string sql) => db.Dialect.Name == "sqlite" ? sql.Replace(" + ", " || ", StringComparison.Ordinal) : sql;
 
     public async Task<(IReadOnlyList<RepositorySummary> Items, long Total)> ListRepositoriesAsync(string? after, int limit,
-        string? prefix, string? contains, CancellationToken cancellationToken)
+        string? prefix, string? contains, bool? isPublic, CancellationToken cancellationToken)
     {
         var filters = new List<string>();
+        if (isPublic is { } visible) filters.Add(visible ? "is_public <> 0" : "is_public = 0");
         if (!string.IsNullOrEmpty(prefix)) filters.Add(@"name LIKE @prefix ESCAPE '\'");
         if (!string.IsNullOrEmpty(contains)) filters.Add(@"name LIKE @contains ESCAPE '\'");
         var where = filters.Count == 0 ? "" : "WHERE " + string.Join(" AND ", filters);
@@ -107,10 +135,11 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
         var total = await connection.ExecuteScalarAsync<long>(Cmd($"SELECT COUNT(*) FROM repositories {where}", parameters, null, cancellationToken));
         var rows = await connection.QueryAsync<RepositorySummary>(Cmd($"""
             SELECT r.id AS Id, r.name AS Name, r.created_at AS CreatedAt, r.updated_at AS UpdatedAt,
+                r.description AS Description, r.is_public AS IsPublic, r.quota_bytes AS QuotaBytes,
                 (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id) AS TagCount,
                 (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id) AS ManifestCount,
                 (SELECT COALESCE(SUM(b.size), 0) FROM repository_blobs l JOIN blobs b ON b.digest = l.digest WHERE l.repository_id = r.id) AS SizeBytes
-            FROM (SELECT id, name, created_at, updated_at FROM repositories {page} ORDER BY name {db.Dialect.Page}) r
+            FROM (SELECT id, name, created_at, updated_at, description, is_public, quota_bytes FROM repositories {page} ORDER BY name {db.Dialect.Page}) r
             ORDER BY r.name
             """, parameters, null, cancellationToken));
         return (rows.ToList(), total);
@@ -121,6 +150,7 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
         await using var connection = await db.OpenAsync(cancellationToken);
         return await connection.QuerySingleOrDefaultAsync<RepositorySummary>(Cmd("""
             SELECT r.id AS Id, r.name AS Name, r.created_at AS CreatedAt, r.updated_at AS UpdatedAt,
+                r.description AS Description, r.is_public AS IsPublic, r.quota_bytes AS QuotaBytes,
                 (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id) AS TagCount,
                 (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id) AS ManifestCount,
                 (SELECT COALESCE(SUM(b.size), 0) FROM repository_blobs l JOIN blobs b ON b.digest = l.digest WHERE l.repository_id = r.id) AS SizeBytes
@@ -144,6 +174,10 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
         foreach (var table in new[] { "tags", "manifest_references", "manifests", "repository_blobs" })
             await connection.ExecuteAsync(Cmd($"DELETE FROM {table} WHERE repository_id = @id", new { id }, tx, cancellationToken));
         await connection.ExecuteAsync(Cmd("DELETE FROM repositories WHERE id = @id", new { id }, tx, cancellationToken));
+        // Its notifications go with it: the TagDeleted events above find none, so nothing is sent for a deleted repository.
+        await connection.ExecuteAsync(Cmd("DELETE FROM notification_deliveries WHERE notification_uuid IN (SELECT uuid FROM repository_notifications WHERE repository = @name)",
+            new { name }, tx, cancellationToken));
+        await connection.ExecuteAsync(Cmd("DELETE FROM repository_notifications WHERE repository = @name", new { name }, tx, cancellationToken));
         await outbox.AddAsync(connection, tx, new RepositoryDeleted { Repository = name, Operator = @operator, Time = Time(now) }, cancellationToken);
         await tx.CommitAsync(cancellationToken);
         outbox.Wake(db);
@@ -520,6 +554,9 @@ public sealed class RepositorySummary
     public string Name { get; init; } = "";
     public long CreatedAt { get; init; }
     public long UpdatedAt { get; init; }
+    public string? Description { get; init; }
+    public long IsPublic { get; init; }
+    public long? QuotaBytes { get; init; }
     public long TagCount { get; init; }
     public long ManifestCount { get; init; }
     public long SizeBytes { get; init; }

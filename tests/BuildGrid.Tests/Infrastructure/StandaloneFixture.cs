@@ -20,9 +20,21 @@ public sealed class StandaloneFixture : IAsyncLifetime
     public GrpcChannel Channel { get; private set; } = null!;
     public IServiceProvider Services => app!.Services;
 
+    /// <summary>
+    /// Notification settings of the shared host: webhook tests deliver to listeners on 127.0.0.1, which the SSRF guard
+    /// refuses by default, and retry quickly.
+    /// </summary>
+    public static readonly string[] LoopbackWebhooks =
+    [
+        "--Registry:Notifications:AllowedNetworks:0=127.0.0.1/32",
+        "--Registry:Notifications:InitialBackoff=00:00:00.200",
+        "--Registry:Notifications:PollInterval=00:00:00.200",
+        "--Registry:Notifications:SendTimeout=00:00:05",
+    ];
+
     public async ValueTask InitializeAsync()
     {
-        (app, RestUrl, GrpcUrl) = await StartAsync(DataDir, Errors);
+        (app, RestUrl, GrpcUrl) = await StartAsync(DataDir, Errors, LoopbackWebhooks);
         Rest = new HttpClient { BaseAddress = RestUrl };
         Channel = GrpcChannel.ForAddress(GrpcUrl);
     }

@@ -1,0 +1,48 @@
+using System.Text.Json;
+
+namespace BuildGrid.Gateway.Dialects.Quay;
+
+internal static class QuayExtensions
+{
+    /// <summary>The path the Quay dialect owns: every error there is Quay's error object.</summary>
+    static readonly string[] Prefixes = ["/api/v1/repository"];
+
+    public static WebApplication MapQuay(this WebApplication app)
+    {
+        app.UseDialectErrors(Prefixes, async (context, status, message) =>
+        {
+            // Quay's types (endpoints/exception.py); unimplemented routes are the caller's mistake too.
+            var (code, type) = status switch
+            {
+                400 => (400, "invalid_request"),
+                401 => (401, "invalid_token"),
+                403 => (403, "insufficient_scope"),
+                404 => (404, "not_found"),
+                405 or 501 => (405, "invalid_request"),
+                409 => (409, "invalid_request"),
+                >= 500 => (500, "internal_error"),
+                _ => (status, "invalid_request"),
+            };
+            var detail = code switch
+            {
+                404 => "Not Found",
+                405 => $"The method {context.Request.Method} is not allowed for the requested URL.",
+                >= 500 => "Internal Server Error",
+                _ => message.Length > 0 ? message : "The request could not be read",
+            };
+            context.Response.StatusCode = code;
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["detail"] = detail,
+                ["error_message"] = detail,
+                ["error_type"] = type,
+                ["title"] = type,
+                ["type"] = $"{context.Request.Scheme}://{context.Request.Host}/api/v1/error/{type}",
+                ["status"] = code,
+            }));
+        });
+        app.MapGrpcService<QuayService>();
+        return app;
+    }
+}

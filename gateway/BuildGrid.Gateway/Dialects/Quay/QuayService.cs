@@ -1,0 +1,256 @@
+using System.Globalization;
+using BuildGrid.Core.Clients;
+using BuildGrid.Gateway.Quay.V1;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Qv1 = BuildGrid.Gateway.Quay.V1;
+using Rv1 = BuildGrid.Registry.V1;
+
+namespace BuildGrid.Gateway.Dialects.Quay;
+
+/// <summary>
+/// The Quay part of seed 003 over the Registry service: repositories ("namespace/name") and their notifications.
+/// Errors are gRPC statuses here; <see cref="QuayExtensions"/> writes them as Quay's error object.
+/// </summary>
+public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay.QuayBase
+{
+    /// <summary>The namespace of a caller who names none (BuildGrid's default cluster).</summary>
+    public const string DefaultNamespace = "default_cluster";
+    const int PageSize = 100;
+    const int MaxTags = 500;
+    static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
+
+    public override async Task<CreatedRepository> CreateRepository(Qv1.CreateRepositoryRequest request, ServerCallContext context)
+    {
+        if (request.Repository.Length == 0)
+            throw Bad("'repository' is a required property");
+        if (request.Visibility is not ("public" or "private"))
+            throw Bad(request.Visibility.Length == 0 ? "'visibility' is a required property" : $"'{request.Visibility}' is not one of ['public', 'private']");
+        if (request.RepoKind.Length > 0 && request.RepoKind != "image")
+            throw Bad($"'{request.RepoKind}' is not one of ['image']");
+        var ns = request.Namespace.Length > 0 ? request.Namespace : DefaultNamespace;
+        if (ns.Contains('/') || request.Repository.Contains('/'))
+            throw Bad("Invalid repository name");
+        var create = new Rv1.CreateRepositoryRequest { Name = $"{ns}/{request.Repository}", Public = request.Visibility == "public", Operator = Caller.UserOf(context) ?? "" };
+        if (request.Description.Length > 0)
+            create.Description = request.Description;
+        try
+        {
+            await registry.CreateRepositoryAsync(create, Options(context));
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
+        {
+            throw Bad("Repository already exists");
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.InvalidArgument)
+        {
+            throw Bad("Invalid repository name");
+        }
+        SetStatus(context, StatusCodes.Status201Created);
+        return new CreatedRepository { Namespace = ns, Name = request.Repository, Kind = "image" };
+    }
+
+    public override async Task<Qv1.ListRepositoriesResponse> ListRepositories(Qv1.ListRepositoriesRequest request, ServerCallContext context)
+    {
+        // Quay refuses a list with no scope; every caller here sees every namespace, so public=true adds nothing.
+        if (request.Namespace.Length == 0 && !request.Starred && !request.Public)
+            throw Bad("namespace, starred or public are required for this API call");
+        if (request.RepoKind.Length > 0 && request.RepoKind != "image")
+            throw Bad($"'{request.RepoKind}' is not one of ['image']");
+        var response = new Qv1.ListRepositoriesResponse();
+        if (request.Starred)
+            return response;   // BuildGrid has no stars: nothing is starred
+        var result = await registry.ListRepositoriesAsync(new Rv1.ListRepositoriesRequest
+        {
+            PageSize = PageSize, PageToken = request.NextPage,
+            NamePrefix = request.Namespace.Length > 0 ? request.Namespace + "/" : "",
+        }, Options(context));
+        foreach (var repository in result.Repositories)
+        {
+            var (ns, name) = Split(repository.Name);
+            var item = new RepositoryItem
+            {
+                Namespace = ns, Name = name, Description = Nullable(repository.HasDescription ? repository.Description : null),
+                IsPublic = repository.Public, Kind = "image", State = "NORMAL", IsStarred = false, QuotaReport = Quota(repository),
+            };
+            if (request.LastModified)
+                item.LastModified = repository.UpdateTime.Seconds;
+            response.Repositories.Add(item);
+        }
+        if (result.NextPageToken.Length > 0)
+            response.NextPage = result.NextPageToken;
+        return response;
+    }
+
+    public override async Task<RepositoryDetails> GetRepository(RepositoryRef request, ServerCallContext context)
+    {
+        var repository = await registry.GetRepositoryAsync(new Rv1.GetRepositoryRequest { Name = request.Repository }, Options(context));
+        var tags = await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = request.Repository, PageSize = MaxTags }, Options(context));
+        var (ns, name) = Split(repository.Name);
+        var details = new RepositoryDetails
+        {
+            Namespace = ns, Name = name, Kind = "image", Description = Nullable(repository.HasDescription ? repository.Description : null),
+            IsPublic = repository.Public, IsOrganization = true, IsStarred = false, StatusToken = "", TrustEnabled = false,
+            TagExpirationS = 1209600, IsFreeAccount = true, State = "NORMAL", CanWrite = true, CanAdmin = true, QuotaReport = Quota(repository),
+        };
+        foreach (var tag in tags.Tags)
+            details.Tags[tag.Name] = new QuayTag
+            {
+                Name = tag.Name, Size = tag.Size, ManifestDigest = tag.Digest,
+                LastModified = tag.UpdateTime.ToDateTimeOffset().ToString("ddd, dd MMM yyyy HH:mm:ss '-0000'", CultureInfo.InvariantCulture),
+            };
+        return details;
+    }
+
+    public override async Task<Success> UpdateRepository(Qv1.UpdateRepositoryRequest request, ServerCallContext context)
+    {
+        if (request.Description is null || request.Description.KindCase != Value.KindOneofCase.StringValue)
+            throw Bad("'description' is a required property");
+        await registry.UpdateRepositoryAsync(new Rv1.UpdateRepositoryRequest { Name = request.Repository, Description = request.Description.StringValue }, Options(context));
+        return new Success { Success_ = true };
+    }
+
+    public override async Task<Empty> DeleteRepository(RepositoryRef request, ServerCallContext context)
+    {
+        await registry.DeleteRepositoryAsync(new Rv1.DeleteRepositoryRequest { Name = request.Repository, Operator = Caller.UserOf(context) ?? "" }, Options(context));
+        return NoContent(context);
+    }
+
+    public override async Task<Success> ChangeVisibility(ChangeVisibilityRequest request, ServerCallContext context)
+    {
+        if (request.Visibility is not ("public" or "private"))
+            throw Bad(request.Visibility.Length == 0 ? "'visibility' is a required property" : $"'{request.Visibility}' is not one of ['public', 'private']");
+        await registry.UpdateRepositoryAsync(new Rv1.UpdateRepositoryRequest { Name = request.Repository, Public = request.Visibility == "public" }, Options(context));
+        return new Success { Success_ = true };
+    }
+
+    public override async Task<Qv1.Notification> CreateNotification(Qv1.CreateNotificationRequest request, ServerCallContext context)
+    {
+        foreach (var (field, missing) in new[] { ("event", request.Event.Length == 0), ("method", request.Method.Length == 0), ("config", request.Config is null),
+                     ("eventConfig", request.EventConfig is null) })
+            if (missing)
+                throw Bad($"'{field}' is a required property");
+        var create = new Rv1.CreateNotificationRequest
+        {
+            Repository = request.Repository, Event = request.Event, Method = request.Method, Config = request.Config, EventConfig = request.EventConfig,
+        };
+        if (request.Title is { KindCase: Value.KindOneofCase.StringValue } title)
+            create.Title = title.StringValue;
+        var created = await registry.CreateNotificationAsync(create, Options(context));
+        SetStatus(context, StatusCodes.Status201Created);
+        return ToQuay(created);
+    }
+
+    public override async Task<ListNotificationsResponse> ListNotifications(RepositoryRef request, ServerCallContext context)
+    {
+        var result = await registry.ListNotificationsAsync(new Rv1.ListNotificationsRequest { Repository = request.Repository }, Options(context));
+        return new ListNotificationsResponse { Notifications = { result.Notifications.Select(ToQuay) } };
+    }
+
+    public override async Task<Qv1.Notification> GetNotification(Qv1.NotificationRef request, ServerCallContext context) =>
+        ToQuay(await registry.GetNotificationAsync(Ref(request), Options(context)));
+
+    public override async Task<Empty> DeleteNotification(Qv1.NotificationRef request, ServerCallContext context)
+    {
+        await NotificationCallAsync(request, () => registry.DeleteNotificationAsync(Ref(request), Options(context)).ResponseAsync);
+        return NoContent(context);
+    }
+
+    public override async Task<Empty> ResetNotificationFailures(Qv1.NotificationRef request, ServerCallContext context)
+    {
+        await NotificationCallAsync(request, () => registry.ResetNotificationAsync(Ref(request), Options(context)).ResponseAsync);
+        return NoContent(context);
+    }
+
+    public override async Task<Empty> TestNotification(Qv1.NotificationRef request, ServerCallContext context)
+    {
+        await NotificationCallAsync(request, () => registry.TestNotificationAsync(Ref(request), Options(context)).ResponseAsync);
+        return new Empty();
+    }
+
+    public override async Task<ListDeliveriesResponse> ListNotificationDeliveries(Qv1.NotificationRef request, ServerCallContext context)
+    {
+        var result = await registry.ListNotificationDeliveriesAsync(new Rv1.ListNotificationDeliveriesRequest
+        {
+            Repository = request.Repository, Uuid = request.Uuid,
+        }, Options(context));
+        var response = new ListDeliveriesResponse();
+        foreach (var d in result.Deliveries)
+        {
+            Struct payload;
+            try { payload = Struct.Parser.ParseJson(d.Payload); }
+            catch (Google.Protobuf.InvalidJsonException) { payload = new Struct(); }
+            response.Deliveries.Add(new Delivery
+            {
+                Id = d.Id, Event = d.Event, Payload = payload, Attempts = d.Attempts, LastError = d.LastError, Created = d.CreateTime.Seconds,
+                State = d.DeliverTime is not null ? "delivered" : d.AbandonTime is not null ? "abandoned" : "pending",
+            });
+        }
+        return response;
+    }
+
+    /// <summary>Delete, reset and test answer an unknown notification with Quay's 400 (GET answers 404).</summary>
+    static async Task NotificationCallAsync(Qv1.NotificationRef request, Func<Task> call)
+    {
+        try
+        {
+            await call();
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+        {
+            var (ns, name) = Split(request.Repository);
+            throw Bad($"No repository notification found for: {ns}, {name}, {request.Uuid}");
+        }
+    }
+
+    static Rv1.NotificationRef Ref(Qv1.NotificationRef request) => new() { Repository = request.Repository, Uuid = request.Uuid };
+
+    static Qv1.Notification ToQuay(Rv1.Notification n) => new()
+    {
+        Uuid = n.Uuid, Title = Nullable(n.HasTitle ? n.Title : null), Event = n.Event, Method = n.Method, Config = n.Config ?? new Struct(),
+        EventConfig = n.EventConfig ?? new Struct(), NumberOfFailures = n.NumberOfFailures, Enabled = n.Enabled, LastError = n.LastError,
+    };
+
+    static QuotaReport Quota(Rv1.Repository repository) => new()
+    {
+        QuotaBytes = repository.SizeBytes,
+        ConfiguredQuota = repository.HasQuotaBytes ? Value.ForNumber(repository.QuotaBytes) : Value.ForNull(),
+    };
+
+    static Value Nullable(string? text) => text is null ? Value.ForNull() : Value.ForString(text);
+
+    static (string Namespace, string Name) Split(string repository)
+    {
+        var slash = repository.IndexOf('/');
+        return slash > 0 ? (repository[..slash], repository[(slash + 1)..]) : ("", repository);
+    }
+
+    /// <summary>A success status other than 200, set just before the headers go out (the transcoder has set 200 by then).</summary>
+    static void SetStatus(ServerCallContext context, int status)
+    {
+        var response = context.GetHttpContext().Response;
+        response.OnStarting(() =>
+        {
+            response.StatusCode = status;
+            return Task.CompletedTask;
+        });
+    }
+
+    /// <summary>204 with no body: the transcoder's "{}" goes to Stream.Null (shared/notes/transcoding.md).</summary>
+    static Empty NoContent(ServerCallContext context)
+    {
+        var response = context.GetHttpContext().Response;
+        response.Body = Stream.Null;
+        response.OnStarting(() =>
+        {
+            response.StatusCode = StatusCodes.Status204NoContent;
+            response.Headers.ContentType = default;
+            return Task.CompletedTask;
+        });
+        return new Empty();
+    }
+
+    static RpcException Bad(string message) => new(new Status(StatusCode.InvalidArgument, message));
+
+    static CallOptions Options(ServerCallContext context) => new(Caller.Forward(context), DateTime.UtcNow.Add(CallTimeout), context.CancellationToken);
+}

@@ -1,0 +1,152 @@
+using BuildGrid.Core.Errors;
+using BuildGrid.Registry.Domain;
+using BuildGrid.Registry.Notifications;
+using BuildGrid.Registry.Storage;
+using BuildGrid.Registry.V1;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+
+namespace BuildGrid.Registry.Grpc;
+
+/// <summary>Explicit repository creation and settings, and repository notifications.</summary>
+public sealed partial class RegistryService
+{
+    static readonly JsonFormatter StructFormatter = new(JsonFormatter.Settings.Default);
+
+    public override async Task<Repository> CreateRepository(CreateRepositoryRequest request, ServerCallContext context)
+    {
+        ValidateRepository(request.Name, "name");
+        if (!await store.CreateRepositoryAsync(request.Name, request.HasDescription ? request.Description : null, request.Public,
+                OperatorOf(request.Operator, context), context.CancellationToken))
+            throw Errors.Create(Google.Rpc.Code.AlreadyExists, Reasons.RepositoryExists, "Repository already exists", ("id", request.Name));
+        return ToProto((await store.GetRepositorySummaryAsync(request.Name, context.CancellationToken))!);
+    }
+
+    public override async Task<Repository> UpdateRepository(UpdateRepositoryRequest request, ServerCallContext context)
+    {
+        ValidateRepository(request.Name, "name");
+        if (request.HasQuotaBytes && request.QuotaBytes < 0)
+            throw Errors.Invalid(Reasons.InvalidArgument, "quota_bytes", "quota_bytes must be 0 or more");
+        if (!await store.UpdateRepositoryAsync(request.Name, request.HasDescription ? request.Description : null,
+                request.HasPublic ? request.Public : null, request.HasQuotaBytes ? request.QuotaBytes : null, context.CancellationToken))
+            throw Errors.NotFound(Reasons.RepositoryNotFound, "repository", request.Name);
+        return ToProto((await store.GetRepositorySummaryAsync(request.Name, context.CancellationToken))!);
+    }
+
+    public override async Task<Notification> CreateNotification(CreateNotificationRequest request, ServerCallContext context)
+    {
+        ValidateRepository(request.Repository, "repository");
+        if (!NotificationEvents.Events.Contains(request.Event))
+            throw Errors.Invalid(Reasons.InvalidArgument, "event",
+                $"Unknown event '{Names.Shorten(request.Event)}'; allowed: {string.Join(", ", NotificationEvents.Events)}");
+        if (!NotificationEvents.Methods.Contains(request.Method))
+            throw Errors.Invalid(Reasons.InvalidArgument, "method",
+                $"Unknown method '{Names.Shorten(request.Method)}'; allowed: {string.Join(", ", NotificationEvents.Methods)}");
+        var config = request.Config ?? new Struct();
+        if (request.Method is NotificationEvents.Webhook or NotificationEvents.Slack)
+        {
+            if (!config.Fields.TryGetValue("url", out var url) || url.KindCase != Value.KindOneofCase.StringValue || url.StringValue.Length == 0)
+                throw Errors.Invalid(Reasons.InvalidArgument, "config", "Missing webhook URL");
+            if (await targets.CheckUrlAsync(url.StringValue, context.CancellationToken) is { } refusal)
+                throw Errors.Invalid(refusal == "Invalid webhook URL" ? Reasons.InvalidArgument : Reasons.WebhookRefused, "config",
+                    refusal == "Invalid webhook URL" ? refusal : "Invalid webhook URL: " + refusal);
+        }
+        await RequireRepositoryAsync(request.Repository, context.CancellationToken);
+        var row = await notifications.CreateAsync(request.Repository, request.HasTitle ? request.Title : null, request.Event, request.Method,
+            StructFormatter.Format(config), StructFormatter.Format(request.EventConfig ?? new Struct()), context.CancellationToken);
+        return ToProto(row);
+    }
+
+    public override async Task<Notification> GetNotification(NotificationRef request, ServerCallContext context) =>
+        ToProto(await RequireNotificationAsync(request, context.CancellationToken));
+
+    public override async Task<ListNotificationsResponse> ListNotifications(ListNotificationsRequest request, ServerCallContext context)
+    {
+        ValidateRepository(request.Repository, "repository");
+        await RequireRepositoryAsync(request.Repository, context.CancellationToken);
+        return new ListNotificationsResponse
+        {
+            Notifications = { (await notifications.ListAsync(request.Repository, context.CancellationToken)).Select(ToProto) },
+        };
+    }
+
+    public override async Task<Empty> DeleteNotification(NotificationRef request, ServerCallContext context)
+    {
+        ValidateRepository(request.Repository, "repository");
+        if (!await notifications.DeleteAsync(request.Repository, request.Uuid, context.CancellationToken))
+            throw NotificationNotFound(request);
+        return new Empty();
+    }
+
+    public override async Task<Notification> ResetNotification(NotificationRef request, ServerCallContext context)
+    {
+        ValidateRepository(request.Repository, "repository");
+        if (!await notifications.ResetAsync(request.Repository, request.Uuid, context.CancellationToken))
+            throw NotificationNotFound(request);
+        sender.Wake();
+        return ToProto(await RequireNotificationAsync(request, context.CancellationToken));
+    }
+
+    public override async Task<Empty> TestNotification(NotificationRef request, ServerCallContext context)
+    {
+        var row = await RequireNotificationAsync(request, context.CancellationToken);
+        var sample = NotificationEvents.Sample(row.Event, row.Repository, notificationOptions.Value.ServerHostname);
+        await notifications.QueueAsync(row.Uuid, row.Event, sample.ToJsonString(), context.CancellationToken);
+        sender.Wake();
+        return new Empty();
+    }
+
+    public override async Task<ListNotificationDeliveriesResponse> ListNotificationDeliveries(ListNotificationDeliveriesRequest request, ServerCallContext context)
+    {
+        if (request.Limit < 0)
+            throw Errors.Invalid(Reasons.InvalidArgument, "limit", "limit must be 0 or more");
+        var row = await RequireNotificationAsync(new NotificationRef { Repository = request.Repository, Uuid = request.Uuid }, context.CancellationToken);
+        var rows = await notifications.ListDeliveriesAsync(row.Uuid, request.Limit == 0 ? 50 : Math.Min(request.Limit, 500), context.CancellationToken);
+        var response = new ListNotificationDeliveriesResponse();
+        foreach (var d in rows)
+        {
+            var item = new NotificationDelivery
+            {
+                Id = d.Id, Event = d.Event, Payload = d.Payload, Attempts = d.Attempts, CreateTime = Time(d.CreatedAt), LastError = d.LastError ?? "",
+            };
+            if (d.DeliveredAt is { } delivered) item.DeliverTime = Time(delivered);
+            if (d.AbandonedAt is { } abandoned) item.AbandonTime = Time(abandoned);
+            response.Deliveries.Add(item);
+        }
+        return response;
+    }
+
+    async Task<NotificationRow> RequireNotificationAsync(NotificationRef request, CancellationToken cancellationToken)
+    {
+        ValidateRepository(request.Repository, "repository");
+        return await notifications.FindAsync(request.Repository, request.Uuid, cancellationToken) ?? throw NotificationNotFound(request);
+    }
+
+    static RpcException NotificationNotFound(NotificationRef request) =>
+        Errors.NotFound(Reasons.NotificationNotFound, "notification", $"{request.Repository}/{request.Uuid}");
+
+    static Notification ToProto(NotificationRow row)
+    {
+        var notification = new Notification
+        {
+            Uuid = row.Uuid, Repository = row.Repository, Event = row.Event, Method = row.Method,
+            Config = Struct.Parser.ParseJson(row.Config), EventConfig = Struct.Parser.ParseJson(row.EventConfig),
+            NumberOfFailures = row.NumberOfFailures, Enabled = row.NumberOfFailures < NotificationStore.DisableAfterFailures,
+            LastError = row.LastError ?? "", CreateTime = Time(row.CreatedAt),
+        };
+        if (row.Title is not null)
+            notification.Title = row.Title;
+        return notification;
+    }
+}
+
+internal static class RepositoryProtoExtensions
+{
+    public static Repository WithOptional(this Repository repository, RepositorySummary row)
+    {
+        if (row.Description is not null) repository.Description = row.Description;
+        if (row.QuotaBytes is { } quota) repository.QuotaBytes = quota;
+        return repository;
+    }
+}

@@ -1,0 +1,134 @@
+using System.Net;
+using System.Text.Json;
+using BuildGrid.Tests.Infrastructure;
+using BuildGrid.Tests.Registry;
+
+namespace BuildGrid.Tests.Quay;
+
+/// <summary>The repository calls of seed 003 (Quay API v1) as documented, over images pushed for real through /v2/.</summary>
+[Collection(StandaloneCollection.Name)]
+public sealed class QuayRepositoryTests(StandaloneFixture fixture) : IDisposable
+{
+    public void Dispose() => fixture.AssertNoErrorsLogged();
+
+    QuayApi Api => new(fixture.Rest);
+    static string Unique(string prefix) => prefix + Guid.NewGuid().ToString("N")[..8];
+
+    void AssertNotFound(JsonElement body)
+    {
+        var expected = $$"""
+            {"detail":"Not Found","error_message":"Not Found","error_type":"not_found","title":"not_found","type":"http://{{fixture.RestUrl.Authority}}/api/v1/error/not_found","status":404}
+            """;
+        Assert.Equal(expected.Trim(), body.GetRawText());
+    }
+
+    [Fact]
+    public async Task Create_get_update_visibility_delete_as_documented()
+    {
+        var ns = Unique("qy");
+        var created = await Api.ExpectAsync(HttpStatusCode.Created, HttpMethod.Post, "/api/v1/repository",
+            """{"repository": "busybox", "visibility": "private", "description": "This is a description of the new repository.", "namespace": "NS"}""".Replace("NS", ns));
+        Assert.Equal($$"""{"namespace":"{{ns}}","name":"busybox","kind":"image"}""", created.GetRawText());
+        var repository = $"{ns}/busybox";
+
+        // Duplicate and bad inputs: Quay's 400 invalid_request with the reason.
+        var (status, body, _) = await Api.SendAsync(HttpMethod.Post, "/api/v1/repository", new { repository = "busybox", visibility = "private", description = "", @namespace = ns });
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("Repository already exists", body.GetProperty("error_message").GetString());
+        Assert.Equal("invalid_request", body.GetProperty("error_type").GetString());
+        (status, body, _) = await Api.SendAsync(HttpMethod.Post, "/api/v1/repository", new { repository = "x", visibility = "secret", description = "" });
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Contains("['public', 'private']", body.GetProperty("detail").GetString());
+        (status, body, _) = await Api.SendAsync(HttpMethod.Post, "/api/v1/repository", new { repository = "Bad Name!", visibility = "public", description = "" });
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("Invalid repository name", body.GetProperty("detail").GetString());
+        (status, _, _) = await Api.SendAsync(HttpMethod.Post, "/api/v1/repository", "{not json");
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+
+        // Details with tags after a real push.
+        await new V2Client(fixture.Rest).PushImageAsync(repository, "1.0", OciTestImage.Create("quay " + ns));
+        var details = await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository/{repository}");
+        Assert.Equal(ns, details.GetProperty("namespace").GetString());
+        Assert.Equal("busybox", details.GetProperty("name").GetString());
+        Assert.Equal("image", details.GetProperty("kind").GetString());
+        Assert.Equal("This is a description of the new repository.", details.GetProperty("description").GetString());
+        Assert.False(details.GetProperty("is_public").GetBoolean());
+        Assert.Equal("NORMAL", details.GetProperty("state").GetString());
+        var tag = details.GetProperty("tags").GetProperty("1.0");
+        Assert.StartsWith("sha256:", tag.GetProperty("manifest_digest").GetString());
+        Assert.True(tag.GetProperty("size").GetInt64() > 0);
+        Assert.EndsWith("-0000", tag.GetProperty("last_modified").GetString());
+
+        // PUT description, changevisibility.
+        Assert.Equal("""{"success":true}""", (await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Put, $"/api/v1/repository/{repository}",
+            new { description = "This is an updated description for the repository." })).GetRawText());
+        Assert.Equal("""{"success":true}""", (await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Post, $"/api/v1/repository/{repository}/changevisibility",
+            new { visibility = "public" })).GetRawText());
+        details = await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository/{repository}");
+        Assert.Equal("This is an updated description for the repository.", details.GetProperty("description").GetString());
+        Assert.True(details.GetProperty("is_public").GetBoolean());
+        (status, _, _) = await Api.SendAsync(HttpMethod.Put, $"/api/v1/repository/{repository}", new { });
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+
+        // DELETE: 204 with no body; then every call on it is the documented 404.
+        using (var response = await fixture.Rest.DeleteAsync($"/api/v1/repository/{repository}", TestContext.Current.CancellationToken))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+            Assert.Empty(await response.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken));
+        }
+        AssertNotFound(await Api.ExpectAsync(HttpStatusCode.NotFound, HttpMethod.Get, $"/api/v1/repository/{repository}"));
+        AssertNotFound(await Api.ExpectAsync(HttpStatusCode.NotFound, HttpMethod.Put, $"/api/v1/repository/{repository}", new { description = "x" }));
+        AssertNotFound(await Api.ExpectAsync(HttpStatusCode.NotFound, HttpMethod.Post, $"/api/v1/repository/{repository}/changevisibility", new { visibility = "private" }));
+        AssertNotFound(await Api.ExpectAsync(HttpStatusCode.NotFound, HttpMethod.Delete, $"/api/v1/repository/{repository}"));
+        AssertNotFound(await Api.ExpectAsync(HttpStatusCode.NotFound, HttpMethod.Get, $"/api/v1/repository/{repository}/notification/"));
+    }
+
+    [Fact]
+    public async Task List_filters_quota_report_and_next_page()
+    {
+        var ns = Unique("ql");
+        await Api.CreateRepositoryAsync(ns, "empty", "public", "");
+        var pushed = $"{ns}/pushed";
+        var image = OciTestImage.Create("quota " + ns);
+        await new V2Client(fixture.Rest).PushImageAsync(pushed, "v1", image);
+        var list = await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository?public=true&starred=false&namespace={ns}");
+        var items = list.GetProperty("repositories").EnumerateArray().ToList();
+        Assert.Equal(["empty", "pushed"], items.Select(i => i.GetProperty("name").GetString()));
+        Assert.False(list.TryGetProperty("next_page", out _));
+        var empty = items[0];
+        foreach (var field in new[] { "namespace", "name", "description", "is_public", "kind", "state", "is_starred", "quota_report" })
+            Assert.True(empty.TryGetProperty(field, out _), field);
+        Assert.True(empty.GetProperty("is_public").GetBoolean());
+        Assert.Equal(0, empty.GetProperty("quota_report").GetProperty("quota_bytes").GetInt64());
+        Assert.Equal(JsonValueKind.Null, empty.GetProperty("quota_report").GetProperty("configured_quota").ValueKind);
+        // Real bytes: the config and layer blobs of the pushed image.
+        var report = items[1].GetProperty("quota_report");
+        Assert.Equal(image.Config.Bytes.Length + image.Layer.Bytes.Length, report.GetProperty("quota_bytes").GetInt64());
+        Assert.False(items[1].GetProperty("is_public").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, items[1].GetProperty("description").ValueKind);
+
+        // A configured quota (set through the Registry API) is reported as configured_quota.
+        var registry = new BuildGrid.Registry.V1.Registry.RegistryClient(fixture.Channel);
+        await registry.UpdateRepositoryAsync(new() { Name = pushed, QuotaBytes = 2199023255552 }, cancellationToken: TestContext.Current.CancellationToken);
+        list = await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository?namespace={ns}&last_modified=true");
+        var withQuota = list.GetProperty("repositories")[1];
+        Assert.Equal(2199023255552, withQuota.GetProperty("quota_report").GetProperty("configured_quota").GetInt64());
+        Assert.True(withQuota.GetProperty("last_modified").GetInt64() > 1_700_000_000);
+
+        // starred: BuildGrid has no stars; no scope at all is Quay's 400.
+        Assert.Empty((await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository?starred=true&namespace={ns}")).GetProperty("repositories").EnumerateArray());
+        var error = await Api.ExpectAsync(HttpStatusCode.BadRequest, HttpMethod.Get, "/api/v1/repository");
+        Assert.Equal("namespace, starred or public are required for this API call", error.GetProperty("detail").GetString());
+
+        // Paging: 100 per page, next_page only while more follow.
+        var many = Unique("qp");
+        for (var i = 0; i < 101; i++)
+            await Api.CreateRepositoryAsync(many, $"r{i:D3}");
+        var first = await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository?namespace={many}");
+        Assert.Equal(100, first.GetProperty("repositories").GetArrayLength());
+        var token = first.GetProperty("next_page").GetString();
+        var second = await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository?namespace={many}&next_page={Uri.EscapeDataString(token!)}");
+        Assert.Equal("r100", Assert.Single(second.GetProperty("repositories").EnumerateArray()).GetProperty("name").GetString());
+        Assert.False(second.TryGetProperty("next_page", out _));
+    }
+}
