@@ -53,7 +53,7 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
             // The first repository of a namespace creates it (writes are serialized, so the check cannot race).
             var ns = name[..slash];
             if (await connection.ExecuteAsync(Cmd("UPDATE namespaces SET updated_at = @now WHERE name = @ns", new { ns, now }, tx, ct)) == 0)
-                await connection.ExecuteAsync(Cmd("INSERT INTO namespaces (name, public, created_at, updated_at) VALUES (@ns, 0, @now, @now)",
+                await connection.ExecuteAsync(Cmd("INSERT INTO namespaces (name, is_public, created_at, updated_at) VALUES (@ns, 0, @now, @now)",
                     new { ns, now }, tx, ct));
         }
         return await connection.QuerySingleAsync<long>(Cmd("SELECT id FROM repositories WHERE name = @name", new { name }, tx, ct));
@@ -89,7 +89,7 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
     // ---- namespaces ----
 
     const string NamespaceColumns = """
-        n.id AS Id, n.name AS Name, n.public AS IsPublic, n.created_at AS CreatedAt, n.updated_at AS UpdatedAt,
+        n.id AS Id, n.name AS Name, n.is_public AS IsPublic, n.created_at AS CreatedAt, n.updated_at AS UpdatedAt,
             (SELECT COUNT(*) FROM repositories r WHERE r.name >= n.name + '/' AND r.name < n.name + '0') AS RepositoryCount
         """;
 
