@@ -3,6 +3,7 @@ using BuildGrid.Benchmarks;
 // dotnet build -c Release && dotnet run -c Release --no-build --project tests/BuildGrid.Benchmarks -- <scenario> [options]
 //   projects   [--seconds N] [--concurrency N]                REST info vs direct gRPC; cold start; idle memory
 //   builds     [--operations N]    queue vs raw LPUSH+LMOVE (redis-server, Garnet); enqueue->start latency; 500 runs, 2 workers
+//   registry                          blob push/pull (1, 64, 512 MB; 8 clients) and manifest GET vs docker-registry; memory over 1 GB
 //   distributed [--seconds N] [--clients N]  the multi-process layout under N concurrent REST clients (req/s, p99, errors)
 //   containers [--projects=10000] [--seconds=5] [--concurrency=4]   svacer list/add via REST vs direct gRPC
 // Every figure is a ratio against a baseline measured in the same run, on this machine.
@@ -18,12 +19,15 @@ switch (scenario)
     case "builds":
         await BuildsBenchmark.RunAsync(Option("--operations", 20000));
         return 0;
+    case "registry":
+        await RegistryBenchmark.RunAsync();
+        return 0;
     case "distributed":
         await DistributedBenchmark.RunAsync(Option("--seconds", 60), Option("--clients", 200));
         return 0;
     case "containers":
         return await ContainersBenchmark.RunAsync(args.Where(a => a != "containers").ToArray());
     default:
-        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: projects, builds, distributed, containers");
+        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: projects, builds, registry, distributed, containers");
         return 2;
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Globalization;
 using BuildGrid.Registry.Domain;
 using BuildGrid.Registry.Storage;
@@ -40,23 +39,24 @@ public sealed partial class DistributionApi
         if (HttpMethods.IsHead(context.Request.Method) || count == 0)
             return;
         file.Seek(start, SeekOrigin.Begin);
-        var buffer = ArrayPool<byte>.Shared.Rent(256 * 1024);
-        try
+        // Read straight into the response pipe's buffers: no copy in between, and Kestrel sends one chunk to the socket
+        // while the next is read from disk.
+        var writer = response.BodyWriter;
+        while (count > 0)
         {
-            while (count > 0)
-            {
-                var read = await file.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, count)), context.RequestAborted);
-                if (read == 0)
-                    throw new IOException($"blob {digest} is shorter than its recorded size");
-                await response.Body.WriteAsync(buffer.AsMemory(0, read), context.RequestAborted);
-                count -= read;
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
+            var memory = writer.GetMemory(ChunkSize);
+            var read = await file.ReadAsync(memory[..(int)Math.Min(Math.Min(memory.Length, ChunkSize), count)], context.RequestAborted);
+            if (read == 0)
+                throw new IOException($"blob {digest} is shorter than its recorded size");
+            writer.Advance(read);
+            count -= read;
+            var flushed = await writer.FlushAsync(context.RequestAborted);
+            if (flushed.IsCanceled || flushed.IsCompleted)
+                return;
         }
     }
+
+    const int ChunkSize = 1024 * 1024;
 
     /// <summary>
     /// One <c>bytes=</c> range: (start, end) inclusive; (-1, -1) when unsatisfiable; null when there is no usable single
