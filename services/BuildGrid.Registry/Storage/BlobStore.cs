@@ -86,7 +86,7 @@ public sealed class BlobStore
             var start = output.Position;
             long written = 0;
             int read;
-            while ((read = await body.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken)) > 0)
+            while ((read = await FillAsync(body, buffer, cancellationToken)) > 0)
             {
                 if (start + written + read > max)
                     throw new RegistryException(RegistryError.TooLarge, "blob too large",
@@ -101,6 +101,19 @@ public sealed class BlobStore
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    /// <summary>
+    /// Reads until the buffer is full or the body ends: the socket hands over a few KiB at a time, and one large write
+    /// costs far less than many small ones.
+    /// </summary>
+    static async Task<int> FillAsync(Stream body, byte[] buffer, CancellationToken cancellationToken)
+    {
+        var filled = 0;
+        int read;
+        while (filled < BufferSize && (read = await body.ReadAsync(buffer.AsMemory(filled, BufferSize - filled), cancellationToken)) > 0)
+            filled += read;
+        return filled;
     }
 
     /// <summary>The sha256 of a whole file, read in a stream.</summary>
