@@ -1,6 +1,7 @@
 using System.Net;
 using BuildGrid.Builds.V1;
 using BuildGrid.Tests.Infrastructure;
+using BuildGrid.Tests.Quay;
 using Grpc.Net.Client;
 using ContainersClient = BuildGrid.Containers.V1.Containers.ContainersClient;
 using Cv1 = BuildGrid.Containers.V1;
@@ -49,18 +50,25 @@ public sealed class EndToEndTests
 
             var projects = await Start("BuildGrid.Projects", Env("projects"));
             var containers = await Start("BuildGrid.Containers", Env("containers"));
-            var registry = await Start("BuildGrid.Registry", Env("registry"));
+            var registry = await Start("BuildGrid.Registry", Env("registry",
+                ("Registry__Notifications__AllowedNetworks__0", "127.0.0.1/32"), ("Registry__Notifications__PollInterval", "00:00:00.200")));
             (string, string)[] builds = [("Builds__Registry", registry.RestUrl.Authority), ("Builds__Workers", "2")];
             var workerA = await Start("BuildGrid.Builds", Env("builds", builds));
             var workerB = await Start("BuildGrid.Builds", Env("builds", builds));
             await sidecar.RegisterAsync("projects", projects.GrpcUrl, projects.RestUrl);
             await sidecar.RegisterAsync("containers", containers.GrpcUrl, containers.RestUrl);
-            await sidecar.RegisterAsync("registry", registry.GrpcUrl);
+            await sidecar.RegisterAsync("registry", registry.GrpcUrl, registry.RestUrl);
             await sidecar.RegisterAsync("builds", workerA.GrpcUrl);
             gateway = await OwnedHost.StartAsync("e2e-gateway", $"--DAPR_GRPC_PORT={sidecar.GrpcPort}");
 
             using var http = new HttpClient { BaseAddress = gateway.RestUrl };
             var api = new ImageMarketApi(http);
+            // Quay notifications of the image's repository: a webhook for the finished build and one for the push.
+            await using var webhooks = await WebhookReceiver.StartAsync();
+            var quay = new QuayApi(http);
+            var repository = await quay.CreateRepositoryAsync("default_cluster", "shop");
+            await quay.CreateNotificationAsync(repository, "build_success", "webhook", new { url = webhooks.Hook("success") });
+            await quay.CreateNotificationAsync(repository, "repo_push", "webhook", new { url = webhooks.Hook("push") });
             Assert.Equal(10000, (await api.PostJsonAsync("/api/project/save", new Dictionary<string, object>
             {
                 ["project"] = "shop", ["addOrUpdate"] = "add", ["DefineDockerFileType"] = "define", ["Dockerfile"] = "FROM scratch\nLABEL shop=1\n",
@@ -105,6 +113,10 @@ public sealed class EndToEndTests
             var snapshot = await Eventually.Async(
                 () => containerClient.ListSnapshots(new Cv1.ListSnapshotsRequest { BranchId = branch.Id }).Snapshots.FirstOrDefault(), s => s is not null, 30_000);
             Assert.Equal((run.Id, repo.Commit), (snapshot!.BuildRunId, snapshot.Commit));
+
+            // The webhooks were delivered by the Registry process, from events that crossed the sidecar.
+            await Eventually.Async(() => webhooks.BodiesAt("success").Count() + webhooks.BodiesAt("push").Count(), n => n >= 2, 30_000);
+            Assert.Contains(webhooks.BodiesAt("push"), b => b.GetRawText().Contains("1.0"));
 
             // Every hop went through the sidecar: invocations by app id, events delivered to both subscribers.
             Assert.Contains(sidecar.Invocations, i => i.StartsWith("builds /buildgrid.builds.v1.BuildRuns/StartProjectBuild"));
