@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using BuildGrid.Builds.V1;
 using BuildGrid.Tests.Infrastructure;
 using Grpc.Net.Client;
@@ -74,6 +75,120 @@ public sealed class FaultTests
                 list => list.Count >= 20, 60_000);
             await Task.Delay(1000, Ct);   // anything delivered late would show up now
             snapshots = containerClient.ListSnapshots(new Cv1.ListSnapshotsRequest { BranchId = branch.Id, PageSize = 100 }, cancellationToken: Ct).Snapshots.ToList();
+            Assert.Equal(runs.Select(r => r.Id).Order(), snapshots.Select(s => s.BuildRunId).Order());
+        }
+        finally
+        {
+            foreach (var process in processes) await process.DisposeAsync();
+            TestDirectories.TryDelete(root);
+        }
+    }
+
+    [Fact]
+    public async Task Killing_registry_and_containers_during_builds_and_pushes_leaves_no_partial_blob_and_applies_every_event_once()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var sidecar = await FakeDaprSidecar.StartAsync(redis);
+        var root = TestDirectories.Create("faults-services");
+        var processes = new List<ServiceProcess>();
+        try
+        {
+            Dictionary<string, string> Env(string dataDir, string? port = null)
+            {
+                var env = new Dictionary<string, string>
+                {
+                    ["BUILDGRID_DATA_DIR"] = Path.Combine(root, dataDir),
+                    ["DAPR_GRPC_PORT"] = sidecar.GrpcPort.ToString(),
+                    ["DAPR_HTTP_PORT"] = ServiceProcess.FreePort().ToString(),
+                    ["BUILDGRID_REDIS"] = redis.ConnectionString,
+                    ["Builds__Workers"] = "4",
+                };
+                if (port is not null) env["BUILDGRID_REST_URL"] = $"http://127.0.0.1:{port}";
+                return env;
+            }
+            // Fixed REST ports, so that clients reach the restarted processes where they were.
+            var registryPort = ServiceProcess.FreePort().ToString();
+            var containersPort = ServiceProcess.FreePort().ToString();
+            var containers = await ServiceProcess.StartAsync("BuildGrid.Containers", Env("containers", containersPort));
+            var registry = await ServiceProcess.StartAsync("BuildGrid.Registry", Env("registry", registryPort));
+            var worker = await ServiceProcess.StartAsync("BuildGrid.Builds", Env("builds"));
+            processes.AddRange([containers, registry, worker]);
+            await sidecar.RegisterAsync("containers", containers.GrpcUrl, containers.RestUrl);
+
+            using (var setup = GrpcChannel.ForAddress(containers.GrpcUrl))
+            {
+                var client = new ContainersClient(setup);
+                var project = await client.CreateProjectAsync(new Cv1.CreateProjectRequest { Name = "svc" }, cancellationToken: Ct);
+                await client.CreateBranchAsync(new Cv1.CreateBranchRequest { ProjectId = project.Id, Name = "main" }, cancellationToken: Ct);
+            }
+            using var repo = await GitRepository.CreateAsync("main", new Dictionary<string, string> { ["README"] = "faults" });
+            using var buildsChannel = GrpcChannel.ForAddress(worker.GrpcUrl);
+            var builds = new BuildRuns.BuildRunsClient(buildsChannel);
+            var runs = new List<Run>();
+            for (var i = 0; i < 20; i++)
+            {
+                var spec = Runs.Script("sleep 0.5");
+                spec.Repos.Add(new RepoSpec { Url = repo.Url, Branch = "main" });
+                runs.Add(await builds.StartRunAsync(new StartRunRequest { Spec = spec, Project = "svc", Tag = $"t{i}" }, cancellationToken: Ct));
+            }
+
+            // 20 image pushes in flight while the registry is killed; each client retries until its push went through.
+            using var registryHttp = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{registryPort}"), Timeout = TimeSpan.FromSeconds(10) };
+            // Incompressible layers of about 3 MB, so that pushes are still in flight when the registry dies.
+            var images = Enumerable.Range(0, 20).Select(i => Registry.OciTestImage.Create(Convert.ToBase64String(RandomNumberGenerator.GetBytes(2_400_000)))).ToList();
+            var pushes = images.Select((image, i) => Task.Run(async () =>
+            {
+                var deadline = DateTime.UtcNow.AddSeconds(90);
+                while (true)
+                {
+                    try
+                    {
+                        await new Registry.V2Client(registryHttp).PushImageAsync($"team/app{i}", "1", image);
+                        return;
+                    }
+                    catch (Exception) when (DateTime.UtcNow < deadline)
+                    {
+                        await Task.Delay(200);
+                    }
+                }
+            })).ToList();
+
+            await Task.Delay(300, Ct);
+            var inFlight = pushes.Count(p => !p.IsCompleted);
+            await registry.KillAsync();
+            Assert.True(inFlight > 0, "every push finished before the registry was killed: the test would prove nothing");
+            await containers.KillAsync();
+            await Task.Delay(1500, Ct);
+            containers = await ServiceProcess.StartAsync("BuildGrid.Containers", Env("containers", containersPort));
+            registry = await ServiceProcess.StartAsync("BuildGrid.Registry", Env("registry", registryPort));
+            processes.AddRange([containers, registry]);
+            await sidecar.RegisterAsync("containers", containers.GrpcUrl);
+
+            await Task.WhenAll(pushes);
+            var done = await Task.WhenAll(runs.Select(r => Runs.FinishedAsync(builds, r.Id, 240)));
+            Assert.All(done, r => Assert.Equal((RunState.Succeeded, 1), (r.State, r.Attempt)));
+
+            // Every image is there with its digest, and no stored blob differs from its name (no partial or corrupt blob).
+            for (var i = 0; i < images.Count; i++)
+            {
+                using var manifest = await registryHttp.GetAsync($"/v2/team/app{i}/manifests/1", Ct);
+                Assert.Equal(System.Net.HttpStatusCode.OK, manifest.StatusCode);
+                Assert.Equal(images[i].Manifest.Digest, manifest.Headers.GetValues("Docker-Content-Digest").Single());
+            }
+            foreach (var file in Directory.EnumerateFiles(Path.Combine(root, "registry", "registry", "blobs"), "*", SearchOption.AllDirectories))
+            {
+                await using var stream = File.OpenRead(file);
+                Assert.Equal(Path.GetFileName(file), Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, Ct)));
+            }
+
+            // The build.finished events that waited while Containers was down are applied, each exactly once.
+            using var channel = GrpcChannel.ForAddress(containers.GrpcUrl);
+            var containerClient = new ContainersClient(channel);
+            var branch = (await containerClient.ListBranchesAsync(new Cv1.ListBranchesRequest(), cancellationToken: Ct)).Branches.Single(b => b.Name == "main");
+            var snapshots = await Eventually.Async(() => containerClient.ListSnapshots(new Cv1.ListSnapshotsRequest { BranchId = branch.Id, PageSize = 100 },
+                cancellationToken: Ct).Snapshots.ToList(), list => list.Count >= 20, 60_000);
+            await Task.Delay(1000, Ct);
+            snapshots = (await containerClient.ListSnapshotsAsync(new Cv1.ListSnapshotsRequest { BranchId = branch.Id, PageSize = 100 }, cancellationToken: Ct)).Snapshots.ToList();
             Assert.Equal(runs.Select(r => r.Id).Order(), snapshots.Select(s => s.BuildRunId).Order());
         }
         finally
