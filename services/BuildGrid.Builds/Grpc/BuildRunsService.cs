@@ -37,7 +37,7 @@ public sealed class BuildRunsService(RunStore store, BuildQueue queue, RunLaunch
             throw Errors.Invalid(Reasons.InvalidArgument, "project", "project is required");
         var tag = request.Tag.Length > 0 ? request.Tag : "latest";
         RunRules.ValidateTag(tag);
-        var calls = new CallOptions(Caller.Forward(context), DateTime.UtcNow.AddSeconds(30), context.CancellationToken);
+        var calls = Caller.Options(context);
         // PROJECT_NOT_FOUND, INVALID_NAME and a project without a Dockerfile pass through to the caller as they are.
         var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.Project }, calls);
         var dockerfile = (await projects.RenderDockerfileAsync(new RenderDockerfileRequest { Name = project.Name }, calls)).Dockerfile;

@@ -11,6 +11,9 @@ public static class Caller
     public const string UserHeader = "x-buildgrid-user";
     public const string RequestIdHeader = "x-request-id";
 
+    /// <summary>How long a call to another service may take: transcoded REST calls carry no deadline of their own.</summary>
+    public static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
+
     static readonly string[] Forwarded = ["authorization", UserHeader, RequestIdHeader, "traceparent", "tracestate"];
 
     public static string? UserOf(ServerCallContext context) =>
@@ -27,4 +30,8 @@ public static class Caller
         }
         return metadata;
     }
+
+    /// <summary>Options of an outgoing call made on behalf of <paramref name="context"/>: its identity, a deadline, its cancellation.</summary>
+    public static CallOptions Options(ServerCallContext context) =>
+        new(Forward(context), DateTime.UtcNow.Add(CallTimeout), context.CancellationToken);
 }

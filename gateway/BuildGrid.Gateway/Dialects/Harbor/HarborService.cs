@@ -17,12 +17,11 @@ public sealed class HarborService(Registry.V1.Registry.RegistryClient registry) 
 {
     const int DefaultPageSize = 10;
     const int MaxPageSize = 100;
-    static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
 
     public override async Task<Hv1.ListProjectsResponse> ListProjects(Hv1.ListProjectsRequest request, ServerCallContext context)
     {
         var (page, size) = Paging(request.Page, request.PageSize);
-        var result = await registry.ListNamespacesAsync(new ListNamespacesRequest { Page = page, PageSize = size, NameContains = request.ProjectName }, Options(context));
+        var result = await registry.ListNamespacesAsync(new ListNamespacesRequest { Page = page, PageSize = size, NameContains = request.ProjectName }, Caller.Options(context));
         var response = new Hv1.ListProjectsResponse();
         response.Items.AddRange(result.Namespaces.Select(n => new HarborProject
         {
@@ -41,14 +40,14 @@ public sealed class HarborService(Registry.V1.Registry.RegistryClient registry) 
         {
             if (!long.TryParse(request.ProjectId, NumberStyles.None, CultureInfo.InvariantCulture, out var id))
                 throw Bad("project_id must be a number");
-            prefix = (await registry.GetNamespaceAsync(new GetNamespaceRequest { Id = id }, Options(context))).Name + "/";
+            prefix = (await registry.GetNamespaceAsync(new GetNamespaceRequest { Id = id }, Caller.Options(context))).Name + "/";
         }
         var names = await PageAsync(page, size, async token =>
         {
             var result = await registry.ListRepositoriesAsync(new Rv1.ListRepositoriesRequest
             {
                 PageSize = size, PageToken = token, NamePrefix = prefix, NameContains = request.Q,
-            }, Options(context));
+            }, Caller.Options(context));
             return (result.Repositories.Select(r => r.Name), result.NextPageToken);
         });
         var response = new Hv1.ListRepositoriesResponse();
@@ -63,7 +62,7 @@ public sealed class HarborService(Registry.V1.Registry.RegistryClient registry) 
         var repository = Repository(request.RepoName, "repo_name");
         var names = await PageAsync(page, size, async token =>
         {
-            var result = await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = repository, PageSize = size, PageToken = token }, Options(context));
+            var result = await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = repository, PageSize = size, PageToken = token }, Caller.Options(context));
             return (result.Tags.Select(t => t.Name), result.NextPageToken);
         });
         var response = new Hv1.ListTagsResponse();
@@ -77,7 +76,7 @@ public sealed class HarborService(Registry.V1.Registry.RegistryClient registry) 
         var repository = Repository(request.RepoName, "repo_name");
         if (request.Tag.Length == 0)
             throw Bad("tag is required");
-        var manifest = await registry.GetManifestAsync(new Rv1.GetManifestRequest { Repository = repository, Reference = request.Tag, IncludeConfig = true }, Options(context));
+        var manifest = await registry.GetManifestAsync(new Rv1.GetManifestRequest { Repository = repository, Reference = request.Tag, IncludeConfig = true }, Caller.Options(context));
         return new ManifestResponse
         {
             Config = manifest.Config.ToStringUtf8(),
@@ -96,7 +95,7 @@ public sealed class HarborService(Registry.V1.Registry.RegistryClient registry) 
         await registry.DeleteTagAsync(new Rv1.DeleteTagRequest
         {
             Repository = Repository(request.ProjectName, "projectName"), Tag = request.RepoName, Operator = Caller.UserOf(context) ?? "",
-        }, Options(context));
+        }, Caller.Options(context));
         return new CodeResponse { Code = 0, Msg = "" };
     }
 
@@ -134,7 +133,6 @@ public sealed class HarborService(Registry.V1.Registry.RegistryClient registry) 
 
     static RpcException Bad(string message) => new(new Status(StatusCode.InvalidArgument, message));
 
-    static CallOptions Options(ServerCallContext context) => new(Caller.Forward(context), DateTime.UtcNow.Add(CallTimeout), context.CancellationToken);
 
     static string Time(Timestamp? time) =>
         time is null ? "" : time.ToDateTimeOffset().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);

@@ -19,7 +19,6 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
     ILogger<ImageMarketService> logger)
     : Im.ImageMarket.ImageMarketBase
 {
-    static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
 
     static readonly Dictionary<string, string> ProjectNameFields = new() { ["name"] = "projectName" };
     static readonly Dictionary<string, string> CloneFields = new() { ["source_name"] = "srcProjectName", ["target_name"] = "dstProjectName" };
@@ -35,7 +34,7 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
             await projects.CreateProjectAsync(new CreateProjectRequest
             {
                 Name = request.ProjectName, Operator = request.Operator, Cluster = request.Cluster,
-            }, Options(context));
+            }, Caller.Options(context));
             return ImageMarketCodes.Success();
         });
 
@@ -43,7 +42,7 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
         Answer(Call.Delete, ProjectNameFields, context, async () =>
         {
             LenientBody.MergeInto(request, request.Body);
-            await projects.DeleteProjectAsync(new Pv1.DeleteProjectRequest { Name = request.ProjectName, Operator = request.Operator }, Options(context));
+            await projects.DeleteProjectAsync(new Pv1.DeleteProjectRequest { Name = request.ProjectName, Operator = request.Operator }, Caller.Options(context));
             return ImageMarketCodes.Success();
         });
 
@@ -54,7 +53,7 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
             await projects.CloneProjectAsync(new Pv1.CloneProjectRequest
             {
                 SourceName = request.SrcProjectName, TargetName = request.DstProjectName, Operator = request.Operator,
-            }, Options(context));
+            }, Caller.Options(context));
             return ImageMarketCodes.Success();
         });
 
@@ -62,7 +61,7 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
         Answer(Call.Info, ProjectNameFields, context, async () =>
         {
             LenientBody.MergeInto(request, request.Body);
-            var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName }, Options(context));
+            var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName }, Caller.Options(context));
             return ImageMarketCodes.Success(Value.ForStruct(Info(project)));
         });
 
@@ -75,7 +74,7 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
             var result = await projects.ListProjectsAsync(new Pv1.ListProjectsRequest
             {
                 Page = page, PageSize = size, NameContains = request.ProjectName,
-            }, Options(context));
+            }, Caller.Options(context));
             var data = new ListValue();
             data.Values.AddRange(result.Projects.Select(p => Value.ForStruct(Info(p))));
             return ImageMarketCodes.Success(Value.ForStruct(new Struct
@@ -114,7 +113,7 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
             };
             // Empty objects ({} in the seed's example) name no plugin: there is nothing to add for them.
             save.Plugins.AddRange(request.Plugin.Where(p => p.Fields.Count > 0).Select(Step));
-            await projects.SaveProjectAsync(save, Options(context));
+            await projects.SaveProjectAsync(save, Caller.Options(context));
             return ImageMarketCodes.Success();
         });
 
@@ -137,7 +136,7 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
             var result = await projects.InvokePluginAsync(new InvokePluginRequest
             {
                 Plugin = request.Plugin, Method = request.Method, Parameters = parameters ?? new Struct(),
-            }, Options(context));
+            }, Caller.Options(context));
             return ImageMarketCodes.Success(result.Result ?? Value.ForNull());
         });
 
@@ -148,7 +147,7 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
             var run = await builds.StartProjectBuildAsync(new Builds.V1.StartProjectBuildRequest
             {
                 Project = request.ProjectName, Tag = request.Tag, Operator = request.Operator,
-            }, Options(context));
+            }, Caller.Options(context));
             return ImageMarketCodes.Success(Value.ForStruct(new Struct { Fields = { ["idStr"] = Value.ForString(run.Id) } }));
         });
 
@@ -159,8 +158,8 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
             var page = PositiveOrDefault(request.Page, "page");
             var size = PositiveOrDefault(request.PageSize, "page_size");
             // The project must exist (10008 otherwise); its name is checked by the Projects service.
-            var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName }, Options(context));
-            var result = await builds.ListRunsAsync(new Builds.V1.ListRunsRequest { Project = project.Name, Page = page, PageSize = size }, Options(context));
+            var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName }, Caller.Options(context));
+            var result = await builds.ListRunsAsync(new Builds.V1.ListRunsRequest { Project = project.Name, Page = page, PageSize = size }, Caller.Options(context));
             var data = result.Runs.Select(r => Value.ForStruct(new Struct
             {
                 Fields =
@@ -196,11 +195,11 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
         var envelope = await Answer(Call.View, ProjectNameFields, context, async () =>
         {
             LenientBody.MergeInto(request, request.Body);
-            var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName }, Options(context));
+            var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName }, Caller.Options(context));
             string? dockerfile = null, problem = null;
             try
             {
-                dockerfile = (await projects.RenderDockerfileAsync(new RenderDockerfileRequest { Name = project.Name }, Options(context))).Dockerfile;
+                dockerfile = (await projects.RenderDockerfileAsync(new RenderDockerfileRequest { Name = project.Name }, Caller.Options(context))).Dockerfile;
             }
             catch (RpcException e) when (e.StatusCode is StatusCode.FailedPrecondition or StatusCode.InvalidArgument or StatusCode.NotFound)
             {
@@ -235,8 +234,6 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
         }
     }
 
-    static CallOptions Options(ServerCallContext context) =>
-        new(Caller.Forward(context), DateTime.UtcNow.Add(CallTimeout), context.CancellationToken);
 
     static int PositiveOrDefault(string text, string name)
     {

@@ -18,7 +18,6 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
     public const string DefaultNamespace = "default_cluster";
     const int PageSize = 100;
     const int MaxTags = 500;
-    static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
 
     public override async Task<CreatedRepository> CreateRepository(Qv1.CreateRepositoryRequest request, ServerCallContext context)
     {
@@ -36,7 +35,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
             create.Description = request.Description;
         try
         {
-            await registry.CreateRepositoryAsync(create, Options(context));
+            await registry.CreateRepositoryAsync(create, Caller.Options(context));
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
         {
@@ -64,7 +63,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         {
             PageSize = PageSize, PageToken = request.NextPage,
             NamePrefix = request.Namespace.Length > 0 ? request.Namespace + "/" : "",
-        }, Options(context));
+        }, Caller.Options(context));
         foreach (var repository in result.Repositories)
         {
             var (ns, name) = Split(repository.Name);
@@ -84,8 +83,8 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
 
     public override async Task<RepositoryDetails> GetRepository(RepositoryRef request, ServerCallContext context)
     {
-        var repository = await registry.GetRepositoryAsync(new Rv1.GetRepositoryRequest { Name = request.Repository }, Options(context));
-        var tags = await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = request.Repository, PageSize = MaxTags }, Options(context));
+        var repository = await registry.GetRepositoryAsync(new Rv1.GetRepositoryRequest { Name = request.Repository }, Caller.Options(context));
+        var tags = await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = request.Repository, PageSize = MaxTags }, Caller.Options(context));
         var (ns, name) = Split(repository.Name);
         var details = new RepositoryDetails
         {
@@ -106,13 +105,13 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
     {
         if (request.Description is null || request.Description.KindCase != Value.KindOneofCase.StringValue)
             throw Bad("'description' is a required property");
-        await registry.UpdateRepositoryAsync(new Rv1.UpdateRepositoryRequest { Name = request.Repository, Description = request.Description.StringValue }, Options(context));
+        await registry.UpdateRepositoryAsync(new Rv1.UpdateRepositoryRequest { Name = request.Repository, Description = request.Description.StringValue }, Caller.Options(context));
         return new Success { Success_ = true };
     }
 
     public override async Task<Empty> DeleteRepository(RepositoryRef request, ServerCallContext context)
     {
-        await registry.DeleteRepositoryAsync(new Rv1.DeleteRepositoryRequest { Name = request.Repository, Operator = Caller.UserOf(context) ?? "" }, Options(context));
+        await registry.DeleteRepositoryAsync(new Rv1.DeleteRepositoryRequest { Name = request.Repository, Operator = Caller.UserOf(context) ?? "" }, Caller.Options(context));
         return NoContent(context);
     }
 
@@ -120,7 +119,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
     {
         if (request.Visibility is not ("public" or "private"))
             throw Bad(request.Visibility.Length == 0 ? "'visibility' is a required property" : $"'{request.Visibility}' is not one of ['public', 'private']");
-        await registry.UpdateRepositoryAsync(new Rv1.UpdateRepositoryRequest { Name = request.Repository, Public = request.Visibility == "public" }, Options(context));
+        await registry.UpdateRepositoryAsync(new Rv1.UpdateRepositoryRequest { Name = request.Repository, Public = request.Visibility == "public" }, Caller.Options(context));
         return new Success { Success_ = true };
     }
 
@@ -136,35 +135,35 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         };
         if (request.Title is { KindCase: Value.KindOneofCase.StringValue } title)
             create.Title = title.StringValue;
-        var created = await registry.CreateNotificationAsync(create, Options(context));
+        var created = await registry.CreateNotificationAsync(create, Caller.Options(context));
         SetStatus(context, StatusCodes.Status201Created);
         return ToQuay(created);
     }
 
     public override async Task<ListNotificationsResponse> ListNotifications(RepositoryRef request, ServerCallContext context)
     {
-        var result = await registry.ListNotificationsAsync(new Rv1.ListNotificationsRequest { Repository = request.Repository }, Options(context));
+        var result = await registry.ListNotificationsAsync(new Rv1.ListNotificationsRequest { Repository = request.Repository }, Caller.Options(context));
         return new ListNotificationsResponse { Notifications = { result.Notifications.Select(ToQuay) } };
     }
 
     public override async Task<Qv1.Notification> GetNotification(Qv1.NotificationRef request, ServerCallContext context) =>
-        ToQuay(await registry.GetNotificationAsync(Ref(request), Options(context)));
+        ToQuay(await registry.GetNotificationAsync(Ref(request), Caller.Options(context)));
 
     public override async Task<Empty> DeleteNotification(Qv1.NotificationRef request, ServerCallContext context)
     {
-        await NotificationCallAsync(request, () => registry.DeleteNotificationAsync(Ref(request), Options(context)).ResponseAsync);
+        await NotificationCallAsync(request, () => registry.DeleteNotificationAsync(Ref(request), Caller.Options(context)).ResponseAsync);
         return NoContent(context);
     }
 
     public override async Task<Empty> ResetNotificationFailures(Qv1.NotificationRef request, ServerCallContext context)
     {
-        await NotificationCallAsync(request, () => registry.ResetNotificationAsync(Ref(request), Options(context)).ResponseAsync);
+        await NotificationCallAsync(request, () => registry.ResetNotificationAsync(Ref(request), Caller.Options(context)).ResponseAsync);
         return NoContent(context);
     }
 
     public override async Task<Empty> TestNotification(Qv1.NotificationRef request, ServerCallContext context)
     {
-        await NotificationCallAsync(request, () => registry.TestNotificationAsync(Ref(request), Options(context)).ResponseAsync);
+        await NotificationCallAsync(request, () => registry.TestNotificationAsync(Ref(request), Caller.Options(context)).ResponseAsync);
         return new Empty();
     }
 
@@ -173,7 +172,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         var result = await registry.ListNotificationDeliveriesAsync(new Rv1.ListNotificationDeliveriesRequest
         {
             Repository = request.Repository, Uuid = request.Uuid,
-        }, Options(context));
+        }, Caller.Options(context));
         var response = new ListDeliveriesResponse();
         foreach (var d in result.Deliveries)
         {
@@ -252,5 +251,4 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
 
     static RpcException Bad(string message) => new(new Status(StatusCode.InvalidArgument, message));
 
-    static CallOptions Options(ServerCallContext context) => new(Caller.Forward(context), DateTime.UtcNow.Add(CallTimeout), context.CancellationToken);
 }

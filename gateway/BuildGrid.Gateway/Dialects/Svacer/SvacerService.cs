@@ -20,7 +20,6 @@ namespace BuildGrid.Gateway.Dialects.Svacer;
 /// </summary>
 public sealed class SvacerService(Cv1.Containers.ContainersClient containers, ILogger<SvacerService> logger) : Sv.Svacer.SvacerBase
 {
-    static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
     const int PageSize = 1000;
 
     const string TypeProject = "project";
@@ -67,8 +66,8 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
                 return new ProjectGroupsResponse { Action = action, ProjectGroupId = group.Id, ProjectGroupName = group.Name };
             var project = await ResolveProjectAsync(request.ProjectNameOrId, context);
             var membership = action == "add-project-to-group"
-                ? await containers.AddProjectToGroupAsync(new AddProjectToGroupRequest { ProjectGroupId = group.Id, ProjectId = project.Id }, Options(context))
-                : await containers.RemoveProjectFromGroupAsync(new RemoveProjectFromGroupRequest { ProjectGroupId = group.Id, ProjectId = project.Id }, Options(context));
+                ? await containers.AddProjectToGroupAsync(new AddProjectToGroupRequest { ProjectGroupId = group.Id, ProjectId = project.Id }, Caller.Options(context))
+                : await containers.RemoveProjectFromGroupAsync(new RemoveProjectFromGroupRequest { ProjectGroupId = group.Id, ProjectId = project.Id }, Caller.Options(context));
             return new ProjectGroupsResponse
             {
                 Action = action,
@@ -86,7 +85,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
             request.SnapshotId = id;
             if (request.Name.Length == 0)
                 throw SvacerErrors.Bad(context, "name is required");
-            var snapshot = await containers.RenameSnapshotAsync(new RenameSnapshotRequest { Id = ParseId(id, "snapshot_id", context), Name = request.Name }, Options(context));
+            var snapshot = await containers.RenameSnapshotAsync(new RenameSnapshotRequest { Id = ParseId(id, "snapshot_id", context), Name = request.Name }, Caller.Options(context));
             var item = Item(snapshot);
             item.Action = "update";
             return item;
@@ -111,7 +110,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         }
 
         // With an id, the containers related to it; the name filter does not apply, the type filter does.
-        var container = await containers.GetContainerAsync(new GetContainerRequest { Id = ParseId(request.Id, "id", context) }, Options(context));
+        var container = await containers.GetContainerAsync(new GetContainerRequest { Id = ParseId(request.Id, "id", context) }, Caller.Options(context));
         switch (container.KindCase)
         {
             case Container.KindOneofCase.ProjectGroup:
@@ -143,14 +142,14 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
                 return Item(await containers.CreateProjectAsync(new CreateProjectRequest
                 {
                     Name = request.Name, ReviewWithComment = request.HasReviewWithComment && request.ReviewWithComment,
-                }, Options(context)), withSettings: true);
+                }, Caller.Options(context)), withSettings: true);
             case TypeBranch:
                 if (request.Parent.Length == 0)
                     throw SvacerErrors.Bad(context, "parent is required for a branch: the name or id of its project");
                 var project = await ResolveProjectAsync(request.Parent, context);
-                return Item(await containers.CreateBranchAsync(new CreateBranchRequest { ProjectId = project.Id, Name = request.Name }, Options(context)));
+                return Item(await containers.CreateBranchAsync(new CreateBranchRequest { ProjectId = project.Id, Name = request.Name }, Caller.Options(context)));
             case TypeGroup:
-                return Item(await containers.CreateProjectGroupAsync(new CreateProjectGroupRequest { Name = request.Name }, Options(context)));
+                return Item(await containers.CreateProjectGroupAsync(new CreateProjectGroupRequest { Name = request.Name }, Caller.Options(context)));
             default:
                 throw SvacerErrors.Bad(context, $"type is required for add; allowed values: {AllowedTypes}");
         }
@@ -163,9 +162,9 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
             throw SvacerErrors.Bad(context, "name is required: the container's new name");
         return container.KindCase switch
         {
-            Container.KindOneofCase.Project => Item(await containers.UpdateProjectAsync(UpdateOf(container.Project, request), Options(context)), withSettings: true),
-            Container.KindOneofCase.Branch => Item(await containers.UpdateBranchAsync(new UpdateBranchRequest { Id = container.Branch.Id, Name = request.Name }, Options(context))),
-            _ => Item(await containers.UpdateProjectGroupAsync(new UpdateProjectGroupRequest { Id = container.ProjectGroup.Id, Name = request.Name }, Options(context))),
+            Container.KindOneofCase.Project => Item(await containers.UpdateProjectAsync(UpdateOf(container.Project, request), Caller.Options(context)), withSettings: true),
+            Container.KindOneofCase.Branch => Item(await containers.UpdateBranchAsync(new UpdateBranchRequest { Id = container.Branch.Id, Name = request.Name }, Caller.Options(context))),
+            _ => Item(await containers.UpdateProjectGroupAsync(new UpdateProjectGroupRequest { Id = container.ProjectGroup.Id, Name = request.Name }, Caller.Options(context))),
         };
     }
 
@@ -174,9 +173,9 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         var container = await FindAsync(request, type, context);
         return container.KindCase switch
         {
-            Container.KindOneofCase.Project => Item(await containers.DeleteProjectAsync(new DeleteProjectRequest { Id = container.Project.Id }, Options(context)), withSettings: true),
-            Container.KindOneofCase.Branch => Item(await containers.DeleteBranchAsync(new DeleteBranchRequest { Id = container.Branch.Id }, Options(context))),
-            _ => Item(await containers.DeleteProjectGroupAsync(new DeleteProjectGroupRequest { Id = container.ProjectGroup.Id }, Options(context))),
+            Container.KindOneofCase.Project => Item(await containers.DeleteProjectAsync(new DeleteProjectRequest { Id = container.Project.Id }, Caller.Options(context)), withSettings: true),
+            Container.KindOneofCase.Branch => Item(await containers.DeleteBranchAsync(new DeleteBranchRequest { Id = container.Branch.Id }, Caller.Options(context))),
+            _ => Item(await containers.DeleteProjectGroupAsync(new DeleteProjectGroupRequest { Id = container.ProjectGroup.Id }, Caller.Options(context))),
         };
     }
 
@@ -185,7 +184,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
     {
         if (request.Id.Length == 0)
             throw SvacerErrors.Bad(context, "id is required");
-        var container = await containers.GetContainerAsync(new GetContainerRequest { Id = ParseId(request.Id, "id", context) }, Options(context));
+        var container = await containers.GetContainerAsync(new GetContainerRequest { Id = ParseId(request.Id, "id", context) }, Caller.Options(context));
         var kind = KindOf(container);
         if (type is not null && type != kind)
             throw SvacerErrors.Raise(context, StatusCode.InvalidArgument, Reasons.ContainerTypeMismatch,
@@ -209,14 +208,14 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         {
             try
             {
-                return await containers.GetProjectAsync(new GetProjectRequest { Id = id }, Options(context));
+                return await containers.GetProjectAsync(new GetProjectRequest { Id = id }, Caller.Options(context));
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
             {
                 // Not an id after all: a project may be named like one.
             }
         }
-        return await containers.GetProjectAsync(new GetProjectRequest { Name = nameOrId }, Options(context));
+        return await containers.GetProjectAsync(new GetProjectRequest { Name = nameOrId }, Caller.Options(context));
     }
 
     async Task<V1Group> ResolveGroupAsync(string nameOrId, ServerCallContext context)
@@ -225,13 +224,13 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         {
             try
             {
-                return await containers.GetProjectGroupAsync(new GetProjectGroupRequest { Id = id }, Options(context));
+                return await containers.GetProjectGroupAsync(new GetProjectGroupRequest { Id = id }, Caller.Options(context));
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
             {
             }
         }
-        return await containers.GetProjectGroupAsync(new GetProjectGroupRequest { Name = nameOrId }, Options(context));
+        return await containers.GetProjectGroupAsync(new GetProjectGroupRequest { Name = nameOrId }, Caller.Options(context));
     }
 
     async Task<List<ContainerItem>> AllProjectsAsync(ListProjectsRequest request, ServerCallContext context)
@@ -240,7 +239,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         request.PageSize = PageSize;
         do
         {
-            var page = await containers.ListProjectsAsync(request, Options(context));
+            var page = await containers.ListProjectsAsync(request, Caller.Options(context));
             items.AddRange(page.Projects.Select(p => Item(p)));
             request.PageToken = page.NextPageToken;
         }
@@ -254,7 +253,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         request.PageSize = PageSize;
         do
         {
-            var page = await containers.ListProjectGroupsAsync(request, Options(context));
+            var page = await containers.ListProjectGroupsAsync(request, Caller.Options(context));
             items.AddRange(page.ProjectGroups.Select(Item));
             request.PageToken = page.NextPageToken;
         }
@@ -268,7 +267,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         request.PageSize = PageSize;
         do
         {
-            var page = await containers.ListBranchesAsync(request, Options(context));
+            var page = await containers.ListBranchesAsync(request, Caller.Options(context));
             items.AddRange(page.Branches.Select(Item));
             request.PageToken = page.NextPageToken;
         }
@@ -282,7 +281,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         var request = new ListSnapshotsRequest { BranchId = branchId, PageSize = PageSize };
         do
         {
-            var page = await containers.ListSnapshotsAsync(request, Options(context));
+            var page = await containers.ListSnapshotsAsync(request, Caller.Options(context));
             items.AddRange(page.Snapshots.Select(Item));
             request.PageToken = page.NextPageToken;
         }
@@ -361,6 +360,4 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         }
     }
 
-    static CallOptions Options(ServerCallContext context) =>
-        new(Caller.Forward(context), DateTime.UtcNow.Add(CallTimeout), context.CancellationToken);
 }

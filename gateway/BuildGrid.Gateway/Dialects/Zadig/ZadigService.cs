@@ -15,7 +15,6 @@ namespace BuildGrid.Gateway.Dialects.Zadig;
 /// </summary>
 public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definitions, ILogger<ZadigService> logger) : Zv1.Zadig.ZadigBase
 {
-    static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
     static readonly ZadigMessage Success = new() { Message = "success" };
     const int DefaultTimeoutMinutes = 60;
 
@@ -31,7 +30,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
                 throw ZadigErrors.Bad(context, "template_name", "template_name is required when source=template");
             if (source == "" && (definition.TemplateName.Length > 0 || definition.TargetServices.Count > 0))
                 throw ZadigErrors.Bad(context, "template_name", "template_name and target_services make a build from a template: use POST /openapi/build?source=template");
-            await definitions.CreateDefinitionAsync(new CreateDefinitionRequest { Definition = definition }, Options(context));
+            await definitions.CreateDefinitionAsync(new CreateDefinitionRequest { Definition = definition }, Caller.Options(context));
             return Success;
         });
 
@@ -42,7 +41,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
             ApplyProjectKey(request.ProjectKey, definition, context);
             if (definition.TemplateName.Length > 0 || definition.TargetServices.Count > 0)
                 throw ZadigErrors.Bad(context, "template_name", "a build from a template is updated with PUT /openapi/build/{name}/template");
-            await definitions.UpdateDefinitionAsync(new UpdateDefinitionRequest { Definition = definition }, Options(context));
+            await definitions.UpdateDefinitionAsync(new UpdateDefinitionRequest { Definition = definition }, Caller.Options(context));
             return Success;
         });
 
@@ -56,7 +55,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
             ApplyProjectKey(request.ProjectKey, definition, context);
             if (definition.TemplateName.Length == 0)
                 throw ZadigErrors.Bad(context, "template_name", "template_name is required");
-            await definitions.UpdateDefinitionAsync(new UpdateDefinitionRequest { Definition = definition }, Options(context));
+            await definitions.UpdateDefinitionAsync(new UpdateDefinitionRequest { Definition = definition }, Caller.Options(context));
             return Success;
         });
 
@@ -67,7 +66,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
             var page = PositiveInteger(request.PageNum, "pageNum", 1, context);
             var size = PositiveInteger(request.PageSize, "pageSize", 20, context);
             var answer = await definitions.ListDefinitionsAsync(
-                new ListDefinitionsRequest { ProjectKey = request.ProjectKey, Page = page, PageSize = size }, Options(context));
+                new ListDefinitionsRequest { ProjectKey = request.ProjectKey, Page = page, PageSize = size }, Caller.Options(context));
             var response = new ListBuildsResponse { Total = answer.Total };
             foreach (var definition in answer.Definitions)
             {
@@ -91,9 +90,9 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
             var definition = await definitions.GetDefinitionAsync(new GetDefinitionRequest
             {
                 ProjectKey = request.ProjectKey, Name = request.Name, ServiceName = request.ServiceName, ServiceModule = request.ServiceModule,
-            }, Options(context));
+            }, Caller.Options(context));
             var hosts = definition.RepoInfo.Count > 0
-                ? (await definitions.ListCodeHostsAsync(new ListCodeHostsRequest(), Options(context))).CodeHosts.ToDictionary(h => h.Name)
+                ? (await definitions.ListCodeHostsAsync(new ListCodeHostsRequest(), Caller.Options(context))).CodeHosts.ToDictionary(h => h.Name)
                 : [];
             return Detail(definition, hosts);
         });
@@ -103,7 +102,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
         {
             RequireQuery(request.Name, "name", context);
             RequireQuery(request.ProjectKey, "projectKey", context);
-            await definitions.DeleteDefinitionAsync(new DeleteDefinitionRequest { ProjectKey = request.ProjectKey, Name = request.Name }, Options(context));
+            await definitions.DeleteDefinitionAsync(new DeleteDefinitionRequest { ProjectKey = request.ProjectKey, Name = request.Name }, Caller.Options(context));
             return Success;
         });
 
@@ -219,6 +218,4 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
         }
     }
 
-    static CallOptions Options(ServerCallContext context) =>
-        new(Caller.Forward(context), DateTime.UtcNow.Add(CallTimeout), context.CancellationToken);
 }
