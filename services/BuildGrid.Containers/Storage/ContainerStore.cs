@@ -335,7 +335,7 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
         var parameters = new DynamicParameters(filter);
         parameters.Add("afterName", page.AfterName);
         parameters.Add("afterId", page.AfterId);
-        parameters.Add("pattern", "%" + EscapeLike(nameContains) + "%");
+        parameters.Add("pattern", "%" + SqlText.EscapeLike(nameContains) + "%");
         parameters.Add("match", FtsPhrase(nameContains));
         parameters.Add("limit", page.Limit + 1);
         parameters.Add("offset", 0);
@@ -382,7 +382,6 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
     /// </summary>
     static string FtsPhrase(string value) => "\"" + value.Replace("\"", "\"\"") + "\"";
 
-    static string EscapeLike(string value) => value.Replace(@"\", @"\\").Replace("%", @"\%").Replace("_", @"\_");
 
     static ContainerCreated Created(string id, string kind, string name, string parentId, Timestamp time) =>
         new() { Id = id, Kind = kind, Name = name, ParentId = parentId, Time = time };

@@ -44,7 +44,7 @@ public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] S
         CancellationToken cancellationToken)
     {
         var filter = string.IsNullOrEmpty(nameContains) ? "" : @"WHERE name LIKE @pattern ESCAPE '\'";
-        var parameters = new { offset, limit, pattern = "%" + EscapeLike(nameContains ?? "") + "%" };
+        var parameters = new { offset, limit, pattern = "%" + SqlText.EscapeLike(nameContains ?? "") + "%" };
         await using var connection = await db.OpenAsync(cancellationToken);
         var total = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
             $"SELECT COUNT(*) FROM projects {filter}", parameters, cancellationToken: cancellationToken));
@@ -147,7 +147,6 @@ public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] S
         await tx.CommitAsync(cancellationToken);
     }
 
-    static string EscapeLike(string value) => value.Replace(@"\", @"\\").Replace("%", @"\%").Replace("_", @"\_");
 
     sealed class ProjectRow
     {

@@ -98,7 +98,7 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
         CancellationToken cancellationToken)
     {
         var where = string.IsNullOrEmpty(nameContains) ? "" : @"WHERE n.name LIKE @contains ESCAPE '\'";
-        var parameters = new { offset, limit, contains = "%" + EscapeLike(nameContains ?? "") + "%" };
+        var parameters = new { offset, limit, contains = "%" + SqlText.EscapeLike(nameContains ?? "") + "%" };
         await using var connection = await db.OpenAsync(cancellationToken);
         var total = await connection.ExecuteScalarAsync<long>(Cmd($"SELECT COUNT(*) FROM namespaces n {where}", parameters, null, cancellationToken));
         var rows = await connection.QueryAsync<NamespaceRow>(Cmd(
@@ -128,8 +128,8 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
         var parameters = new
         {
             after, limit, offset = 0,
-            prefix = EscapeLike(prefix ?? "") + "%",
-            contains = "%" + EscapeLike(contains ?? "") + "%",
+            prefix = SqlText.EscapeLike(prefix ?? "") + "%",
+            contains = "%" + SqlText.EscapeLike(contains ?? "") + "%",
         };
         await using var connection = await db.OpenAsync(cancellationToken);
         var total = await connection.ExecuteScalarAsync<long>(Cmd($"SELECT COUNT(*) FROM repositories {where}", parameters, null, cancellationToken));
@@ -527,7 +527,6 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
             new { digest = digest.ToString() }, null, cancellationToken)) > 0;
     }
 
-    static string EscapeLike(string value) => value.Replace(@"\", @"\\").Replace("%", @"\%").Replace("_", @"\_");
 }
 
 public sealed class RepositoryRow
