@@ -12,8 +12,6 @@ public static class ContainersExtensions
 
     sealed class Marker;
 
-    static readonly Google.Protobuf.JsonParser BuildFinishedParser = new(Google.Protobuf.JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
-
     /// <summary>The Containers service: its database (containers.db) and gRPC API.</summary>
     public static WebApplicationBuilder AddContainers(this WebApplicationBuilder builder)
     {
@@ -33,9 +31,8 @@ public static class ContainersExtensions
         app.MapGrpcService<ContainersService>();
         // A succeeded build of a project's branch records a snapshot on the matching container branch.
         var snapshots = app.Services.GetRequiredService<SnapshotStore>();
-        app.MapEventSubscription("buildgrid.build.finished", async (cloudEvent, cancellationToken) =>
+        app.MapEventSubscription<BuildFinished>(async (build, cloudEvent, cancellationToken) =>
         {
-            var build = BuildFinishedParser.Parse<BuildFinished>(cloudEvent.Data);
             if (build.Status == "succeeded" && build.Project.Length > 0 && build.Branch.Length > 0)
                 await snapshots.RecordBuildAsync(cloudEvent, build, cancellationToken);
         });

@@ -14,8 +14,6 @@ public static class ProjectsExtensions
 
     sealed class Marker;
 
-    static readonly Google.Protobuf.JsonParser BuildFinishedParser = new(Google.Protobuf.JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
-
     /// <summary>The Projects service: its database (projects.db), plugins and gRPC API.</summary>
     public static WebApplicationBuilder AddProjects(this WebApplicationBuilder builder)
     {
@@ -41,9 +39,8 @@ public static class ProjectsExtensions
         app.MapGrpcService<ProjectsService>();
         // A finished build (requeued attempts aside) becomes the project's last build.
         var store = app.Services.GetRequiredService<ProjectStore>();
-        app.MapEventSubscription("buildgrid.build.finished", async (cloudEvent, cancellationToken) =>
+        app.MapEventSubscription<BuildFinished>(async (build, cloudEvent, cancellationToken) =>
         {
-            var build = BuildFinishedParser.Parse<BuildFinished>(cloudEvent.Data);
             if (build.Project.Length > 0 && build.Status != "requeued")
                 await store.RecordBuildAsync(cloudEvent, build, cancellationToken);
         });

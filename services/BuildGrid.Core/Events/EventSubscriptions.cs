@@ -1,6 +1,7 @@
 using System.Text.Json;
 using BuildGrid.Core.Hosting;
 using Dapr;
+using Google.Protobuf;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -19,6 +20,17 @@ public static class EventSubscriptions
     const string SubscribeHandlerMapped = "buildgrid:dapr-subscribe-mapped";
 
     public static string DeadLetterTopic(string topic) => topic + ".deadletter";
+
+    static readonly JsonParser DataParser = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
+
+    /// <summary>
+    /// Subscribes to the topic of <typeparamref name="TMessage"/> (named as publishers name it, <see cref="Topics.For"/>)
+    /// and hands the handler the parsed event data.
+    /// </summary>
+    public static WebApplication MapEventSubscription<TMessage>(this WebApplication app, Func<TMessage, CloudEvent, CancellationToken, Task> handler)
+        where TMessage : IMessage<TMessage>, new() =>
+        app.MapEventSubscription(Topics.For(new TMessage().Descriptor),
+            (cloudEvent, cancellationToken) => handler(DataParser.Parse<TMessage>(cloudEvent.Data), cloudEvent, cancellationToken));
 
     public static WebApplication MapEventSubscription(this WebApplication app, string topic, Func<CloudEvent, CancellationToken, Task> handler)
     {
@@ -54,7 +66,15 @@ public static class EventSubscriptions
                 // Not a CloudEvent we can read: tell Dapr to drop it (to the dead-letter topic) rather than retry forever.
                 return Results.Json(new { status = "DROP" });
             }
-            await handler(cloudEvent, context.RequestAborted);
+            try
+            {
+                await handler(cloudEvent, context.RequestAborted);
+            }
+            catch (InvalidProtocolBufferException)
+            {
+                // Data that is not the topic's message never will be: dead-letter it instead of retrying forever.
+                return Results.Json(new { status = "DROP" });
+            }
             return Results.Json(new { status = "SUCCESS" });
         }).WithTopic(new TopicOptions
         {

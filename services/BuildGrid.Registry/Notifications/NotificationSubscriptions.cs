@@ -14,8 +14,6 @@ namespace BuildGrid.Registry.Notifications;
 /// </summary>
 internal static class NotificationSubscriptions
 {
-    static readonly JsonParser Parser = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
-
     public static void MapNotificationSubscriptions(this WebApplication app)
     {
         var store = app.Services.GetRequiredService<NotificationStore>();
@@ -29,23 +27,20 @@ internal static class NotificationSubscriptions
             sender.Wake();
         }
 
-        app.MapEventSubscription("buildgrid.image.pushed", (cloudEvent, ct) =>
+        app.MapEventSubscription<ImagePushed>((pushed, cloudEvent, ct) =>
         {
-            var pushed = Parser.Parse<ImagePushed>(cloudEvent.Data);
             var body = NotificationEvents.Push(pushed.Repository, host, [pushed.Tag]).ToJsonString();
             return QueueAsync(cloudEvent, pushed.Repository, NotificationEvents.RepoPush, _ => body, null, ct);
         });
 
-        app.MapEventSubscription("buildgrid.tag.deleted", (cloudEvent, ct) =>
+        app.MapEventSubscription<TagDeleted>((deleted, cloudEvent, ct) =>
         {
-            var deleted = Parser.Parse<TagDeleted>(cloudEvent.Data);
             var body = NotificationEvents.TagDeleted(deleted.Repository, host, deleted.Tag, deleted.Digest).ToJsonString();
             return QueueAsync(cloudEvent, deleted.Repository, NotificationEvents.RepoTagDeleted, _ => body, null, ct);
         });
 
-        app.MapEventSubscription("buildgrid.build.queued", async (cloudEvent, ct) =>
+        app.MapEventSubscription<BuildQueued>(async (queued, cloudEvent, ct) =>
         {
-            var queued = Parser.Parse<BuildQueued>(cloudEvent.Data);
             if (SplitImage(queued.Image) is not var (repository, tag))
                 return;
             var data = NotificationEvents.Build(NotificationEvents.BuildQueued, repository, host, queued.RunId, queued.Definition, tag, null, null);
@@ -53,9 +48,8 @@ internal static class NotificationSubscriptions
                 (connection, tx) => NotificationStore.RecordBuildRunAsync(connection, tx, queued.RunId, repository, tag, ct), ct);
         });
 
-        app.MapEventSubscription("buildgrid.build.started", async (cloudEvent, ct) =>
+        app.MapEventSubscription<BuildStarted>(async (started, cloudEvent, ct) =>
         {
-            var started = Parser.Parse<BuildStarted>(cloudEvent.Data);
             // BuildStarted names no image: the run's repository was recorded when it was queued.
             if (await store.FindBuildRunAsync(started.RunId, ct) is not { } run)
                 return;
@@ -63,9 +57,8 @@ internal static class NotificationSubscriptions
             await QueueAsync(cloudEvent, run.Repository, NotificationEvents.BuildStart, n => Filtered(n, data, null), null, ct);
         });
 
-        app.MapEventSubscription("buildgrid.build.finished", async (cloudEvent, ct) =>
+        app.MapEventSubscription<BuildFinished>(async (finished, cloudEvent, ct) =>
         {
-            var finished = Parser.Parse<BuildFinished>(cloudEvent.Data);
             var @event = finished.Status switch
             {
                 "succeeded" => NotificationEvents.BuildSuccess,

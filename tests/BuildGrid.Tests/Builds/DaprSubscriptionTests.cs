@@ -63,6 +63,12 @@ public sealed class DaprSubscriptionTests
             using var garbage = new StringContent("not a cloud event", System.Text.Encoding.UTF8, "application/cloudevents+json");
             using var dropped = await http.PostAsync(route, garbage, Ct);
             Assert.Equal("DROP", JsonDocument.Parse(await dropped.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("status").GetString());
+            // A readable envelope whose data is not a BuildFinished is dropped too (retrying would never help), and changes nothing.
+            using var wrongData = JsonContent.Create(new { specversion = "1.0", id = Guid.NewGuid().ToString(), source = "/x", type = "t", data = new { status = 5, runId = new[] { 1 } } },
+                new System.Net.Http.Headers.MediaTypeHeaderValue("application/cloudevents+json"));
+            using var droppedData = await http.PostAsync(route, wrongData, Ct);
+            Assert.Equal("DROP", JsonDocument.Parse(await droppedData.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("status").GetString());
+            Assert.Single((await client.ListSnapshotsAsync(new Cv1.ListSnapshotsRequest { BranchId = branch.Id }, cancellationToken: Ct)).Snapshots);
         }
         finally
         {
