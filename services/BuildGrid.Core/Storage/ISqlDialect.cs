@@ -8,8 +8,8 @@ public interface ISqlDialect
     /// <summary>"sqlite" or "sqlserver": also the folder of the provider's migrations.</summary>
     string Name { get; }
     DbConnection CreateConnection(string connectionString);
-    /// <summary>Per-connection settings run after each open (SQLite pragmas).</summary>
-    string? OnOpen { get; }
+    /// <summary>Per-connection settings (SQLite pragmas), applied after an open when the physical connection is new.</summary>
+    Task InitializeAsync(DbConnection connection, CancellationToken cancellationToken);
     /// <summary>Appended to an ORDER BY: rows @offset .. @offset + @limit.</summary>
     string Page { get; }
     /// <summary>Locks the schema_version table for the rest of the transaction, so that two processes never migrate at once.</summary>

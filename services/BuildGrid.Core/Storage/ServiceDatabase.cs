@@ -46,8 +46,7 @@ public sealed class ServiceDatabase
         try
         {
             await connection.OpenAsync(cancellationToken);
-            if (Dialect.OnOpen is { } onOpen)
-                await connection.ExecuteAsync(new CommandDefinition(onOpen, cancellationToken: cancellationToken));
+            await Dialect.InitializeAsync(connection, cancellationToken);
             return connection;
         }
         catch

@@ -8,7 +8,7 @@ public sealed class SqlServerDialect : ISqlDialect
 {
     public string Name => "sqlserver";
     public DbConnection CreateConnection(string connectionString) => new SqlConnection(connectionString);
-    public string? OnOpen => null;
+    public Task InitializeAsync(DbConnection connection, CancellationToken cancellationToken) => Task.CompletedTask;
     public string Page => "OFFSET @offset ROWS FETCH NEXT @limit ROWS ONLY";
     public string LockSchemaVersion => "SELECT COUNT(*) FROM schema_version WITH (TABLOCKX, HOLDLOCK)";
     // 2627: unique constraint; 2601: unique index.

@@ -7,8 +7,22 @@ public sealed class SqliteDialect : ISqlDialect
 {
     public string Name => "sqlite";
     public DbConnection CreateConnection(string connectionString) => new SqliteConnection(connectionString);
+    // Pooled SqliteConnections reuse their sqlite3 handle, which keeps its pragmas: set them once per handle, not per open.
+    readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, object> initialized = new();
+
     // WAL keeps every committed transaction across a process kill; NORMAL only risks the last ones on power loss.
-    public string? OnOpen => "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+    public async Task InitializeAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        var handle = ((SqliteConnection)connection).Handle!;
+        if (initialized.TryGetValue(handle, out _))
+            return;
+        await using (var command = connection.CreateCommand())
+        {
+            command.CommandText = "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+        initialized.AddOrUpdate(handle, handle);
+    }
     public string Page => "LIMIT @limit OFFSET @offset";
     public string LockSchemaVersion => "SELECT COUNT(*) FROM schema_version";
     // SQLITE_CONSTRAINT_UNIQUE (2067) and SQLITE_CONSTRAINT_PRIMARYKEY (1555).

@@ -39,6 +39,23 @@ public sealed class HostTests(StandaloneFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Every_pooled_sqlite_connection_has_foreign_keys_on_and_normal_sync()
+    {
+        // The pragmas are set once per physical connection, not per open: every connection handed out must have them.
+        var db = fixture.Services.GetRequiredKeyedService<BuildGrid.Core.Storage.ServiceDatabase>("containers");
+        var settings = await Task.WhenAll(Enumerable.Range(0, 40).Select(async _ =>
+        {
+            await using var connection = await db.OpenAsync(Ct);
+            await using var command = connection.CreateCommand();
+            command.CommandText = "SELECT (SELECT foreign_keys FROM pragma_foreign_keys) || ',' || (SELECT synchronous FROM pragma_synchronous)";
+            var value = (string)(await command.ExecuteScalarAsync(Ct))!;
+            await Task.Delay(5, Ct);
+            return value;
+        }));
+        Assert.All(settings, value => Assert.Equal("1,1", value));
+    }
+
+    [Fact]
     public async Task Committed_projects_survive_a_restart_of_the_host()
     {
         var dataDir = TestDirectories.Create("restart");
