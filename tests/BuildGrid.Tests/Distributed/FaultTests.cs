@@ -54,7 +54,8 @@ public sealed class FaultTests
             var runs = new List<Run>();
             for (var i = 0; i < 20; i++)
             {
-                var spec = Runs.Script($"sleep 1.5\necho \"$TASK_ID\" >> \"{completed}\"");
+                var spec = Runs.Script($"echo \"$TASK_ID $BUILD_ATTEMPT start $(date +%s%N)\" >> \"{completed}\"\nsleep 1.5\n" +
+                    $"echo \"$TASK_ID $BUILD_ATTEMPT end $(date +%s%N)\" >> \"{completed}\"");
                 spec.Repos.Add(new RepoSpec { Url = repo.Url, Branch = "main" });
                 runs.Add(await client.StartRunAsync(new StartRunRequest { Spec = spec, Project = "svc", Tag = $"t{i}" }, cancellationToken: Ct));
             }
@@ -68,8 +69,23 @@ public sealed class FaultTests
             Assert.All(done, r => Assert.Equal(RunState.Succeeded, r.State));
             Assert.Contains(done, r => r.Attempt == 2);
             Assert.All(done, r => Assert.InRange(r.Attempt, 1, 2));
-            var lines = await File.ReadAllLinesAsync(completed, Ct);
-            Assert.Equal(runs.Select(r => r.Id).Order(), lines.Order());
+            // Every run ran to its end, and the attempt that was recorded did. A killed attempt may have got as far as its
+            // last line before its watchdog struck (a crash cannot be undone), but never ran at the same time as its retry:
+            // each attempt starts after the previous one's last sign of life.
+            var records = (await File.ReadAllLinesAsync(completed, Ct)).Select(l => l.Split(' '))
+                .Select(f => (Run: f[0], Attempt: int.Parse(f[1]), Kind: f[2], At: long.Parse(f[3]))).ToList();
+            foreach (var run in done)
+            {
+                var mine = records.Where(r => r.Run == run.Id).ToList();
+                Assert.Contains(mine, r => r.Attempt == run.Attempt && r.Kind == "end");
+                for (var attempt = 2; attempt <= run.Attempt; attempt++)
+                {
+                    var previousLast = mine.Where(r => r.Attempt == attempt - 1).Max(r => r.At);
+                    var start = mine.Single(r => r.Attempt == attempt && r.Kind == "start").At;
+                    Assert.True(start > previousLast, $"run {run.Id}: attempt {attempt} started before attempt {attempt - 1} stopped");
+                }
+                Assert.All(mine.GroupBy(r => (r.Attempt, r.Kind)), g => Assert.Single(g));
+            }
 
             var snapshots = await Eventually.Async(() => containerClient.ListSnapshots(new Cv1.ListSnapshotsRequest { BranchId = branch.Id, PageSize = 100 }, cancellationToken: Ct).Snapshots.ToList(),
                 list => list.Count >= 20, 60_000);
