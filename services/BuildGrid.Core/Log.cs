@@ -18,4 +18,7 @@ internal static partial class Log
 
     [LoggerMessage(5, LogLevel.Warning, "In-process subscriber of {Topic} failed for event {EventId}")]
     public static partial void SubscriberFailed(ILogger logger, string topic, string eventId, Exception exception);
+
+    [LoggerMessage(6, LogLevel.Warning, "PROTECTED MODE: BuildGrid listens only on loopback and {Setting} is not set, so every call without credentials acts as the admin. Set {Setting} before exposing it to anyone.")]
+    public static partial void ProtectedMode(ILogger logger, string setting);
 }

@@ -1,10 +1,11 @@
+using BuildGrid.Core.Identity;
 using Grpc.Core;
 
 namespace BuildGrid.Core.Clients;
 
 /// <summary>
-/// Who makes a call, carried in gRPC metadata from the gateway to the services. Until the identity issue lands,
-/// the gateway forwards <c>authorization</c> and the caller's name as given by the client.
+/// What a call made on behalf of another carries on: the caller's identity, signed (<see cref="ServiceTokens"/>), the
+/// request id and the trace context.
 /// </summary>
 public static class Caller
 {
@@ -14,7 +15,7 @@ public static class Caller
     /// <summary>How long a call to another service may take: transcoded REST calls carry no deadline of their own.</summary>
     public static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
 
-    static readonly string[] Forwarded = ["authorization", UserHeader, RequestIdHeader, "traceparent", "tracestate"];
+    static readonly string[] Forwarded = [UserHeader, RequestIdHeader, "traceparent", "tracestate"];
 
     public static string? UserOf(ServerCallContext context) =>
         context.RequestHeaders.GetValue(UserHeader) is { Length: > 0 and <= 64 } user ? user : null;
@@ -28,6 +29,8 @@ public static class Caller
             if (!entry.IsBinary && Array.IndexOf(Forwarded, entry.Key) >= 0)
                 metadata.Add(entry.Key, entry.Value);
         }
+        if (Access.TokenOf(context) is { } identity)
+            metadata.Add(ServiceTokens.Header, identity);
         return metadata;
     }
 

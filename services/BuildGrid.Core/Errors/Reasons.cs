@@ -11,6 +11,8 @@ public static class Reasons
     public const string InvalidArgument = "INVALID_ARGUMENT";
     public const string InvalidName = "INVALID_NAME";
     public const string ConcurrentModification = "CONCURRENT_MODIFICATION";
+    public const string Unauthenticated = "UNAUTHENTICATED";
+    public const string PermissionDenied = "PERMISSION_DENIED";
 
     public const string ProjectNotFound = "PROJECT_NOT_FOUND";
     public const string ProjectAlreadyExists = "PROJECT_ALREADY_EXISTS";

@@ -1,6 +1,7 @@
 using System.Net;
 using BuildGrid.Core.Clients;
 using BuildGrid.Core.Events;
+using BuildGrid.Core.Identity;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Routing;
@@ -33,8 +34,17 @@ public static class BuildGridDefaults
             endpoints.Grpc = Listen(kestrel, settings.GrpcUrl, HttpProtocols.Http2);
         });
 
+        var identity = IdentitySettings.From(builder.Configuration, settings);
+        builder.Services.AddSingleton(identity);
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<ServiceTokens>();
+        builder.Services.TryAddSingleton<ICredentialValidator, NoCredentialValidator>();
+        builder.Services.AddSingleton<PrincipalInterceptor>();
+        builder.Services.AddOptions<AnonymousAccessOptions>();
+
         builder.Services.AddGrpc(options =>
         {
+            options.Interceptors.Add<PrincipalInterceptor>();
             // Without this, two-segment REST paths with a wrong method answer 404 instead of 405.
             options.IgnoreUnknownServices = true;
             options.MaxReceiveMessageSize = 16 * 1024 * 1024;
@@ -82,12 +92,16 @@ public static class BuildGridDefaults
     }
 
     sealed class ListeningBanner(IHostApplicationLifetime lifetime, BuildGridEndpoints endpoints, BuildGridSettings settings,
-        ILogger<ListeningBanner> logger) : IHostedService
+        IdentitySettings identity, ILogger<ListeningBanner> logger) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken)
         {
             lifetime.ApplicationStarted.Register(() =>
-                Log.Listening(logger, endpoints.RestUri, endpoints.GrpcUri, settings.DataDir));
+            {
+                if (identity.ProtectedMode)
+                    Log.ProtectedMode(logger, IdentitySettings.AdminPasswordSetting);
+                Log.Listening(logger, endpoints.RestUri, endpoints.GrpcUri, settings.DataDir);
+            });
             return Task.CompletedTask;
         }
 

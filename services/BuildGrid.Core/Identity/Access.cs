@@ -1,0 +1,46 @@
+using BuildGrid.Core.Errors;
+using Google.Rpc;
+using Grpc.Core;
+
+namespace BuildGrid.Core.Identity;
+
+/// <summary>What services ask of the caller of a call: who it is, whether it may do this, and what to record as its operator.</summary>
+public static class Access
+{
+    public static Principal PrincipalOf(ServerCallContext context) =>
+        context.UserState.TryGetValue(CallIdentity.Key, out var value) && value is CallIdentity identity
+            ? identity.Principal
+            : throw new InvalidOperationException("No principal on this call: PrincipalInterceptor is not registered (AddBuildGridDefaults registers it).");
+
+    /// <summary>The signed identity token to forward on calls made on behalf of this one, or null outside a resolved call.</summary>
+    internal static string? TokenOf(ServerCallContext context) =>
+        context.UserState.TryGetValue(CallIdentity.Key, out var value) && value is CallIdentity identity ? identity.Token : null;
+
+    /// <summary>Throws UNAUTHENTICATED (no credentials) or PERMISSION_DENIED unless the caller holds <paramref name="role"/> in the namespace.</summary>
+    public static Principal Require(ServerCallContext context, string @namespace, Role role)
+    {
+        var principal = PrincipalOf(context);
+        if (principal.Can(@namespace, role))
+            return principal;
+        throw principal.IsAuthenticated
+            ? Denied($"{principal.Name} needs the {role.ToString().ToLowerInvariant()} role in '{@namespace}'.")
+            : Unauthenticated($"Reading or changing '{@namespace}' needs credentials.");
+    }
+
+    public static Principal RequireAdmin(ServerCallContext context)
+    {
+        var principal = PrincipalOf(context);
+        if (principal.IsAdmin)
+            return principal;
+        throw principal.IsAuthenticated ? Denied($"{principal.Name} is not an administrator.") : Unauthenticated("This call needs an administrator's credentials.");
+    }
+
+    /// <summary>The operator a write records: the authenticated identity (see <see cref="Principal.OperatorName"/>).</summary>
+    public static string Operator(ServerCallContext context, string? claimed) => PrincipalOf(context).OperatorName(claimed);
+
+    public static RpcException Unauthenticated(string message) =>
+        Errors.Errors.Create(Code.Unauthenticated, Reasons.Unauthenticated, message);
+
+    public static RpcException Denied(string message) =>
+        Errors.Errors.Create(Code.PermissionDenied, Reasons.PermissionDenied, message);
+}

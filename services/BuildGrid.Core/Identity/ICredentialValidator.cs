@@ -1,0 +1,18 @@
+namespace BuildGrid.Core.Identity;
+
+/// <summary>
+/// Turns an <c>Authorization</c> header value (<c>Basic …</c> or <c>Bearer …</c>) into a principal. The Identity
+/// service implements it (users, API tokens, robot accounts); every other process asks it through its client.
+/// </summary>
+public interface ICredentialValidator
+{
+    /// <summary>The principal, or null when the credentials are wrong, expired, revoked or not understood.</summary>
+    ValueTask<Principal?> ValidateAsync(string authorization, CancellationToken cancellationToken);
+}
+
+/// <summary>Refuses every credential: the default until an Identity service is composed into the process.</summary>
+internal sealed class NoCredentialValidator : ICredentialValidator
+{
+    public ValueTask<Principal?> ValidateAsync(string authorization, CancellationToken cancellationToken) =>
+        ValueTask.FromResult<Principal?>(null);
+}
