@@ -38,7 +38,7 @@ public static class BuildGridDefaults
         builder.Services.AddSingleton(identity);
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ServiceTokens>();
-        builder.Services.TryAddSingleton<ICredentialValidator, NoCredentialValidator>();
+        builder.Services.TryAddSingleton<ICredentialValidator, AdminCredentialValidator>();
         builder.Services.AddSingleton<PrincipalInterceptor>();
         builder.Services.AddOptions<AnonymousAccessOptions>();
 

@@ -9,10 +9,3 @@ public interface ICredentialValidator
     /// <summary>The principal, or null when the credentials are wrong, expired, revoked or not understood.</summary>
     ValueTask<Principal?> ValidateAsync(string authorization, CancellationToken cancellationToken);
 }
-
-/// <summary>Refuses every credential: the default until an Identity service is composed into the process.</summary>
-internal sealed class NoCredentialValidator : ICredentialValidator
-{
-    public ValueTask<Principal?> ValidateAsync(string authorization, CancellationToken cancellationToken) =>
-        ValueTask.FromResult<Principal?>(null);
-}
