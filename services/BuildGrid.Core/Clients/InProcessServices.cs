@@ -301,7 +301,8 @@ internal sealed class InProcessServerCallContext : ServerCallContext
     /// <summary>The status a caller sees once the server side stopped: the caller's cancellation and the deadline come first, as over the wire.</summary>
     public RpcException? CallerSideError() =>
         IsCancelledByCaller || disposedByCaller ? new RpcException(new Status(StatusCode.Cancelled, "Call canceled by the client."))
-        : IsPastDeadline ? new RpcException(new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded"))
+        // Cancelled neither by the caller nor by disposing the call: the deadline's timer (which may fire a little early).
+        : token.IsCancellationRequested || IsPastDeadline ? new RpcException(new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded"))
         : null;
 
     internal Activity? StartActivity()
