@@ -21,4 +21,13 @@ internal static partial class Log
 
     [LoggerMessage(6, LogLevel.Warning, "PROTECTED MODE: BuildGrid listens only on loopback and {Setting} is not set, so every call without credentials acts as the admin. Set {Setting} before exposing it to anyone.")]
     public static partial void ProtectedMode(ILogger logger, string setting);
+
+    [LoggerMessage(40, LogLevel.Information, "In-process call {Method} ended with status {StatusCode}: {Detail}")]
+    public static partial void InProcessCallFailed(ILogger logger, string method, Grpc.Core.StatusCode statusCode, string detail);
+
+    [LoggerMessage(41, LogLevel.Information, "In-process call {Method} was canceled")]
+    public static partial void InProcessCallCanceled(ILogger logger, string method);
+
+    [LoggerMessage(42, LogLevel.Error, "Error when executing service method '{Method}' (in-process call)")]
+    public static partial void InProcessCallError(ILogger logger, string method, Exception exception);
 }

@@ -2,6 +2,7 @@ using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Grpc.Net.ClientFactory;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace BuildGrid.Core.Clients;
 
@@ -9,17 +10,26 @@ public static class ClientExtensions
 {
     /// <summary>
     /// A typed gRPC client of another BuildGrid service, addressed by <see cref="ServiceAddresses"/> and carrying
-    /// <c>dapr-app-id</c> when it goes through a sidecar.
+    /// <c>dapr-app-id</c> when it goes through a sidecar. When the service is hosted in this process the client calls
+    /// it in-process (<see cref="InProcessCallInvoker"/>), through the same server interceptors.
     /// </summary>
     public static IHttpClientBuilder AddBuildGridClient<TClient>(this IServiceCollection services, string appId)
-        where TClient : ClientBase =>
-        services.AddGrpcClient<TClient>((sp, options) =>
+        where TClient : ClientBase
+    {
+        services.TryAddSingleton<InProcessServices>();
+        return services.AddGrpcClient<TClient>((sp, options) =>
             {
                 var route = sp.GetRequiredService<ServiceAddresses>().RouteOf(appId);
                 options.Address = route.Address;
                 if (route.DaprAppId is { } daprAppId)
                     options.InterceptorRegistrations.Add(new InterceptorRegistration(
                         InterceptorScope.Client, _ => new DaprAppIdInterceptor(daprAppId)));
+                if (route.InProcess)
+                {
+                    var inProcess = sp.GetRequiredService<InProcessServices>();
+                    var authority = route.Address.Authority;
+                    options.Creator = loopback => ClientOf<TClient>.Create(sp, [new InProcessCallInvoker(inProcess, authority, loopback)]);
+                }
             })
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
             {
@@ -28,6 +38,12 @@ public static class ClientExtensions
                 KeepAlivePingDelay = TimeSpan.FromSeconds(60),
                 KeepAlivePingTimeout = TimeSpan.FromSeconds(30),
             });
+    }
+
+    static class ClientOf<TClient>
+    {
+        public static readonly ObjectFactory Create = ActivatorUtilities.CreateFactory(typeof(TClient), [typeof(CallInvoker)]);
+    }
 
     sealed class DaprAppIdInterceptor(string appId) : Interceptor
     {

@@ -8,7 +8,8 @@ namespace BuildGrid.Core.Clients;
 /// <list type="number">
 /// <item><c>BUILDGRID_{APPID}_URL</c> when set: a direct h2c address;</item>
 /// <item>else, with a Dapr sidecar, the sidecar's gRPC port with <c>dapr-app-id</c> metadata (service invocation);</item>
-/// <item>else this process's own gRPC listener (standalone: the service is hosted here).</item>
+/// <item>else this process's own gRPC listener (standalone: the service is hosted here), which typed clients skip:
+/// they call the service in-process (<see cref="InProcessCallInvoker"/>).</item>
 /// </list>
 /// </summary>
 public sealed class ServiceAddresses(IConfiguration configuration, BuildGridSettings settings, BuildGridEndpoints endpoints)
@@ -26,13 +27,16 @@ public sealed class ServiceAddresses(IConfiguration configuration, BuildGridSett
         {
             if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp)
                 throw new InvalidOperationException($"{UrlSetting(appId)} must be an http:// (h2c) URL, not '{url}'.");
-            return new ServiceRoute(uri, null);
+            return new ServiceRoute(uri, null, InProcess: false);
         }
         if (settings.DaprGrpcPort is { } daprPort)
-            return new ServiceRoute(new Uri($"http://127.0.0.1:{daprPort}"), appId);
-        return new ServiceRoute(endpoints.GrpcUri, null);
+            return new ServiceRoute(new Uri($"http://127.0.0.1:{daprPort}"), appId, InProcess: false);
+        return new ServiceRoute(endpoints.GrpcUri, null, InProcess: true);
     }
 }
 
-/// <summary>An h2c address, and the Dapr app id to put in the call metadata when the address is a sidecar.</summary>
-public sealed record ServiceRoute(Uri Address, string? DaprAppId);
+/// <summary>
+/// An h2c address, the Dapr app id to put in the call metadata when the address is a sidecar, and whether the address
+/// is this process itself (the service is hosted here and can be called in-process).
+/// </summary>
+public sealed record ServiceRoute(Uri Address, string? DaprAppId, bool InProcess);
