@@ -43,6 +43,9 @@ public sealed class RedisEventBus(string connectionString, string appId, InProce
 
     public string AppId => appId;
 
+    /// <summary>The wait after a handler's first failure; it doubles with each further failure, up to 15 s.</summary>
+    public TimeSpan RetryBackoff { get; init; } = TimeSpan.FromMilliseconds(500);
+
     static RedisKey Subscribers(string topic) => Prefix + "subscribers:" + topic;
     static RedisKey Queue(string app, string topic) => Prefix + "queue:" + app + ":" + topic;
     static RedisKey Processing(string app, string topic, string consumer) => Prefix + "processing:" + app + ":" + topic + ":" + consumer;
@@ -234,7 +237,7 @@ public sealed class RedisEventBus(string connectionString, string appId, InProce
                 await DeadLetterAsync(db, topic, processing, item, cloudEvent.Id, failure.Message);
                 return;
             }
-            var delay = TimeSpan.FromMilliseconds(Math.Min(MaxBackoff.TotalMilliseconds, 500 * Math.Pow(2, attempts - 1)));
+            var delay = TimeSpan.FromMilliseconds(Math.Min(MaxBackoff.TotalMilliseconds, RetryBackoff.TotalMilliseconds * Math.Pow(2, attempts - 1)));
             Log.EventDeliveryFailed(logger, appId, topic, cloudEvent.Id, (int)attempts, delay);
             await Task.Delay(delay, stoppingToken);
         }
