@@ -14,6 +14,9 @@ internal static partial class Log
     [LoggerMessage(42, LogLevel.Warning, "Event bus {AppId}: event {EventId} on {Topic} moved to {DeadLetterTopic}: {Reason}")]
     public static partial void EventDeadLettered(ILogger logger, string appId, string topic, string eventId, string deadLetterTopic, string reason);
 
+    [LoggerMessage(44, LogLevel.Warning, "Event bus {AppId}: Redis came back without its data; publishing again the events sent in the last {Window}")]
+    public static partial void EventBusRedisLostData(ILogger logger, string appId, TimeSpan window);
+
     [LoggerMessage(43, LogLevel.Information, "Event bus {AppId}: an event on {Topic} taken by stopped consumer {Consumer} is delivered again")]
     public static partial void EventRecovered(ILogger logger, string appId, string topic, string consumer);
 }

@@ -21,9 +21,12 @@ namespace BuildGrid.Core.Events;
 /// <item>an event whose handlers keep failing is moved to its dead-letter topic's list after <see cref="MaxAttempts"/>
 /// attempts (data that cannot be read at once), as Dapr's resiliency policy and the topic route's DROP do.</item>
 /// </list>
-/// An event published before any process of an app id ever subscribed is not kept for it (as with Dapr). With a Redis
-/// that loses its data on restart (no persistence), events waiting in it are lost: run Redis with appendonly, as
-/// <c>tye.yaml</c> does.
+/// An event published before any process of an app id ever subscribed is not kept for it (as with Dapr).
+/// <para>A Redis that comes back empty (restarted without persistence) is noticed by its epoch key changing: publishing
+/// then pauses until subscribers have registered again (the outbox keeps the events and retries), and every outbox relay
+/// of the process publishes again what it sent in the last <see cref="ReplayWindow"/> — the events that were waiting in
+/// Redis — which subscribers that had them already skip (inbox). Events older than that, waiting for a subscriber that
+/// was down all that time, are lost with Redis: run it with appendonly, as <c>tye.yaml</c> does.</para>
 /// </summary>
 public sealed class RedisEventBus(string connectionString, string appId, InProcessEventBus local, ILogger<RedisEventBus> logger)
     : BackgroundService, IEventPublisher
@@ -36,12 +39,23 @@ public sealed class RedisEventBus(string connectionString, string appId, InProce
     static readonly TimeSpan HeartbeatLapse = TimeSpan.FromSeconds(8);
     static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(15);
 
+    /// <summary>How far back the outbox relays publish again after Redis lost its data.</summary>
+    public static readonly TimeSpan ReplayWindow = TimeSpan.FromMinutes(10);
+    static readonly RedisKey EpochKey = Prefix + "epoch";
+
     readonly string consumerId = Guid.NewGuid().ToString("N");
+    readonly Lock epochLock = new();
+    string? epoch;
+    long resumeAt;
+    int losses;
     readonly ConcurrentDictionary<string, SemaphoreSlim> topics = new();
     readonly SemaphoreSlim connectGate = new(1, 1);
     ConnectionMultiplexer? multiplexer;
 
     public string AppId => appId;
+
+    /// <summary>How many times this process has seen Redis come back without its data; outbox relays replay on a change.</summary>
+    public int Losses => Volatile.Read(ref losses);
 
     /// <summary>The wait after a handler's first failure; it doubles with each further failure, up to 15 s.</summary>
     public TimeSpan RetryBackoff { get; init; } = TimeSpan.FromMilliseconds(500);
@@ -81,6 +95,9 @@ public sealed class RedisEventBus(string connectionString, string appId, InProce
     public async Task PublishAsync(CloudEvent cloudEvent, CancellationToken cancellationToken)
     {
         var db = (await ConnectAsync(cancellationToken)).GetDatabase();
+        await CheckEpochAsync(db);
+        if (Environment.TickCount64 < Interlocked.Read(ref resumeAt))
+            throw new InvalidOperationException("Redis lost its data; waiting for subscribers to register again before publishing");
         var apps = await db.SetMembersAsync(Subscribers(cloudEvent.Topic));
         if (apps.Length == 0)
             return;
@@ -94,7 +111,11 @@ public sealed class RedisEventBus(string connectionString, string appId, InProce
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (topics.IsEmpty)
+        {
+            // A publisher only: still notice a Redis that lost its data, so that the outbox replays what was waiting there.
+            await KeepAliveAsync(stoppingToken);
             return;
+        }
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -125,6 +146,9 @@ public sealed class RedisEventBus(string connectionString, string appId, InProce
     /// <summary>Registers this consumer and its subscriptions (again after Redis lost them), and recovers dead consumers' events.</summary>
     async Task BeatAsync(IDatabase db)
     {
+        await CheckEpochAsync(db);
+        if (topics.IsEmpty)
+            return;
         await db.StringSetAsync(Alive(consumerId), appId, HeartbeatLapse);
         await db.SetAddAsync(Consumers(appId), consumerId);
         foreach (var topic in topics.Keys)
@@ -140,6 +164,33 @@ public sealed class RedisEventBus(string connectionString, string appId, InProce
             }
             await db.SetRemoveAsync(Consumers(appId), other);
         }
+    }
+
+    /// <summary>
+    /// Redis's data carries an epoch, set once by whoever finds it missing; a different epoch than last seen means Redis
+    /// came back without its data (lists of waiting events and the subscription registry included).
+    /// </summary>
+    async Task CheckEpochAsync(IDatabase db)
+    {
+        var current = await db.StringGetAsync(EpochKey);
+        if (current.IsNull)
+        {
+            await db.StringSetAsync(EpochKey, Guid.NewGuid().ToString("N"), when: When.NotExists);
+            current = await db.StringGetAsync(EpochKey);
+        }
+        lock (epochLock)
+        {
+            if (epoch is null || current.IsNull || epoch == current)
+            {
+                epoch ??= current.IsNull ? null : current.ToString();
+                return;
+            }
+            epoch = current.ToString();
+            // Subscribers register again within a heartbeat lapse; until then a publish would find nobody to deliver to.
+            Interlocked.Exchange(ref resumeAt, Environment.TickCount64 + (long)HeartbeatLapse.TotalMilliseconds);
+            Interlocked.Increment(ref losses);
+        }
+        Log.EventBusRedisLostData(logger, appId, ReplayWindow);
     }
 
     async Task KeepAliveAsync(CancellationToken stoppingToken)
