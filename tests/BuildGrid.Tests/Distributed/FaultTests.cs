@@ -10,7 +10,7 @@ namespace BuildGrid.Tests.Distributed;
 /// <summary>
 /// Processes of the distributed layout killed with SIGKILL in the middle of 20 concurrent builds, then restarted: a
 /// worker (two Builds processes on real redis-server, Containers behind the daprd stand-in), Registry and Containers
-/// during pushes too, and Projects with the gateway (events through Redis, no sidecar). Every run still ends succeeded,
+/// during pushes too, Projects with the gateway, and redis-server itself (events through Redis, no sidecar). Every run still ends succeeded,
 /// none runs twice at once, and every build.finished event is applied exactly once (one snapshot per run).
 /// </summary>
 public sealed class FaultTests
@@ -309,6 +309,73 @@ public sealed class FaultTests
             // Containers applied every build.finished event exactly once.
             var snapshots = await Eventually.Async(() => containerClient.ListSnapshots(new Cv1.ListSnapshotsRequest { BranchId = branch.Id, PageSize = 100 }, cancellationToken: Ct).Snapshots.ToList(),
                 list => list.Count >= 20, 60_000);
+            await Task.Delay(1000, Ct);
+            snapshots = (await containerClient.ListSnapshotsAsync(new Cv1.ListSnapshotsRequest { BranchId = branch.Id, PageSize = 100 }, cancellationToken: Ct)).Snapshots.ToList();
+            Assert.Equal(runs.Select(r => r.Id).Order(), snapshots.Select(s => s.BuildRunId).Order());
+        }
+        finally
+        {
+            foreach (var process in processes) await process.DisposeAsync();
+            TestDirectories.TryDelete(root);
+        }
+    }
+    /// <summary>
+    /// redis-server killed during 20 builds and restarted empty (no persistence), in the tye layout (queue and events on
+    /// Redis): the runs whose queue entries were lost are recovered from SQL, none is stuck or run twice, and the
+    /// build.finished events that were waiting in Redis are published again (the outbox replays) and applied once.
+    /// </summary>
+    [Fact]
+    public async Task Redis_restarted_empty_during_20_builds_leaves_no_run_stuck_and_no_event_lost()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var root = TestDirectories.Create("faults-redis");
+        var processes = new List<ServiceProcess>();
+        try
+        {
+            Dictionary<string, string> Env(string dataDir) => new()
+            {
+                ["BUILDGRID_DATA_DIR"] = Path.Combine(root, dataDir),
+                ["BUILDGRID_REDIS"] = redis.ConnectionString,
+                ["Builds__Workers"] = "3",
+                ["Builds__Lease"] = "00:00:03",
+                ["Builds__ReaperInterval"] = "00:00:00.500",
+            };
+            var containers = await ServiceProcess.StartAsync("BuildGrid.Containers", Env("containers"));
+            processes.Add(containers);
+            var worker = await ServiceProcess.StartAsync("BuildGrid.Builds", Env("builds"));
+            processes.Add(worker);
+            processes.Add(await ServiceProcess.StartAsync("BuildGrid.Builds", Env("builds")));
+
+            using var containerChannel = GrpcChannel.ForAddress(containers.GrpcUrl);
+            var containerClient = new ContainersClient(containerChannel);
+            var project = await containerClient.CreateProjectAsync(new Cv1.CreateProjectRequest { Name = "svc" }, cancellationToken: Ct);
+            var branch = await containerClient.CreateBranchAsync(new Cv1.CreateBranchRequest { ProjectId = project.Id, Name = "main" }, cancellationToken: Ct);
+            using var repo = await GitRepository.CreateAsync("main", new Dictionary<string, string> { ["README"] = "faults" });
+            var completed = Path.Combine(root, "completed");
+            using var buildsChannel = GrpcChannel.ForAddress(worker.GrpcUrl);
+            var client = new BuildRuns.BuildRunsClient(buildsChannel);
+            var runs = new List<Run>();
+            for (var i = 0; i < 20; i++)
+            {
+                var spec = Runs.Script($"echo \"$TASK_ID start\" >> \"{completed}\"\nsleep 1\necho \"$TASK_ID end\" >> \"{completed}\"");
+                spec.Repos.Add(new RepoSpec { Url = repo.Url, Branch = "main" });
+                runs.Add(await client.StartRunAsync(new StartRunRequest { Spec = spec, Project = "svc", Tag = $"t{i}" }, cancellationToken: Ct));
+            }
+            await Eventually.Async(() => runs.Count(r => client.GetRun(new GetRunRequest { Id = r.Id }, cancellationToken: Ct).State == RunState.Succeeded),
+                n => n >= 3, 60_000);
+            await redis.KillAsync();
+            var queued = runs.Count(r => client.GetRun(new GetRunRequest { Id = r.Id }, cancellationToken: Ct).State == RunState.Queued);
+            Assert.True(queued > 0, "no run was still queued when Redis died: the test would prove nothing");
+            await Task.Delay(500, Ct);
+            await redis.RestartAsync();   // empty: the queue, the waiting events and the subscriptions are gone
+
+            var done = await Task.WhenAll(runs.Select(r => Runs.FinishedAsync(client, r.Id, 240)));
+            Assert.All(done, r => Assert.Equal(RunState.Succeeded, r.State));
+            var records = (await File.ReadAllLinesAsync(completed, Ct)).Select(l => l.Split(' ')).ToList();
+            foreach (var run in done.Where(r => r.Attempt == 1))
+                Assert.Equal(["end", "start"], records.Where(f => f[0] == run.Id).Select(f => f[1]).Order());
+            var snapshots = await Eventually.Async(() => containerClient.ListSnapshots(new Cv1.ListSnapshotsRequest { BranchId = branch.Id, PageSize = 100 }, cancellationToken: Ct).Snapshots.ToList(),
+                list => list.Count >= 20, 90_000);
             await Task.Delay(1000, Ct);
             snapshots = (await containerClient.ListSnapshotsAsync(new Cv1.ListSnapshotsRequest { BranchId = branch.Id, PageSize = 100 }, cancellationToken: Ct)).Snapshots.ToList();
             Assert.Equal(runs.Select(r => r.Id).Order(), snapshots.Select(s => s.BuildRunId).Order());
