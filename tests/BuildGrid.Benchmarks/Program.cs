@@ -5,6 +5,8 @@ using BuildGrid.Benchmarks;
 //   builds     [--operations N]    queue vs raw LPUSH+LMOVE (redis-server, Garnet); enqueue->start latency; 500 runs, 2 workers
 //   registry                          blob push/pull (1, 64, 512 MB; 8 clients) and manifest GET vs docker-registry; memory over 1 GB
 //   distributed [--seconds N] [--clients N]  the multi-process layout under N concurrent REST clients (req/s, p99, errors)
+//   faults     [--builds N] [--pushes N]  kill -9 of each process kind in turn (and a Redis restart) during N builds and N pushes:
+//                                     runs lost/overlapping, corrupt blobs, events missing/twice, recovery time, builds/min vs no fault
 //   containers [--projects=10000] [--seconds=5] [--concurrency=4]   svacer list/add via REST vs direct gRPC
 // Every figure is a ratio against a baseline measured in the same run, on this machine.
 var scenario = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "projects";
@@ -25,9 +27,11 @@ switch (scenario)
     case "distributed":
         await DistributedBenchmark.RunAsync(Option("--seconds", 60), Option("--clients", 200));
         return 0;
+    case "faults":
+        return await FaultsBenchmark.RunAsync(Option("--builds", 50), Option("--pushes", 20));
     case "containers":
         return await ContainersBenchmark.RunAsync(args.Where(a => a != "containers").ToArray());
     default:
-        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: projects, builds, registry, distributed, containers");
+        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: projects, builds, registry, distributed, faults, containers");
         return 2;
 }

@@ -10,7 +10,8 @@ using Microsoft.Extensions.DependencyInjection;
 namespace BuildGrid.Core.Events;
 
 /// <summary>
-/// Subscribing to an integration event the same way in both run modes: in standalone mode on the in-process bus, with
+/// Subscribing to an integration event the same way in every run mode: in standalone mode on the in-process bus (fed
+/// by the <see cref="RedisEventBus"/> when services are separate processes without a sidecar), with
 /// a Dapr sidecar as a topic route (<c>POST /events/{topic}</c>, declared to the sidecar by <c>/dapr/subscribe</c>) that
 /// takes the CloudEvent envelope as BuildGrid published it. A handler that throws makes the delivery fail, so it is
 /// retried (by the outbox relay in-process, by Dapr otherwise): handlers must be idempotent — see <see cref="Inbox"/>.
@@ -37,7 +38,9 @@ public static class EventSubscriptions
         var settings = app.Services.GetRequiredService<BuildGridSettings>();
         if (!settings.DaprEnabled)
         {
+            // The handlers live on the local bus; between processes, the Redis bus feeds it this topic's events.
             app.Services.GetRequiredService<InProcessEventBus>().Subscribe(topic, handler);
+            app.Services.GetService<RedisEventBus>()?.Listen(topic);
             return app;
         }
         if (!((IApplicationBuilder)app).Properties.ContainsKey(SubscribeHandlerMapped))

@@ -1,5 +1,6 @@
 using BuildGrid.Core.Hosting;
 using Dapr.Client;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -10,7 +11,8 @@ public static class EventsExtensions
 {
     public const string PubSubName = "buildgrid-pubsub";
 
-    internal static IServiceCollection AddBuildGridEvents(this IServiceCollection services, BuildGridSettings settings)
+    internal static IServiceCollection AddBuildGridEvents(this IServiceCollection services, BuildGridSettings settings,
+        IConfiguration configuration, string applicationName)
     {
         services.TryAddSingleton<OutboxSignal>();
         services.TryAddSingleton<Outbox>();
@@ -20,11 +22,18 @@ public static class EventsExtensions
             services.AddDaprClient();
             services.TryAddSingleton<IEventPublisher>(sp => new DaprEventPublisher(sp.GetRequiredService<DaprClient>(), PubSubName));
         }
+        else if (RedisEventBus.AppIdOf(configuration, settings, applicationName) is { } appId)
+        {
+            // Services in separate processes without a sidecar: events cross processes through the shared Redis.
+            services.TryAddSingleton(sp => new RedisEventBus(settings.Redis!, appId, sp.GetRequiredService<InProcessEventBus>(),
+                sp.GetRequiredService<ILogger<RedisEventBus>>()));
+            services.TryAddSingleton<IEventPublisher>(sp => sp.GetRequiredService<RedisEventBus>());
+            services.AddHostedService(sp => sp.GetRequiredService<RedisEventBus>());
+        }
         else
         {
             services.TryAddSingleton<IEventPublisher>(sp => sp.GetRequiredService<InProcessEventBus>());
         }
         return services;
     }
-
 }

@@ -31,10 +31,16 @@ public sealed class OutboxRelay(ServiceDatabase database, string source, IEventP
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var wake = signal.For(database.Name);
+        var losses = (publisher as RedisEventBus)?.Losses ?? 0;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
+                if (publisher is RedisEventBus bus && bus.Losses != losses)
+                {
+                    losses = bus.Losses;
+                    await ReplayRecentAsync(RedisEventBus.ReplayWindow, stoppingToken);
+                }
                 await PublishPendingAsync(stoppingToken);
                 await wake.WaitAsync(Poll, stoppingToken);
             }
@@ -97,6 +103,15 @@ public sealed class OutboxRelay(ServiceDatabase database, string source, IEventP
                 }
             }
         }
+    }
+
+    /// <summary>Marks what was sent within <paramref name="window"/> unsent again (the event bus lost it); returns how many rows.</summary>
+    public async Task<int> ReplayRecentAsync(TimeSpan window, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE outbox SET sent_at = NULL, next_attempt_at = 0 WHERE sent_at >= @since",
+            new { since = DateTimeOffset.UtcNow.Subtract(window).ToUnixTimeMilliseconds() }, cancellationToken: cancellationToken));
     }
 
     async Task MarkAsync(string sql, object parameters, CancellationToken cancellationToken)

@@ -53,7 +53,7 @@ public static class BuildGridDefaults
         builder.Services.AddHealthChecks();
         builder.AddBuildGridTelemetry();
         builder.Services.TryAddSingleton<ServiceAddresses>();
-        builder.Services.AddBuildGridEvents(settings);
+        builder.Services.AddBuildGridEvents(settings, builder.Configuration, builder.Environment.ApplicationName);
         builder.Services.AddHostedService<ListeningBanner>();
         return builder;
     }

@@ -8,9 +8,10 @@ using Cv1 = BuildGrid.Containers.V1;
 namespace BuildGrid.Tests.Distributed;
 
 /// <summary>
-/// A worker process killed with SIGKILL in the middle of 20 concurrent builds, in the distributed layout (two Builds
-/// processes on real redis-server, Containers behind the daprd stand-in): every run still ends succeeded, each one
-/// completes exactly once, and every build.finished event is applied exactly once (one snapshot per run).
+/// Processes of the distributed layout killed with SIGKILL in the middle of 20 concurrent builds, then restarted: a
+/// worker (two Builds processes on real redis-server, Containers behind the daprd stand-in), Registry and Containers
+/// during pushes too, Projects with the gateway, and redis-server itself (events through Redis, no sidecar). Every run still ends succeeded,
+/// none runs twice at once, and every build.finished event is applied exactly once (one snapshot per run).
 /// </summary>
 public sealed class FaultTests
 {
@@ -203,6 +204,178 @@ public sealed class FaultTests
             var branch = (await containerClient.ListBranchesAsync(new Cv1.ListBranchesRequest(), cancellationToken: Ct)).Branches.Single(b => b.Name == "main");
             var snapshots = await Eventually.Async(() => containerClient.ListSnapshots(new Cv1.ListSnapshotsRequest { BranchId = branch.Id, PageSize = 100 },
                 cancellationToken: Ct).Snapshots.ToList(), list => list.Count >= 20, 60_000);
+            await Task.Delay(1000, Ct);
+            snapshots = (await containerClient.ListSnapshotsAsync(new Cv1.ListSnapshotsRequest { BranchId = branch.Id, PageSize = 100 }, cancellationToken: Ct)).Snapshots.ToList();
+            Assert.Equal(runs.Select(r => r.Id).Order(), snapshots.Select(s => s.BuildRunId).Order());
+        }
+        finally
+        {
+            foreach (var process in processes) await process.DisposeAsync();
+            TestDirectories.TryDelete(root);
+        }
+    }
+    /// <summary>
+    /// The tye layout without a sidecar (events through Redis): Projects and the gateway are killed with SIGKILL while 20
+    /// builds run, and restarted where they were. No run is lost or run twice, every build.finished event is applied once
+    /// by Containers, Projects applies the events it missed (its last build is the run that finished last), and the
+    /// restarted gateway answers for every run.
+    /// </summary>
+    [Fact]
+    public async Task Killing_projects_and_the_gateway_during_20_builds_loses_no_run_and_no_event()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var root = TestDirectories.Create("faults-gateway");
+        var processes = new List<ServiceProcess>();
+        try
+        {
+            Dictionary<string, string> Env(string dataDir, params (string Key, string Value)[] extra)
+            {
+                var env = new Dictionary<string, string>
+                {
+                    ["BUILDGRID_DATA_DIR"] = Path.Combine(root, dataDir),
+                    ["BUILDGRID_REDIS"] = redis.ConnectionString,
+                    ["Builds__Workers"] = "3",
+                };
+                foreach (var (key, value) in extra) env[key] = value;
+                return env;
+            }
+            async Task<ServiceProcess> Start(string project, Dictionary<string, string> env)
+            {
+                var process = await ServiceProcess.StartAsync(project, env);
+                processes.Add(process);
+                return process;
+            }
+            // Fixed ports for the two processes that are restarted, so that callers reach them where they were.
+            var projectsGrpc = $"http://127.0.0.1:{ServiceProcess.FreePort()}";
+            var gatewayRest = $"http://127.0.0.1:{ServiceProcess.FreePort()}";
+            Dictionary<string, string> ProjectsEnv() => Env("projects", ("BUILDGRID_GRPC_URL", projectsGrpc));
+            var projects = await Start("BuildGrid.Projects", ProjectsEnv());
+            var containers = await Start("BuildGrid.Containers", Env("containers"));
+            var worker = await Start("BuildGrid.Builds", Env("builds", ("BUILDGRID_PROJECTS_URL", projectsGrpc)));
+            await Start("BuildGrid.Builds", Env("builds", ("BUILDGRID_PROJECTS_URL", projectsGrpc)));
+            Dictionary<string, string> GatewayEnv() => Env("gateway", ("BUILDGRID_REST_URL", gatewayRest),
+                ("BUILDGRID_PROJECTS_URL", projectsGrpc), ("BUILDGRID_CONTAINERS_URL", containers.GrpcUrl.ToString()),
+                ("BUILDGRID_BUILDS_URL", worker.GrpcUrl.ToString()));   // the gateway hosts the Registry itself
+            var gateway = await Start("BuildGrid.Gateway", GatewayEnv());
+
+            using var http = new HttpClient { BaseAddress = new Uri(gatewayRest) };
+            var api = new ImageMarketApi(http);
+            Assert.Equal(10000, (await api.PostJsonAsync("/api/project/new", new { projectName = "svc", @operator = "faults" })).Code);
+            using var containerChannel = GrpcChannel.ForAddress(containers.GrpcUrl);
+            var containerClient = new ContainersClient(containerChannel);
+            var project = await containerClient.CreateProjectAsync(new Cv1.CreateProjectRequest { Name = "svc" }, cancellationToken: Ct);
+            var branch = await containerClient.CreateBranchAsync(new Cv1.CreateBranchRequest { ProjectId = project.Id, Name = "main" }, cancellationToken: Ct);
+            using var repo = await GitRepository.CreateAsync("main", new Dictionary<string, string> { ["README"] = "faults" });
+
+            var completed = Path.Combine(root, "completed");
+            using var buildsChannel = GrpcChannel.ForAddress(worker.GrpcUrl);
+            var client = new BuildRuns.BuildRunsClient(buildsChannel);
+            var runs = new List<Run>();
+            for (var i = 0; i < 20; i++)
+            {
+                var spec = Runs.Script($"echo \"$TASK_ID start\" >> \"{completed}\"\nsleep 1.5\necho \"$TASK_ID end\" >> \"{completed}\"");
+                spec.Repos.Add(new RepoSpec { Url = repo.Url, Branch = "main" });
+                runs.Add(await client.StartRunAsync(new StartRunRequest { Spec = spec, Project = "svc", Tag = $"t{i}" }, cancellationToken: Ct));
+            }
+            // Once builds are finishing, kill Projects and the gateway; the rest of the builds finish while they are down.
+            await Eventually.Async(() => runs.Count(r => client.GetRun(new GetRunRequest { Id = r.Id }, cancellationToken: Ct).State == RunState.Succeeded),
+                n => n >= 1, 60_000);
+            await projects.KillAsync();
+            await gateway.KillAsync();
+            var unfinished = runs.Count(r => client.GetRun(new GetRunRequest { Id = r.Id }, cancellationToken: Ct).State is RunState.Queued or RunState.Running);
+            Assert.True(unfinished > 0, "every run finished before the kill: the test would prove nothing");
+            await Task.Delay(1000, Ct);
+            await Start("BuildGrid.Projects", ProjectsEnv());
+            await Start("BuildGrid.Gateway", GatewayEnv());
+
+            var done = await Task.WhenAll(runs.Select(r => Runs.FinishedAsync(client, r.Id, 240)));
+            Assert.All(done, r => Assert.Equal((RunState.Succeeded, 1), (r.State, r.Attempt)));
+            // Each run executed once: one start and one end line each.
+            var records = (await File.ReadAllLinesAsync(completed, Ct)).Select(l => l.Split(' ')).ToList();
+            foreach (var run in done)
+                Assert.Equal(["end", "start"], records.Where(f => f[0] == run.Id).Select(f => f[1]).Order());
+            // The restarted gateway answers for every run.
+            foreach (var run in done)
+            {
+                using var response = await http.GetAsync($"/buildgrid/v1/runs/{run.Id}", Ct);
+                Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+                Assert.Contains("RUN_STATE_SUCCEEDED", await response.Content.ReadAsStringAsync(Ct));
+            }
+            // Projects applied the events it missed while down: its last build is the run that finished last.
+            var lastFinish = done.Max(r => r.FinishTime);
+            var info = await Eventually.Async(() => api.InfoAsync("svc").GetAwaiter().GetResult(),
+                i => done.Any(r => r.FinishTime == lastFinish && r.Id == i.Content.GetProperty("lastBuildId").GetString()), 60_000);
+            Assert.Equal("succeeded", info.Content.GetProperty("lastBuildStatus").GetString());
+            // Containers applied every build.finished event exactly once.
+            var snapshots = await Eventually.Async(() => containerClient.ListSnapshots(new Cv1.ListSnapshotsRequest { BranchId = branch.Id, PageSize = 100 }, cancellationToken: Ct).Snapshots.ToList(),
+                list => list.Count >= 20, 60_000);
+            await Task.Delay(1000, Ct);
+            snapshots = (await containerClient.ListSnapshotsAsync(new Cv1.ListSnapshotsRequest { BranchId = branch.Id, PageSize = 100 }, cancellationToken: Ct)).Snapshots.ToList();
+            Assert.Equal(runs.Select(r => r.Id).Order(), snapshots.Select(s => s.BuildRunId).Order());
+        }
+        finally
+        {
+            foreach (var process in processes) await process.DisposeAsync();
+            TestDirectories.TryDelete(root);
+        }
+    }
+    /// <summary>
+    /// redis-server killed during 20 builds and restarted empty (no persistence), in the tye layout (queue and events on
+    /// Redis): the runs whose queue entries were lost are recovered from SQL, none is stuck or run twice, and the
+    /// build.finished events that were waiting in Redis are published again (the outbox replays) and applied once.
+    /// </summary>
+    [Fact]
+    public async Task Redis_restarted_empty_during_20_builds_leaves_no_run_stuck_and_no_event_lost()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var root = TestDirectories.Create("faults-redis");
+        var processes = new List<ServiceProcess>();
+        try
+        {
+            Dictionary<string, string> Env(string dataDir) => new()
+            {
+                ["BUILDGRID_DATA_DIR"] = Path.Combine(root, dataDir),
+                ["BUILDGRID_REDIS"] = redis.ConnectionString,
+                ["Builds__Workers"] = "3",
+                ["Builds__Lease"] = "00:00:03",
+                ["Builds__ReaperInterval"] = "00:00:00.500",
+            };
+            var containers = await ServiceProcess.StartAsync("BuildGrid.Containers", Env("containers"));
+            processes.Add(containers);
+            var worker = await ServiceProcess.StartAsync("BuildGrid.Builds", Env("builds"));
+            processes.Add(worker);
+            processes.Add(await ServiceProcess.StartAsync("BuildGrid.Builds", Env("builds")));
+
+            using var containerChannel = GrpcChannel.ForAddress(containers.GrpcUrl);
+            var containerClient = new ContainersClient(containerChannel);
+            var project = await containerClient.CreateProjectAsync(new Cv1.CreateProjectRequest { Name = "svc" }, cancellationToken: Ct);
+            var branch = await containerClient.CreateBranchAsync(new Cv1.CreateBranchRequest { ProjectId = project.Id, Name = "main" }, cancellationToken: Ct);
+            using var repo = await GitRepository.CreateAsync("main", new Dictionary<string, string> { ["README"] = "faults" });
+            var completed = Path.Combine(root, "completed");
+            using var buildsChannel = GrpcChannel.ForAddress(worker.GrpcUrl);
+            var client = new BuildRuns.BuildRunsClient(buildsChannel);
+            var runs = new List<Run>();
+            for (var i = 0; i < 20; i++)
+            {
+                var spec = Runs.Script($"echo \"$TASK_ID start\" >> \"{completed}\"\nsleep 1\necho \"$TASK_ID end\" >> \"{completed}\"");
+                spec.Repos.Add(new RepoSpec { Url = repo.Url, Branch = "main" });
+                runs.Add(await client.StartRunAsync(new StartRunRequest { Spec = spec, Project = "svc", Tag = $"t{i}" }, cancellationToken: Ct));
+            }
+            await Eventually.Async(() => runs.Count(r => client.GetRun(new GetRunRequest { Id = r.Id }, cancellationToken: Ct).State == RunState.Succeeded),
+                n => n >= 3, 60_000);
+            await redis.KillAsync();
+            var queued = runs.Count(r => client.GetRun(new GetRunRequest { Id = r.Id }, cancellationToken: Ct).State == RunState.Queued);
+            Assert.True(queued > 0, "no run was still queued when Redis died: the test would prove nothing");
+            await Task.Delay(500, Ct);
+            await redis.RestartAsync();   // empty: the queue, the waiting events and the subscriptions are gone
+
+            var done = await Task.WhenAll(runs.Select(r => Runs.FinishedAsync(client, r.Id, 240)));
+            Assert.All(done, r => Assert.Equal(RunState.Succeeded, r.State));
+            var records = (await File.ReadAllLinesAsync(completed, Ct)).Select(l => l.Split(' ')).ToList();
+            foreach (var run in done.Where(r => r.Attempt == 1))
+                Assert.Equal(["end", "start"], records.Where(f => f[0] == run.Id).Select(f => f[1]).Order());
+            var snapshots = await Eventually.Async(() => containerClient.ListSnapshots(new Cv1.ListSnapshotsRequest { BranchId = branch.Id, PageSize = 100 }, cancellationToken: Ct).Snapshots.ToList(),
+                list => list.Count >= 20, 90_000);
             await Task.Delay(1000, Ct);
             snapshots = (await containerClient.ListSnapshotsAsync(new Cv1.ListSnapshotsRequest { BranchId = branch.Id, PageSize = 100 }, cancellationToken: Ct)).Snapshots.ToList();
             Assert.Equal(runs.Select(r => r.Id).Order(), snapshots.Select(s => s.BuildRunId).Order());

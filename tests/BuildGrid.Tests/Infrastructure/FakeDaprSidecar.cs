@@ -5,8 +5,6 @@ using BuildGrid.Tests.DaprStandIn;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using StackExchange.Redis;
@@ -20,7 +18,9 @@ namespace BuildGrid.Tests.Infrastructure;
 /// <list type="bullet">
 /// <item>service invocation: gRPC calls with <c>dapr-app-id</c> metadata are proxied (HTTP/2, trailers intact) to that
 /// app; a missing or unknown app id fails as daprd fails it;</item>
-/// <item>pub/sub: the Dapr gRPC <c>PublishEvent</c> call stores the CloudEvent on a real Redis list per subscribed app,
+/// <item>pub/sub: the Dapr gRPC <c>PublishEvent</c> call, and the Dapr HTTP publish API
+/// (<c>POST /v1.0/publish/&lt;pubsub&gt;/&lt;topic&gt;</c> on the HTTP port: a CloudEvent as is, other content wrapped
+/// in one; 204, or 404 ERR_PUBSUB_NOT_FOUND / 400 ERR_PUBSUB_CLOUD_EVENTS_SER), store the CloudEvent on a real Redis list per subscribed app,
 /// and a delivery loop POSTs it to the route the app declared on <c>/dapr/subscribe</c>, retrying a non-2xx or RETRY
 /// answer with backoff and moving a DROP to the dead-letter topic — at-least-once, as Dapr delivers.</item>
 /// </list>
@@ -41,6 +41,10 @@ public sealed class FakeDaprSidecar : IAsyncDisposable
     /// <summary>Every delivery attempt: app, topic, event id, HTTP status (0 when the app could not be reached).</summary>
     public ConcurrentQueue<(string App, string Topic, string EventId, int Status)> Deliveries { get; } = new();
     public int GrpcPort { get; private set; }
+    /// <summary>The Dapr HTTP API's port (HTTP/1.1), as daprd's DAPR_HTTP_PORT.</summary>
+    public int HttpPort { get; private set; }
+    /// <summary>The one pub/sub component, named as in dapr/components/pubsub.yaml.</summary>
+    public const string PubSubName = "buildgrid-pubsub";
 
     FakeDaprSidecar(WebApplication app, IConnectionMultiplexer? redis) => (this.app, this.redis) = (app, redis);
 
@@ -66,7 +70,12 @@ public sealed class FakeDaprSidecar : IAsyncDisposable
     public static async Task<FakeDaprSidecar> StartAsync(RedisServer? pubsubRedis = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
+        ListenOptions? grpcListener = null, httpListener = null;
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(IPAddress.Loopback, 0, o => { o.Protocols = HttpProtocols.Http2; grpcListener = o; });
+            k.Listen(IPAddress.Loopback, 0, o => { o.Protocols = HttpProtocols.Http1; httpListener = o; });
+        });
         builder.Services.AddHttpForwarder();
         // Unknown gRPC services must reach the invocation proxy below, not gRPC's own "unimplemented" answer.
         builder.Services.AddGrpc(o => o.IgnoreUnknownServices = true);
@@ -80,6 +89,44 @@ public sealed class FakeDaprSidecar : IAsyncDisposable
         app.MapGrpcService<PublishService>();
         var invoker = new HttpMessageInvoker(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false, UseCookies = false });
         var config = new ForwarderRequestConfig { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        app.MapPost("/v1.0/publish/{pubsub}/{topic}", async (string pubsub, string topic, HttpContext context) =>
+        {
+            if (sidecar.redis is null || pubsub != PubSubName)
+                return Results.Json(new { errorCode = "ERR_PUBSUB_NOT_FOUND", message = $"pubsub {pubsub} is not found" }, statusCode: 404);
+            using var buffer = new MemoryStream();
+            await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
+            var contentType = context.Request.ContentType ?? "application/json";
+            byte[] envelope;
+            try
+            {
+                if (contentType.StartsWith("application/cloudevents+json", StringComparison.OrdinalIgnoreCase))
+                {
+                    // A CloudEvent is passed through as it is, once it is one: an object with an id.
+                    using var document = JsonDocument.Parse(buffer.ToArray());
+                    if (document.RootElement.ValueKind != JsonValueKind.Object || !document.RootElement.TryGetProperty("id", out _))
+                        throw new JsonException("a CloudEvent needs an id");
+                    envelope = buffer.ToArray();
+                }
+                else
+                {
+                    // Anything else becomes the data of a CloudEvent daprd makes up.
+                    var json = contentType.Contains("json", StringComparison.OrdinalIgnoreCase);
+                    var wrapped = new System.Text.Json.Nodes.JsonObject
+                    {
+                        ["specversion"] = "1.0", ["id"] = Guid.NewGuid().ToString(), ["source"] = "dapr-standin", ["type"] = "com.dapr.event.sent",
+                        ["datacontenttype"] = contentType, ["topic"] = topic, ["pubsubname"] = pubsub,
+                        ["data"] = json ? System.Text.Json.Nodes.JsonNode.Parse(buffer.ToArray()) : System.Text.Encoding.UTF8.GetString(buffer.ToArray()),
+                    };
+                    envelope = JsonSerializer.SerializeToUtf8Bytes(wrapped);
+                }
+            }
+            catch (JsonException e)
+            {
+                return Results.Json(new { errorCode = "ERR_PUBSUB_CLOUD_EVENTS_SER", message = e.Message }, statusCode: 400);
+            }
+            await sidecar.EnqueueAsync(topic, envelope);
+            return Results.NoContent();
+        });
         app.Map("/{**path}", async (HttpContext context, IHttpForwarder forwarder) =>
         {
             var appId = context.Request.Headers["dapr-app-id"].ToString();
@@ -94,7 +141,8 @@ public sealed class FakeDaprSidecar : IAsyncDisposable
             await forwarder.SendAsync(context, target.ToString().TrimEnd('/'), invoker, config);
         });
         await app.StartAsync();
-        sidecar.GrpcPort = new Uri(app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single()).Port;
+        // Kestrel writes the bound port back into each listener's endpoint.
+        (sidecar.GrpcPort, sidecar.HttpPort) = (grpcListener!.IPEndPoint!.Port, httpListener!.IPEndPoint!.Port);
         return sidecar;
     }
 
@@ -106,12 +154,17 @@ public sealed class FakeDaprSidecar : IAsyncDisposable
     {
         if (redis is null)
             throw new RpcException(new Status(StatusCode.FailedPrecondition, "no pub/sub component"));
-        if (!subscriptions.TryGetValue(request.Topic, out var list))
+        await EnqueueAsync(request.Topic, request.Data.ToByteArray());
+    }
+
+    async Task EnqueueAsync(string topic, byte[] envelope)
+    {
+        if (!subscriptions.TryGetValue(topic, out var list))
             return;
         Subscription[] targets;
         lock (list) targets = [.. list];
         foreach (var subscription in targets)
-            await redis.GetDatabase().ListLeftPushAsync(Queue(subscription.AppId, subscription.Topic), request.Data.ToByteArray());
+            await redis!.GetDatabase().ListLeftPushAsync(Queue(subscription.AppId, subscription.Topic), envelope);
     }
 
     async Task DeliverAsync(Subscription subscription)

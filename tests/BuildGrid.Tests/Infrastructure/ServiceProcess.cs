@@ -6,7 +6,7 @@ using System.Text.RegularExpressions;
 namespace BuildGrid.Tests.Infrastructure;
 
 /// <summary>
-/// A BuildGrid service started as its own OS process from its build output (<c>dotnet BuildGrid.X.dll</c>), as the
+/// A BuildGrid service (or the gateway) started as its own OS process from its build output (<c>dotnet BuildGrid.X.dll</c>), as the
 /// distributed layout runs it. Its addresses are read from the "BuildGrid listening" line it logs at start.
 /// </summary>
 public sealed partial class ServiceProcess : IAsyncDisposable
@@ -26,7 +26,7 @@ public sealed partial class ServiceProcess : IAsyncDisposable
 
     public static async Task<ServiceProcess> StartAsync(string project, IDictionary<string, string> environment)
     {
-        var dll = Path.Combine(TestDirectories.RepositoryRoot, "services", project, "bin", TestDirectories.Configuration, "net10.0", project + ".dll");
+        var dll = Path.Combine(TestDirectories.RepositoryRoot, project == "BuildGrid.Gateway" ? "gateway" : "services", project, "bin", TestDirectories.Configuration, "net10.0", project + ".dll");
         if (!File.Exists(dll))
             throw new FileNotFoundException($"{dll} is missing: build the solution first (tests/run does).");
         var start = new ProcessStartInfo("dotnet", [dll])
