@@ -4,6 +4,7 @@ using BuildGrid.Containers;
 using BuildGrid.Core.Clients;
 using BuildGrid.Core.Hosting;
 using BuildGrid.Gateway.Hosting;
+using BuildGrid.Identity;
 using BuildGrid.Projects;
 using BuildGrid.Registry;
 
@@ -11,7 +12,7 @@ namespace BuildGrid.Gateway;
 
 /// <summary>
 /// The gateway process. With no service addresses and no Dapr sidecar it is standalone BuildGrid: it also hosts every
-/// service and an embedded Garnet. A service with an address (BUILDGRID_PROJECTS_URL, BUILDGRID_CONTAINERS_URL, ...) or behind Dapr is called
+/// service and an embedded Garnet. A service with an address (BUILDGRID_PROJECTS_URL, BUILDGRID_CONTAINERS_URL, BUILDGRID_IDENTITY_URL, ...) or behind Dapr is called
 /// there instead of being hosted here.
 /// </summary>
 public static class BuildGridHost
@@ -44,6 +45,9 @@ public static class BuildGridHost
         var hostRegistry = !ServiceAddresses.IsRemote(builder.Configuration, RegistryExtensions.AppId);
         if (hostRegistry)
             builder.AddRegistry();
+        var hostIdentity = !ServiceAddresses.IsRemote(builder.Configuration, IdentityExtensions.AppId);
+        if (hostIdentity)
+            builder.AddIdentity();
         builder.AddGateway();
 
         var app = builder.Build();
@@ -64,6 +68,8 @@ public static class BuildGridHost
             app.MapBuilds();
         if (hostRegistry)
             app.MapRegistry();
+        if (hostIdentity)
+            app.MapIdentity();
         app.MapGateway();
         return app;
     }

@@ -32,6 +32,8 @@ public static class GatewayExtensions
         builder.Services.AddBuildGridClient<Builds.V1.BuildDefinitions.BuildDefinitionsClient>(Builds.BuildsExtensions.AppId);
         builder.Services.AddBuildGridClient<Containers.V1.Containers.ContainersClient>(ContainersExtensions.AppId);
         builder.Services.AddBuildGridClient<Registry.V1.Registry.RegistryClient>(Registry.RegistryExtensions.AppId);
+        // The Identity client, and Identity as the judge of credentials (it is hosted here or reachable: BuildGridHost).
+        Core.Identity.IdentityCredentialValidator.Use(builder.Services);
         return builder;
     }
 
@@ -45,6 +47,7 @@ public static class GatewayExtensions
         app.MapQuay();
         app.MapZadig();
         app.MapGrpcService<BuildGridRestService>();
+        app.MapGrpcService<IdentityRestService>();
         app.MapOpenApiDocument("/openapi.json");
         return app;
     }

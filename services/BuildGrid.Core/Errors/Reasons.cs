@@ -39,6 +39,15 @@ public static class Reasons
     public const string ProjectAlreadyInGroup = "PROJECT_ALREADY_IN_GROUP";
     public const string ProjectNotInGroup = "PROJECT_NOT_IN_GROUP";
 
+    // Identity: users, API tokens, robot accounts, roles, logins.
+    public const string UserNotFound = "USER_NOT_FOUND";
+    public const string UserAlreadyExists = "USER_ALREADY_EXISTS";
+    public const string TokenNotFound = "TOKEN_NOT_FOUND";
+    public const string RobotNotFound = "ROBOT_NOT_FOUND";
+    public const string RobotAlreadyExists = "ROBOT_ALREADY_EXISTS";
+    public const string RoleBindingNotFound = "ROLE_BINDING_NOT_FOUND";
+    public const string TooManyFailedLogins = "TOO_MANY_FAILED_LOGINS";
+
     // Registry: repositories, tags, manifests, garbage collection.
     public const string RepositoryNotFound = "REPOSITORY_NOT_FOUND";
     public const string NamespaceNotFound = "NAMESPACE_NOT_FOUND";

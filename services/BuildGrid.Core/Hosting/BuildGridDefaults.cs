@@ -38,7 +38,12 @@ public static class BuildGridDefaults
         builder.Services.AddSingleton(identity);
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ServiceTokens>();
-        builder.Services.TryAddSingleton<ICredentialValidator, AdminCredentialValidator>();
+        // Where an Identity service is reachable (its address or Dapr; AddIdentity covers the process that hosts it), it
+        // judges every credential; otherwise only the bootstrap admin's Basic credentials are known.
+        if (ServiceAddresses.IsRemote(builder.Configuration, IdentityCredentialValidator.AppId))
+            IdentityCredentialValidator.Use(builder.Services);
+        else
+            builder.Services.TryAddSingleton<ICredentialValidator, AdminCredentialValidator>();
         builder.Services.AddSingleton<PrincipalInterceptor>();
         builder.Services.AddOptions<AnonymousAccessOptions>();
 

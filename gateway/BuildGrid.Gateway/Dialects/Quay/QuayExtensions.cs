@@ -5,7 +5,7 @@ namespace BuildGrid.Gateway.Dialects.Quay;
 internal static class QuayExtensions
 {
     /// <summary>The path the Quay dialect owns: every error there is Quay's error object.</summary>
-    static readonly string[] Prefixes = ["/api/v1/repository"];
+    static readonly string[] Prefixes = ["/api/v1/repository", "/api/v1/user", "/api/v1/superuser", "/api/v1/organization"];
 
     public static WebApplication MapQuay(this WebApplication app)
     {
@@ -43,6 +43,7 @@ internal static class QuayExtensions
             }));
         });
         app.MapGrpcService<QuayService>();
+        app.MapGrpcService<QuayIdentityService>();
         return app;
     }
 }
