@@ -62,7 +62,7 @@ public sealed class RawHttpSurface(Uri restUrl)
         return new HostileRequest("raw-http", description, Mutating: method is not "GET", async (_, ct) =>
         {
             var outcome = await SendAsync(bytes, halfClose, ct);
-            return expected505 && outcome.Status == 505 ? outcome with { ServerFault = false } : outcome;
+            return expected505 && outcome.Status == 505 ? outcome with { Class = "505 (HTTP/9.9: expected)", ServerFault = false } : outcome;
         });
     }
 
