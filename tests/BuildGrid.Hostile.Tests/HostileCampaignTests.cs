@@ -27,6 +27,12 @@ public sealed class CampaignHost : IAsyncLifetime
         Rest = new HttpClient { BaseAddress = RestUrl, Timeout = TimeSpan.FromSeconds(30) };
         Channel = GrpcChannel.ForAddress(grpcUrl, new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20 });
         Runner = new CampaignRunner(DataDir, HealthyAsync);
+        // Private data for the caller-profile checks: a private Quay repository whose description carries the marker.
+        using var planted = await Rest.PostAsync("/api/v1/repository", new StringContent(
+            $$"""{"namespace":"hostile","repository":"private","visibility":"private","description":"{{CallerProfile.PrivateMarker}}","repo_kind":"image"}""",
+            System.Text.Encoding.UTF8, "application/json"));
+        if (!planted.IsSuccessStatusCode)
+            throw new InvalidOperationException($"planting the private repository failed: {(int)planted.StatusCode} {await planted.Content.ReadAsStringAsync()}");
     }
 
     async Task<bool> HealthyAsync(CancellationToken ct)
@@ -68,6 +74,12 @@ public sealed class HostileCampaignTests(CampaignHost host, ITestOutputHelper ou
             .Select(File.ReadAllText).ToList();
         Assert.Equal(4, seeds.Count);
         var surface = new RestSurface(openApi, seeds, new HostileValues(Seed));
+        // Set-up: the plausible creates and updates, so that the hostile requests aim at stored rows.
+        foreach (var shot in surface.BaselineShots())
+        {
+            var outcome = await shot.SendAsync(host.Rest, CallerProfile.ProtectedModeAnonymous, ct);
+            output.WriteLine($"baseline {outcome.Class} {shot.Method} {shot.PathAndQuery}: {outcome.Snippet}");
+        }
         var requests = surface.Shots().Select(s => s.ToRequest("rest", host.Rest)).ToList();
         var operations = openApi["paths"]!.AsObject().Sum(p => p.Value!.AsObject().Count);
         Assert.True(operations > 50, $"the OpenAPI document lists the transcoded routes ({operations})");

@@ -9,9 +9,10 @@ namespace BuildGrid.Hostile.Tests.Campaign;
 /// <para>Hook for the identity work (users, tokens, private repositories, BUILDGRID_ADMIN_PASSWORD): add profiles here —
 /// e.g. "anonymous with an admin password set" (<see cref="MaySeePrivate"/> false), "a user of another namespace", "a bad
 /// bearer token" — with their credentials in <see cref="Authorize"/> and <see cref="Metadata"/>, start the host with the
-/// password (<see cref="HostSettings"/>), and plant private resources whose fields carry <see cref="PrivateMarker"/>
-/// (a private Quay repository's description, a private project's Dockerfile). <see cref="LeakCheck"/> then fails any
-/// response to such a caller that contains a marker; the campaign already runs it on every response.</para>
+/// password (<see cref="HostSettings"/>). The campaign's host already plants private data carrying
+/// <see cref="PrivateMarker"/> (a private Quay repository's description; plant more where identity adds private kinds),
+/// and <see cref="LeakCheck"/> runs on every response: it fails any answer to a caller that may not see private data
+/// and contains the marker.</para>
 /// </summary>
 public sealed record CallerProfile(string Name, bool MaySeePrivate, Action<HttpRequestMessage> Authorize, Func<Metadata> Metadata)
 {

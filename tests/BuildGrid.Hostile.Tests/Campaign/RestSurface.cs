@@ -20,6 +20,31 @@ public sealed partial class RestSurface(JsonObject openApi, IReadOnlyList<string
     readonly List<JsonObject> seedBodies = SeedJson(seedTexts);
     int counter;
 
+    /// <summary>
+    /// Each create or update operation once, unmutated, so that the hostile requests that follow (which use the same
+    /// plausible names) aim at stored rows: an injection that deleted or changed them would show in the row check.
+    /// </summary>
+    public IEnumerable<HttpShot> BaselineShots()
+    {
+        foreach (var (path, item) in openApi["paths"]!.AsObject())
+        {
+            foreach (var (verb, operationNode) in item!.AsObject())
+            {
+                if (verb is not ("post" or "put") || path.Contains("delete", StringComparison.Ordinal) || path.Contains("cancel", StringComparison.Ordinal))
+                    continue;
+                // The first shot of an operation is its plausible request with one path parameter mutated, so build it directly.
+                var operation = operationNode!.AsObject();
+                var pathParams = operation["parameters"]?.AsArray().Where(p => (string?)p!["in"] == "path").Select(p => (string)p!["name"]!) ?? [];
+                var url = pathParams.Aggregate(path, (u, name) => u.Replace("{" + name + "}", PlausibleSegment(name), StringComparison.Ordinal));
+                var query = string.Join("&", operation["parameters"]?.AsArray().Where(p => (string?)p!["in"] == "query")
+                    .Select(p => $"{(string)p!["name"]!}={Uri.EscapeDataString(PlausibleScalar((string)p["name"]!, p["schema"]))}") ?? []);
+                var schema = operation["requestBody"]?["content"]?["application/json"]?["schema"];
+                yield return new HttpShot(verb.ToUpperInvariant(), query.Length == 0 ? url : url + "?" + query,
+                    schema is null ? null : Encoding.UTF8.GetBytes(BaseBody(schema)?.ToJsonString() ?? "{}"), schema is null ? null : "application/json");
+            }
+        }
+    }
+
     public IEnumerable<HttpShot> Shots()
     {
         foreach (var (path, item) in openApi["paths"]!.AsObject())
@@ -165,7 +190,9 @@ public sealed partial class RestSurface(JsonObject openApi, IReadOnlyList<string
             case "object":
                 var result = new JsonObject();
                 foreach (var (name, property) in schema["properties"]?.AsObject() ?? [])
-                    result[name] = Build(property, depth + 1);
+                    result[name] = (string?)property?["type"] == "string" && property["enum"] is null && property["format"] is null
+                        ? PlausibleScalar(name, property)
+                        : Build(property, depth + 1);
                 return result;
             case "array":
                 return depth > 3 ? new JsonArray() : new JsonArray(Build(schema["items"], depth + 1));
