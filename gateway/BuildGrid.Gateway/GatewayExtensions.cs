@@ -1,5 +1,6 @@
 using BuildGrid.Containers;
 using BuildGrid.Core.Clients;
+using BuildGrid.Core.Hosting;
 using BuildGrid.Gateway.Dialects.Harbor;
 using BuildGrid.Gateway.Dialects.ImageMarket;
 using BuildGrid.Gateway.Dialects.Quay;
@@ -27,6 +28,7 @@ public static class GatewayExtensions
         // cannot be written and the transcoder answers an empty 500; the dialect's error step then reshapes the body.
         builder.Services.AddGrpc().AddJsonTranscoding(o =>
             o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromFiles(Google.Rpc.ErrorDetailsReflection.Descriptor));
+        builder.Services.AddReadableRequestBinder();
         builder.Services.AddBuildGridClient<Projects.V1.Projects.ProjectsClient>(ProjectsExtensions.AppId);
         builder.Services.AddBuildGridClient<Builds.V1.BuildRuns.BuildRunsClient>(Builds.BuildsExtensions.AppId);
         builder.Services.AddBuildGridClient<Builds.V1.BuildDefinitions.BuildDefinitionsClient>(Builds.BuildsExtensions.AppId);

@@ -65,7 +65,7 @@ public sealed class BuildGridRestService(BuildDefinitions.BuildDefinitionsClient
             if (Dialects.LenientBody.Parse(request.Body) is { } json)
                 body = InputsParser.Parse<RunInputs>(json.ToJsonString());
         }
-        catch (Exception e) when (e is Dialects.BadBodyException or Google.Protobuf.InvalidProtocolBufferException)
+        catch (Exception e) when (e is Dialects.BadBodyException or Google.Protobuf.InvalidProtocolBufferException or Google.Protobuf.InvalidJsonException)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, "body: " + e.Message));
         }

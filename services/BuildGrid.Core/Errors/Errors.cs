@@ -20,13 +20,21 @@ public static class Errors
     public static RpcException Conflict(string reason, string message, params (string Key, string Value)[] metadata) =>
         Create(Code.Aborted, reason, message, metadata);
 
+    /// <summary>
+    /// Longest message and metadata value an error carries. Errors travel in HTTP/2 trailers, which a client refuses past
+    /// 64 KiB: an error that echoed a 1 MB field value would reach the caller as Unavailable (a 503 through the gateway).
+    /// </summary>
+    public const int MaxTextLength = 1024;
+
     public static RpcException Create(Code code, string reason, string message, params (string Key, string Value)[] metadata)
     {
         var info = new ErrorInfo { Reason = reason, Domain = Reasons.Domain };
         foreach (var (key, value) in metadata)
-            info.Metadata[key] = value;
-        return new Google.Rpc.Status { Code = (int)code, Message = message, Details = { Any.Pack(info) } }.ToRpcException();
+            info.Metadata[key] = Shorten(value);
+        return new Google.Rpc.Status { Code = (int)code, Message = Shorten(message), Details = { Any.Pack(info) } }.ToRpcException();
     }
+
+    static string Shorten(string text) => text.Length <= MaxTextLength ? text : text[..MaxTextLength] + "…";
 
     /// <summary>The ErrorInfo of a failed call, or null when the callee sent none (transport errors, crashes).</summary>
     public static ErrorInfo? Info(this RpcException exception) => exception.GetRpcStatus()?.GetDetail<ErrorInfo>();

@@ -54,6 +54,7 @@ public static class BuildGridDefaults
             options.IgnoreUnknownServices = true;
             options.MaxReceiveMessageSize = 16 * 1024 * 1024;
         });
+        builder.Services.AddReadableRequestBinder();
         builder.Services.AddGrpcReflection();
         builder.Services.AddHealthChecks();
         builder.AddBuildGridTelemetry();
@@ -68,6 +69,9 @@ public static class BuildGridDefaults
     {
         if (app.Services.GetService<BuildGridEndpoints>() is null)
             throw new InvalidOperationException("Call builder.AddBuildGridDefaults() before app.MapBuildGridDefaults().");
+        if (app.Services.GetServices<Grpc.AspNetCore.Server.Model.IServiceMethodProvider<Grpc.Reflection.ReflectionServiceImpl>>()
+            .Any(p => p.GetType().Name.StartsWith("BinderServiceMethodProvider", StringComparison.Ordinal)))
+            throw new InvalidOperationException("AddGrpc() ran after AddBuildGridDefaults(): call services.AddReadableRequestBinder() after it.");
         app.MapHealthChecks("/healthz");
         app.MapGrpcReflectionService();
         return app;

@@ -146,7 +146,15 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
         TimeSpan? grace = null;
         if (request.GracePeriod is { } duration)
         {
-            grace = duration.ToTimeSpan();
+            try
+            {
+                grace = duration.ToTimeSpan();
+            }
+            catch (InvalidOperationException)
+            {
+                // Seconds and nanos of different signs, or out of range: not a duration.
+                throw Errors.Invalid(Reasons.InvalidArgument, "grace_period", "grace_period is not a valid duration");
+            }
             if (grace < TimeSpan.Zero)
                 throw Errors.Invalid(Reasons.InvalidArgument, "grace_period", "grace_period must not be negative");
         }

@@ -44,6 +44,15 @@ public sealed class GarbageCollectionTests : IAsyncLifetime
 
     string BlobPath(TestBlob blob) => Path.Combine(dataDir, "registry", "blobs", "sha256", blob.Hex[..2], blob.Hex);
 
+    /// <summary>Found by the hostile campaign: seconds and nanos of different signs were answered Unknown.</summary>
+    [Fact]
+    public async Task A_grace_period_that_is_not_a_duration_is_an_invalid_argument()
+    {
+        var e = await Assert.ThrowsAsync<RpcException>(() => grpc.RunGarbageCollectionAsync(
+            new V1.RunGarbageCollectionRequest { DryRun = true, GracePeriod = new Duration { Seconds = 5, Nanos = -5 } }, cancellationToken: Ct).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+    }
+
     [Fact]
     public async Task Gc_sweeps_what_no_manifest_references_and_keeps_the_rest_and_pushes_in_flight()
     {

@@ -108,6 +108,19 @@ public sealed class ZadigRunsTests(StandaloneFixture fixture) : IDisposable
         Assert.Equal("hello-x,y", second.Outputs["RESULT"]);
     }
 
+    /// <summary>Found by the hostile campaign: both were answered 5xx (500, and 503 from an error echoing 1 MB in its trailers).</summary>
+    [Fact]
+    public async Task A_number_out_of_range_in_a_run_body_and_a_1MB_template_field_are_the_callers_mistake()
+    {
+        var outOfRange = await api.JsonAsync(HttpMethod.Post, $"/buildgrid/v1/builds/none/runs?projectKey={ZadigApi.Unique("p")}", """{"tag":1e400}""");
+        Assert.Equal(HttpStatusCode.BadRequest, outOfRange.Status);
+
+        var huge = new JsonObject { ["name"] = ZadigApi.Unique("tpl"), ["infrastructure"] = new string('A', 1 << 20), ["build_script"] = "true" };
+        var answer = await api.JsonAsync(HttpMethod.Put, $"/buildgrid/v1/build-templates/{huge["name"]}", huge.ToJsonString());
+        Assert.True(answer.Status is >= HttpStatusCode.BadRequest and < HttpStatusCode.InternalServerError, $"{(int)answer.Status} {answer.Text[..Math.Min(300, answer.Text.Length)]}");
+        Assert.True(answer.Text.Length < 16 * 1024, "the error does not echo the 1 MB value");
+    }
+
     [Fact]
     public async Task A_template_made_build_runs_the_templates_current_script_with_its_inputs()
     {

@@ -57,7 +57,7 @@ public sealed class HarborService(Registry.V1.Registry.RegistryClient registry) 
 
     public override async Task<Hv1.ListTagsResponse> ListTags(Hv1.ListTagsRequest request, ServerCallContext context)
     {
-        LenientBody.MergeInto(request, request.Body);
+        MergeBody(request, request.Body);
         var (page, size) = Paging(request.Page, request.PageSize);
         var repository = Repository(request.RepoName, "repo_name");
         var names = await PageAsync(page, size, async token =>
@@ -72,7 +72,7 @@ public sealed class HarborService(Registry.V1.Registry.RegistryClient registry) 
 
     public override async Task<ManifestResponse> GetManifest(Hv1.GetManifestRequest request, ServerCallContext context)
     {
-        LenientBody.MergeInto(request, request.Body);
+        MergeBody(request, request.Body);
         var repository = Repository(request.RepoName, "repo_name");
         if (request.Tag.Length == 0)
             throw Bad("tag is required");
@@ -86,7 +86,7 @@ public sealed class HarborService(Registry.V1.Registry.RegistryClient registry) 
 
     public override async Task<CodeResponse> DeleteTag(Hv1.DeleteTagRequest request, ServerCallContext context)
     {
-        LenientBody.MergeInto(request, request.Body);
+        MergeBody(request, request.Body);
         var http = context.GetHttpContext();
         if (HttpMethods.IsPost(http.Request.Method) && !string.Equals(request.Method, "DELETE", StringComparison.OrdinalIgnoreCase))
             throw new RpcException(new Status(StatusCode.Unimplemented, "POST /repositories deletes a tag only with method=DELETE"));
@@ -132,6 +132,19 @@ public sealed class HarborService(Registry.V1.Registry.RegistryClient registry) 
     }
 
     static RpcException Bad(string message) => new(new Status(StatusCode.InvalidArgument, message));
+
+    /// <summary>A body that cannot be read (not JSON, wrong types, too large) is the caller's mistake: 400, not 500.</summary>
+    static void MergeBody(Google.Protobuf.IMessage request, Google.Api.HttpBody? body)
+    {
+        try
+        {
+            LenientBody.MergeInto(request, body);
+        }
+        catch (BadBodyException e)
+        {
+            throw Bad(e.Message);
+        }
+    }
 
 
     static string Time(Timestamp? time) =>

@@ -1,0 +1,121 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Data.Sqlite;
+
+namespace BuildGrid.Hostile.Tests.Campaign;
+
+/// <summary>
+/// The stored rows of every SQLite database in a host's data directory, as a multiset of row hashes per table: two
+/// snapshots are equal when no row was added, removed or changed (row order does not matter). Read through read-only
+/// connections (WAL: readers never block the host's writers). A few hundred rows hash in about a millisecond.
+/// </summary>
+public sealed class DatabaseSnapshot
+{
+    /// <summary>
+    /// Columns that are pure bookkeeping of background work and move without any request: the outbox relay marks each
+    /// event sent (and counts its attempts) after the request that wrote it has been answered. The event rows themselves
+    /// (id, topic, data) are compared, so an event written by a rejected request is still caught.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string[]> Excluded = new Dictionary<string, string[]>
+    {
+        ["outbox"] = ["sent_at", "attempts", "next_attempt_at", "last_error"],
+    };
+
+    readonly Dictionary<string, ulong[]> tables;
+
+    DatabaseSnapshot(Dictionary<string, ulong[]> tables) => this.tables = tables;
+
+    public int Rows => tables.Values.Sum(t => t.Length);
+
+    public static IReadOnlyList<string> Databases(string dataDir) =>
+        [.. Directory.EnumerateFiles(dataDir, "*.db", SearchOption.AllDirectories).Order(StringComparer.Ordinal)];
+
+    public static async Task<DatabaseSnapshot> TakeAsync(string dataDir, CancellationToken ct)
+    {
+        var tables = new Dictionary<string, ulong[]>(StringComparer.Ordinal);
+        foreach (var file in Databases(dataDir))
+        {
+            await using var conn = Open(file);
+            await conn.OpenAsync(ct);
+            var names = new List<string>();
+            await using (var list = conn.CreateCommand())
+            {
+                list.CommandText = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name";
+                await using var reader = await list.ExecuteReaderAsync(ct);
+                while (await reader.ReadAsync(ct))
+                    names.Add(reader.GetString(0));
+            }
+            foreach (var table in names)
+                tables[$"{Path.GetFileName(file)}:{table}"] = await HashRowsAsync(conn, table, ct);
+        }
+        return new DatabaseSnapshot(tables);
+    }
+
+    /// <summary>Whether every database's outbox has sent every event (events of accepted requests apply asynchronously).</summary>
+    public static async Task<bool> OutboxesDrainedAsync(string dataDir, CancellationToken ct)
+    {
+        foreach (var file in Databases(dataDir))
+        {
+            await using var conn = Open(file);
+            await conn.OpenAsync(ct);
+            await using var command = conn.CreateCommand();
+            command.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'outbox'";
+            if (Convert.ToInt64(await command.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture) == 0)
+                continue;
+            command.CommandText = "SELECT count(*) FROM outbox WHERE sent_at IS NULL";
+            if (Convert.ToInt64(await command.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture) > 0)
+                return false;
+        }
+        return true;
+    }
+
+    static SqliteConnection Open(string file) =>
+        new(new SqliteConnectionStringBuilder { DataSource = file, Mode = SqliteOpenMode.ReadOnly, Pooling = true }.ToString());
+
+    static async Task<ulong[]> HashRowsAsync(SqliteConnection conn, string table, CancellationToken ct)
+    {
+        await using var command = conn.CreateCommand();
+        command.CommandText = $"SELECT * FROM \"{table.Replace("\"", "\"\"", StringComparison.Ordinal)}\"";
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        var excluded = Excluded.GetValueOrDefault(table) ?? [];
+        var included = Enumerable.Range(0, reader.FieldCount).Where(i => !excluded.Contains(reader.GetName(i))).ToArray();
+        var hashes = new List<ulong>();
+        var buffer = new MemoryStream();
+        while (await reader.ReadAsync(ct))
+        {
+            buffer.SetLength(0);
+            foreach (var i in included)
+            {
+                var value = reader.GetValue(i);
+                var bytes = value switch
+                {
+                    DBNull => [0xFF],
+                    byte[] blob => blob,
+                    _ => Encoding.UTF8.GetBytes(Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? ""),
+                };
+                buffer.Write(BitConverter.GetBytes(bytes.Length));
+                buffer.Write(bytes);
+            }
+            hashes.Add(BitConverter.ToUInt64(SHA256.HashData(buffer.GetBuffer().AsSpan(0, (int)buffer.Length))));
+        }
+        hashes.Sort();
+        return [.. hashes];
+    }
+
+    /// <summary>The tables whose rows differ, each with how many rows appeared and disappeared (a changed row is both).</summary>
+    public IReadOnlyList<string> Diff(DatabaseSnapshot other)
+    {
+        var differences = new List<string>();
+        foreach (var name in tables.Keys.Union(other.tables.Keys).Order(StringComparer.Ordinal))
+        {
+            var before = tables.GetValueOrDefault(name) ?? [];
+            var after = other.tables.GetValueOrDefault(name) ?? [];
+            if (before.AsSpan().SequenceEqual(after))
+                continue;
+            var added = after.Except(before).Count();
+            var removed = before.Except(after).Count();
+            differences.Add($"{name} (+{added} -{removed} rows)");
+        }
+        return differences;
+    }
+}
