@@ -32,6 +32,13 @@ public sealed class RegistryOptions
     public TimeSpan GcInterval { get; set; } = TimeSpan.FromHours(6);
 
     /// <summary>
+    /// The lease a running collection holds in SQL, so that one collection runs at a time across replicas sharing the
+    /// database; renewed every third of it. A collection whose replica dies is taken over once the lease lapses.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:03", "01:00:00")]
+    public TimeSpan GcLease { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
     /// Flush each blob to disk (fsync) before it is renamed into place, so that a power loss cannot leave a named blob
     /// with missing bytes. Off trades that guarantee for push latency (a process kill is safe either way).
     /// </summary>

@@ -128,21 +128,28 @@ public sealed partial class DistributionApi
             // Monolithic upload: POST ?digest= with the whole blob as the body.
             var digest = Digest.Parse(digestValue.ToString());
             LiftBodyLimit(context);
-            var file = blobs.UploadPath($"{Guid.NewGuid():N}.mono");
+            // A session row claims the digest while the bytes arrive (see RegistryStore.ClaimUploadAsync); linking ends it.
+            var uploadId = Guid.NewGuid().ToString("N");
+            var file = blobs.UploadPath($"{uploadId}.mono");
+            var linked = false;
             try
             {
+                await store.ClaimMonolithicAsync(uploadId, name, digest, ct);
                 using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
                 await using (File.Create(file)) { }
-                var size = await blobs.AppendAsync(file, request.Body, hash, ct);
+                var size = await blobs.AppendAsync(file, request.BodyReader, hash, ct);
                 CheckLength(request, size);
                 var actual = new Digest(Convert.ToHexStringLower(hash.GetHashAndReset()));
                 if (actual != digest)
                     throw DigestMismatch(digest, actual);
-                await CommitAsync(name, file, digest, size, OperatorOf(context), ct);
+                await CommitAsync(name, file, digest, size, OperatorOf(context), uploadId, ct);
+                linked = true;
             }
             finally
             {
                 TryDelete(file);
+                if (!linked)
+                    await store.DeleteUploadAsync(uploadId, CancellationToken.None);
             }
             BlobCreated(context.Response, name, digest);
             return;
@@ -176,7 +183,7 @@ public sealed partial class DistributionApi
                         $"Content-Range {start}-{end} is {end - start + 1} bytes but Content-Length is {declared}");
             }
             LiftBodyLimit(context);
-            var written = await AppendAsync(id, file, offset, request.Body, ct);
+            var written = await AppendAsync(id, file, offset, request.BodyReader, ct);
             UploadAccepted(context.Response, name, id, offset + written, StatusCodes.Status202Accepted);
         }
     }
@@ -191,7 +198,9 @@ public sealed partial class DistributionApi
         var digest = Digest.Parse(digestValue.ToString());
         using (await blobs.LockUploadAsync(ValidateUploadId(id), ct))
         {
-            var file = await RequireUploadAsync(name, id, ct);
+            var file = blobs.UploadPath(id);
+            if (!await store.ClaimUploadAsync(id, name, digest, options.CurrentValue.UploadExpiry, ct) || !File.Exists(file))
+                throw new RegistryException(RegistryError.BlobUploadUnknown, "blob upload unknown to registry", id);
             var offset = new FileInfo(file).Length;
             if (request.Headers.ContentRange is { Count: > 0 } contentRange && ParseContentRange(contentRange.ToString()).Start != offset)
             {
@@ -199,7 +208,7 @@ public sealed partial class DistributionApi
                 throw new RegistryException(RegistryError.RangeInvalid, "blob upload invalid", $"the final chunk must start at {offset}");
             }
             LiftBodyLimit(context);
-            var size = offset + await AppendAsync(id, file, offset, request.Body, ct);
+            var size = offset + await AppendAsync(id, file, offset, request.BodyReader, ct);
             var actual = await hashes.DigestAsync(id, file, ct);
             if (actual != digest)
             {
@@ -207,8 +216,7 @@ public sealed partial class DistributionApi
                 await EndUploadAsync(id, file, ct);
                 throw DigestMismatch(digest, actual);
             }
-            await CommitAsync(name, file, digest, size, OperatorOf(context), ct);
-            await store.DeleteUploadAsync(id, ct);
+            await CommitAsync(name, file, digest, size, OperatorOf(context), id, ct);
         }
         BlobCreated(context.Response, name, digest);
     }
@@ -239,7 +247,7 @@ public sealed partial class DistributionApi
     }
 
     /// <summary>Appends a body to a session's file, keeping the running hash when it can.</summary>
-    async Task<long> AppendAsync(string id, string file, long offset, Stream body, CancellationToken ct)
+    async Task<long> AppendAsync(string id, string file, long offset, System.IO.Pipelines.PipeReader body, CancellationToken ct)
     {
         var hash = hashes.Continue(id, offset);
         try
@@ -256,14 +264,17 @@ public sealed partial class DistributionApi
         }
     }
 
-    /// <summary>Moves a verified file into place and links it, under the digest lock (see <see cref="BlobStore.LockDigestAsync"/>).</summary>
-    async Task CommitAsync(string name, string file, Digest digest, long size, string @operator, CancellationToken ct)
+    /// <summary>
+    /// Moves a verified file into place and links it, ending the upload session whose claim kept collections of every
+    /// replica off the digest meanwhile; under this process's digest lock (see <see cref="BlobStore.LockDigestAsync"/>).
+    /// </summary>
+    async Task CommitAsync(string name, string file, Digest digest, long size, string @operator, string uploadId, CancellationToken ct)
     {
         using (await blobs.LockDigestAsync(digest, ct))
         {
             blobs.Commit(file, digest);
             // From here the blob is durable; finish linking even if the client goes away now.
-            await store.LinkBlobAsync(name, digest, size, @operator, CancellationToken.None);
+            await store.LinkBlobAsync(name, digest, size, @operator, uploadId, CancellationToken.None);
         }
     }
 

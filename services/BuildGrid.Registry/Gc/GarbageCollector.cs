@@ -16,19 +16,32 @@ public sealed record GcReport(long Marked, IReadOnlyList<string> Deleted, long B
 /// transaction, then removes the rows before the file, so no row ever names a missing file. Also removes expired
 /// upload sessions and stray files (a blob file without a row, left by a crash between rename and insert).
 /// </summary>
+/// <remarks>
+/// Replicas sharing the data directory and database (distributed mode) stay safe because everything that decides is in
+/// SQL: one collection runs at a time, holding the <see cref="RegistryStore.GcLease"/> lease (renewed while it runs); a
+/// digest that an upload session on any replica claims (it is committing that blob) is never deleted; and each deletion
+/// is recorded (blob_deletions) from the transaction that removes the rows until the file is gone, while uploads of
+/// that digest wait. A deletion is only trusted while its collection holds the lease, so this collection stops before
+/// deleting a file when its lease may have lapsed, and the next one finishes (or drops) what a dead one left.
+/// </remarks>
 public sealed class GarbageCollector(RegistryStore store, BlobStore blobs, UploadHashes hashes,
     IOptionsMonitor<RegistryOptions> options, ILogger<GarbageCollector> logger)
 {
     readonly SemaphoreSlim running = new(1, 1);
+    readonly string holder = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
 
-    /// <summary>Runs one collection; null when another is already running.</summary>
+    /// <summary>Runs one collection; null when another is already running (in this process or on another replica).</summary>
     public async Task<GcReport?> TryRunAsync(bool dryRun, TimeSpan? gracePeriod, CancellationToken cancellationToken)
     {
         if (!await running.WaitAsync(0, cancellationToken))
             return null;
         try
         {
-            return await RunAsync(dryRun, gracePeriod ?? options.CurrentValue.GcGracePeriod, cancellationToken);
+            var duration = options.CurrentValue.GcLease;
+            if (!await store.TryLeaseAsync(RegistryStore.GcLease, holder, duration, cancellationToken))
+                return null;
+            await using var lease = new Lease(store, holder, duration, cancellationToken);
+            return await RunAsync(dryRun, gracePeriod ?? options.CurrentValue.GcGracePeriod, lease, lease.Token);
         }
         finally
         {
@@ -36,15 +49,26 @@ public sealed class GarbageCollector(RegistryStore store, BlobStore blobs, Uploa
         }
     }
 
-    async Task<GcReport> RunAsync(bool dryRun, TimeSpan grace, CancellationToken cancellationToken)
+    async Task<GcReport> RunAsync(bool dryRun, TimeSpan grace, Lease lease, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         var now = DateTimeOffset.UtcNow;
         var cutoff = now - grace;
-
-        var marked = await store.ReferencedBlobsAsync(cancellationToken);
+        var uploadCutoff = now - options.CurrentValue.UploadExpiry;
         var deleted = new List<string>();
         long freed = 0;
+
+        // Deletions a collection that died (or lost its lease) left half done.
+        if (!dryRun)
+        {
+            foreach (var digest in await store.TakeOverDeletionsAsync(holder, uploadCutoff, cancellationToken))
+            {
+                using (await blobs.LockDigestAsync(digest, cancellationToken))
+                    freed += await FinishDeletionAsync(digest, lease);
+            }
+        }
+
+        var marked = await store.ReferencedBlobsAsync(cancellationToken);
         foreach (var (digestText, size) in await store.SweepCandidatesAsync(cutoff, cancellationToken))
         {
             var digest = Digest.Parse(digestText);
@@ -56,15 +80,14 @@ public sealed class GarbageCollector(RegistryStore store, BlobStore blobs, Uploa
             }
             using (await blobs.LockDigestAsync(digest, cancellationToken))
             {
-                if (!await store.DeleteBlobIfUnreferencedAsync(digest, cutoff, cancellationToken))
+                if (!await store.DeleteBlobIfUnreferencedAsync(digest, cutoff, uploadCutoff, holder, cancellationToken))
                     continue;
-                freed += TryDelete(digest);
+                freed += await FinishDeletionAsync(digest, lease);
                 deleted.Add(digestText);
             }
         }
 
         // Expired upload sessions: rows first, then their files.
-        var uploadCutoff = now - options.CurrentValue.UploadExpiry;
         var expired = await store.ExpiredUploadsAsync(uploadCutoff, cancellationToken);
         if (!dryRun)
         {
@@ -92,24 +115,38 @@ public sealed class GarbageCollector(RegistryStore store, BlobStore blobs, Uploa
             if (!dryRun)
                 TryDeleteFile(file.FullName);
         }
-        // Blob files without a row, older than the grace period.
+        // Blob files without a row, older than the grace period, that no upload session is committing.
         foreach (var (digest, file) in blobs.EnumerateBlobFiles())
         {
             if (file.LastWriteTimeUtc >= cutoff.UtcDateTime)
                 continue;
             using (await blobs.LockDigestAsync(digest, cancellationToken))
             {
-                if (await store.BlobRowExistsAsync(digest, cancellationToken))
+                if (dryRun)
+                {
+                    if (!await store.BlobRowExistsAsync(digest, cancellationToken))
+                        stray++;
+                    continue;
+                }
+                if (!await store.BeginStrayDeletionAsync(digest, uploadCutoff, holder, cancellationToken))
                     continue;
                 stray++;
-                if (!dryRun)
-                    freed += TryDelete(digest);
+                freed += await FinishDeletionAsync(digest, lease);
             }
         }
 
         var report = new GcReport(marked.Count, deleted, freed, expired.Count, stray, dryRun, clock.Elapsed);
         Log.GcFinished(logger, report.Marked, deleted.Count, freed, expired.Count, stray, report.Duration, dryRun);
         return report;
+    }
+
+    /// <summary>Deletes the file of a recorded deletion and ends the record, if the lease still protects it.</summary>
+    async Task<long> FinishDeletionAsync(Digest digest, Lease lease)
+    {
+        lease.EnsureHeld();
+        var size = TryDelete(digest);
+        await store.EndDeletionAsync(digest, CancellationToken.None);
+        return size;
     }
 
     long TryDelete(Digest digest)
@@ -135,6 +172,65 @@ public sealed class GarbageCollector(RegistryStore store, BlobStore blobs, Uploa
         {
             Log.DeleteFailed(logger, path, e);
         }
+    }
+}
+
+/// <summary>
+/// The collector's SQL lease while a collection runs: renewed every third of its duration; when a renewal fails (another
+/// replica took a lapsed lease over) or none succeeded for two thirds of it, the collection stops before its next delete.
+/// </summary>
+sealed class Lease : IAsyncDisposable
+{
+    readonly RegistryStore store;
+    readonly string holder;
+    readonly TimeSpan duration;
+    readonly CancellationTokenSource stop;
+    readonly Task renewing;
+    long renewedAt = Stopwatch.GetTimestamp();
+
+    public Lease(RegistryStore store, string holder, TimeSpan duration, CancellationToken cancellationToken)
+    {
+        (this.store, this.holder, this.duration) = (store, holder, duration);
+        stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        renewing = RenewAsync();
+    }
+
+    public CancellationToken Token => stop.Token;
+
+    /// <summary>Throws unless the lease surely still holds (renewed within two thirds of its duration).</summary>
+    public void EnsureHeld()
+    {
+        if (stop.IsCancellationRequested || Stopwatch.GetElapsedTime(Interlocked.Read(ref renewedAt)) > duration * 2 / 3)
+            throw new InvalidOperationException("the garbage collection lost its lease (another replica may have taken it over); it stopped");
+    }
+
+    async Task RenewAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(duration / 3, stop.Token);
+                var attempt = Stopwatch.GetTimestamp();
+                if (!await store.TryLeaseAsync(RegistryStore.GcLease, holder, duration, stop.Token))
+                {
+                    await stop.CancelAsync();
+                    return;
+                }
+                Interlocked.Exchange(ref renewedAt, attempt);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await stop.CancelAsync();
+        await renewing;
+        stop.Dispose();
+        await store.ReleaseLeaseAsync(RegistryStore.GcLease, holder, CancellationToken.None);
     }
 }
 

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Diagnostics;
 using System.Text.Json;
 using BuildGrid.Core.Events;
 using BuildGrid.Core.Storage;
@@ -207,13 +208,16 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
     /// <summary>
     /// Records a blob whose file is in place and links it to the repository (creating the repository on its first push).
     /// Refreshes the blob's grace period. Call under the digest lock, after <see cref="BlobStore.Commit"/>.
-    /// </summary>
-    public async Task LinkBlobAsync(string repository, Digest digest, long size, string @operator, CancellationToken cancellationToken)
+    /// The upload session <paramref name="uploadId"/> (whose claim protected the digest until now) ends in the same
+    /// transaction.
+    public async Task LinkBlobAsync(string repository, Digest digest, long size, string @operator, string uploadId,
+        CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
         var repositoryId = await EnsureRepositoryAsync(connection, tx, repository, @operator, cancellationToken);
         await LinkAsync(connection, tx, repositoryId, digest, size, cancellationToken);
+        await connection.ExecuteAsync(Cmd("DELETE FROM uploads WHERE id = @uploadId", new { uploadId }, tx, cancellationToken));
         await tx.CommitAsync(cancellationToken);
         outbox.Wake(db);
     }
@@ -450,6 +454,57 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
             new { id, repository, now }, null, cancellationToken));
     }
 
+    /// <summary>
+    /// Makes a live session of the repository claim <paramref name="digest"/> before it commits a blob: from here until
+    /// <see cref="LinkBlobAsync"/> ends the session, no collection on any replica deletes that digest. Waits while a
+    /// collection is deleting it (milliseconds; a deletion whose collection lost its lease is ignored). False when the
+    /// session is unknown or expired.
+    /// </summary>
+    public async Task<bool> ClaimUploadAsync(string id, string repository, Digest digest, TimeSpan expiry, CancellationToken cancellationToken) =>
+        await ClaimAsync("""
+            UPDATE uploads SET updated_at = @now, digest = @digest
+            WHERE id = @id AND repository = @repository AND updated_at >= @cutoff
+            """, id, repository, digest, expiry, cancellationToken);
+
+    /// <summary>A session for a monolithic upload (POST ?digest=), created already claiming its digest.</summary>
+    public async Task ClaimMonolithicAsync(string id, string repository, Digest digest, CancellationToken cancellationToken) =>
+        await ClaimAsync("""
+            INSERT INTO uploads (id, repository, created_at, updated_at, digest) VALUES (@id, @repository, @now, @now, @digest)
+            """, id, repository, digest, TimeSpan.Zero, cancellationToken);
+
+    async Task<bool> ClaimAsync(string sql, string id, string repository, Digest digest, TimeSpan expiry, CancellationToken ct)
+    {
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            await using (var connection = await db.OpenAsync(ct))
+            {
+                await using var tx = await db.Dialect.BeginWriteAsync(connection, ct);
+                var now = Now();
+                var parameters = new { id, repository, digest = digest.ToString(), now, cutoff = now - (long)expiry.TotalMilliseconds, gc = GcLease };
+                if (!await connection.ExecuteScalarAsync<bool>(Cmd(DeletionInProgress, parameters, tx, ct)))
+                {
+                    var claimed = await connection.ExecuteAsync(Cmd(sql, parameters, tx, ct)) == 1;
+                    await tx.CommitAsync(ct);
+                    return claimed;
+                }
+            }
+            if (waited.Elapsed > TimeSpan.FromMinutes(1))
+                throw new RegistryException(RegistryError.Unknown, "blob is being deleted",
+                    $"a garbage collection has been deleting {digest} for a minute; try again later");
+            await Task.Delay(20, ct);
+        }
+    }
+
+    /// <summary>The name of the collector's lease in registry_leases.</summary>
+    public const string GcLease = "gc";
+
+    /// <summary>A collection that still holds its lease is deleting @digest.</summary>
+    const string DeletionInProgress = """
+        SELECT CASE WHEN EXISTS (SELECT 1 FROM blob_deletions d JOIN registry_leases l ON l.name = @gc AND l.holder = d.holder
+            WHERE d.digest = @digest AND l.expires_at >= @now) THEN 1 ELSE 0 END
+        """;
+
     /// <summary>A live session of the repository (not expired), refreshing its expiry; null otherwise.</summary>
     public async Task<bool> TouchUploadAsync(string id, string repository, TimeSpan expiry, CancellationToken cancellationToken)
     {
@@ -501,23 +556,116 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
     }
 
     /// <summary>
-    /// Removes a blob's rows if, checked again inside the write transaction, it is still unreferenced and outside its
-    /// grace period. The caller holds the digest lock and deletes the file after this returns true.
+    /// Removes a blob's rows if, checked again inside the write transaction, it is still unreferenced, outside its grace
+    /// period and claimed by no live upload session (<paramref name="uploadCutoff"/>: sessions touched before it are
+    /// expired), and records the deletion under <paramref name="holder"/>'s lease. The caller deletes the file, then
+    /// calls <see cref="EndDeletionAsync"/>.
     /// </summary>
-    public async Task<bool> DeleteBlobIfUnreferencedAsync(Digest digest, DateTimeOffset cutoff, CancellationToken cancellationToken)
+    public async Task<bool> DeleteBlobIfUnreferencedAsync(Digest digest, DateTimeOffset cutoff, DateTimeOffset uploadCutoff, string holder,
+        CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
-        var parameters = new { digest = digest.ToString(), cutoff = cutoff.ToUnixTimeMilliseconds(), kind = KindBlob };
+        var parameters = new
+        {
+            digest = digest.ToString(), cutoff = cutoff.ToUnixTimeMilliseconds(), kind = KindBlob, holder, now = Now(),
+            uploadCutoff = uploadCutoff.ToUnixTimeMilliseconds(),
+        };
         var deleted = await connection.ExecuteAsync(Cmd("""
             DELETE FROM blobs WHERE digest = @digest AND last_linked_at < @cutoff
                 AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.digest = @digest AND r.kind = @kind)
+                AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.digest = @digest AND u.updated_at >= @uploadCutoff)
             """, parameters, tx, cancellationToken));
         if (deleted == 0)
             return false;
         await connection.ExecuteAsync(Cmd("DELETE FROM repository_blobs WHERE digest = @digest", parameters, tx, cancellationToken));
+        await RecordDeletionAsync(connection, tx, parameters, cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return true;
+    }
+
+    /// <summary>
+    /// Records the deletion of a blob file that has no row (a stray) if, inside the write transaction, it still has none
+    /// and no live upload session claims it. The caller deletes the file, then calls <see cref="EndDeletionAsync"/>.
+    /// </summary>
+    public async Task<bool> BeginStrayDeletionAsync(Digest digest, DateTimeOffset uploadCutoff, string holder, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        var parameters = new { digest = digest.ToString(), holder, now = Now(), uploadCutoff = uploadCutoff.ToUnixTimeMilliseconds() };
+        var free = await connection.ExecuteScalarAsync<bool>(Cmd("""
+            SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM blobs WHERE digest = @digest)
+                AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.digest = @digest AND u.updated_at >= @uploadCutoff) THEN 1 ELSE 0 END
+            """, parameters, tx, cancellationToken));
+        if (!free)
+            return false;
+        await RecordDeletionAsync(connection, tx, parameters, cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        return true;
+    }
+
+    async Task RecordDeletionAsync(DbConnection connection, DbTransaction tx, object parameters, CancellationToken ct)
+    {
+        await connection.ExecuteAsync(Cmd("DELETE FROM blob_deletions WHERE digest = @digest", parameters, tx, ct));
+        await connection.ExecuteAsync(Cmd("INSERT INTO blob_deletions (digest, holder, created_at) VALUES (@digest, @holder, @now)",
+            parameters, tx, ct));
+    }
+
+    public async Task EndDeletionAsync(Digest digest, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync(Cmd("DELETE FROM blob_deletions WHERE digest = @digest", new { digest = digest.ToString() }, null,
+            cancellationToken));
+    }
+
+    /// <summary>
+    /// Deletions left by a collection that died (or lost its lease) mid-way, taken over by <paramref name="holder"/>, which
+    /// now holds the lease: those whose blob came back (a row, or a live claim of an upload that ignored the lapsed
+    /// deletion) are dropped, the rest are returned for the caller to finish (delete the file, then end the deletion).
+    /// </summary>
+    public async Task<IReadOnlyList<Digest>> TakeOverDeletionsAsync(string holder, DateTimeOffset uploadCutoff, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        var parameters = new { holder, uploadCutoff = uploadCutoff.ToUnixTimeMilliseconds() };
+        await connection.ExecuteAsync(Cmd("""
+            DELETE FROM blob_deletions WHERE holder <> @holder AND (EXISTS (SELECT 1 FROM blobs b WHERE b.digest = blob_deletions.digest)
+                OR EXISTS (SELECT 1 FROM uploads u WHERE u.digest = blob_deletions.digest AND u.updated_at >= @uploadCutoff))
+            """, parameters, tx, cancellationToken));
+        await connection.ExecuteAsync(Cmd("UPDATE blob_deletions SET holder = @holder", parameters, tx, cancellationToken));
+        var digests = (await connection.QueryAsync<string>(Cmd("SELECT digest FROM blob_deletions ORDER BY digest", parameters, tx,
+            cancellationToken))).Select(Digest.Parse).ToList();
+        await tx.CommitAsync(cancellationToken);
+        return digests;
+    }
+
+    /// <summary>
+    /// Takes or renews the lease <paramref name="name"/> for <paramref name="holder"/> until now + <paramref name="duration"/>:
+    /// true when the holder has it (it was free, lapsed, or already the holder's).
+    /// </summary>
+    public async Task<bool> TryLeaseAsync(string name, string holder, TimeSpan duration, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        var now = Now();
+        var parameters = new { name, holder, now, expires = now + (long)duration.TotalMilliseconds };
+        var taken = await connection.ExecuteAsync(Cmd("""
+            UPDATE registry_leases SET holder = @holder, expires_at = @expires WHERE name = @name AND (holder = @holder OR expires_at < @now)
+            """, parameters, tx, cancellationToken)) == 1
+            || await connection.ExecuteAsync(Cmd("""
+                INSERT INTO registry_leases (name, holder, expires_at)
+                SELECT @name, @holder, @expires WHERE NOT EXISTS (SELECT 1 FROM registry_leases WHERE name = @name)
+                """, parameters, tx, cancellationToken)) == 1;
+        await tx.CommitAsync(cancellationToken);
+        return taken;
+    }
+
+    /// <summary>Gives a lease up (only if <paramref name="holder"/> still holds it).</summary>
+    public async Task ReleaseLeaseAsync(string name, string holder, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync(Cmd("DELETE FROM registry_leases WHERE name = @name AND holder = @holder", new { name, holder }, null,
+            cancellationToken));
     }
 
     public async Task<bool> BlobRowExistsAsync(Digest digest, CancellationToken cancellationToken)
