@@ -189,7 +189,10 @@ public sealed class BlobStore
         {
             // Another replica put the same bytes in place first.
             File.Delete(uploadFile);
+            return;
         }
+        if (options.CurrentValue.SyncBlobs)
+            Writeback.FlushDirectory(Path.GetDirectoryName(target)!); // the rename itself is durable before the blob is linked in SQL
     }
 
     /// <summary>Deletes a blob file (call under the digest lock, after its rows are gone). Returns its size, or 0 when absent.</summary>

@@ -19,6 +19,15 @@ static class Writeback
     [DllImport("libc", SetLastError = true, EntryPoint = "fdatasync")]
     private static extern int FDataSync(SafeFileHandle fd);
 
+    [DllImport("libc", SetLastError = true, EntryPoint = "open")]
+    private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
+
+    [DllImport("libc", SetLastError = true, EntryPoint = "fsync")]
+    private static extern int FSync(int fd);
+
+    [DllImport("libc", SetLastError = true, EntryPoint = "close")]
+    private static extern int Close(int fd);
+
     static bool unsupported = !OperatingSystem.IsLinux();
 
     /// <summary>Asks the kernel to start writing the range out; a hint only, so failure is ignored.</summary>
@@ -46,5 +55,27 @@ static class Writeback
         }
         if (FDataSync(handle) != 0)
             throw new IOException($"fdatasync failed: {Marshal.GetLastPInvokeErrorMessage()}", Marshal.GetLastPInvokeError());
+    }
+
+    /// <summary>
+    /// Makes a directory's entries durable (a rename into it survives a power cut, not just a process crash). Linux only;
+    /// elsewhere the file system's own ordering is relied on.
+    /// </summary>
+    public static void FlushDirectory(string directory)
+    {
+        if (!OperatingSystem.IsLinux())
+            return;
+        var fd = Open(directory, 0); // O_RDONLY: enough to fsync a directory on Linux
+        if (fd < 0)
+            throw new IOException($"open({directory}) failed: {Marshal.GetLastPInvokeErrorMessage()}", Marshal.GetLastPInvokeError());
+        try
+        {
+            if (FSync(fd) != 0)
+                throw new IOException($"fsync({directory}) failed: {Marshal.GetLastPInvokeErrorMessage()}", Marshal.GetLastPInvokeError());
+        }
+        finally
+        {
+            Close(fd);
+        }
     }
 }
