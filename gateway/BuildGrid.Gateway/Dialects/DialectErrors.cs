@@ -84,15 +84,23 @@ internal static class DialectErrors
             }
             if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } feature)
                 feature.MaxRequestBodySize = maxRequestBodyBytes;
-            try
+            if (context.Request.ContentLength is null && context.Request.Headers.TransferEncoding.Count > 0)
             {
-                await next(context);
+                // A chunked body has no length to check up front, and the transcoder turns a failed read into a 500:
+                // read it here (buffered, rewound for the transcoder), so that one over the limit is a 413.
+                context.Request.EnableBuffering(bufferThreshold: 64 * 1024, bufferLimit: maxRequestBodyBytes);
+                try
+                {
+                    await context.Request.Body.CopyToAsync(Stream.Null, context.RequestAborted);
+                }
+                catch (IOException e) when (e is BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } || e.Message.Contains("buffer limit", StringComparison.OrdinalIgnoreCase))
+                {
+                    TooLarge(context);
+                    return;
+                }
+                context.Request.Body.Position = 0;
             }
-            catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge && !context.Response.HasStarted)
-            {
-                // A chunked body that grew past the limit while it was read.
-                TooLarge(context);
-            }
+            await next(context);
         });
 
     static void TooLarge(HttpContext context)
