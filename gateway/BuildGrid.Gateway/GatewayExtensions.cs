@@ -32,6 +32,12 @@ public static class GatewayExtensions
         builder.Services.AddBuildGridClient<Builds.V1.BuildDefinitions.BuildDefinitionsClient>(Builds.BuildsExtensions.AppId);
         builder.Services.AddBuildGridClient<Containers.V1.Containers.ContainersClient>(ContainersExtensions.AppId);
         builder.Services.AddBuildGridClient<Registry.V1.Registry.RegistryClient>(Registry.RegistryExtensions.AppId);
+        // Public repositories are readable without credentials through the Harbor and Quay facades, as on /v2/.
+        builder.Services.Configure<Core.Identity.AnonymousAccessOptions>(o =>
+        {
+            HarborExtensions.AllowAnonymousReads(o);
+            QuayExtensions.AllowAnonymousReads(o);
+        });
         return builder;
     }
 
