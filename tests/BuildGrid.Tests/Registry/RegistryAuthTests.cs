@@ -219,6 +219,14 @@ public sealed class RegistryAuthTests
             Assert.Equal(HttpStatusCode.Forbidden, delete.StatusCode);
         }
 
+        // Harbor's realm path answers the same way.
+        using (var http = Client(host, Basic("admin", Password)))
+        {
+            var harborToken = JsonDocument.Parse(await http.GetStringAsync("/service/token?service=buildgrid&scope=repository:team-b/two:pull", Ct)).RootElement;
+            Assert.Equal((HttpStatusCode.OK, ""), await GetV2Async(host, "/v2/team-b/two/tags/list",
+                new AuthenticationHeaderValue("Bearer", harborToken.GetProperty("token").GetString())));
+        }
+
         // Wrong credentials at the token endpoint: the spec's 401.
         var (refused, error) = await TokenAsync(host, Basic("admin", "nope"), "repository:team-a/one:pull");
         Assert.Equal(HttpStatusCode.Unauthorized, refused);
