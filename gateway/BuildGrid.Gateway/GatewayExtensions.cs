@@ -21,6 +21,12 @@ public static class GatewayExtensions
         if (builder.Services.Any(d => d.ServiceType == typeof(Marker)))
             return builder;
         builder.Services.AddSingleton<Marker>();
+        // Public repositories are readable without credentials through the Harbor and Quay facades, as on /v2/.
+        builder.Services.Configure<Core.Identity.AnonymousAccessOptions>(o =>
+        {
+            HarborExtensions.AllowAnonymousReads(o);
+            QuayExtensions.AllowAnonymousReads(o);
+        });
         // Defaults as measured in shared/notes/transcoding.md: case-sensitive names (json_name does the odd ones),
         // default values written ("errMsg":"" and "code":0 appear, as the documents show).
         // The google.rpc detail types (ErrorInfo...) must be known, or a domain error that passes through a facade method
@@ -32,12 +38,6 @@ public static class GatewayExtensions
         builder.Services.AddBuildGridClient<Builds.V1.BuildDefinitions.BuildDefinitionsClient>(Builds.BuildsExtensions.AppId);
         builder.Services.AddBuildGridClient<Containers.V1.Containers.ContainersClient>(ContainersExtensions.AppId);
         builder.Services.AddBuildGridClient<Registry.V1.Registry.RegistryClient>(Registry.RegistryExtensions.AppId);
-        // Public repositories are readable without credentials through the Harbor and Quay facades, as on /v2/.
-        builder.Services.Configure<Core.Identity.AnonymousAccessOptions>(o =>
-        {
-            HarborExtensions.AllowAnonymousReads(o);
-            QuayExtensions.AllowAnonymousReads(o);
-        });
         return builder;
     }
 
