@@ -36,6 +36,12 @@ public static class GatewayExtensions
         builder.Services.AddBuildGridClient<Registry.V1.Registry.RegistryClient>(Registry.RegistryExtensions.AppId);
         // The Identity client, and Identity as the judge of credentials (it is hosted here or reachable: BuildGridHost).
         Core.Identity.IdentityCredentialValidator.Use(builder.Services);
+        // Public repositories are readable without credentials through the Harbor and Quay facades, as on /v2/.
+        builder.Services.Configure<Core.Identity.AnonymousAccessOptions>(o =>
+        {
+            HarborExtensions.AllowAnonymousReads(o);
+            QuayExtensions.AllowAnonymousReads(o);
+        });
         return builder;
     }
 

@@ -4,6 +4,7 @@ using BuildGrid.Builds.Storage;
 using BuildGrid.Builds.Worker;
 using BuildGrid.Core.Clients;
 using BuildGrid.Core.Hosting;
+using BuildGrid.Core.Identity;
 using BuildGrid.Core.Storage;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -39,6 +40,7 @@ public static class BuildsExtensions
         builder.Services.AddSingleton<RunLauncher>();
         builder.Services.AddSingleton<DefinitionStore>();
         builder.Services.AddSingleton<RunExecutor>();
+        builder.Services.TryAddSingleton<RegistryTokens>();
         builder.Services.AddSingleton<BuildWorker>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BuildWorker>());
         builder.Services.AddSingleton<Reaper>();

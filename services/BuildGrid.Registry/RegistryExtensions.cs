@@ -1,9 +1,11 @@
+using BuildGrid.Core.Identity;
 using BuildGrid.Core.Storage;
 using BuildGrid.Registry.Distribution;
 using BuildGrid.Registry.Gc;
 using BuildGrid.Registry.Grpc;
 using BuildGrid.Registry.Notifications;
 using BuildGrid.Registry.Storage;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace BuildGrid.Registry;
@@ -27,6 +29,14 @@ public static class RegistryExtensions
         builder.Services.AddSingleton<BlobStore>();
         builder.Services.AddSingleton<UploadHashes>();
         builder.Services.AddSingleton<DistributionApi>();
+        builder.Services.TryAddSingleton<RegistryTokens>();
+        builder.Services.AddSingleton<RegistryAuth>();
+        // Reads anyone may call: each shows an anonymous caller only public repositories (and public namespaces).
+        builder.Services.Configure<AnonymousAccessOptions>(o =>
+        {
+            foreach (var method in new[] { "ListNamespaces", "GetNamespace", "ListRepositories", "GetRepository", "ListTags", "GetManifest" })
+                o.Methods.Add($"/{V1.Registry.Descriptor.FullName}/{method}");
+        });
         builder.Services.AddSingleton<GarbageCollector>();
         builder.Services.AddHostedService<GcSchedule>();
         builder.Services.AddOptions<NotificationOptions>().BindConfiguration(NotificationOptions.Section).ValidateOnStart();
@@ -46,6 +56,8 @@ public static class RegistryExtensions
         app.MapGrpcService<RegistryService>();
         app.MapNotificationSubscriptions();
         app.MapMethods("/v2/{**path}", DistributionApi.Methods, (HttpContext context, DistributionApi api) => api.HandleAsync(context));
+        // Harbor's token realm, for scripts that ask it directly; clients follow the challenge's realm (/v2/token).
+        app.MapGet("/service/token", (HttpContext context, DistributionApi api) => api.HandleAsync(context));
         return app;
     }
 }

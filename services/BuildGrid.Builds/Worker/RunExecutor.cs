@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using BuildGrid.Builds.Storage;
 using BuildGrid.Builds.V1;
 using BuildGrid.Core.Hosting;
+using BuildGrid.Core.Identity;
 using Microsoft.Extensions.Options;
 
 namespace BuildGrid.Builds.Worker;
@@ -11,7 +12,7 @@ namespace BuildGrid.Builds.Worker;
 /// parameters and built-in variables, collect outputs, then build the image with buildah and push it to the registry.
 /// Throws nothing for a failing build: the outcome says how it ended.
 /// </summary>
-public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEndpoints endpoints, IOptions<BuildsOptions> options)
+public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEndpoints endpoints, IOptions<BuildsOptions> options, RegistryTokens tokens)
 {
     public sealed class StepFailed(string message) : Exception(message);
 
@@ -186,8 +187,11 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
         {
             var digestFile = Path.Combine(meta, "digest");
             log.Write($"[buildgrid] buildah push {target}");
+            // Credentials for exactly this repository, minted here with the installation's service key and handed to buildah
+            // alone: never logged, never written anywhere. Registries that do not ask for credentials never see them.
             var pushed = await ProcessRunner.RunAsync(buildah,
-                [.. global, "push", "--tls-verify=false", "--digestfile", digestFile, local, $"docker://{target}"], workspace, environment, log.Write, cancellationToken);
+                [.. global, "push", "--tls-verify=false", "--creds", PushCredentials(docker.Image), "--digestfile", digestFile, local, $"docker://{target}"],
+                workspace, environment, log.Write, cancellationToken);
             if (pushed.Killed) cancellationToken.ThrowIfCancellationRequested();
             if (pushed.ExitCode != 0)
                 throw new StepFailed($"buildah push to {target} failed with code {pushed.ExitCode}");
@@ -199,6 +203,28 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
         {
             await ProcessRunner.RunAsync(buildah, [.. global, "rmi", "-f", local], workspace, environment, _ => { }, CancellationToken.None);
         }
+    }
+
+    /// <summary>How long the push token of a run lives: the push starts at once, but a large image takes a while.</summary>
+    static readonly TimeSpan PushTokenLifetime = TimeSpan.FromMinutes(30);
+
+    /// <summary>
+    /// <c>user:password</c> for buildah: a registry token as the password (the registry accepts a token in place of a
+    /// password), issued to <c>service:builds</c> and granting pull and push on the image's repository only.
+    /// </summary>
+    string PushCredentials(string image)
+    {
+        var repository = RepositoryOf(image);
+        var (token, _, _) = tokens.Issue(Principal.Service("builds"), [new RegistryAccess("repository", repository, ["pull", "push"])], PushTokenLifetime);
+        return $"buildgrid-builds:{token}";
+    }
+
+    /// <summary>The repository of an image reference without the registry host: <c>team/app:v1</c> and <c>team/app@sha256:…</c> are <c>team/app</c>.</summary>
+    internal static string RepositoryOf(string image)
+    {
+        var name = image.Split('@', 2)[0];
+        var colon = name.LastIndexOf(':');
+        return colon > name.LastIndexOf('/') ? name[..colon] : name;
     }
 
     static string? FindOnPath(string name) =>

@@ -111,7 +111,7 @@ public sealed partial class DistributionApi
             var digest = Digest.Parse(mount.ToString());
             var from = request.Query["from"].ToString();
             // Without a valid source repository, the spec lets the registry start an upload instead (202).
-            if (Names.IsValidRepository(from) && from != name)
+            if (Names.IsValidRepository(from) && from != name && await MayPullAsync(context, from))
             {
                 using (await blobs.LockDigestAsync(digest, ct))
                 {

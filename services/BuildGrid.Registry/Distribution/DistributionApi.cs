@@ -14,7 +14,7 @@ namespace BuildGrid.Registry.Distribution;
 /// The OCI distribution API v1.1 under <c>/v2/</c>: one endpoint that parses the path (repository names contain
 /// slashes, so the route is <c>/v2/{**path}</c>) and dispatches to the handlers here and in the Blobs part.
 /// </summary>
-public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs, UploadHashes hashes,
+public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs, UploadHashes hashes, RegistryAuth auth,
     IOptionsMonitor<RegistryOptions> options, ILogger<DistributionApi> logger)
 {
     public static readonly string[] Methods = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"];
@@ -37,7 +37,18 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
             if (rest.Length == 0)
             {
                 RequireMethod(request, "GET", "HEAD");
+                // The version check doubles as the login check: without credentials (outside protected mode) it answers
+                // the challenge that sends clients to the token endpoint.
+                var caller = await auth.CallerOfAsync(context)
+                    ?? throw RegistryAuth.Challenge(context, null, "the credentials are wrong, expired or revoked", invalidToken: true);
+                if (caller.Principal.Kind == BuildGrid.Core.Identity.PrincipalKind.Anonymous && caller.Grant is null)
+                    throw RegistryAuth.Challenge(context, null, "log in, or fetch an anonymous token from the realm");
                 await WriteJsonAsync(response, "{}"u8.ToArray());
+                return;
+            }
+            if (rest == "token" || path == "/service/token")
+            {
+                await auth.TokenAsync(context, async (name, ct) => (await store.FindRepositoryAsync(name, ct))?.IsPublic);
                 return;
             }
             if (rest == "_catalog")
@@ -53,6 +64,9 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
             var name = match.Groups["name"].Value;
             Names.ValidateRepository(name);
             var method = request.Method;
+            await AuthorizeAsync(context, name, match.Groups["upload"].Success ? RegistryAuth.Push
+                : HttpMethods.IsGet(method) || HttpMethods.IsHead(method) ? RegistryAuth.Pull
+                : HttpMethods.IsDelete(method) ? RegistryAuth.Delete : RegistryAuth.Push);
             if (match.Groups["tags"].Success)
             {
                 RequireMethod(request, "GET");
@@ -127,29 +141,36 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
     static RegistryException NotAllowed(string method) =>
         new(RegistryError.Unsupported, "the operation is unsupported", $"method {method} is not allowed here");
 
-    /// <summary>Who pushes: the Basic user name when a client sends one (identity lands with its own issue), else anonymous.</summary>
-    static string OperatorOf(HttpContext context)
+    /// <summary>Who pushes or deletes: the authenticated caller (see <see cref="RegistryAuth"/>).</summary>
+    static string OperatorOf(HttpContext context) => RegistryAuth.ResolvedCaller(context)?.Principal.Name ?? "anonymous";
+
+    /// <summary>
+    /// Lets the request through when the caller may do <paramref name="action"/> on the repository. Otherwise: no
+    /// credentials at all get the token flow's 401 challenge with the scope needed; a caller that authenticated but may
+    /// not pull finds no such repository (404 NAME_UNKNOWN, as Quay hides private repositories); one that may see it
+    /// but not change it gets 403 DENIED (401 while anonymous, so that clients ask for a login).
+    /// </summary>
+    async Task AuthorizeAsync(HttpContext context, string name, string action)
     {
-        if (BasicUserName(context.Request.Headers.Authorization) is { } user)
-            return user;
-        return "anonymous";
+        var scope = $"repository:{name}:{(action == RegistryAuth.Push ? "pull,push" : action)}";
+        var caller = await auth.CallerOfAsync(context)
+            ?? throw RegistryAuth.Challenge(context, scope, "the credentials are wrong, expired or revoked", invalidToken: true);
+        var isPublic = (await store.FindRepositoryAsync(name, context.RequestAborted))?.IsPublic == true;
+        if (RegistryAuth.Allows(caller, name, isPublic, action))
+            return;
+        if (!caller.PresentedCredentials || action != RegistryAuth.Pull && !caller.Principal.IsAuthenticated)
+            throw RegistryAuth.Challenge(context, scope, $"{action} of '{name}' needs credentials");
+        if (action == RegistryAuth.Pull)
+            throw new RegistryException(RegistryError.NameUnknown, "repository name not known to registry", name);
+        throw new RegistryException(RegistryError.Denied, "requested access to the resource is denied",
+            $"{caller.Principal.Name} may not {action} '{name}'");
     }
 
-    static string? BasicUserName(StringValues header)
+    /// <summary>Whether the caller may read another repository (the source of a cross-repository mount).</summary>
+    async Task<bool> MayPullAsync(HttpContext context, string repository)
     {
-        var value = header.ToString();
-        if (!value.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
-            return null;
-        try
-        {
-            var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(value[6..].Trim()));
-            var user = decoded.Split(':', 2)[0];
-            return user.Length is > 0 and <= 64 ? user : null;
-        }
-        catch (FormatException)
-        {
-            return null;
-        }
+        var row = await store.FindRepositoryAsync(repository, context.RequestAborted);
+        return row is not null && await auth.CallerOfAsync(context) is { } caller && RegistryAuth.Allows(caller, repository, row.IsPublic, RegistryAuth.Pull);
     }
 
     async Task<RepositoryRow> RequireRepositoryAsync(string name, CancellationToken cancellationToken) =>
@@ -175,7 +196,9 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
         var request = context.Request;
         var n = PageSize(request) ?? Math.Min(100, options.CurrentValue.MaxPageSize);
         var last = Last(request);
-        var names = n == 0 ? [] : await store.ListRepositoryNamesAsync(last, n + 1, context.RequestAborted);
+        var caller = await auth.CallerOfAsync(context)
+            ?? throw RegistryAuth.Challenge(context, "registry:catalog:*", "the credentials are wrong, expired or revoked", invalidToken: true);
+        var names = n == 0 ? [] : await store.ListRepositoryNamesAsync(last, n + 1, RegistryAuth.VisibleTo(caller), context.RequestAborted);
         var page = names.Take(n).ToList();
         if (names.Count > n)
             context.Response.Headers.Link = $"</v2/_catalog?n={n}&last={Uri.EscapeDataString(page[^1])}>; rel=\"next\"";

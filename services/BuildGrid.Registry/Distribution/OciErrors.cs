@@ -24,6 +24,8 @@ public static class OciErrors
         RegistryError.RangeInvalid => ("BLOB_UPLOAD_INVALID", StatusCodes.Status416RangeNotSatisfiable),
         RegistryError.TooLarge => ("SIZE_INVALID", StatusCodes.Status413PayloadTooLarge),
         RegistryError.TagInvalid => ("TAG_INVALID", StatusCodes.Status400BadRequest),
+        RegistryError.Unauthorized => ("UNAUTHORIZED", StatusCodes.Status401Unauthorized),
+        RegistryError.Denied => ("DENIED", StatusCodes.Status403Forbidden),
         _ => ("UNKNOWN", StatusCodes.Status500InternalServerError),
     };
 
@@ -46,6 +48,12 @@ public sealed record ErrorEntry(string Code, string Message,
 public sealed record ErrorBody(IReadOnlyList<ErrorEntry> Errors);
 public sealed record CatalogBody(IReadOnlyList<string> Repositories);
 public sealed record TagListBody(string Name, IReadOnlyList<string> Tags);
+/// <summary>The token endpoint's answer (distribution token spec): <c>token</c> and <c>access_token</c> are the same token.</summary>
+public sealed record TokenBody(
+    [property: System.Text.Json.Serialization.JsonPropertyName("token")] string Token,
+    [property: System.Text.Json.Serialization.JsonPropertyName("access_token")] string AccessToken,
+    [property: System.Text.Json.Serialization.JsonPropertyName("expires_in")] int ExpiresIn,
+    [property: System.Text.Json.Serialization.JsonPropertyName("issued_at")] string IssuedAt);
 public sealed record ReferrerDescriptor(string MediaType, string Digest, long Size, string? ArtifactType, IReadOnlyDictionary<string, string>? Annotations);
 public sealed record ReferrersIndex(int SchemaVersion, string MediaType, IReadOnlyList<ReferrerDescriptor> Manifests);
 
@@ -56,6 +64,7 @@ public sealed record ReferrersIndex(int SchemaVersion, string MediaType, IReadOn
 [System.Text.Json.Serialization.JsonSerializable(typeof(CatalogBody))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(TagListBody))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(ReferrersIndex))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(TokenBody))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string>))]
 internal sealed partial class DistributionJson : System.Text.Json.Serialization.JsonSerializerContext
 {

@@ -21,6 +21,10 @@ public enum RegistryError
     /// <summary>Over a configured size limit (413, code SIZE_INVALID).</summary>
     TooLarge,
     TagInvalid,
+    /// <summary>No usable credentials (401 with the token flow's challenge).</summary>
+    Unauthorized,
+    /// <summary>Authenticated, but the action is not allowed (403).</summary>
+    Denied,
     /// <summary>A fault of the registry itself (500, code UNKNOWN as distribution writes it).</summary>
     Unknown,
 }

@@ -1,4 +1,5 @@
 using BuildGrid.Core.Errors;
+using BuildGrid.Core.Identity;
 using BuildGrid.Registry.Domain;
 using BuildGrid.Registry.Notifications;
 using BuildGrid.Registry.Storage;
@@ -16,7 +17,7 @@ public sealed partial class RegistryService
 
     public override async Task<Repository> CreateRepository(CreateRepositoryRequest request, ServerCallContext context)
     {
-        ValidateRepository(request.Name, "name");
+        RequireRole(context, request.Name, "name", Role.Developer);
         if (!await store.CreateRepositoryAsync(request.Name, request.HasDescription ? request.Description : null, request.Public,
                 OperatorOf(request.Operator, context), context.CancellationToken))
             throw Errors.Create(Google.Rpc.Code.AlreadyExists, Reasons.RepositoryExists, "Repository already exists", ("id", request.Name));
@@ -25,7 +26,8 @@ public sealed partial class RegistryService
 
     public override async Task<Repository> UpdateRepository(UpdateRepositoryRequest request, ServerCallContext context)
     {
-        ValidateRepository(request.Name, "name");
+        // Quay: the description needs write access, visibility and quota need admin on the repository.
+        RequireRole(context, request.Name, "name", request.HasPublic || request.HasQuotaBytes ? Role.Owner : Role.Developer);
         if (request.HasQuotaBytes && request.QuotaBytes < 0)
             throw Errors.Invalid(Reasons.InvalidArgument, "quota_bytes", "quota_bytes must be 0 or more");
         if (!await store.UpdateRepositoryAsync(request.Name, request.HasDescription ? request.Description : null,
@@ -36,7 +38,7 @@ public sealed partial class RegistryService
 
     public override async Task<Notification> CreateNotification(CreateNotificationRequest request, ServerCallContext context)
     {
-        ValidateRepository(request.Repository, "repository");
+        RequireRole(context, request.Repository, "repository", Role.Owner);
         if (!NotificationEvents.Events.Contains(request.Event))
             throw Errors.Invalid(Reasons.InvalidArgument, "event",
                 $"Unknown event '{Names.Shorten(request.Event)}'; allowed: {string.Join(", ", NotificationEvents.Events)}");
@@ -58,12 +60,15 @@ public sealed partial class RegistryService
         return ToProto(row);
     }
 
-    public override async Task<Notification> GetNotification(NotificationRef request, ServerCallContext context) =>
-        ToProto(await RequireNotificationAsync(request, context.CancellationToken));
+    public override async Task<Notification> GetNotification(NotificationRef request, ServerCallContext context)
+    {
+        RequireRole(context, request.Repository, "repository", Role.Owner);
+        return ToProto(await RequireNotificationAsync(request, context.CancellationToken));
+    }
 
     public override async Task<ListNotificationsResponse> ListNotifications(ListNotificationsRequest request, ServerCallContext context)
     {
-        ValidateRepository(request.Repository, "repository");
+        RequireRole(context, request.Repository, "repository", Role.Owner);
         await RequireRepositoryAsync(request.Repository, context.CancellationToken);
         return new ListNotificationsResponse
         {
@@ -73,7 +78,7 @@ public sealed partial class RegistryService
 
     public override async Task<Empty> DeleteNotification(NotificationRef request, ServerCallContext context)
     {
-        ValidateRepository(request.Repository, "repository");
+        RequireRole(context, request.Repository, "repository", Role.Owner);
         if (!await notifications.DeleteAsync(request.Repository, request.Uuid, context.CancellationToken))
             throw NotificationNotFound(request);
         return new Empty();
@@ -81,7 +86,7 @@ public sealed partial class RegistryService
 
     public override async Task<Notification> ResetNotification(NotificationRef request, ServerCallContext context)
     {
-        ValidateRepository(request.Repository, "repository");
+        RequireRole(context, request.Repository, "repository", Role.Owner);
         if (!await notifications.ResetAsync(request.Repository, request.Uuid, context.CancellationToken))
             throw NotificationNotFound(request);
         sender.Wake();
@@ -90,6 +95,7 @@ public sealed partial class RegistryService
 
     public override async Task<Empty> TestNotification(NotificationRef request, ServerCallContext context)
     {
+        RequireRole(context, request.Repository, "repository", Role.Owner);
         var row = await RequireNotificationAsync(request, context.CancellationToken);
         var sample = NotificationEvents.Sample(row.Event, row.Repository, notificationOptions.Value.ServerHostname);
         await notifications.QueueAsync(row.Uuid, row.Event, sample.ToJsonString(), context.CancellationToken);
@@ -101,6 +107,7 @@ public sealed partial class RegistryService
     {
         if (request.Limit < 0)
             throw Errors.Invalid(Reasons.InvalidArgument, "limit", "limit must be 0 or more");
+        RequireRole(context, request.Repository, "repository", Role.Owner);
         var row = await RequireNotificationAsync(new NotificationRef { Repository = request.Repository, Uuid = request.Uuid }, context.CancellationToken);
         var rows = await notifications.ListDeliveriesAsync(row.Uuid, request.Limit == 0 ? 50 : Math.Min(request.Limit, 500), context.CancellationToken);
         var response = new ListNotificationDeliveriesResponse();

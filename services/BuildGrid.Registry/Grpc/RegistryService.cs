@@ -1,5 +1,7 @@
 using BuildGrid.Core.Clients;
 using BuildGrid.Core.Errors;
+using BuildGrid.Core.Identity;
+using BuildGrid.Registry.Distribution;
 using BuildGrid.Registry.Domain;
 using BuildGrid.Registry.Gc;
 using BuildGrid.Registry.Notifications;
@@ -12,7 +14,12 @@ using Microsoft.Extensions.Options;
 
 namespace BuildGrid.Registry.Grpc;
 
-/// <summary>The buildgrid.registry.v1 API: validates, calls the store or the collector, maps rows to protos.</summary>
+/// <summary>
+/// The buildgrid.registry.v1 API: validates, calls the store or the collector, maps rows to protos. Rights as on /v2/
+/// (<see cref="RegistryAuth"/>): reads need guest in the namespace or a public repository — and are open to anonymous
+/// callers, who see only public ones —; writes need developer, deletes, visibility and notifications owner. A
+/// repository the caller may not read is reported as not found.
+/// </summary>
 public sealed partial class RegistryService(RegistryStore store, BlobStore blobs, GarbageCollector collector, NotificationStore notifications,
     WebhookTargets targets, NotificationSender sender, IOptions<NotificationOptions> notificationOptions) : V1.Registry.RegistryBase
 {
@@ -25,8 +32,11 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
             throw Errors.Invalid(Reasons.InvalidArgument, "page_size", "page_size must be 0 or more");
         var size = request.PageSize == 0 ? DefaultPageSize : Math.Min(request.PageSize, MaxPageSize);
         var after = request.PageToken.Length == 0 ? null : DecodeToken(request.PageToken, "page_token");
+        var principal = Access.PrincipalOf(context);
+        var visibleTo = principal.IsAdmin ? null
+            : new RepositoryVisibility(!request.MemberOnly, principal.Roles.Where(r => r.Value >= Role.Guest).Select(r => r.Key).ToList(), []);
         var (items, total) = await store.ListRepositoriesAsync(after, size + 1, NullIfEmpty(request.NamePrefix),
-            NullIfEmpty(request.NameContains), request.HasPublic ? request.Public : null, context.CancellationToken);
+            NullIfEmpty(request.NameContains), request.HasPublic ? request.Public : null, visibleTo, context.CancellationToken);
         var page = items.Take(size).ToList();
         return new ListRepositoriesResponse
         {
@@ -44,13 +54,23 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
         var offset = (long)(Math.Max(request.Page, 1) - 1) * size;
         if (offset > int.MaxValue)
             throw Errors.Invalid(Reasons.InvalidArgument, "page", "page is too large");
-        var (items, total) = await store.ListNamespacesAsync((int)offset, size, NullIfEmpty(request.NameContains), context.CancellationToken);
+        var (items, total) = await store.ListNamespacesAsync((int)offset, size, NullIfEmpty(request.NameContains),
+            MemberNamespaces(Access.PrincipalOf(context)), context.CancellationToken);
         return new ListNamespacesResponse { Namespaces = { items.Select(ToProto) }, TotalSize = total };
     }
 
-    public override async Task<Namespace> GetNamespace(GetNamespaceRequest request, ServerCallContext context) =>
-        ToProto(await store.GetNamespaceAsync(request.Id, context.CancellationToken)
-            ?? throw Errors.NotFound(Reasons.NamespaceNotFound, "namespace", request.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+    public override async Task<Namespace> GetNamespace(GetNamespaceRequest request, ServerCallContext context)
+    {
+        var row = await store.GetNamespaceAsync(request.Id, context.CancellationToken);
+        // A private namespace is invisible to callers without a role in it, as a private Harbor project is.
+        if (row is null || row.IsPublic == 0 && !Access.PrincipalOf(context).Can(row.Name, Role.Guest))
+            throw Errors.NotFound(Reasons.NamespaceNotFound, "namespace", request.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return ToProto(row);
+    }
+
+    /// <summary>The namespaces besides the public ones a principal may see; null: all of them (an admin).</summary>
+    static List<string>? MemberNamespaces(Principal principal) =>
+        principal.IsAdmin ? null : principal.Roles.Where(r => r.Value >= Role.Guest).Select(r => r.Key).ToList();
 
     static Namespace ToProto(NamespaceRow row) => new()
     {
@@ -62,13 +82,15 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
     public override async Task<Repository> GetRepository(GetRepositoryRequest request, ServerCallContext context)
     {
         ValidateRepository(request.Name, "name");
-        return ToProto(await store.GetRepositorySummaryAsync(request.Name, context.CancellationToken)
-            ?? throw Errors.NotFound(Reasons.RepositoryNotFound, "repository", request.Name));
+        var row = await store.GetRepositorySummaryAsync(request.Name, context.CancellationToken);
+        if (row is null || !MayPull(context, request.Name, row.IsPublic != 0))
+            throw Errors.NotFound(Reasons.RepositoryNotFound, "repository", request.Name);
+        return ToProto(row);
     }
 
     public override async Task<Empty> DeleteRepository(DeleteRepositoryRequest request, ServerCallContext context)
     {
-        ValidateRepository(request.Name, "name");
+        RequireRole(context, request.Name, "name", Role.Owner);
         if (!await store.DeleteRepositoryAsync(request.Name, OperatorOf(request.Operator, context), context.CancellationToken))
             throw Errors.NotFound(Reasons.RepositoryNotFound, "repository", request.Name);
         return new Empty();
@@ -79,7 +101,7 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
         ValidateRepository(request.Repository, "repository");
         if (request.PageSize < 0)
             throw Errors.Invalid(Reasons.InvalidArgument, "page_size", "page_size must be 0 or more");
-        var repository = await RequireRepositoryAsync(request.Repository, context.CancellationToken);
+        var repository = await RequireReadableAsync(context, request.Repository);
         var after = request.PageToken.Length == 0 ? null : DecodeToken(request.PageToken, "page_token");
         int? size = request.PageSize == 0 ? null : request.PageSize;
         var tags = await store.ListTagsAsync(repository.Id, after, size + 1, context.CancellationToken);
@@ -100,7 +122,7 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
 
     public override async Task<Empty> DeleteTag(DeleteTagRequest request, ServerCallContext context)
     {
-        ValidateRepository(request.Repository, "repository");
+        RequireRole(context, request.Repository, "repository", Role.Owner);
         if (!Names.IsValidTag(request.Tag))
             throw Errors.Invalid(Reasons.InvalidName, "tag", $"'{Names.Shorten(request.Tag)}' is not a tag");
         await RequireRepositoryAsync(request.Repository, context.CancellationToken);
@@ -115,7 +137,7 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
         var reference = request.Reference;
         if (Digest.LooksLikeDigest(reference) ? !Digest.TryParse(reference, out _) : !Names.IsValidTag(reference))
             throw Errors.Invalid(Reasons.InvalidArgument, "reference", $"'{Names.Shorten(reference)}' is neither a tag nor a sha256 digest");
-        var repository = await RequireRepositoryAsync(request.Repository, context.CancellationToken);
+        var repository = await RequireReadableAsync(context, request.Repository);
         var row = await store.FindManifestAsync(repository.Id, reference, context.CancellationToken)
             ?? throw Errors.NotFound(Reasons.ManifestNotFound, "manifest", $"{request.Repository}@{reference}");
         var parsed = ParsedManifest.Parse(row.Content, row.MediaType);
@@ -143,6 +165,7 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
 
     public override async Task<GarbageCollectionReport> RunGarbageCollection(RunGarbageCollectionRequest request, ServerCallContext context)
     {
+        Access.RequireAdmin(context);
         TimeSpan? grace = null;
         if (request.GracePeriod is { } duration)
         {
@@ -171,6 +194,25 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
     async Task<RepositoryRow> RequireRepositoryAsync(string name, CancellationToken cancellationToken) =>
         await store.FindRepositoryAsync(name, cancellationToken) ?? throw Errors.NotFound(Reasons.RepositoryNotFound, "repository", name);
 
+    static bool MayPull(ServerCallContext context, string repository, bool isPublic) =>
+        RegistryAuth.ActionsOf(Access.PrincipalOf(context), repository, isPublic).Contains(RegistryAuth.Pull);
+
+    /// <summary>The repository, when it exists and the caller may read it; otherwise not found (a private one's existence stays hidden).</summary>
+    async Task<RepositoryRow> RequireReadableAsync(ServerCallContext context, string name)
+    {
+        var row = await store.FindRepositoryAsync(name, context.CancellationToken);
+        if (row is null || !MayPull(context, name, row.IsPublic))
+            throw Errors.NotFound(Reasons.RepositoryNotFound, "repository", name);
+        return row;
+    }
+
+    /// <summary>Validates the name, then requires <paramref name="role"/> in its namespace (UNAUTHENTICATED or PERMISSION_DENIED).</summary>
+    static void RequireRole(ServerCallContext context, string repository, string field, Role role)
+    {
+        ValidateRepository(repository, field);
+        Access.Require(context, RegistryAuth.NamespaceOf(repository), role);
+    }
+
     static void ValidateRepository(string name, string field)
     {
         if (!Names.IsValidRepository(name))
@@ -178,8 +220,9 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
                 $"'{Names.Shorten(name)}' is not an OCI repository name (lower-case a-z0-9 components joined by '.', '_', '__' or '-', separated by '/')");
     }
 
+    /// <summary>The authenticated caller; only the protected-mode caller may name the operator in the request.</summary>
     static string OperatorOf(string @operator, ServerCallContext context) =>
-        @operator.Length is > 0 and <= 64 ? @operator : Caller.UserOf(context) ?? "anonymous";
+        Access.Operator(context, @operator.Length > 0 ? @operator : Caller.UserOf(context));
 
     static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
 

@@ -34,7 +34,7 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         return await connection.QuerySingleOrDefaultAsync<RepositoryRow>(Cmd(
-            "SELECT id AS Id, name AS Name, created_at AS CreatedAt, updated_at AS UpdatedAt FROM repositories WHERE name = @name",
+            "SELECT id AS Id, name AS Name, created_at AS CreatedAt, updated_at AS UpdatedAt, is_public AS IsPublic FROM repositories WHERE name = @name",
             new { name }, null, cancellationToken));
     }
 
@@ -45,13 +45,17 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
         if (id is { } existing)
             return existing;
         var now = Now();
-        await connection.ExecuteAsync(Cmd("INSERT INTO repositories (name, created_at, updated_at) VALUES (@name, @now, @now)",
-            new { name, now }, tx, ct));
+        // A new repository is public when its namespace is (a Harbor project's "public"), else private, as Quay creates
+        // pushed repositories; Quay's changevisibility changes it later.
+        var ns = name.IndexOf('/') is > 0 and var first ? name[..first] : name;
+        await connection.ExecuteAsync(Cmd("""
+            INSERT INTO repositories (name, created_at, updated_at, is_public)
+            VALUES (@name, @now, @now, COALESCE((SELECT MAX(is_public) FROM namespaces WHERE name = @ns), 0))
+            """, new { name, now, ns }, tx, ct));
         await outbox.AddAsync(connection, tx, new RepositoryCreated { Repository = name, Operator = @operator, Time = Time(now) }, ct);
-        if (name.IndexOf('/') is > 0 and var slash)
+        if (name.IndexOf('/') > 0)
         {
             // The first repository of a namespace creates it (writes are serialized, so the check cannot race).
-            var ns = name[..slash];
             if (await connection.ExecuteAsync(Cmd("UPDATE namespaces SET updated_at = @now WHERE name = @ns", new { ns, now }, tx, ct)) == 0)
                 await connection.ExecuteAsync(Cmd("INSERT INTO namespaces (name, is_public, created_at, updated_at) VALUES (@ns, 0, @now, @now)",
                     new { ns, now }, tx, ct));
@@ -93,12 +97,15 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
             (SELECT COUNT(*) FROM repositories r WHERE r.name >= n.name + '/' AND r.name < n.name + '0') AS RepositoryCount
         """;
 
-    /// <summary>Namespaces by id order (default_cluster first), with how many repositories each holds.</summary>
+    /// <summary>Namespaces by id order (default_cluster first); with <paramref name="members"/>, only public ones and those listed.</summary>
     public async Task<(IReadOnlyList<NamespaceRow> Items, long Total)> ListNamespacesAsync(int offset, int limit, string? nameContains,
-        CancellationToken cancellationToken)
+        IReadOnlyList<string>? members, CancellationToken cancellationToken)
     {
-        var where = string.IsNullOrEmpty(nameContains) ? "" : @"WHERE n.name LIKE @contains ESCAPE '\'";
-        var parameters = new { offset, limit, contains = "%" + SqlText.EscapeLike(nameContains ?? "") + "%" };
+        var filters = new List<string>();
+        if (!string.IsNullOrEmpty(nameContains)) filters.Add(@"n.name LIKE @contains ESCAPE '\'");
+        if (members is not null) filters.Add(members.Count == 0 ? "n.is_public <> 0" : "(n.is_public <> 0 OR n.name IN @members)");
+        var where = filters.Count == 0 ? "" : "WHERE " + string.Join(" AND ", filters);
+        var parameters = new { offset, limit, contains = "%" + SqlText.EscapeLike(nameContains ?? "") + "%", members = members ?? [] };
         await using var connection = await db.OpenAsync(cancellationToken);
         var total = await connection.ExecuteScalarAsync<long>(Cmd($"SELECT COUNT(*) FROM namespaces n {where}", parameters, null, cancellationToken));
         var rows = await connection.QueryAsync<NamespaceRow>(Cmd(
@@ -117,20 +124,22 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
     string Concat(string sql) => db.Dialect.Name == "sqlite" ? sql.Replace(" + ", " || ", StringComparison.Ordinal) : sql;
 
     public async Task<(IReadOnlyList<RepositorySummary> Items, long Total)> ListRepositoriesAsync(string? after, int limit,
-        string? prefix, string? contains, bool? isPublic, CancellationToken cancellationToken)
+        string? prefix, string? contains, bool? isPublic, RepositoryVisibility? visibleTo, CancellationToken cancellationToken)
     {
         var filters = new List<string>();
+        var parameters = new DynamicParameters();
+        if (visibleTo is not null) filters.Add(visibleTo.Filter(parameters));
         if (isPublic is { } visible) filters.Add(visible ? "is_public <> 0" : "is_public = 0");
         if (!string.IsNullOrEmpty(prefix)) filters.Add(@"name LIKE @prefix ESCAPE '\'");
         if (!string.IsNullOrEmpty(contains)) filters.Add(@"name LIKE @contains ESCAPE '\'");
         var where = filters.Count == 0 ? "" : "WHERE " + string.Join(" AND ", filters);
         var page = filters.Count == 0 ? (after is null ? "" : "WHERE name > @after") : where + (after is null ? "" : " AND name > @after");
-        var parameters = new
+        parameters.AddDynamicParams(new
         {
             after, limit, offset = 0,
             prefix = SqlText.EscapeLike(prefix ?? "") + "%",
             contains = "%" + SqlText.EscapeLike(contains ?? "") + "%",
-        };
+        });
         await using var connection = await db.OpenAsync(cancellationToken);
         var total = await connection.ExecuteScalarAsync<long>(Cmd($"SELECT COUNT(*) FROM repositories {where}", parameters, null, cancellationToken));
         var rows = await connection.QueryAsync<RepositorySummary>(Cmd($"""
@@ -184,12 +193,17 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
         return true;
     }
 
-    public async Task<IReadOnlyList<string>> ListRepositoryNamesAsync(string? after, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<string>> ListRepositoryNamesAsync(string? after, int limit, RepositoryVisibility? visibleTo,
+        CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
-        var where = after is null ? "" : "WHERE name > @after";
+        var parameters = new DynamicParameters(new { after, limit, offset = 0 });
+        var filters = new List<string>();
+        if (after is not null) filters.Add("name > @after");
+        if (visibleTo is not null) filters.Add(visibleTo.Filter(parameters));
+        var where = filters.Count == 0 ? "" : "WHERE " + string.Join(" AND ", filters);
         return (await connection.QueryAsync<string>(Cmd($"SELECT name FROM repositories {where} ORDER BY name {db.Dialect.Page}",
-            new { after, limit, offset = 0 }, null, cancellationToken))).ToList();
+            parameters, null, cancellationToken))).ToList();
     }
 
     // ---- blobs ----
@@ -529,10 +543,37 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
 
 }
 
+/// <summary>
+/// The repositories a caller may see: the public ones (unless <paramref name="IncludePublic"/> is false), those of the
+/// listed namespaces and the listed repositories. A null visibility means all.
+/// </summary>
+public sealed record RepositoryVisibility(bool IncludePublic, IReadOnlyList<string> Namespaces, IReadOnlyList<string> Repositories)
+{
+    /// <summary>The SQL condition on <c>repositories</c> (columns unqualified), adding its parameters.</summary>
+    internal string Filter(DynamicParameters parameters)
+    {
+        var any = new List<string>();
+        if (IncludePublic) any.Add("is_public <> 0");
+        if (Repositories.Count > 0)
+        {
+            parameters.Add("visible_names", Repositories.Take(1000).ToList());
+            any.Add("name IN @visible_names");
+        }
+        for (var i = 0; i < Math.Min(Namespaces.Count, 200); i++)
+        {
+            parameters.Add($"visible_ns{i}", Namespaces[i]);
+            parameters.Add($"visible_prefix{i}", SqlText.EscapeLike(Namespaces[i]) + "/%");
+            any.Add($@"name = @visible_ns{i} OR name LIKE @visible_prefix{i} ESCAPE '\'");
+        }
+        return any.Count == 0 ? "1 = 0" : "(" + string.Join(" OR ", any) + ")";
+    }
+}
+
 public sealed class RepositoryRow
 {
     public long Id { get; init; }
     public string Name { get; init; } = "";
+    public bool IsPublic { get; init; }
     public long CreatedAt { get; init; }
     public long UpdatedAt { get; init; }
 }

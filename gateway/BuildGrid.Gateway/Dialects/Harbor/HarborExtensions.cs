@@ -7,6 +7,13 @@ internal static class HarborExtensions
     /// <summary>Paths the Harbor dialect owns: their errors are answered {"code": status, "msg": message}.</summary>
     static readonly string[] Prefixes = ["/projects", "/repositories"];
 
+    /// <summary>The reads an anonymous caller may make; the Registry service shows it only public repositories.</summary>
+    internal static void AllowAnonymousReads(Core.Identity.AnonymousAccessOptions options)
+    {
+        foreach (var method in new[] { "ListProjects", "ListRepositories", "ListTags", "GetManifest" })
+            options.Methods.Add($"/{BuildGrid.Gateway.Harbor.V1.Harbor.Descriptor.FullName}/{method}");
+    }
+
     public static WebApplication MapHarbor(this WebApplication app)
     {
         app.UseDialectErrors(Prefixes, async (context, status, message) =>

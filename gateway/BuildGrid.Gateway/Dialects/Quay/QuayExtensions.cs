@@ -7,6 +7,13 @@ internal static class QuayExtensions
     /// <summary>The path the Quay dialect owns: every error there is Quay's error object.</summary>
     static readonly string[] Prefixes = ["/api/v1/repository", "/api/v1/user", "/api/v1/superuser", "/api/v1/organization"];
 
+    /// <summary>The reads an anonymous caller may make; the Registry service shows it only public repositories.</summary>
+    internal static void AllowAnonymousReads(Core.Identity.AnonymousAccessOptions options)
+    {
+        foreach (var method in new[] { "ListRepositories", "GetRepository" })
+            options.Methods.Add($"/{BuildGrid.Gateway.Quay.V1.Quay.Descriptor.FullName}/{method}");
+    }
+
     public static WebApplication MapQuay(this WebApplication app)
     {
         app.UseDialectErrors(Prefixes, async (context, status, message) =>

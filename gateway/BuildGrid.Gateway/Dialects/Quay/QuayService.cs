@@ -1,5 +1,6 @@
 using System.Globalization;
 using BuildGrid.Core.Clients;
+using BuildGrid.Core.Identity;
 using BuildGrid.Gateway.Quay.V1;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
@@ -51,7 +52,8 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
 
     public override async Task<Qv1.ListRepositoriesResponse> ListRepositories(Qv1.ListRepositoriesRequest request, ServerCallContext context)
     {
-        // Quay refuses a list with no scope; every caller here sees every namespace, so public=true adds nothing.
+        // Quay refuses a list with no scope. As Quay's get_visible_repositories: the repositories the caller holds a role
+        // on, plus with public=true every public one it may see; namespace narrows either. Private ones it may not read never show.
         if (request.Namespace.Length == 0 && !request.Starred && !request.Public)
             throw Bad("namespace, starred or public are required for this API call");
         if (request.RepoKind.Length > 0 && request.RepoKind != "image")
@@ -62,7 +64,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         var result = await registry.ListRepositoriesAsync(new Rv1.ListRepositoriesRequest
         {
             PageSize = PageSize, PageToken = request.NextPage,
-            NamePrefix = request.Namespace.Length > 0 ? request.Namespace + "/" : "",
+            NamePrefix = request.Namespace.Length > 0 ? request.Namespace + "/" : "", MemberOnly = !request.Public,
         }, Caller.Options(context));
         foreach (var repository in result.Repositories)
         {
@@ -86,11 +88,13 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         var repository = await registry.GetRepositoryAsync(new Rv1.GetRepositoryRequest { Name = request.Repository }, Caller.Options(context));
         var tags = await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = request.Repository, PageSize = MaxTags }, Caller.Options(context));
         var (ns, name) = Split(repository.Name);
+        var principal = Access.PrincipalOf(context);
         var details = new RepositoryDetails
         {
             Namespace = ns, Name = name, Kind = "image", Description = Nullable(repository.HasDescription ? repository.Description : null),
             IsPublic = repository.Public, IsOrganization = true, IsStarred = false, StatusToken = "", TrustEnabled = false,
-            TagExpirationS = 1209600, IsFreeAccount = true, State = "NORMAL", CanWrite = true, CanAdmin = true, QuotaReport = Quota(repository),
+            TagExpirationS = 1209600, IsFreeAccount = true, State = "NORMAL", QuotaReport = Quota(repository),
+            CanWrite = principal.Can(ns, Role.Developer), CanAdmin = principal.Can(ns, Role.Owner),
         };
         foreach (var tag in tags.Tags)
             details.Tags[tag.Name] = new QuayTag
