@@ -1,6 +1,7 @@
 using BuildGrid.Containers;
 using BuildGrid.Core.Clients;
 using BuildGrid.Core.Hosting;
+using BuildGrid.Gateway.Dialects;
 using BuildGrid.Gateway.Dialects.Harbor;
 using BuildGrid.Gateway.Dialects.ImageMarket;
 using BuildGrid.Gateway.Dialects.Quay;
@@ -22,6 +23,8 @@ public static class GatewayExtensions
         if (builder.Services.Any(d => d.ServiceType == typeof(Marker)))
             return builder;
         builder.Services.AddSingleton<Marker>();
+        builder.Services.AddOptions<GatewayOptions>().BindConfiguration("Gateway").ValidateOnStart();
+        builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
         // Defaults as measured in shared/notes/transcoding.md: case-sensitive names (json_name does the odd ones),
         // default values written ("errMsg":"" and "code":0 appear, as the documents show).
         // The google.rpc detail types (ErrorInfo...) must be known, or a domain error that passes through a facade method
@@ -54,6 +57,8 @@ public static class GatewayExtensions
         app.MapHarbor();
         app.MapQuay();
         app.MapZadig();
+        // Inside the dialects' error steps, so that their 413s and 401s are shaped in each dialect's format.
+        app.UseRestLimitsAndChallenge(app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<GatewayOptions>>().Value.MaxRequestBodyBytes);
         app.MapGrpcService<BuildGridRestService>();
         app.MapGrpcService<IdentityRestService>();
         app.MapOpenApiDocument("/openapi.json");

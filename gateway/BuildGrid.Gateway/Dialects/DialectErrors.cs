@@ -46,11 +46,70 @@ internal static class DialectErrors
     /// </summary>
     public static Grpc.Core.StatusCode? CallerStatus(Grpc.Core.StatusCode domain) => domain switch
     {
+        // Who the caller is and what it may do are the caller's to fix: 401 and 403, never a 5xx.
+        Grpc.Core.StatusCode.Unauthenticated => Grpc.Core.StatusCode.Unauthenticated,
+        Grpc.Core.StatusCode.PermissionDenied => Grpc.Core.StatusCode.PermissionDenied,
         Grpc.Core.StatusCode.InvalidArgument or Grpc.Core.StatusCode.FailedPrecondition or Grpc.Core.StatusCode.OutOfRange => Grpc.Core.StatusCode.InvalidArgument,
         Grpc.Core.StatusCode.NotFound => Grpc.Core.StatusCode.NotFound,
         Grpc.Core.StatusCode.AlreadyExists or Grpc.Core.StatusCode.Aborted => Grpc.Core.StatusCode.AlreadyExists,
         _ => null,
     };
+
+    /// <summary>The challenge every 401 outside <c>/v2/</c> carries (the registry answers its own token challenge).</summary>
+    public const string Challenge = "Basic realm=\"BuildGrid\", Bearer";
+
+    /// <summary>
+    /// Adds <c>WWW-Authenticate</c> to every 401 the REST routes answer (dialects and <c>/buildgrid/v1</c>), and holds REST
+    /// routes to <paramref name="maxRequestBodyBytes"/>: a larger body is refused with a bodiless 413 that the dialect's
+    /// error step (registered before this) then shapes. <c>/v2/</c> keeps the registry's own limits; gRPC has its message limit.
+    /// </summary>
+    public static IApplicationBuilder UseRestLimitsAndChallenge(this IApplicationBuilder app, long maxRequestBodyBytes) =>
+        app.Use(async (context, next) =>
+        {
+            if (context.Request.Path.StartsWithSegments("/v2") || context.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true)
+            {
+                await next(context);
+                return;
+            }
+            context.Response.OnStarting(() =>
+            {
+                if (context.Response.StatusCode == StatusCodes.Status401Unauthorized && !context.Response.Headers.ContainsKey("WWW-Authenticate"))
+                    context.Response.Headers.WWWAuthenticate = Challenge;
+                return Task.CompletedTask;
+            });
+            if (context.Request.ContentLength > maxRequestBodyBytes)
+            {
+                TooLarge(context);
+                return;
+            }
+            if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } feature)
+                feature.MaxRequestBodySize = maxRequestBodyBytes;
+            if (context.Request.ContentLength is null && context.Request.Headers.TransferEncoding.Count > 0)
+            {
+                // A chunked body has no length to check up front, and the transcoder turns a failed read into a 500:
+                // read it here (buffered, rewound for the transcoder), so that one over the limit is a 413.
+                context.Request.EnableBuffering(bufferThreshold: 64 * 1024, bufferLimit: maxRequestBodyBytes);
+                try
+                {
+                    await context.Request.Body.CopyToAsync(Stream.Null, context.RequestAborted);
+                }
+                catch (IOException e) when (e is BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } || e.Message.Contains("buffer limit", StringComparison.OrdinalIgnoreCase))
+                {
+                    TooLarge(context);
+                    return;
+                }
+                context.Request.Body.Position = 0;
+            }
+            await next(context);
+        });
+
+    static void TooLarge(HttpContext context)
+    {
+        context.Response.Clear();
+        context.Response.StatusCode = StatusCodes.Status413PayloadTooLarge;
+        // The rest of the body is not read: the connection cannot be reused.
+        context.Response.Headers.Connection = "close";
+    }
 
     static string MessageOf(byte[] body)
     {

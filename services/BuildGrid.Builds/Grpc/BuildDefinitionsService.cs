@@ -2,7 +2,7 @@ using BuildGrid.Builds.Domain;
 using BuildGrid.Builds.Queue;
 using BuildGrid.Builds.Storage;
 using BuildGrid.Builds.V1;
-using BuildGrid.Core.Clients;
+using BuildGrid.Core.Identity;
 using BuildGrid.Core.Errors;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
@@ -13,6 +13,9 @@ namespace BuildGrid.Builds.Grpc;
 /// The BuildDefinitions gRPC API: definitions, templates and code hosts over <see cref="DefinitionStore"/>, and
 /// starting a definition's run (<see cref="DefinitionExpander"/> makes the RunSpec, <see cref="RunLauncher"/> queues it).
 /// Credential values never leave this class in clear: answers carry <see cref="DefinitionRules.Mask"/>.
+/// Access: a definition's namespace is its Zadig project key (reading needs guest there, creating, changing and
+/// running developer, deleting owner); templates are read by any signed-in caller and written by administrators;
+/// code hosts hold access tokens, so they are administrators' alone.
 /// </summary>
 public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher launcher) : BuildDefinitions.BuildDefinitionsBase
 {
@@ -21,10 +24,11 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
 
     static Timestamp Now() => Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
 
+    /// <summary>The authenticated caller; the body's operator counts only for the protected-mode caller.</summary>
     static string OperatorOf(string requested, ServerCallContext context)
     {
         var trimmed = requested.Trim();
-        return trimmed.Length > 0 ? trimmed[..Math.Min(64, trimmed.Length)] : Caller.UserOf(context) ?? "admin";
+        return Access.Operator(context, trimmed.Length > 0 ? trimmed[..Math.Min(64, trimmed.Length)] : null);
     }
 
     // ---- definitions ----
@@ -33,6 +37,7 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
     {
         var definition = request.Definition ?? throw Errors.Invalid(Reasons.InvalidArgument, "definition", "definition is required");
         await ValidateAsync(definition, context.CancellationToken);
+        Access.Require(context, definition.ProjectKey, Role.Developer);
         definition.UpdateBy = OperatorOf(request.Operator, context);
         definition.UpdateTime = definition.CreateTime = Now();
         await store.InsertDefinitionAsync(definition, context.CancellationToken);
@@ -43,6 +48,7 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
     {
         var definition = request.Definition ?? throw Errors.Invalid(Reasons.InvalidArgument, "definition", "definition is required");
         await ValidateAsync(definition, context.CancellationToken);
+        Access.Require(context, definition.ProjectKey, Role.Developer);
         definition.UpdateBy = OperatorOf(request.Operator, context);
         definition.UpdateTime = Now();
         var replaced = await store.ReplaceDefinitionAsync(definition.ProjectKey, definition.Name, existing =>
@@ -87,6 +93,7 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
     public override async Task<Definition> GetDefinition(GetDefinitionRequest request, ServerCallContext context)
     {
         var ct = context.CancellationToken;
+        Access.Require(context, request.ProjectKey, Role.Guest);
         var definition = await FindAsync(request.ProjectKey, request.Name, ct);
         var target = DefinitionExpander.Target(definition, request.ServiceName, request.ServiceModule);
         var template = definition.TemplateName.Length > 0 ? await store.GetTemplateAsync(definition.TemplateName, ct) : null;
@@ -96,6 +103,7 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
     public override async Task<ListDefinitionsResponse> ListDefinitions(ListDefinitionsRequest request, ServerCallContext context)
     {
         DefinitionRules.ValidateName(request.ProjectKey, "project_key");
+        Access.Require(context, request.ProjectKey, Role.Guest);
         if (request.Page < 0)
             throw Errors.Invalid(Reasons.InvalidArgument, "page", "page must be 1 or more");
         if (request.PageSize < 0)
@@ -117,6 +125,7 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
 
     public override async Task<Empty> DeleteDefinition(DeleteDefinitionRequest request, ServerCallContext context)
     {
+        Access.Require(context, request.ProjectKey, Role.Owner);
         if (!await store.DeleteDefinitionAsync(request.ProjectKey, request.Name, context.CancellationToken))
             throw Errors.NotFound(Reasons.BuildDefinitionNotFound, "build", $"{request.ProjectKey}/{request.Name}");
         return new Empty();
@@ -130,6 +139,7 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
 
     public override async Task<Template> CreateTemplate(Template request, ServerCallContext context)
     {
+        Access.RequireAdmin(context);
         DefinitionRules.ValidateTemplate(request);
         request.UpdateBy = OperatorOf("", context);
         request.UpdateTime = request.CreateTime = Now();
@@ -139,6 +149,7 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
 
     public override async Task<Template> UpdateTemplate(Template request, ServerCallContext context)
     {
+        Access.RequireAdmin(context);
         DefinitionRules.ValidateTemplate(request);
         request.UpdateBy = OperatorOf("", context);
         request.UpdateTime = Now();
@@ -160,6 +171,7 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
 
     public override async Task<Empty> DeleteTemplate(DeleteTemplateRequest request, ServerCallContext context)
     {
+        Access.RequireAdmin(context);
         if (!await store.DeleteTemplateAsync(request.Name, context.CancellationToken))
             throw Errors.NotFound(Reasons.BuildTemplateNotFound, "build template", request.Name);
         return new Empty();
@@ -169,6 +181,7 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
 
     public override async Task<CodeHost> CreateCodeHost(CodeHost request, ServerCallContext context)
     {
+        Access.RequireAdmin(context);
         DefinitionRules.ValidateCodeHost(request);
         request.UpdateTime = request.CreateTime = Now();
         await store.InsertCodeHostAsync(request, context.CancellationToken);
@@ -177,6 +190,7 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
 
     public override async Task<CodeHost> UpdateCodeHost(CodeHost request, ServerCallContext context)
     {
+        Access.RequireAdmin(context);
         DefinitionRules.ValidateCodeHost(request);
         var existing = await store.GetCodeHostAsync(request.Name, context.CancellationToken)
             ?? throw Errors.NotFound(Reasons.CodeHostNotFound, "code host", request.Name);
@@ -187,15 +201,22 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
         return request;
     }
 
-    public override async Task<CodeHost> GetCodeHost(GetCodeHostRequest request, ServerCallContext context) =>
-        await store.GetCodeHostAsync(request.Name, context.CancellationToken)
-        ?? throw Errors.NotFound(Reasons.CodeHostNotFound, "code host", request.Name);
+    public override async Task<CodeHost> GetCodeHost(GetCodeHostRequest request, ServerCallContext context)
+    {
+        Access.RequireAdmin(context);
+        return await store.GetCodeHostAsync(request.Name, context.CancellationToken)
+            ?? throw Errors.NotFound(Reasons.CodeHostNotFound, "code host", request.Name);
+    }
 
-    public override async Task<ListCodeHostsResponse> ListCodeHosts(ListCodeHostsRequest request, ServerCallContext context) =>
-        new() { CodeHosts = { await store.ListCodeHostsAsync(context.CancellationToken) } };
+    public override async Task<ListCodeHostsResponse> ListCodeHosts(ListCodeHostsRequest request, ServerCallContext context)
+    {
+        Access.RequireAdmin(context);
+        return new() { CodeHosts = { await store.ListCodeHostsAsync(context.CancellationToken) } };
+    }
 
     public override async Task<Empty> DeleteCodeHost(DeleteCodeHostRequest request, ServerCallContext context)
     {
+        Access.RequireAdmin(context);
         if (!await store.DeleteCodeHostAsync(request.Name, context.CancellationToken))
             throw Errors.NotFound(Reasons.CodeHostNotFound, "code host", request.Name);
         return new Empty();
@@ -206,6 +227,7 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
     public override async Task<Run> StartDefinitionRun(StartDefinitionRunRequest request, ServerCallContext context)
     {
         var ct = context.CancellationToken;
+        Access.Require(context, request.ProjectKey, Role.Developer);
         var definition = await FindAsync(request.ProjectKey, request.Name, ct);
         var target = DefinitionExpander.Target(definition, request.ServiceName, request.ServiceModule);
         var template = definition.TemplateName.Length > 0 ? await store.GetTemplateAsync(definition.TemplateName, ct) : null;
@@ -215,7 +237,7 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
         RunRules.ValidateTag(tag);
         var (spec, image) = DefinitionExpander.Expand(effective, target, request.Inputs, hosts, tag, launcher.DefaultTimeoutMinutes, IsOnPath);
         RunRules.Validate(spec, launcher.DefaultTimeoutMinutes);
-        var run = launcher.NewRun("definition", request.Operator, context, spec);
+        var run = launcher.NewRun("definition", request.Operator, context, spec, definition.ProjectKey);
         run.Project = definition.ProjectKey;
         run.Definition = definition.Name;
         run.Service = target.ServiceName;

@@ -4,13 +4,19 @@ using BuildGrid.Builds.Storage;
 using BuildGrid.Builds.V1;
 using BuildGrid.Core.Clients;
 using BuildGrid.Core.Errors;
+using BuildGrid.Core.Identity;
 using BuildGrid.Projects.V1;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 
 namespace BuildGrid.Builds.Grpc;
 
-/// <summary>The BuildRuns gRPC API: validates a spec and hands the run to <see cref="RunLauncher"/> (SQL first, then the Redis queue).</summary>
+/// <summary>
+/// The BuildRuns gRPC API: validates a spec and hands the run to <see cref="RunLauncher"/> (SQL first, then the Redis queue).
+/// Access: a run belongs to <see cref="Run.Namespace"/> (an image-market project's runs to its cluster); reading it needs
+/// guest there, cancelling developer, building a project developer in its cluster. A raw spec (StartRun) runs any
+/// script on a worker and pushes anywhere: administrators only.
+/// </summary>
 public sealed class BuildRunsService(RunStore store, BuildQueue queue, RunLauncher launcher, Projects.V1.Projects.ProjectsClient projects,
     IOptions<BuildsOptions> options) : BuildRuns.BuildRunsBase
 {
@@ -19,9 +25,11 @@ public sealed class BuildRunsService(RunStore store, BuildQueue queue, RunLaunch
 
     public override async Task<Run> StartRun(StartRunRequest request, ServerCallContext context)
     {
+        Access.RequireAdmin(context);
         var spec = request.Spec ?? new RunSpec();
         RunRules.Validate(spec, options.Value.DefaultTimeoutMinutes);
-        var run = launcher.NewRun("spec", request.Operator, context, spec);
+        var image = spec.DockerBuild?.Image ?? "";
+        var run = launcher.NewRun("spec", request.Operator, context, spec, image.Contains('/') ? image[..image.IndexOf('/')] : "");
         run.Project = request.Project;
         run.Definition = request.Definition;
         run.Service = request.Service;
@@ -40,6 +48,7 @@ public sealed class BuildRunsService(RunStore store, BuildQueue queue, RunLaunch
         var calls = Caller.Options(context);
         // PROJECT_NOT_FOUND, INVALID_NAME and a project without a Dockerfile pass through to the caller as they are.
         var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.Project }, calls);
+        Access.Require(context, project.Cluster, Role.Developer);
         var dockerfile = (await projects.RenderDockerfileAsync(new RenderDockerfileRequest { Name = project.Name }, calls)).Dockerfile;
         var image = $"{project.Cluster}/{project.Name}".ToLowerInvariant() + ":" + tag;
         var spec = new RunSpec
@@ -47,15 +56,19 @@ public sealed class BuildRunsService(RunStore store, BuildQueue queue, RunLaunch
             DockerBuild = new DockerBuild { Image = image, DockerfileContent = dockerfile, Context = "." },
             TimeoutMinutes = options.Value.DefaultTimeoutMinutes,
         };
-        var run = launcher.NewRun("project", request.Operator, context, spec);
+        var run = launcher.NewRun("project", request.Operator, context, spec, project.Cluster);
         run.Project = project.Name;
         run.Tag = tag;
         run.Image = image;
         return await launcher.QueueAsync(run, spec, context.CancellationToken);
     }
 
-    public override async Task<Run> GetRun(GetRunRequest request, ServerCallContext context) =>
-        await store.GetAsync(request.Id, context.CancellationToken) ?? throw Errors.NotFound(Reasons.RunNotFound, "run", request.Id);
+    public override async Task<Run> GetRun(GetRunRequest request, ServerCallContext context)
+    {
+        var run = await store.GetAsync(request.Id, context.CancellationToken) ?? throw Errors.NotFound(Reasons.RunNotFound, "run", request.Id);
+        Access.Require(context, run.Namespace, Role.Guest);
+        return run;
+    }
 
     public override async Task<ListRunsResponse> ListRuns(ListRunsRequest request, ServerCallContext context)
     {
@@ -66,12 +79,15 @@ public sealed class BuildRunsService(RunStore store, BuildQueue queue, RunLaunch
         var offset = (long)(page - 1) * size;
         if (offset > int.MaxValue)
             throw Errors.Invalid(Reasons.InvalidArgument, "page", "page is too large");
-        var (runs, total) = await store.ListAsync(request.Project, request.Definition, (int)offset, size, context.CancellationToken);
+        var (runs, total) = await store.ListAsync(request.Project, request.Definition,
+            Access.PrincipalOf(context).Where(Role.Guest), (int)offset, size, context.CancellationToken);
         return new ListRunsResponse { Runs = { runs }, Page = page, PageSize = size, TotalCount = total };
     }
 
     public override async Task<Run> CancelRun(CancelRunRequest request, ServerCallContext context)
     {
+        var found = await store.GetAsync(request.Id, context.CancellationToken) ?? throw Errors.NotFound(Reasons.RunNotFound, "run", request.Id);
+        Access.Require(context, found.Namespace, Role.Developer);
         var run = await store.RequestCancelAsync(request.Id, context.CancellationToken) ?? throw Errors.NotFound(Reasons.RunNotFound, "run", request.Id);
         if (run.State == RunState.Running)
         {

@@ -1,6 +1,6 @@
 using BuildGrid.Builds.Storage;
 using BuildGrid.Builds.V1;
-using BuildGrid.Core.Clients;
+using BuildGrid.Core.Identity;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
@@ -16,12 +16,17 @@ public sealed class RunLauncher(RunStore store, BuildQueue queue, IOptions<Build
 {
     public int DefaultTimeoutMinutes => options.Value.DefaultTimeoutMinutes;
 
-    public Run NewRun(string kind, string requestedOperator, ServerCallContext context, RunSpec spec) => new()
+    /// <summary>
+    /// A new queued run in <paramref name="namespace"/>. Its operator is the authenticated caller; the body's operator
+    /// counts only for the protected-mode caller (<see cref="Access.Operator"/>), and is validated either way.
+    /// </summary>
+    public Run NewRun(string kind, string requestedOperator, ServerCallContext context, RunSpec spec, string @namespace) => new()
     {
         Id = Guid.CreateVersion7().ToString(),
         Kind = kind,
         State = RunState.Queued,
-        Operator = Domain.RunRules.Operator(requestedOperator, Caller.UserOf(context)),
+        Operator = Domain.RunRules.Operator(Access.Operator(context, Domain.RunRules.Operator(requestedOperator, null)), null),
+        Namespace = @namespace,
         QueueTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
         MaxAttempts = options.Value.MaxAttempts,
         TimeoutMinutes = spec.TimeoutMinutes,

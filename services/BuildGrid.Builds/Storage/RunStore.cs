@@ -24,7 +24,7 @@ public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] Service
         tag AS Tag, image AS Image, spec AS Spec, state AS State, operator AS Operator, queued_at AS QueuedAt, started_at AS StartedAt,
         finished_at AS FinishedAt, image_digest AS ImageDigest, failure_reason AS FailureReason, attempt AS Attempt,
         max_attempts AS MaxAttempts, worker AS Worker, cancel_requested AS CancelRequested, outputs AS Outputs,
-        checkouts AS Checkouts, timeout_minutes AS TimeoutMinutes, log_lines AS LogLines, trace_parent AS TraceParent
+        checkouts AS Checkouts, timeout_minutes AS TimeoutMinutes, log_lines AS LogLines, trace_parent AS TraceParent, namespace AS Namespace
         """;
 
     static readonly JsonFormatter Formatter = new(JsonFormatter.Settings.Default);
@@ -42,15 +42,15 @@ public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] Service
         await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
         await connection.ExecuteAsync(new CommandDefinition("""
             INSERT INTO runs (id, kind, project, definition, service, service_module, tag, image, spec, state, operator, queued_at,
-                enqueued_at, max_attempts, timeout_minutes, trace_parent)
+                enqueued_at, max_attempts, timeout_minutes, trace_parent, namespace)
             VALUES (@Id, @Kind, @Project, @Definition, @Service, @ServiceModule, @Tag, @Image, @Spec, @State, @Operator, @QueuedAt,
-                @QueuedAt, @MaxAttempts, @TimeoutMinutes, @TraceParent)
+                @QueuedAt, @MaxAttempts, @TimeoutMinutes, @TraceParent, @Namespace)
             """, new
         {
             run.Id, run.Kind, run.Project, run.Definition, run.Service, run.ServiceModule, run.Tag, run.Image,
             Spec = Formatter.Format(stored), State = (int)RunState.Queued, run.Operator,
             QueuedAt = run.QueueTime.ToDateTimeOffset().ToUnixTimeMilliseconds(), run.MaxAttempts, run.TimeoutMinutes,
-            TraceParent = System.Diagnostics.Activity.Current?.Id ?? "",
+            TraceParent = System.Diagnostics.Activity.Current?.Id ?? "", run.Namespace,
         }, tx, cancellationToken: cancellationToken));
         await outbox.AddAsync(connection, tx, new BuildQueued
         {
@@ -83,14 +83,16 @@ public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] Service
         return run;
     }
 
-    public async Task<(IReadOnlyList<Run> Runs, long Total)> ListAsync(string project, string definition, int offset, int limit,
-        CancellationToken cancellationToken)
+    /// <summary>A page of runs, newest first; <paramref name="namespaces"/> (null: all) limits it to the runs the caller may read.</summary>
+    public async Task<(IReadOnlyList<Run> Runs, long Total)> ListAsync(string project, string definition, IReadOnlyCollection<string>? namespaces,
+        int offset, int limit, CancellationToken cancellationToken)
     {
         var filters = new List<string>();
         if (project.Length > 0) filters.Add("project = @project");
         if (definition.Length > 0) filters.Add("definition = @definition");
+        if (namespaces is not null) filters.Add(namespaces.Count == 0 ? "1 = 0" : "namespace IN @namespaces");
         var where = filters.Count > 0 ? "WHERE " + string.Join(" AND ", filters) : "";
-        var parameters = new { project, definition, offset, limit };
+        var parameters = new { project, definition, offset, limit, namespaces };
         await using var connection = await db.OpenAsync(cancellationToken);
         var total = await connection.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT COUNT(*) FROM runs {where}", parameters,
             cancellationToken: cancellationToken));
@@ -337,6 +339,7 @@ public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] Service
         public long TimeoutMinutes { get; init; }
         public long LogLines { get; init; }
         public string TraceParent { get; init; } = "";
+        public string Namespace { get; init; } = "";
 
         static Timestamp? Time(long? ms) => ms is { } value ? Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(value)) : null;
 
@@ -348,6 +351,7 @@ public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] Service
                 Image = Image, State = (RunState)State, Operator = Operator, QueueTime = Time(QueuedAt), StartTime = Time(StartedAt),
                 FinishTime = Time(FinishedAt), ImageDigest = ImageDigest, FailureReason = FailureReason, Attempt = (int)Attempt,
                 MaxAttempts = (int)MaxAttempts, Worker = Worker, TimeoutMinutes = (int)TimeoutMinutes, TraceParent = TraceParent,
+                Namespace = Namespace,
             };
             foreach (var (key, value) in JsonSerializer.Deserialize<Dictionary<string, string>>(Outputs) ?? [])
                 run.Outputs[key] = value;

@@ -2,19 +2,32 @@ using BuildGrid.Containers.Domain;
 using BuildGrid.Containers.Storage;
 using BuildGrid.Containers.V1;
 using BuildGrid.Core.Errors;
+using BuildGrid.Core.Identity;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 
 namespace BuildGrid.Containers.Grpc;
 
-/// <summary>The Containers gRPC API: validates with <see cref="ContainerRules"/>, then calls the stores.</summary>
+/// <summary>
+/// The Containers gRPC API: validates with <see cref="ContainerRules"/>, then calls the stores.
+/// Access: Svacer's projects, branches, groups and snapshots carry no namespace, so they are one shared space, governed
+/// by the roles in <c>default_cluster</c>: any signed-in caller reads, writing needs developer there, deleting a project,
+/// branch or group owner (administrators hold both).
+/// </summary>
 public sealed class ContainersService(ContainerStore store, SnapshotStore snapshots) : V1.Containers.ContainersBase
 {
+    const string Namespace = "default_cluster";
+
+    static void Write(ServerCallContext context) => Access.Require(context, Namespace, Role.Developer);
+
+    static void Delete(ServerCallContext context) => Access.Require(context, Namespace, Role.Owner);
+
     // ---- projects ----
 
     public override Task<Project> CreateProject(CreateProjectRequest request, ServerCallContext context)
     {
+        Write(context);
         var now = ContainerStore.Now();
         return store.InsertProjectAsync(new Project
         {
@@ -40,18 +53,25 @@ public sealed class ContainersService(ContainerStore store, SnapshotStore snapsh
         return new ListProjectsResponse { Projects = { items }, NextPageToken = next };
     }
 
-    public override Task<Project> UpdateProject(UpdateProjectRequest request, ServerCallContext context) =>
-        store.UpdateProjectAsync(ContainerRules.ParseId(request.Id, "id"),
+    public override Task<Project> UpdateProject(UpdateProjectRequest request, ServerCallContext context)
+    {
+        Write(context);
+        return store.UpdateProjectAsync(ContainerRules.ParseId(request.Id, "id"),
             request.Name.Length == 0 ? null : ContainerRules.ValidateName(request.Name, "name"),
             request.HasReviewWithComment ? request.ReviewWithComment : null, context.CancellationToken);
+    }
 
-    public override Task<Project> DeleteProject(DeleteProjectRequest request, ServerCallContext context) =>
-        store.DeleteProjectAsync(ContainerRules.ParseId(request.Id, "id"), context.CancellationToken);
+    public override Task<Project> DeleteProject(DeleteProjectRequest request, ServerCallContext context)
+    {
+        Delete(context);
+        return store.DeleteProjectAsync(ContainerRules.ParseId(request.Id, "id"), context.CancellationToken);
+    }
 
     // ---- branches ----
 
     public override Task<Branch> CreateBranch(CreateBranchRequest request, ServerCallContext context)
     {
+        Write(context);
         var now = ContainerStore.Now();
         return store.InsertBranchAsync(new Branch
         {
@@ -72,16 +92,23 @@ public sealed class ContainersService(ContainerStore store, SnapshotStore snapsh
         return new ListBranchesResponse { Branches = { items }, NextPageToken = next };
     }
 
-    public override Task<Branch> UpdateBranch(UpdateBranchRequest request, ServerCallContext context) =>
-        store.RenameBranchAsync(ContainerRules.ParseId(request.Id, "id"), ContainerRules.ValidateName(request.Name, "name"), context.CancellationToken);
+    public override Task<Branch> UpdateBranch(UpdateBranchRequest request, ServerCallContext context)
+    {
+        Write(context);
+        return store.RenameBranchAsync(ContainerRules.ParseId(request.Id, "id"), ContainerRules.ValidateName(request.Name, "name"), context.CancellationToken);
+    }
 
-    public override Task<Branch> DeleteBranch(DeleteBranchRequest request, ServerCallContext context) =>
-        store.DeleteBranchAsync(ContainerRules.ParseId(request.Id, "id"), context.CancellationToken);
+    public override Task<Branch> DeleteBranch(DeleteBranchRequest request, ServerCallContext context)
+    {
+        Delete(context);
+        return store.DeleteBranchAsync(ContainerRules.ParseId(request.Id, "id"), context.CancellationToken);
+    }
 
     // ---- project groups ----
 
     public override Task<ProjectGroup> CreateProjectGroup(CreateProjectGroupRequest request, ServerCallContext context)
     {
+        Write(context);
         var now = ContainerStore.Now();
         return store.InsertGroupAsync(new ProjectGroup
         {
@@ -106,24 +133,37 @@ public sealed class ContainersService(ContainerStore store, SnapshotStore snapsh
         return new ListProjectGroupsResponse { ProjectGroups = { items }, NextPageToken = next };
     }
 
-    public override Task<ProjectGroup> UpdateProjectGroup(UpdateProjectGroupRequest request, ServerCallContext context) =>
-        store.RenameGroupAsync(ContainerRules.ParseId(request.Id, "id"), ContainerRules.ValidateName(request.Name, "name"), context.CancellationToken);
+    public override Task<ProjectGroup> UpdateProjectGroup(UpdateProjectGroupRequest request, ServerCallContext context)
+    {
+        Write(context);
+        return store.RenameGroupAsync(ContainerRules.ParseId(request.Id, "id"), ContainerRules.ValidateName(request.Name, "name"), context.CancellationToken);
+    }
 
-    public override Task<ProjectGroup> DeleteProjectGroup(DeleteProjectGroupRequest request, ServerCallContext context) =>
-        store.DeleteGroupAsync(ContainerRules.ParseId(request.Id, "id"), context.CancellationToken);
+    public override Task<ProjectGroup> DeleteProjectGroup(DeleteProjectGroupRequest request, ServerCallContext context)
+    {
+        Delete(context);
+        return store.DeleteGroupAsync(ContainerRules.ParseId(request.Id, "id"), context.CancellationToken);
+    }
 
-    public override Task<Membership> AddProjectToGroup(AddProjectToGroupRequest request, ServerCallContext context) =>
-        store.AddMemberAsync(ContainerRules.ParseId(request.ProjectGroupId, "project_group_id"),
+    public override Task<Membership> AddProjectToGroup(AddProjectToGroupRequest request, ServerCallContext context)
+    {
+        Write(context);
+        return store.AddMemberAsync(ContainerRules.ParseId(request.ProjectGroupId, "project_group_id"),
             ContainerRules.ParseId(request.ProjectId, "project_id"), context.CancellationToken);
+    }
 
-    public override Task<Membership> RemoveProjectFromGroup(RemoveProjectFromGroupRequest request, ServerCallContext context) =>
-        store.RemoveMemberAsync(ContainerRules.ParseId(request.ProjectGroupId, "project_group_id"),
+    public override Task<Membership> RemoveProjectFromGroup(RemoveProjectFromGroupRequest request, ServerCallContext context)
+    {
+        Write(context);
+        return store.RemoveMemberAsync(ContainerRules.ParseId(request.ProjectGroupId, "project_group_id"),
             ContainerRules.ParseId(request.ProjectId, "project_id"), context.CancellationToken);
+    }
 
     // ---- snapshots ----
 
     public override Task<Snapshot> CreateSnapshot(CreateSnapshotRequest request, ServerCallContext context)
     {
+        Write(context);
         var now = ContainerStore.Now();
         var metadata = request.Metadata ?? new Struct();
         if (metadata.CalculateSize() > ContainerRules.MaxMetadataBytes || JsonFormatter.Default.Format(metadata).Length > ContainerRules.MaxMetadataBytes)
@@ -156,8 +196,11 @@ public sealed class ContainersService(ContainerStore store, SnapshotStore snapsh
         return new ListSnapshotsResponse { Snapshots = { items }, NextPageToken = next };
     }
 
-    public override Task<Snapshot> RenameSnapshot(RenameSnapshotRequest request, ServerCallContext context) =>
-        snapshots.RenameAsync(ContainerRules.ParseId(request.Id, "id"), ContainerRules.ValidateName(request.Name, "name"), context.CancellationToken);
+    public override Task<Snapshot> RenameSnapshot(RenameSnapshotRequest request, ServerCallContext context)
+    {
+        Write(context);
+        return snapshots.RenameAsync(ContainerRules.ParseId(request.Id, "id"), ContainerRules.ValidateName(request.Name, "name"), context.CancellationToken);
+    }
 
     public override async Task<Container> GetContainer(GetContainerRequest request, ServerCallContext context) =>
         await store.FindContainerAsync(ContainerRules.ParseId(request.Id, "id"), context.CancellationToken)

@@ -11,6 +11,8 @@ public static class Caller
 {
     public const string UserHeader = "x-buildgrid-user";
     public const string RequestIdHeader = "x-request-id";
+    /// <summary>The address of the client a gateway call was made for; trusted only on calls that carry a signed identity.</summary>
+    public const string ClientAddressHeader = "x-buildgrid-client-address";
 
     /// <summary>How long a call to another service may take: transcoded REST calls carry no deadline of their own.</summary>
     public static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
@@ -31,8 +33,25 @@ public static class Caller
         }
         if (Access.TokenOf(context) is { } identity)
             metadata.Add(ServiceTokens.Header, identity);
+        if (metadata.GetValue(RequestIdHeader) is null && RequestIdOf(context) is { } requestId)
+            metadata.Add(RequestIdHeader, requestId);
+        if (ClientAddressOf(context) is { } address)
+            metadata.Add(ClientAddressHeader, address);
         return metadata;
     }
+
+    /// <summary>
+    /// The address of the client behind this call: what the calling BuildGrid process said, when the call carries a
+    /// signed identity (the principal interceptor has checked it); else the connection's remote address.
+    /// </summary>
+    public static string? ClientAddressOf(ServerCallContext context) =>
+        context.RequestHeaders.GetValue(ServiceTokens.Header) is not null && context.RequestHeaders.GetValue(ClientAddressHeader) is { Length: > 0 and <= 64 } forwarded
+            ? forwarded
+            : context.GetHttpContext()?.Connection.RemoteIpAddress?.ToString();
+
+    /// <summary>The caller's <c>x-request-id</c>, else this request's own id (which calls made on its behalf carry on).</summary>
+    public static string? RequestIdOf(ServerCallContext context) =>
+        context.RequestHeaders.GetValue(RequestIdHeader) is { Length: > 0 and <= 128 } id ? id : context.GetHttpContext()?.TraceIdentifier;
 
     /// <summary>Options of an outgoing call made on behalf of <paramref name="context"/>: its identity, a deadline, its cancellation.</summary>
     public static CallOptions Options(ServerCallContext context) =>

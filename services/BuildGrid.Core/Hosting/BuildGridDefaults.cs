@@ -30,6 +30,10 @@ public static class BuildGridDefaults
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            // Header limits for every request (Kestrel answers a bare 431 beyond them, before any middleware runs):
+            // room for a Basic or Bearer credential and a signed identity token, not for a flood of headers.
+            kestrel.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
+            kestrel.Limits.MaxRequestHeaderCount = 100;
             endpoints.Rest = Listen(kestrel, settings.RestUrl, HttpProtocols.Http1);
             endpoints.Grpc = Listen(kestrel, settings.GrpcUrl, HttpProtocols.Http2);
         });
@@ -45,11 +49,14 @@ public static class BuildGridDefaults
         else
             builder.Services.TryAddSingleton<ICredentialValidator, AdminCredentialValidator>();
         builder.Services.AddSingleton<PrincipalInterceptor>();
+        builder.Services.AddSingleton<AuditInterceptor>();
         builder.Services.AddOptions<AnonymousAccessOptions>();
 
         builder.Services.AddGrpc(options =>
         {
             options.Interceptors.Add<PrincipalInterceptor>();
+            // After the principal is known: records every successful write of a domain service.
+            options.Interceptors.Add<AuditInterceptor>();
             // Without this, two-segment REST paths with a wrong method answer 404 instead of 405.
             options.IgnoreUnknownServices = true;
             options.MaxReceiveMessageSize = 16 * 1024 * 1024;

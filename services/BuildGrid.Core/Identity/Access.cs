@@ -20,6 +20,7 @@ public static class Access
     public static Principal Require(ServerCallContext context, string @namespace, Role role)
     {
         var principal = PrincipalOf(context);
+        Events.AuditNotes.Namespace(context, @namespace, role);
         if (principal.Can(@namespace, role))
             return principal;
         throw principal.IsAuthenticated

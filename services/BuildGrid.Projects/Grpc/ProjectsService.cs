@@ -1,5 +1,5 @@
-using BuildGrid.Core.Clients;
 using BuildGrid.Core.Errors;
+using BuildGrid.Core.Identity;
 using BuildGrid.Projects.Domain;
 using BuildGrid.Projects.Domain.Plugins;
 using BuildGrid.Projects.Storage;
@@ -9,7 +9,11 @@ using Grpc.Core;
 
 namespace BuildGrid.Projects.Grpc;
 
-/// <summary>The Projects gRPC API: validates, then calls the store. The rules live in <see cref="ProjectRules"/>.</summary>
+/// <summary>
+/// The Projects gRPC API: validates, then calls the store. The rules live in <see cref="ProjectRules"/>.
+/// Access: a project lives in its cluster (a namespace); reading it needs guest there, creating, saving and cloning
+/// developer, deleting owner. Lists show the projects of the clusters the caller may read.
+/// </summary>
 public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, DockerfileRenderer renderer) : V1.Projects.ProjectsBase
 {
     const int DefaultPageSize = 10;
@@ -19,7 +23,8 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
     {
         ProjectRules.ValidateName(request.Name, "name");
         var cluster = ClusterOrDefault(request.Cluster);
-        var @operator = ProjectRules.NormalizeOperator(request.Operator, Caller.UserOf(context));
+        Access.Require(context, cluster, Role.Developer);
+        var @operator = OperatorOf(request.Operator, context);
         var now = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
         return await store.InsertAsync(new Project
         {
@@ -31,8 +36,10 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
     public override async Task<Project> GetProject(GetProjectRequest request, ServerCallContext context)
     {
         ProjectRules.ValidateName(request.Name, "name");
-        return await store.FindAsync(request.Name, context.CancellationToken)
+        var project = await store.FindAsync(request.Name, context.CancellationToken)
             ?? throw Errors.NotFound(Reasons.ProjectNotFound, "project", request.Name);
+        Access.Require(context, project.Cluster, Role.Guest);
+        return project;
     }
 
     public override async Task<ListProjectsResponse> ListProjects(ListProjectsRequest request, ServerCallContext context)
@@ -48,15 +55,18 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
         var offset = (long)(page - 1) * size;
         if (offset > int.MaxValue)
             throw Errors.Invalid(Reasons.InvalidArgument, "page", "page is too large");
-        var (projects, total) = await store.ListAsync((int)offset, size, request.NameContains, context.CancellationToken);
+        var (projects, total) = await store.ListAsync((int)offset, size, request.NameContains,
+            Access.PrincipalOf(context).Where(Role.Guest), context.CancellationToken);
         return new ListProjectsResponse { Projects = { projects }, Page = page, PageSize = size, TotalCount = total };
     }
 
     public override async Task<Project> SaveProject(SaveProjectRequest request, ServerCallContext context)
     {
         ProjectRules.ValidateName(request.Name, "name");
-        var @operator = ProjectRules.NormalizeOperator(request.Operator, Caller.UserOf(context));
+        var @operator = OperatorOf(request.Operator, context);
         var cluster = string.IsNullOrEmpty(request.Cluster) ? null : ClusterOrDefault(request.Cluster);
+        if (cluster is not null || request.Mode == SaveProjectRequest.Types.Mode.Add)
+            Access.Require(context, cluster ?? ProjectRules.DefaultCluster, Role.Developer);
         if (request.Dockerfile.Length > ProjectRules.MaxDockerfileLength)
             throw Errors.Invalid(Reasons.InvalidArgument, "dockerfile", $"dockerfile is longer than {ProjectRules.MaxDockerfileLength} characters");
         if (request.Dockerfile.Contains('\0'))
@@ -77,6 +87,7 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
             case SaveProjectRequest.Types.Mode.Update:
                 return await store.UpdateAsync(request.Name, request.ExpectedVersion, project =>
                 {
+                    Access.Require(context, project.Cluster, Role.Developer);
                     project.Cluster = cluster ?? project.Cluster;
                     project.DockerfileType = type;
                     project.Dockerfile = request.Dockerfile;
@@ -94,9 +105,11 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
     {
         ProjectRules.ValidateName(request.SourceName, "source_name");
         ProjectRules.ValidateName(request.TargetName, "target_name");
-        var @operator = ProjectRules.NormalizeOperator(request.Operator, Caller.UserOf(context));
+        var @operator = OperatorOf(request.Operator, context);
         var source = await store.FindAsync(request.SourceName, context.CancellationToken)
             ?? throw Errors.NotFound(Reasons.ProjectNotFound, "project", request.SourceName);
+        // The clone stays in the source's cluster.
+        Access.Require(context, source.Cluster, Role.Developer);
         var now = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
         var clone = source.Clone();
         clone.Name = request.TargetName;
@@ -112,7 +125,9 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
     public override async Task<Empty> DeleteProject(DeleteProjectRequest request, ServerCallContext context)
     {
         ProjectRules.ValidateName(request.Name, "name");
-        var @operator = ProjectRules.NormalizeOperator(request.Operator, Caller.UserOf(context));
+        var @operator = OperatorOf(request.Operator, context);
+        if (await store.FindAsync(request.Name, context.CancellationToken) is { } project)
+            Access.Require(context, project.Cluster, Role.Owner);
         await store.DeleteAsync(request.Name, @operator, context.CancellationToken);
         return new Empty();
     }
@@ -128,6 +143,10 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
 
     public override Task<InvokePluginResponse> InvokePlugin(InvokePluginRequest request, ServerCallContext context) =>
         Task.FromResult(new InvokePluginResponse { Result = plugins.Invoke(request.Plugin, request.Method, request.Parameters) });
+
+    /// <summary>The authenticated caller (the body's operator counts only for the protected-mode caller), validated.</summary>
+    static string OperatorOf(string requested, ServerCallContext context) =>
+        ProjectRules.NormalizeOperator(Access.Operator(context, ProjectRules.NormalizeOperator(requested, null)), null);
 
     static string ClusterOrDefault(string? cluster)
     {

@@ -40,11 +40,15 @@ public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] S
         return row?.ToProto();
     }
 
+    /// <summary>A page of projects by name; <paramref name="clusters"/> (null: all) limits it to the clusters the caller may read.</summary>
     public async Task<(IReadOnlyList<Project> Projects, long Total)> ListAsync(int offset, int limit, string? nameContains,
-        CancellationToken cancellationToken)
+        IReadOnlyCollection<string>? clusters, CancellationToken cancellationToken)
     {
-        var filter = string.IsNullOrEmpty(nameContains) ? "" : @"WHERE name LIKE @pattern ESCAPE '\'";
-        var parameters = new { offset, limit, pattern = "%" + SqlText.EscapeLike(nameContains ?? "") + "%" };
+        var filters = new List<string>();
+        if (!string.IsNullOrEmpty(nameContains)) filters.Add(@"name LIKE @pattern ESCAPE '\'");
+        if (clusters is not null) filters.Add(clusters.Count == 0 ? "1 = 0" : "cluster IN @clusters");
+        var filter = filters.Count > 0 ? "WHERE " + string.Join(" AND ", filters) : "";
+        var parameters = new { offset, limit, pattern = "%" + SqlText.EscapeLike(nameContains ?? "") + "%", clusters };
         await using var connection = await db.OpenAsync(cancellationToken);
         var total = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
             $"SELECT COUNT(*) FROM projects {filter}", parameters, cancellationToken: cancellationToken));

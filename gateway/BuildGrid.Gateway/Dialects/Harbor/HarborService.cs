@@ -1,5 +1,6 @@
 using System.Globalization;
 using BuildGrid.Core.Clients;
+using BuildGrid.Core.Identity;
 using BuildGrid.Gateway.Harbor.V1;
 using BuildGrid.Registry.V1;
 using Google.Protobuf.WellKnownTypes;
@@ -94,7 +95,7 @@ public sealed class HarborService(Registry.V1.Registry.RegistryClient registry) 
             throw Bad("repoName (the tag) is required");
         await registry.DeleteTagAsync(new Rv1.DeleteTagRequest
         {
-            Repository = Repository(request.ProjectName, "projectName"), Tag = request.RepoName, Operator = Caller.UserOf(context) ?? "",
+            Repository = Repository(request.ProjectName, "projectName"), Tag = request.RepoName, Operator = Access.Operator(context, null),
         }, Caller.Options(context));
         return new CodeResponse { Code = 0, Msg = "" };
     }

@@ -23,6 +23,9 @@ internal static class ImageMarketCodes
     public const int InvalidParameter = 10006;
     public const int BuildMissing = 10007;
     public const int QueryMissing = 10008;
+    public const int Unauthenticated = 10401;
+    public const int Forbidden = 10403;
+    public const int TooLarge = 10413;
     public const int Internal = 10100;
 
     public static readonly Value Nothing = Value.ForString("");

@@ -223,6 +223,11 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
         {
             return ImageMarketCodes.Invalid(e.Message);
         }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unauthenticated or StatusCode.PermissionDenied)
+        {
+            // Answered as HTTP 401/403 with codes 10401/10403 by the dialect's error step.
+            throw new RpcException(new Status(e.StatusCode, e.Status.Detail));
+        }
         catch (RpcException e) when (ImageMarketCodes.For(call, e, fields) is { } envelope)
         {
             return envelope;

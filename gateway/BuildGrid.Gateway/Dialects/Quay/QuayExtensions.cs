@@ -27,6 +27,7 @@ internal static class QuayExtensions
                 404 => (404, "not_found"),
                 405 or 501 => (405, "invalid_request"),
                 409 => (409, "invalid_request"),
+                413 => (413, "invalid_request"),
                 >= 500 => (500, "internal_error"),
                 _ => (status, "invalid_request"),
             };
@@ -35,6 +36,8 @@ internal static class QuayExtensions
                 404 => "Not Found",
                 405 => $"The method {context.Request.Method} is not allowed for the requested URL.",
                 >= 500 => "Internal Server Error",
+                413 => "The request body is larger than this endpoint accepts",
+                401 when message.Length == 0 => "Authentication required",
                 _ => message.Length > 0 ? message : "The request could not be read",
             };
             context.Response.StatusCode = code;

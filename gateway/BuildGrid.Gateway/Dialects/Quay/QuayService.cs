@@ -31,7 +31,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         var ns = request.Namespace.Length > 0 ? request.Namespace : DefaultNamespace;
         if (ns.Contains('/') || request.Repository.Contains('/'))
             throw Bad("Invalid repository name");
-        var create = new Rv1.CreateRepositoryRequest { Name = $"{ns}/{request.Repository}", Public = request.Visibility == "public", Operator = Caller.UserOf(context) ?? "" };
+        var create = new Rv1.CreateRepositoryRequest { Name = $"{ns}/{request.Repository}", Public = request.Visibility == "public", Operator = Access.Operator(context, null) };
         if (request.Description.Length > 0)
             create.Description = request.Description;
         try
@@ -115,7 +115,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
 
     public override async Task<Empty> DeleteRepository(RepositoryRef request, ServerCallContext context)
     {
-        await registry.DeleteRepositoryAsync(new Rv1.DeleteRepositoryRequest { Name = request.Repository, Operator = Caller.UserOf(context) ?? "" }, Caller.Options(context));
+        await registry.DeleteRepositoryAsync(new Rv1.DeleteRepositoryRequest { Name = request.Repository, Operator = Access.Operator(context, null) }, Caller.Options(context));
         return NoContent(context);
     }
 

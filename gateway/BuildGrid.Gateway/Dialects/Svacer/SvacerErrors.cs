@@ -56,9 +56,12 @@ internal static class SvacerErrors
         var reason = context.Items[ReasonKey] as string ?? status switch
         {
             400 => BadRequest,
+            401 => Reasons.Unauthenticated,
+            403 => Reasons.PermissionDenied,
             404 => "NOT_FOUND",
             405 => "METHOD_NOT_ALLOWED",
             409 => "CONFLICT",
+            413 => "PAYLOAD_TOO_LARGE",
             503 => "UNAVAILABLE",
             _ => status >= 500 ? "INTERNAL" : BadRequest,
         };
@@ -69,6 +72,9 @@ internal static class SvacerErrors
             {
                 404 => $"no such endpoint: {context.Request.Method} {context.Request.Path}",
                 405 => $"method {context.Request.Method} is not allowed on {context.Request.Path}",
+                401 => "this call needs credentials",
+                403 => "permission denied",
+                413 => "the request body is larger than this endpoint accepts",
                 _ => "the request could not be read",
             };
         context.Response.ContentType = "application/json; charset=utf-8";

@@ -53,6 +53,7 @@ internal static class ZadigErrors
         404 => "Request Not Found",
         405 => "Method Not Allowed",
         409 => "Conflict",
+        413 => "Request Entity Too Large",
         503 => "Service Unavailable",
         _ => status >= 500 ? "Internal Error" : "Bad Request",
     };
@@ -61,9 +62,12 @@ internal static class ZadigErrors
     {
         var reason = context.Items[ReasonKey] as string ?? status switch
         {
+            401 => Reasons.Unauthenticated,
+            403 => Reasons.PermissionDenied,
             404 => "NOT_FOUND",
             405 => "METHOD_NOT_ALLOWED",
             409 => "CONFLICT",
+            413 => "PAYLOAD_TOO_LARGE",
             503 => "UNAVAILABLE",
             >= 500 => "INTERNAL",
             _ => Reasons.InvalidArgument,
@@ -75,6 +79,9 @@ internal static class ZadigErrors
             {
                 404 => $"no such endpoint: {context.Request.Method} {context.Request.Path}",
                 405 => $"method {context.Request.Method} is not allowed on {context.Request.Path}",
+                401 => "this call needs credentials",
+                403 => "permission denied",
+                413 => "the request body is larger than this endpoint accepts",
                 _ => "the request could not be read",
             };
         var extra = new JsonObject { ["reason"] = reason };
