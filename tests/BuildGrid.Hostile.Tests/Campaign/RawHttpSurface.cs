@@ -59,11 +59,20 @@ public sealed class RawHttpSurface(Uri restUrl)
         var method = firstLine.Split(' ')[0];
         var description = $"raw {(firstLine.Length > 100 ? firstLine[..100] + "…" : firstLine).Replace("\0", "\\0", StringComparison.Ordinal).Replace("\r", "\\r", StringComparison.Ordinal)}"
             + (halfClose ? " (body truncated)" : "") + $" ({bytes.Length} B) → {target}";
-        return new HostileRequest("raw-http", description, Mutating: method is not "GET", async (_, ct) =>
+        return new HostileRequest("raw-http", description, Mutating: method is not "GET", async (caller, ct) =>
         {
-            var outcome = await SendAsync(bytes, halfClose, ct);
+            var outcome = await SendAsync(WithAuthorization(bytes, caller), halfClose, ct);
             return expected505 && outcome.Status == 505 ? outcome with { Class = "505 (HTTP/9.9: expected)", ServerFault = false } : outcome;
         });
+    }
+
+    /// <summary>The caller's Authorization header as the first header line (after the request line), when it has one.</summary>
+    static byte[] WithAuthorization(byte[] bytes, CallerProfile caller)
+    {
+        var endOfRequestLine = Array.IndexOf(bytes, (byte)'\n');
+        if (caller.Authorization is null || endOfRequestLine < 0)
+            return bytes;
+        return [.. bytes.AsSpan(0, endOfRequestLine + 1), .. Ascii($"Authorization: {caller.Authorization}\r\n"), .. bytes.AsSpan(endOfRequestLine + 1)];
     }
 
     async Task<Outcome> SendAsync(byte[] bytes, bool halfClose, CancellationToken ct)
