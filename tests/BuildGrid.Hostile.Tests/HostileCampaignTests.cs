@@ -51,6 +51,7 @@ public sealed class CampaignHost : IAsyncLifetime
         var identity = new BuildGrid.Identity.V1.Identity.IdentityClient(Channel);
         var admin = CallerProfile.Admin.Metadata();
         await identity.CreateUserAsync(new() { Name = CallerProfile.GuestUser, Password = CallerProfile.GuestPassword, Email = "guest@example.com" }, admin);
+        await identity.CreateUserAsync(new() { Name = CallerProfile.WrongUser, Password = CallerProfile.WrongUserPassword, Email = "wrong@example.com" }, admin);
         await identity.GrantRoleAsync(new() { Namespace = CallerProfile.GuestNamespace, Principal = CallerProfile.GuestUser, Role = BuildGrid.Identity.V1.Role.Guest }, admin);
         await PlantAsync(CancellationToken.None);
     }
@@ -161,9 +162,15 @@ public sealed class HostileCampaignTests(CampaignHost host, ITestOutputHelper ou
             foreach (var shot in surface.BaselineShots())
             {
                 var outcome = await shot.SendAsync(host.Rest, caller, ct);
-                var refused = outcome.Status == 401 || outcome.Class == "2xx (code 10401)";
-                output.WriteLine($"unauthenticated write as '{caller.Name}': {outcome.Status} {outcome.Class} {shot.Method} {shot.PathAndQuery}");
-                if (!refused)
+                // 401 (imagemarket: code 10401), or the failed-login throttle (429; imagemarket writes it as code 10006).
+                var refused = outcome.Status == 401 || outcome.Class == "2xx (code 10401)"
+                    || outcome.Status == 429 || outcome.Body.Contains("Too many failed logins", StringComparison.Ordinal);
+                var verdict = refused ? "refused" : outcome.Status == 400 ? "NOTE: 400 before the credential check (no data)" : "FAIL";
+                output.WriteLine($"unauthenticated write as '{caller.Name}': {verdict} {outcome.Status} {outcome.Class} {shot.Method} {shot.PathAndQuery}"
+                    + (refused ? "" : ": " + outcome.Snippet));
+                // A malformed plausible request may be refused as malformed (400) before credentials are looked at; it
+                // carries no data. Anything else — accepted, or a 403/404 that tells what exists — fails.
+                if (!refused && outcome.Status != 400)
                     unauthenticated.Add($"{shot.Method} {shot.PathAndQuery} as '{caller.Name}': {outcome.Status} {outcome.Class}: {outcome.Snippet}");
             }
         }

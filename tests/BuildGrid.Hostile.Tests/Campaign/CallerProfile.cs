@@ -8,7 +8,7 @@ namespace BuildGrid.Hostile.Tests.Campaign;
 /// (<see cref="HostSettings"/>), so protected mode does not treat callers without credentials as the admin, and it runs as:
 /// <list type="number">
 /// <item>anonymous: no credentials;</item>
-/// <item>wrong credentials: the guest's name with a wrong password;</item>
+/// <item>wrong credentials: a real user's name with a wrong password (the failed-login throttle soon answers 429);</item>
 /// <item>a guest: a real user holding only the guest role, in <see cref="GuestNamespace"/>, not in <see cref="PrivateNamespace"/>;</item>
 /// <item>the admin (Basic): the only profile that may see the private data.</item>
 /// </list>
@@ -35,8 +35,11 @@ public sealed record CallerProfile(string Name, bool MaySeePrivate, bool Authent
     public static string Basic(string user, string password) => "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}"));
 
     public static readonly CallerProfile Anonymous = new("anonymous", MaySeePrivate: false, Authenticated: false, Share: 1, null);
+    /// <summary>A real user of its own (the failed-login throttle locks this name out, not the guest's).</summary>
+    public const string WrongUser = "hostilewrong";
+    public const string WrongUserPassword = "hostile-Wr0ng-user-pa55word";
     public static readonly CallerProfile WrongCredentials = new("wrong credentials", MaySeePrivate: false, Authenticated: false, Share: 1,
-        Basic(GuestUser, "not-the-password"));
+        Basic(WrongUser, "not-the-password"));
     public static readonly CallerProfile Guest = new($"guest of '{GuestNamespace}'", MaySeePrivate: false, Authenticated: true, Share: 1,
         Basic(GuestUser, GuestPassword));
     public static readonly CallerProfile Admin = new("admin (Basic)", MaySeePrivate: true, Authenticated: true, Share: 1,

@@ -125,7 +125,9 @@ public sealed class CampaignRunner(string dataDir, Func<CancellationToken, Task<
         {
             if (await DatabaseSnapshot.OutboxesDrainedAsync(dataDir, ct))
             {
-                await Task.Delay(20, ct);
+                // Quiet for 100 ms: an accepted write's audit event reaches Identity (inbox, audit entry, its own outbox)
+                // after the writing service's outbox is drained; 20 ms was not enough on a loaded machine.
+                await Task.Delay(100, ct);
                 var again = await SnapshotAsync(ct);
                 if (last.Diff(again).Count == 0)
                     return again;
