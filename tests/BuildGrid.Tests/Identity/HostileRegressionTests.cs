@@ -76,6 +76,19 @@ public sealed class HostileRegressionTests(GuardedHostFixture fixture) : IClassF
     }
 
     [Fact]
+    public async Task A_Zadig_error_quoting_a_huge_value_still_fits_in_the_grpc_trailers()
+    {
+        // The 1 MB "source" used to be quoted whole in grpc-message: the client could not read the answer (Unavailable).
+        var zadig = new BuildGrid.Gateway.Zadig.V1.Zadig.ZadigClient(fixture.Channel);
+        var refused = await Assert.ThrowsAsync<RpcException>(() => zadig.CreateBuildAsync(new BuildGrid.Gateway.Zadig.V1.CreateBuildRequest
+        {
+            ProjectKey = "demo", Source = new string('s', 1 << 20),
+        }, Admin, cancellationToken: Ct).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
+        Assert.True(refused.Status.Detail.Length <= 1100, $"{refused.Status.Detail.Length} characters");
+    }
+
+    [Fact]
     public async Task A_malformed_chunked_body_on_a_REST_route_is_400_not_500()
     {
         using var client = new TcpClient();
