@@ -25,6 +25,12 @@ public static class GatewayExtensions
         builder.Services.AddSingleton<Marker>();
         builder.Services.AddOptions<GatewayOptions>().BindConfiguration("Gateway").ValidateOnStart();
         builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
+        // Public repositories are readable without credentials through the Harbor and Quay facades, as on /v2/.
+        builder.Services.Configure<Core.Identity.AnonymousAccessOptions>(o =>
+        {
+            HarborExtensions.AllowAnonymousReads(o);
+            QuayExtensions.AllowAnonymousReads(o);
+        });
         // Defaults as measured in shared/notes/transcoding.md: case-sensitive names (json_name does the odd ones),
         // default values written ("errMsg":"" and "code":0 appear, as the documents show).
         // The google.rpc detail types (ErrorInfo...) must be known, or a domain error that passes through a facade method
@@ -39,12 +45,6 @@ public static class GatewayExtensions
         builder.Services.AddBuildGridClient<Registry.V1.Registry.RegistryClient>(Registry.RegistryExtensions.AppId);
         // The Identity client, and Identity as the judge of credentials (it is hosted here or reachable: BuildGridHost).
         Core.Identity.IdentityCredentialValidator.Use(builder.Services);
-        // Public repositories are readable without credentials through the Harbor and Quay facades, as on /v2/.
-        builder.Services.Configure<Core.Identity.AnonymousAccessOptions>(o =>
-        {
-            HarborExtensions.AllowAnonymousReads(o);
-            QuayExtensions.AllowAnonymousReads(o);
-        });
         return builder;
     }
 
