@@ -166,14 +166,16 @@ public sealed class HostileCampaignTests(CampaignHost host, ITestOutputHelper ou
                 // 401 (imagemarket: code 10401), or the failed-login throttle (429; imagemarket writes it as code 10006).
                 var refused = outcome.Status == 401 || outcome.Class == "2xx (code 10401)"
                     || outcome.Status == 429 || outcome.Body.Contains("Too many failed logins", StringComparison.Ordinal);
-                var verdict = refused ? "refused" : outcome.Status == 400 ? "NOTE: 400 before the credential check (no data)" : "FAIL";
+                var harborRead = HarborPostReads.Any(r => shot.PathAndQuery.StartsWith(r, StringComparison.Ordinal));
+                var verdict = refused ? "refused" : outcome.Status == 400 ? "NOTE: 400 before the credential check (no data)"
+                    : harborRead ? "NOTE: Harbor's POST read (anonymous reads allowed; hiding checked below)" : "FAIL";
                 output.WriteLine($"unauthenticated write as '{caller.Name}': {verdict} {outcome.Status} {outcome.Class} {shot.Method} {shot.PathAndQuery}"
                     + (refused ? "" : ": " + outcome.Snippet));
                 // A malformed plausible request may be refused as malformed (400) before credentials are looked at; it
                 // carries no data. Anything else — accepted, or a 403/404 that tells what exists — fails.
                 // Harbor's seed reads manifests and tags with POST; anonymous reads of public repositories are allowed
                 // through the facades (registry-auth), so these are reads: checked below for hiding private repositories.
-                if (!refused && outcome.Status != 400 && !HarborPostReads.Any(r => shot.PathAndQuery.StartsWith(r, StringComparison.Ordinal)))
+                if (!refused && outcome.Status != 400 && !harborRead)
                     unauthenticated.Add($"{shot.Method} {shot.PathAndQuery} as '{caller.Name}': {outcome.Status} {outcome.Class}: {outcome.Snippet}");
             }
         }
