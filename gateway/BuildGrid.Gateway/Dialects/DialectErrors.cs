@@ -98,6 +98,14 @@ internal static class DialectErrors
                     TooLarge(context);
                     return;
                 }
+                catch (IOException) when (!context.RequestAborted.IsCancellationRequested)
+                {
+                    // A malformed chunked body (bad chunk size, overflowing size): the client's fault, not a 500.
+                    context.Response.Clear();
+                    context.Response.StatusCode = StatusCodes.Status400BadRequest;
+                    context.Response.Headers.Connection = "close";
+                    return;
+                }
                 context.Request.Body.Position = 0;
             }
             await next(context);

@@ -47,11 +47,15 @@ public static class Caller
     public static string? ClientAddressOf(ServerCallContext context) =>
         context.RequestHeaders.GetValue(ServiceTokens.Header) is not null && context.RequestHeaders.GetValue(ClientAddressHeader) is { Length: > 0 and <= 64 } forwarded
             ? forwarded
-            : context.GetHttpContext()?.Connection.RemoteIpAddress?.ToString();
+            : HttpContextOf(context)?.Connection.RemoteIpAddress?.ToString();
+
+    /// <summary>The HTTP request behind a call; null for an in-process call, which has none (GetHttpContext throws there).</summary>
+    static Microsoft.AspNetCore.Http.HttpContext? HttpContextOf(ServerCallContext context) =>
+        context is InProcessServerCallContext ? null : context.GetHttpContext();
 
     /// <summary>The caller's <c>x-request-id</c>, else this request's own id (which calls made on its behalf carry on).</summary>
     public static string? RequestIdOf(ServerCallContext context) =>
-        context.RequestHeaders.GetValue(RequestIdHeader) is { Length: > 0 and <= 128 } id ? id : context.GetHttpContext()?.TraceIdentifier;
+        context.RequestHeaders.GetValue(RequestIdHeader) is { Length: > 0 and <= 128 } id ? id : HttpContextOf(context)?.TraceIdentifier;
 
     /// <summary>Options of an outgoing call made on behalf of <paramref name="context"/>: its identity, a deadline, its cancellation.</summary>
     public static CallOptions Options(ServerCallContext context) =>

@@ -138,13 +138,13 @@ public sealed class IdentityService(IdentityStore store, AuditStore audit, Authe
         if (request.Name.Trim().Length is 0 or > 128)
             throw Errors.Invalid(Reasons.InvalidArgument, "name", "name is required (at most 128 characters)");
         var now = time.GetUtcNow();
-        if (request.ExpireTime is { } expiry && expiry.ToDateTimeOffset() <= now)
+        if (request.ExpireTime is { } expiry && TimeOf(expiry, "expire_time") <= now)
             throw Errors.Invalid(Reasons.InvalidArgument, "expire_time", "expire_time must be in the future");
         var secret = Secrets.NewToken(Secrets.TokenPrefix);
         var row = new TokenRow
         {
             Id = Guid.CreateVersion7().ToString("N"), UserName = user, Name = request.Name.Trim(), TokenHash = Secrets.HashToken(secret),
-            CreatedAt = now.ToUnixTimeMilliseconds(), ExpiresAt = request.ExpireTime?.ToDateTimeOffset().ToUnixTimeMilliseconds(),
+            CreatedAt = now.ToUnixTimeMilliseconds(), ExpiresAt = request.ExpireTime is null ? null : TimeOf(request.ExpireTime, "expire_time").ToUnixTimeMilliseconds(),
         };
         await store.InsertTokenAsync(row, Audit(context, caller, "", $"token:{row.Id} of {user}"), context.CancellationToken);
         return new CreatedToken { Token = ToProto(row), Secret = secret };
@@ -247,9 +247,19 @@ public sealed class IdentityService(IdentityStore store, AuditStore audit, Authe
     {
         if (requested is null)
             return now.Add(options.Value.RobotTokenLifetime).ToUnixTimeMilliseconds();
-        if (requested.ToDateTimeOffset() <= now)
+        var expiry = TimeOf(requested, "expire_time");
+        if (expiry <= now)
             throw Errors.Invalid(Reasons.InvalidArgument, "expire_time", "expire_time must be in the future");
-        return requested.ToDateTimeOffset().ToUnixTimeMilliseconds();
+        return expiry.ToUnixTimeMilliseconds();
+    }
+
+    /// <summary>A request's timestamp, or INVALID_ARGUMENT when it is outside what a Timestamp may hold (years 1–9999, nanos 0–999,999,999).</summary>
+    static DateTimeOffset TimeOf(Timestamp timestamp, string field)
+    {
+        const long MinSeconds = -62_135_596_800, MaxSeconds = 253_402_300_799;
+        if (timestamp.Seconds is < MinSeconds or > MaxSeconds || timestamp.Nanos is < 0 or > 999_999_999)
+            throw Errors.Invalid(Reasons.InvalidArgument, field, $"{field} is not a valid timestamp");
+        return timestamp.ToDateTimeOffset();
     }
 
     async Task<Role> RoleOfAsync(RobotRow row, CancellationToken cancellationToken) =>
@@ -324,8 +334,8 @@ public sealed class IdentityService(IdentityStore store, AuditStore audit, Authe
             Access.Require(context, ns, CoreRole.Owner);
         if (request.Principal.Length > 200)
             throw Errors.Invalid(Reasons.InvalidArgument, "principal", "principal is longer than 200 characters");
-        var from = request.StartTime?.ToDateTimeOffset().ToUnixTimeMilliseconds();
-        var to = request.EndTime?.ToDateTimeOffset().ToUnixTimeMilliseconds();
+        var from = request.StartTime is null ? (long?)null : TimeOf(request.StartTime, "start_time").ToUnixTimeMilliseconds();
+        var to = request.EndTime is null ? (long?)null : TimeOf(request.EndTime, "end_time").ToUnixTimeMilliseconds();
         if (from is not null && to is not null && from > to)
             throw Errors.Invalid(Reasons.InvalidArgument, "start_time", "start_time is after end_time");
         (long, long)? before = null;
@@ -349,12 +359,11 @@ public sealed class IdentityService(IdentityStore store, AuditStore audit, Authe
     /// <summary>The audit entry of one of Identity's own writes: who, which method, what — never a secret.</summary>
     AuditRecorded Audit(ServerCallContext context, Principal caller, string @namespace, string resource)
     {
-        var http = context.GetHttpContext();
         return new AuditRecorded
         {
             Id = Guid.CreateVersion7().ToString(), Time = Timestamp.FromDateTimeOffset(time.GetUtcNow()), Principal = caller.Name,
             PrincipalKind = caller.Kind.ToString().ToLowerInvariant(), Service = IdentityExtensions.AppId, Action = context.Method,
-            Namespace = @namespace, Resource = resource, RemoteIp = http.Connection.RemoteIpAddress?.ToString() ?? "",
+            Namespace = @namespace, Resource = resource, RemoteIp = Caller.ClientAddressOf(context) ?? "",
             RequestId = context.RequestHeaders.GetValue(Caller.RequestIdHeader) is { Length: <= 128 } id ? id : "",
         };
     }

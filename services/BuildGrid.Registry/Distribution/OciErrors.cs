@@ -26,6 +26,7 @@ public static class OciErrors
         RegistryError.TagInvalid => ("TAG_INVALID", StatusCodes.Status400BadRequest),
         RegistryError.Unauthorized => ("UNAUTHORIZED", StatusCodes.Status401Unauthorized),
         RegistryError.Denied => ("DENIED", StatusCodes.Status403Forbidden),
+        RegistryError.TooManyRequests => ("TOOMANYREQUESTS", StatusCodes.Status429TooManyRequests),
         _ => ("UNKNOWN", StatusCodes.Status500InternalServerError),
     };
 

@@ -85,7 +85,17 @@ public sealed class RegistryAuth(IdentitySettings identity, ICredentialValidator
         if (token is not null && RegistryTokens.LooksLikeToken(token) && await tokens.VerifyAsync(token) is { } grant)
             return new RegistryCaller(grant.Principal, grant, true);
         // Anything else (a user's password, a robot's or an API token) is the credential validator's to judge.
-        return await validator.ValidateAsync(authorization, cancellationToken) is { } principal ? new RegistryCaller(principal, null, true) : null;
+        // The failed-login throttle answers RESOURCE_EXHAUSTED: the client's to wait out (429), not a fault of the registry.
+        Principal? validated;
+        try
+        {
+            validated = await validator.ValidateAsync(authorization, cancellationToken);
+        }
+        catch (global::Grpc.Core.RpcException e) when (e.StatusCode == global::Grpc.Core.StatusCode.ResourceExhausted)
+        {
+            throw new RegistryException(RegistryError.TooManyRequests, "too many requests", e.Status.Detail);
+        }
+        return validated is { } principal ? new RegistryCaller(principal, null, true) : null;
     }
 
     /// <summary>The user name of Basic credentials (an operator's name to record), or null.</summary>

@@ -25,6 +25,8 @@ public enum RegistryError
     Unauthorized,
     /// <summary>Authenticated, but the action is not allowed (403).</summary>
     Denied,
+    /// <summary>Too many failed logins for the user of these credentials (429, code TOOMANYREQUESTS).</summary>
+    TooManyRequests,
     /// <summary>A fault of the registry itself (500, code UNKNOWN as distribution writes it).</summary>
     Unknown,
 }

@@ -33,18 +33,28 @@ public sealed class CampaignRunner(string dataDir, Func<CancellationToken, Task<
         foreach (var request in requests)
         {
             var outcome = await SendAsync(request, caller, ct);
-            Count(request.Surface, outcome.Class);
-            Count(request.Surface, "total");
+            var key = $"{request.Surface} as {caller.Name}";
+            Count(key, outcome.Class);
+            Count(key, "total");
             if (outcome.ServerFault)
                 failures.Add($"{request} as {caller.Name}: server fault {outcome.Class} {outcome.Status}: {outcome.Snippet}");
+            Count(key, "leaks", 0);
             if (caller.LeakCheck(outcome) is { } leak)
+            {
+                Count(key, "leaks");
                 failures.Add($"{request}: {leak}");
+            }
+            if (!caller.Authenticated && request.Mutating)
+                Count(key, "writes answered " + (outcome.Class.StartsWith("grpc:", StringComparison.Ordinal) || outcome.Class.Contains("(code", StringComparison.Ordinal)
+                    ? outcome.Class : outcome.Status.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            if (caller.WriteCheck(request, outcome) is { } accepted)
+                failures.Add($"{request}: {accepted}");
 
             var acceptedWrite = request.Mutating && !outcome.Rejected;
             if (acceptedWrite)
             {
                 AcceptedWrites++;
-                Count(request.Surface, "accepted writes");
+                Count(key, "accepted writes");
                 baseline = await CloseBatchAsync(baseline, batch, acceptedWrite: true, caller, ct);
                 batch.Clear();
                 limit = 1;
@@ -115,7 +125,9 @@ public sealed class CampaignRunner(string dataDir, Func<CancellationToken, Task<
         {
             if (await DatabaseSnapshot.OutboxesDrainedAsync(dataDir, ct))
             {
-                await Task.Delay(20, ct);
+                // Quiet for 100 ms: an accepted write's audit event reaches Identity (inbox, audit entry, its own outbox)
+                // after the writing service's outbox is drained; 20 ms was not enough on a loaded machine.
+                await Task.Delay(100, ct);
                 var again = await SnapshotAsync(ct);
                 if (last.Diff(again).Count == 0)
                     return again;
@@ -142,14 +154,14 @@ public sealed class CampaignRunner(string dataDir, Func<CancellationToken, Task<
         }
     }
 
-    void Count(string surface, string bucket)
+    void Count(string key, string bucket, int add = 1)
     {
-        if (!counts.TryGetValue(surface, out var buckets))
-            counts[surface] = buckets = new SortedDictionary<string, int>(StringComparer.Ordinal);
-        buckets[bucket] = buckets.GetValueOrDefault(bucket) + 1;
+        if (!counts.TryGetValue(key, out var buckets))
+            counts[key] = buckets = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        buckets[bucket] = buckets.GetValueOrDefault(bucket) + add;
     }
 
-    /// <summary>Requests sent by surface and status class (replays not included).</summary>
+    /// <summary>Requests sent by surface and caller profile: status classes, leaks, unauthenticated writes by answer (replays not included).</summary>
     public string Report()
     {
         var text = new StringBuilder();

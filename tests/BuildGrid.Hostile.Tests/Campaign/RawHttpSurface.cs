@@ -59,11 +59,20 @@ public sealed class RawHttpSurface(Uri restUrl)
         var method = firstLine.Split(' ')[0];
         var description = $"raw {(firstLine.Length > 100 ? firstLine[..100] + "…" : firstLine).Replace("\0", "\\0", StringComparison.Ordinal).Replace("\r", "\\r", StringComparison.Ordinal)}"
             + (halfClose ? " (body truncated)" : "") + $" ({bytes.Length} B) → {target}";
-        return new HostileRequest("raw-http", description, Mutating: method is not "GET", async (_, ct) =>
+        return new HostileRequest("raw-http", description, Mutating: method is not "GET", async (caller, ct) =>
         {
-            var outcome = await SendAsync(bytes, halfClose, ct);
+            var outcome = await SendAsync(WithAuthorization(bytes, caller), halfClose, ct);
             return expected505 && outcome.Status == 505 ? outcome with { Class = "505 (HTTP/9.9: expected)", ServerFault = false } : outcome;
         });
+    }
+
+    /// <summary>The caller's Authorization header as the first header line (after the request line), when it has one.</summary>
+    static byte[] WithAuthorization(byte[] bytes, CallerProfile caller)
+    {
+        var endOfRequestLine = Array.IndexOf(bytes, (byte)'\n');
+        if (caller.Authorization is null || endOfRequestLine < 0)
+            return bytes;
+        return [.. bytes.AsSpan(0, endOfRequestLine + 1), .. Ascii($"Authorization: {caller.Authorization}\r\n"), .. bytes.AsSpan(endOfRequestLine + 1)];
     }
 
     async Task<Outcome> SendAsync(byte[] bytes, bool halfClose, CancellationToken ct)
@@ -87,7 +96,10 @@ public sealed class RawHttpSurface(Uri restUrl)
                     break;
                 received.Write(buffer, 0, read);
                 var text = Encoding.Latin1.GetString(received.GetBuffer(), 0, (int)received.Length);
-                if (text.Contains("\r\n\r\n", StringComparison.Ordinal))
+                // The head, and the body as far as its Content-Length says (imagemarket's outcome is its body's code).
+                var headEnd = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+                if (headEnd >= 0 && received.Length >= headEnd + 4 + BodyLength(text[..headEnd])
+                    && (!IsChunked(text[..headEnd]) || text.EndsWith("\r\n0\r\n\r\n", StringComparison.Ordinal)))
                     break;
             }
         }
@@ -103,6 +115,25 @@ public sealed class RawHttpSurface(Uri restUrl)
         if (!answer.StartsWith("HTTP/1.", StringComparison.Ordinal) || answer.Length < 12
             || !int.TryParse(answer.AsSpan(9, 3), System.Globalization.CultureInfo.InvariantCulture, out var status))
             return new Outcome(0, "closed", Rejected: true, ServerFault: false, answer);
-        return HttpShot.Classify(status, answer);
+        var bodyStart = answer.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+        var body = bodyStart >= 0 ? answer[(bodyStart + 4)..] : "";
+        if (bodyStart >= 0 && IsChunked(answer[..bodyStart]) && body.IndexOf("\r\n", StringComparison.Ordinal) is var sizeEnd and >= 0)
+        {
+            // One chunk is all the host writes for these small answers: its data, without the size line and the last chunk.
+            body = body[(sizeEnd + 2)..];
+            body = body.IndexOf("\r\n", StringComparison.Ordinal) is var dataEnd and >= 0 ? body[..dataEnd] : body;
+        }
+        return HttpShot.Classify(status, body) with { Body = answer };
+    }
+
+    static bool IsChunked(string head) => head.Contains("Transfer-Encoding: chunked", StringComparison.OrdinalIgnoreCase);
+
+    static long BodyLength(string head)
+    {
+        foreach (var line in head.Split("\r\n"))
+            if (line.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase)
+                && long.TryParse(line.AsSpan(15).Trim(), System.Globalization.CultureInfo.InvariantCulture, out var length))
+                return Math.Min(length, 48 * 1024);
+        return 0;
     }
 }

@@ -31,8 +31,11 @@ internal static class ZadigErrors
         items[ReasonKey] = reason;
         if (field is not null)
             items[FieldKey] = field;
-        return new RpcException(new Status(code, message));
+        // A message may quote the caller's input: capped, as Core's Errors does, so that it fits in a grpc-message trailer.
+        return new RpcException(new Status(code, message.Length <= MaxMessageLength ? message : message[..MaxMessageLength] + "…"));
     }
+
+    const int MaxMessageLength = 1024;
 
     /// <summary>A domain failure the caller can act on, re-raised with its reason and field; null when it is the server's fault.</summary>
     public static RpcException? FromDomain(ServerCallContext context, RpcException exception)
