@@ -9,7 +9,6 @@ namespace BuildGrid.Core.Clients;
 /// </summary>
 public static class Caller
 {
-    public const string UserHeader = "x-buildgrid-user";
     public const string RequestIdHeader = "x-request-id";
     /// <summary>The address of the client a gateway call was made for; trusted only on calls that carry a signed identity.</summary>
     public const string ClientAddressHeader = "x-buildgrid-client-address";
@@ -17,10 +16,7 @@ public static class Caller
     /// <summary>How long a call to another service may take: transcoded REST calls carry no deadline of their own.</summary>
     public static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
 
-    static readonly string[] Forwarded = [UserHeader, RequestIdHeader, "traceparent", "tracestate"];
-
-    public static string? UserOf(ServerCallContext context) =>
-        context.RequestHeaders.GetValue(UserHeader) is { Length: > 0 and <= 64 } user ? user : null;
+    static readonly string[] Forwarded = [RequestIdHeader, "traceparent", "tracestate"];
 
     /// <summary>The metadata of an incoming call (or REST request) that an outgoing call should carry on.</summary>
     public static Metadata Forward(ServerCallContext context)

@@ -18,7 +18,7 @@ namespace BuildGrid.Core.Events;
 /// into that service's outbox, which its relay publishes like every other event (topic buildgrid.audit.recorded).
 /// <para>A write is any method whose name does not start with a read verb (<see cref="ReadPrefixes"/>), so a new
 /// method is audited unless it reads. The gateway's facades (<c>buildgrid.gateway.*</c>) are not audited: the domain
-/// call they make is.</para>
+/// call they make is. Nor is the Identity service, which records its own writes transactionally.</para>
 /// <para>Reliability: the event is written to the outbox in its own transaction right after the write's (the write's
 /// store owns that one), so a crash between the two commits loses that one audit record; once in the outbox it is
 /// published at least once, as every event is.</para>
@@ -76,7 +76,9 @@ public sealed class AuditInterceptor(IServiceProvider services, Outbox outbox, I
         if (ReadPrefixes.Any(p => name.StartsWith(p, StringComparison.Ordinal)))
             return null;
         var app = method["/buildgrid.".Length..method.IndexOf('.', "/buildgrid.".Length)];
-        return app == "gateway" ? null : app;
+        // The Identity service records its own writes in the same transaction as the write (never with secrets), and its
+        // Authenticate is no write at all.
+        return app is "gateway" or "identity" ? null : app;
     }
 
     async Task RecordAsync(string app, ServerCallContext context, IMessage? request, IMessage? response)

@@ -222,7 +222,7 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
 
     /// <summary>The authenticated caller; only the protected-mode caller may name the operator in the request.</summary>
     static string OperatorOf(string @operator, ServerCallContext context) =>
-        Access.Operator(context, @operator.Length > 0 ? @operator : Caller.UserOf(context));
+        Access.Operator(context, @operator);
 
     static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
 
