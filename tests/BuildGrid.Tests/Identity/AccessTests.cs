@@ -215,13 +215,15 @@ public sealed class AccessTests(GuardedHost guarded) : IClassFixture<GuardedHost
 
     // ---- the REST dialects: 401 with a challenge, 403, each in its own error format ----
 
+    // Harbor and Quay reads of public repositories are open to anonymous callers (Registry/RegistryAuthTests checks what
+    // they may see); their writes need credentials.
     public static TheoryData<string, string, string?> AnonymousCalls => new()
     {
         { "imagemarket", "/api/project/list", null },
-        { "harbor", "/projects", null },
+        { "harbor", "/repositories", """{"method":"DELETE","repoName":"1.0","projectName":"default_cluster/shop"}""" },
         { "svacer", "/api/public/admin/server/containers", """{"action":"list"}""" },
         { "zadig", "/openapi/build?projectKey=yaml", null },
-        { "quay", "/api/v1/repository?namespace=default_cluster", null },
+        { "quay", "/api/v1/repository", """{"repository":"anon","visibility":"public","namespace":"default_cluster","description":""}""" },
         { "rest", "/buildgrid/v1/build-templates", null },
     };
 

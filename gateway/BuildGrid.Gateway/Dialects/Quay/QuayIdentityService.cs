@@ -214,28 +214,9 @@ public sealed class QuayIdentityService(Iv1.Identity.IdentityClient identity) : 
 
     static string Format(DateTimeOffset time) => time.UtcDateTime.ToString(QuayTime, CultureInfo.InvariantCulture);
 
-    static void SetStatus(ServerCallContext context, int status)
-    {
-        var response = context.GetHttpContext().Response;
-        response.OnStarting(() =>
-        {
-            response.StatusCode = status;
-            return Task.CompletedTask;
-        });
-    }
+    static void SetStatus(ServerCallContext context, int status) => QuayService.SetStatus(context, status);
 
-    static Empty NoContent(ServerCallContext context)
-    {
-        var response = context.GetHttpContext().Response;
-        response.Body = Stream.Null;
-        response.OnStarting(() =>
-        {
-            response.StatusCode = StatusCodes.Status204NoContent;
-            response.Headers.ContentType = default;
-            return Task.CompletedTask;
-        });
-        return new Empty();
-    }
+    static Empty NoContent(ServerCallContext context) => QuayService.NoContent(context);
 
     static RpcException Bad(string message) => new(new Status(StatusCode.InvalidArgument, message));
 }

@@ -229,7 +229,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
     }
 
     /// <summary>A success status other than 200, set just before the headers go out (the transcoder has set 200 by then).</summary>
-    static void SetStatus(ServerCallContext context, int status)
+    internal static void SetStatus(ServerCallContext context, int status)
     {
         var response = context.GetHttpContext().Response;
         response.OnStarting(() =>
@@ -240,7 +240,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
     }
 
     /// <summary>204 with no body: the transcoder's "{}" goes to Stream.Null (shared/notes/transcoding.md).</summary>
-    static Empty NoContent(ServerCallContext context)
+    internal static Empty NoContent(ServerCallContext context)
     {
         var response = context.GetHttpContext().Response;
         response.Body = Stream.Null;
