@@ -23,8 +23,7 @@ namespace BuildGrid.Core.Events;
 /// store owns that one), so a crash between the two commits loses that one audit record; once in the outbox it is
 /// published at least once, as every event is.</para>
 /// </summary>
-public sealed class AuditInterceptor(IServiceProvider services, Outbox outbox, IEventPublisher publisher, TimeProvider time,
-    ILogger<AuditInterceptor> logger) : Interceptor
+public sealed class AuditInterceptor(AuditTrail trail) : Interceptor
 {
     /// <summary>Method-name prefixes of the calls that only read.</summary>
     public static readonly string[] ReadPrefixes =
@@ -84,43 +83,11 @@ public sealed class AuditInterceptor(IServiceProvider services, Outbox outbox, I
     async Task RecordAsync(string app, ServerCallContext context, IMessage? request, IMessage? response)
     {
         var principal = Access.PrincipalOf(context);
-        var audit = new AuditRecorded
-        {
-            Id = Guid.CreateVersion7().ToString(),
-            Time = Timestamp.FromDateTimeOffset(time.GetUtcNow()),
-            Principal = principal.Name,
-            PrincipalKind = principal.Kind.ToString().ToLowerInvariant(),
-            Service = app,
-            Action = context.Method,
-            Namespace = AuditNotes.NamespaceOf(context) ?? "",
-            Resource = Field(response, "id") ?? ResourceFields.Select(f => Field(request, f)).FirstOrDefault(v => v is not null)
-                ?? Field(response, "name") ?? "",
-            RemoteIp = Caller.ClientAddressOf(context) ?? "",
-            RequestId = Caller.RequestIdOf(context) ?? "",
-        };
-        // The write is done: record it even if the caller has gone away meanwhile.
-        try
-        {
-            if (services.GetKeyedService<ServiceDatabase>(app) is { } database)
-            {
-                await using var connection = await database.OpenAsync(CancellationToken.None);
-                await using var transaction = await database.Dialect.BeginWriteAsync(connection, CancellationToken.None);
-                await outbox.AddAsync(connection, transaction, audit, CancellationToken.None);
-                await transaction.CommitAsync(CancellationToken.None);
-                outbox.Wake(database);
-            }
-            else
-            {
-                // A service without a database of its own: published now; a failed publish is logged and lost.
-                await publisher.PublishAsync(new CloudEvent(audit.Id, $"/buildgrid/{app}", AuditRecorded.Descriptor.FullName,
-                    Topics.For(AuditRecorded.Descriptor), time.GetUtcNow(), JsonFormatter.Default.Format(audit), null), CancellationToken.None);
-            }
-        }
-        catch (Exception e)
-        {
-            // The write itself succeeded and is committed: the caller gets its answer, the lost record is logged loudly.
-            AuditLog.RecordFailed(logger, context.Method, principal.Name, e);
-        }
+        var resource = Field(response, "id") ?? ResourceFields.Select(f => Field(request, f)).FirstOrDefault(v => v is not null)
+            ?? Field(response, "name") ?? "";
+        var audit = trail.Entry(app, principal, context.Method, AuditNotes.NamespaceOf(context) ?? "", resource,
+            Caller.ClientAddressOf(context) ?? "", Caller.RequestIdOf(context) ?? "");
+        await trail.RecordAsync(app, audit);
     }
 
     static string? Field(IMessage? message, string name) =>
@@ -150,4 +117,53 @@ static partial class AuditLog
 {
     [LoggerMessage(60, LogLevel.Error, "Audit: the record of {Method} by {Principal} could not be written to the outbox")]
     public static partial void RecordFailed(ILogger logger, string method, string principal, Exception exception);
+}
+
+/// <summary>
+/// Writes an <see cref="AuditRecorded"/> into a service's outbox (its own transaction, after the write's), or publishes it
+/// when the service has no database. For writes that are not gRPC calls too (the registry's <c>/v2/</c> pushes).
+/// </summary>
+public sealed class AuditTrail(IServiceProvider services, Outbox outbox, IEventPublisher publisher, TimeProvider time,
+    ILogger<AuditTrail> logger)
+{
+    public AuditRecorded Entry(string app, Principal principal, string action, string @namespace, string resource, string remoteIp, string requestId) => new()
+    {
+        Id = Guid.CreateVersion7().ToString(),
+        Time = Timestamp.FromDateTimeOffset(time.GetUtcNow()),
+        Principal = principal.Name,
+        PrincipalKind = principal.Kind.ToString().ToLowerInvariant(),
+        Service = app,
+        Action = action,
+        Namespace = @namespace,
+        Resource = resource,
+        RemoteIp = remoteIp,
+        RequestId = requestId,
+    };
+
+    public async Task RecordAsync(string app, AuditRecorded audit)
+    {
+        // The write is done: record it even if the caller has gone away meanwhile.
+        try
+        {
+            if (services.GetKeyedService<ServiceDatabase>(app) is { } database)
+            {
+                await using var connection = await database.OpenAsync(CancellationToken.None);
+                await using var transaction = await database.Dialect.BeginWriteAsync(connection, CancellationToken.None);
+                await outbox.AddAsync(connection, transaction, audit, CancellationToken.None);
+                await transaction.CommitAsync(CancellationToken.None);
+                outbox.Wake(database);
+            }
+            else
+            {
+                // A service without a database of its own: published now; a failed publish is logged and lost.
+                await publisher.PublishAsync(new CloudEvent(audit.Id, $"/buildgrid/{app}", AuditRecorded.Descriptor.FullName,
+                    Topics.For(AuditRecorded.Descriptor), time.GetUtcNow(), JsonFormatter.Default.Format(audit), null), CancellationToken.None);
+            }
+        }
+        catch (Exception e)
+        {
+            // The write itself succeeded and is committed: the caller gets its answer, the lost record is logged loudly.
+            AuditLog.RecordFailed(logger, audit.Action, audit.Principal, e);
+        }
+    }
 }

@@ -49,6 +49,7 @@ public static class BuildGridDefaults
         else
             builder.Services.TryAddSingleton<ICredentialValidator, AdminCredentialValidator>();
         builder.Services.AddSingleton<PrincipalInterceptor>();
+        builder.Services.AddSingleton<AuditTrail>();
         builder.Services.AddSingleton<AuditInterceptor>();
         builder.Services.AddOptions<AnonymousAccessOptions>();
 

@@ -1,3 +1,5 @@
+using BuildGrid.Core.Identity;
+using BuildGrid.Core.Events;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -15,7 +17,7 @@ namespace BuildGrid.Registry.Distribution;
 /// slashes, so the route is <c>/v2/{**path}</c>) and dispatches to the handlers here and in the Blobs part.
 /// </summary>
 public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs, UploadHashes hashes, RegistryAuth auth,
-    IOptionsMonitor<RegistryOptions> options, ILogger<DistributionApi> logger)
+    AuditTrail audit, IOptionsMonitor<RegistryOptions> options, ILogger<DistributionApi> logger)
 {
     public static readonly string[] Methods = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"];
     const string JsonType = "application/json; charset=utf-8";
@@ -142,6 +144,15 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
         new(RegistryError.Unsupported, "the operation is unsupported", $"method {method} is not allowed here");
 
     /// <summary>Who pushes or deletes: the authenticated caller (see <see cref="RegistryAuth"/>).</summary>
+    /// <summary>A /v2/ write in the audit log (pushes and deletes of manifests and tags), as gRPC writes are by AuditInterceptor.</summary>
+    Task AuditAsync(HttpContext context, string action, string name, string resource)
+    {
+        var principal = RegistryAuth.ResolvedCaller(context)?.Principal ?? Principal.Anonymous;
+        var slash = name.IndexOf('/');
+        return audit.RecordAsync(RegistryExtensions.AppId, audit.Entry(RegistryExtensions.AppId, principal, action,
+            slash > 0 ? name[..slash] : "", resource, context.Connection.RemoteIpAddress?.ToString() ?? "", context.TraceIdentifier));
+    }
+
     static string OperatorOf(HttpContext context) => RegistryAuth.ResolvedCaller(context)?.Principal.Name ?? "anonymous";
 
     /// <summary>
@@ -280,6 +291,7 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
         await store.PutManifestAsync(name, tags, digest, content, manifest, OperatorOf(context), context.RequestAborted);
         foreach (var tag in tags)
             Log.ImagePushed(logger, name, tag, digest.ToString());
+        await AuditAsync(context, "registry.push", name, tags.Count > 0 ? $"{name}:{string.Join(',', tags)}@{digest}" : $"{name}@{digest}");
         var response = context.Response;
         if (byDigest && tags.Count > 0)
             response.Headers["OCI-Tag"] = tags.ToArray();
@@ -330,6 +342,7 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
             : await store.DeleteTagAsync(name, reference, @operator, context.RequestAborted);
         if (!deleted)
             throw new RegistryException(RegistryError.ManifestUnknown, "manifest unknown to registry", $"{name}:{reference}");
+        await AuditAsync(context, "registry.delete", name, Digest.LooksLikeDigest(reference) ? $"{name}@{reference}" : $"{name}:{reference}");
         context.Response.StatusCode = StatusCodes.Status202Accepted;
         context.Response.ContentLength = 0;
     }

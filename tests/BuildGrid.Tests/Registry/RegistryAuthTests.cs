@@ -185,6 +185,25 @@ public sealed class RegistryAuthTests
     }
 
     [Fact]
+    public async Task Pushes_and_deletes_on_v2_are_in_the_audit_log_under_the_authenticated_name()
+    {
+        await using var host = await StartAsync("reg-audit");
+        using var admin = Client(host, Basic("admin", Password));
+        var v2 = new V2Client(admin);
+        await v2.PushImageAsync("team-audit/app", "v1", OciTestImage.Create("audited " + Guid.NewGuid()));
+        using (var delete = await v2.SendAsync(HttpMethod.Delete, "/v2/team-audit/app/manifests/v1"))
+            Assert.Equal(HttpStatusCode.Accepted, delete.StatusCode);
+
+        var entries = await Eventually.Async(() =>
+            JsonDocument.Parse(admin.GetStringAsync("/buildgrid/v1/audit-entries?namespace=team-audit", Ct).GetAwaiter().GetResult()).RootElement
+                .GetProperty("entries").EnumerateArray().Where(e => e.GetProperty("service").GetString() == "registry").ToList(),
+            list => list.Count >= 2, 30_000);
+        Assert.Equal(["registry.delete", "registry.push"], entries.Select(e => e.GetProperty("action").GetString()).Order());
+        Assert.All(entries, e => Assert.Equal("admin", e.GetProperty("principal").GetString()));
+        Assert.Contains(entries, e => e.GetProperty("resource").GetString()!.StartsWith("team-audit/app:v1@sha256:", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_registry_token_grants_only_its_repositories_and_a_tampered_expired_or_foreign_one_is_refused()
     {
         await using var host = await StartAsync("reg-tokens");
