@@ -56,7 +56,7 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
             throw Errors.Invalid(Reasons.InvalidArgument, "page", "page is too large");
         var (items, total) = await store.ListNamespacesAsync((int)offset, size, NullIfEmpty(request.NameContains),
             MemberNamespaces(Access.PrincipalOf(context)), context.CancellationToken);
-        return new ListNamespacesResponse { Namespaces = { items.Select(ToProto) }, TotalSize = total };
+        return new ListNamespacesResponse { Namespaces = { items.Select(n => ToProto(n, Access.PrincipalOf(context))) }, TotalSize = total };
     }
 
     public override async Task<Namespace> GetNamespace(GetNamespaceRequest request, ServerCallContext context)
@@ -65,16 +65,18 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
         // A private namespace is invisible to callers without a role in it, as a private Harbor project is.
         if (row is null || row.IsPublic == 0 && !Access.PrincipalOf(context).Can(row.Name, Role.Guest))
             throw Errors.NotFound(Reasons.NamespaceNotFound, "namespace", request.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        return ToProto(row);
+        return ToProto(row, Access.PrincipalOf(context));
     }
 
     /// <summary>The namespaces besides the public ones a principal may see; null: all of them (an admin).</summary>
     static List<string>? MemberNamespaces(Principal principal) =>
         principal.IsAdmin ? null : principal.Roles.Where(r => r.Value >= Role.Guest).Select(r => r.Key).ToList();
 
-    static Namespace ToProto(NamespaceRow row) => new()
+    /// <summary>A namespace as <paramref name="caller"/> may see it: without a role there, its private repositories are not counted.</summary>
+    static Namespace ToProto(NamespaceRow row, Principal caller) => new()
     {
-        Id = row.Id, Name = row.Name, Public = row.IsPublic != 0, RepositoryCount = row.RepositoryCount,
+        Id = row.Id, Name = row.Name, Public = row.IsPublic != 0,
+        RepositoryCount = caller.Can(row.Name, Role.Guest) ? row.RepositoryCount : row.PublicRepositoryCount,
         CreateTime = Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(row.CreatedAt)),
         UpdateTime = Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(row.UpdatedAt)),
     };

@@ -95,7 +95,8 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
 
     const string NamespaceColumns = """
         n.id AS Id, n.name AS Name, n.is_public AS IsPublic, n.created_at AS CreatedAt, n.updated_at AS UpdatedAt,
-            (SELECT COUNT(*) FROM repositories r WHERE r.name >= n.name + '/' AND r.name < n.name + '0') AS RepositoryCount
+            (SELECT COUNT(*) FROM repositories r WHERE r.name >= n.name + '/' AND r.name < n.name + '0') AS RepositoryCount,
+            (SELECT COUNT(*) FROM repositories r WHERE r.name >= n.name + '/' AND r.name < n.name + '0' AND r.is_public = 1) AS PublicRepositoryCount
         """;
 
     /// <summary>Namespaces by id order (default_cluster first); with <paramref name="members"/>, only public ones and those listed.</summary>
@@ -734,6 +735,8 @@ public sealed class NamespaceRow
     public long CreatedAt { get; init; }
     public long UpdatedAt { get; init; }
     public long RepositoryCount { get; init; }
+    /// <summary>What a caller without a role in the namespace may count: its public repositories.</summary>
+    public long PublicRepositoryCount { get; init; }
 }
 
 public sealed class RepositorySummary

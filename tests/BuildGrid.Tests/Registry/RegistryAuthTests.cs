@@ -185,6 +185,28 @@ public sealed class RegistryAuthTests
     }
 
     [Fact]
+    public async Task A_public_harbor_project_counts_only_its_public_repositories_for_callers_without_a_role()
+    {
+        await using var host = await StartAsync("reg-count");
+        using var admin = Client(host, Basic("admin", Password));
+        var v2 = new V2Client(admin);
+        await v2.PushImageAsync("default_cluster/open", "v1", OciTestImage.Create("open " + Guid.NewGuid()));
+        await v2.PushImageAsync("default_cluster/secret", "v1", OciTestImage.Create("secret " + Guid.NewGuid()));
+        using (var flip = await admin.PostAsync("/api/v1/repository/default_cluster/secret/changevisibility",
+                   new StringContent("""{"visibility":"private"}""", Encoding.UTF8, "application/json"), Ct))
+            Assert.Equal(HttpStatusCode.OK, flip.StatusCode);
+
+        static async Task<long> RepoCountAsync(HttpClient http)
+        {
+            var projects = JsonDocument.Parse(await http.GetStringAsync("/projects?project_name=default_cluster", Ct)).RootElement;
+            return projects.EnumerateArray().Single(p => p.GetProperty("name").GetString() == "default_cluster").GetProperty("repo_count").GetInt64();
+        }
+        Assert.Equal(2, await RepoCountAsync(admin));
+        using var anonymous = Client(host);
+        Assert.Equal(1, await RepoCountAsync(anonymous)); // the private repository's existence is not told, not even as a count
+    }
+
+    [Fact]
     public async Task Pushes_and_deletes_on_v2_are_in_the_audit_log_under_the_authenticated_name()
     {
         await using var host = await StartAsync("reg-audit");
