@@ -96,6 +96,53 @@ public sealed class IdentityServiceTests(GuardedHostFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task Quays_superuser_routes_create_list_and_delete_users_for_admins_only()
+    {
+        var name = Unique("quayuser");
+        using var admin = Http(BasicValue("admin", GuardedHostFixture.AdminPassword));
+        using var created = await admin.PostAsync("/api/v1/superuser/users/",
+            new StringContent($$"""{"username":"{{name}}","email":"{{name}}@example.com"}""", Encoding.UTF8, "application/json"), Ct);
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        string password;
+        using (var json = JsonDocument.Parse(await created.Content.ReadAsStringAsync(Ct)))
+        {
+            Assert.Equal(name, json.RootElement.GetProperty("username").GetString());
+            password = json.RootElement.GetProperty("password").GetString()!; // generated, answered once, as Quay does
+        }
+        Assert.True(password.Length >= 8, password);
+
+        // The generated password works; the new user is no superuser and may not list or delete users.
+        using var user = Http(BasicValue(name, password));
+        using (var me = await user.GetAsync("/api/v1/user/", Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, me.StatusCode);
+            using var json = JsonDocument.Parse(await me.Content.ReadAsStringAsync(Ct));
+            Assert.False(json.RootElement.GetProperty("super_user").GetBoolean());
+        }
+        using (var denied = await user.GetAsync("/api/v1/superuser/users/", Ct))
+            Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
+        using (var denied = await user.DeleteAsync($"/api/v1/superuser/users/{name}", Ct))
+            Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
+
+        using (var list = await admin.GetAsync("/api/v1/superuser/users/", Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, list.StatusCode);
+            using var json = JsonDocument.Parse(await list.Content.ReadAsStringAsync(Ct));
+            var users = json.RootElement.GetProperty("users").EnumerateArray().ToList();
+            Assert.Contains(users, u => u.GetProperty("username").GetString() == name && !u.GetProperty("super_user").GetBoolean());
+            Assert.Contains(users, u => u.GetProperty("username").GetString() == "admin" && u.GetProperty("super_user").GetBoolean());
+        }
+
+        using (var deleted = await admin.DeleteAsync($"/api/v1/superuser/users/{name}", Ct))
+            Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        // Deleted: the password stops working (the 5 s credential cache is the bound), and a second delete is a 404.
+        await Eventually.Async(() => { using var r = user.GetAsync("/api/v1/user/", Ct).GetAwaiter().GetResult(); return r.StatusCode; },
+            status => status == HttpStatusCode.Unauthorized, 30_000);
+        using (var again = await admin.DeleteAsync($"/api/v1/superuser/users/{name}", Ct))
+            Assert.Equal(HttpStatusCode.NotFound, again.StatusCode);
+    }
+
+    [Fact]
     public async Task The_admin_logs_in_with_Basic_on_gRPC_and_REST_and_nobody_else_gets_in_without_credentials()
     {
         var me = await Identity.GetCallerAsync(new GetCallerRequest(), Admin, cancellationToken: Ct);
