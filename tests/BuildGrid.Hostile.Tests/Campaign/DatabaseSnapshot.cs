@@ -14,11 +14,14 @@ public sealed class DatabaseSnapshot
     /// <summary>
     /// Columns that are pure bookkeeping of background work and move without any request: the outbox relay marks each
     /// event sent (and counts its attempts) after the request that wrote it has been answered. The event rows themselves
-    /// (id, topic, data) are compared, so an event written by a rejected request is still caught.
+    /// (id, topic, data) are compared, so an event written by a rejected request is still caught. Likewise the Builds
+    /// reaper re-pushes queued runs that Redis may have lost and restamps their <c>enqueued_at</c> (the campaign host runs
+    /// no workers, so accepted runs stay queued); every other column of a run is compared.
     /// </summary>
     public static readonly IReadOnlyDictionary<string, string[]> Excluded = new Dictionary<string, string[]>
     {
         ["outbox"] = ["sent_at", "attempts", "next_attempt_at", "last_error"],
+        ["runs"] = ["enqueued_at"],
     };
 
     /// <summary>
