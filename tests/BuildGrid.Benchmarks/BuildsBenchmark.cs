@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using BuildGrid.Builds.Queue;
 using BuildGrid.Builds.V1;
+using BuildGrid.Core.Hosting;
 using BuildGrid.Gateway;
 using BuildGrid.Gateway.Hosting;
 using Grpc.Net.Client;

@@ -1,3 +1,4 @@
+using BuildGrid.Core.Hosting;
 using StackExchange.Redis;
 
 namespace BuildGrid.Builds.Queue;

@@ -25,8 +25,9 @@ public static class EventsExtensions
         else if (RedisEventBus.AppIdOf(configuration, settings, applicationName) is { } appId)
         {
             // Services in separate processes without a sidecar: events cross processes through the shared Redis.
-            services.TryAddSingleton(sp => new RedisEventBus(settings.Redis!, appId, sp.GetRequiredService<InProcessEventBus>(),
-                sp.GetRequiredService<ILogger<RedisEventBus>>()));
+            services.TryAddSingleton(_ => new RedisConnection(() => settings.Redis!));
+            services.TryAddSingleton(sp => new RedisEventBus(sp.GetRequiredService<RedisConnection>(), appId,
+                sp.GetRequiredService<InProcessEventBus>(), sp.GetRequiredService<ILogger<RedisEventBus>>()));
             services.TryAddSingleton<IEventPublisher>(sp => sp.GetRequiredService<RedisEventBus>());
             services.AddHostedService(sp => sp.GetRequiredService<RedisEventBus>());
         }

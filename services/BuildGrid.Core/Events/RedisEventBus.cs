@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
+using BuildGrid.Core.Hosting;
 using Google.Protobuf;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
@@ -28,7 +29,7 @@ namespace BuildGrid.Core.Events;
 /// Redis — which subscribers that had them already skip (inbox). Events older than that, waiting for a subscriber that
 /// was down all that time, are lost with Redis: run it with appendonly, as <c>tye.yaml</c> does.</para>
 /// </summary>
-public sealed class RedisEventBus(string connectionString, string appId, InProcessEventBus local, ILogger<RedisEventBus> logger)
+public sealed class RedisEventBus(RedisConnection redisConnection, string appId, InProcessEventBus local, ILogger<RedisEventBus> logger)
     : BackgroundService, IEventPublisher
 {
     /// <summary>Attempts before an event goes to the dead-letter list: the first try and 5 retries (dapr/components/resiliency.yaml).</summary>
@@ -49,8 +50,6 @@ public sealed class RedisEventBus(string connectionString, string appId, InProce
     long resumeAt;
     int losses;
     readonly ConcurrentDictionary<string, SemaphoreSlim> topics = new();
-    readonly SemaphoreSlim connectGate = new(1, 1);
-    ConnectionMultiplexer? multiplexer;
 
     public string AppId => appId;
 
@@ -306,7 +305,7 @@ public sealed class RedisEventBus(string connectionString, string appId, InProce
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        if (multiplexer is not { IsConnected: true } redis || topics.IsEmpty)
+        if (redisConnection.Current is not { IsConnected: true } redis || topics.IsEmpty)
             return;
         // A clean stop hands back what it had taken at once, instead of after its heartbeat lapses.
         try
@@ -323,34 +322,5 @@ public sealed class RedisEventBus(string connectionString, string appId, InProce
         }
     }
 
-    async Task<IConnectionMultiplexer> ConnectAsync(CancellationToken cancellationToken)
-    {
-        if (multiplexer is { } ready)
-            return ready;
-        await connectGate.WaitAsync(cancellationToken);
-        try
-        {
-            if (multiplexer is null)
-            {
-                var options = ConfigurationOptions.Parse(connectionString);
-                options.AbortOnConnectFail = false;
-                options.ConnectTimeout = 5000;
-                options.SyncTimeout = 5000;
-                options.AsyncTimeout = 5000;
-                multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
-            }
-            return multiplexer;
-        }
-        finally
-        {
-            connectGate.Release();
-        }
-    }
-
-    public override void Dispose()
-    {
-        base.Dispose();
-        multiplexer?.Dispose();
-        connectGate.Dispose();
-    }
+    Task<IConnectionMultiplexer> ConnectAsync(CancellationToken cancellationToken) => redisConnection.GetAsync(cancellationToken);
 }

@@ -45,11 +45,11 @@ public sealed class RedisEventBusContractTests
             });
             RedisEventBus Subscriber()
             {
-                var bus = new RedisEventBus(connectionString, "sub", local, NullLogger<RedisEventBus>.Instance) { RetryBackoff = TimeSpan.FromMilliseconds(10) };
+                var bus = new RedisEventBus(new RedisConnection(() => connectionString), "sub", local, NullLogger<RedisEventBus>.Instance) { RetryBackoff = TimeSpan.FromMilliseconds(10) };
                 bus.Listen(Topic);
                 return bus;
             }
-            using var publisher = new RedisEventBus(connectionString, "pub", new InProcessEventBus(NullLogger<InProcessEventBus>.Instance), NullLogger<RedisEventBus>.Instance);
+            using var publisher = new RedisEventBus(new RedisConnection(() => connectionString), "pub", new InProcessEventBus(NullLogger<InProcessEventBus>.Instance), NullLogger<RedisEventBus>.Instance);
             await using var redis = await ConnectionMultiplexer.ConnectAsync(connectionString);
             var db = redis.GetDatabase();
             static CloudEvent Event(string data) => new(Guid.NewGuid().ToString(), "contract", "test", Topic, DateTimeOffset.UtcNow, data, null);

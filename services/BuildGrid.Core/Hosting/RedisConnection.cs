@@ -1,15 +1,19 @@
 using StackExchange.Redis;
 
-namespace BuildGrid.Builds.Queue;
+namespace BuildGrid.Core.Hosting;
 
 /// <summary>
-/// The process's one Redis multiplexer, connected on first use. The connection string comes from BUILDGRID_REDIS, or
-/// in standalone mode from the embedded Garnet server (the host registers that source before AddBuilds).
+/// The process's one Redis multiplexer, connected on first use, shared by the build queue and the Redis event bus. The
+/// connection string comes from BUILDGRID_REDIS, or in standalone mode from the embedded Garnet server (the host
+/// registers that source before AddBuilds).
 /// </summary>
 public sealed class RedisConnection(Func<string> connectionString) : IAsyncDisposable
 {
     readonly SemaphoreSlim gate = new(1, 1);
     ConnectionMultiplexer? multiplexer;
+
+    /// <summary>The multiplexer if a first use has connected it; null before.</summary>
+    public IConnectionMultiplexer? Current => multiplexer;
 
     public async Task<IConnectionMultiplexer> GetAsync(CancellationToken cancellationToken)
     {
