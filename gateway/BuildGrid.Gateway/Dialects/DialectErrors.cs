@@ -119,6 +119,39 @@ internal static class DialectErrors
         context.Response.Headers.Connection = "close";
     }
 
+    /// <summary>The reason a dialect names for a bare HTTP status when no domain error set one.</summary>
+    public static string DefaultReason(int status, string badRequest) => status switch
+    {
+        400 => badRequest,
+        401 => Core.Errors.Reasons.Unauthenticated,
+        403 => Core.Errors.Reasons.PermissionDenied,
+        404 => "NOT_FOUND",
+        405 => "METHOD_NOT_ALLOWED",
+        409 => "CONFLICT",
+        413 => "PAYLOAD_TOO_LARGE",
+        503 => "UNAVAILABLE",
+        >= 500 => "INTERNAL",
+        _ => badRequest,
+    };
+
+    /// <summary>The message for a status the transcoder or routing answered without one (5xx never tell their cause).</summary>
+    public static string DefaultMessage(HttpContext context, int status, string message, bool domainError)
+    {
+        if (status >= 500 && !domainError)
+            return "internal error";
+        if (message.Length > 0)
+            return message;
+        return status switch
+        {
+            404 => $"no such endpoint: {context.Request.Method} {context.Request.Path}",
+            405 => $"method {context.Request.Method} is not allowed on {context.Request.Path}",
+            401 => "this call needs credentials",
+            403 => "permission denied",
+            413 => "the request body is larger than this endpoint accepts",
+            _ => "the request could not be read",
+        };
+    }
+
     static string MessageOf(byte[] body)
     {
         try

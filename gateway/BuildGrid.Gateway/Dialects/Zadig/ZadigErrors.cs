@@ -63,30 +63,8 @@ internal static class ZadigErrors
 
     public static Task WriteAsync(HttpContext context, int status, string message)
     {
-        var reason = context.Items[ReasonKey] as string ?? status switch
-        {
-            401 => Reasons.Unauthenticated,
-            403 => Reasons.PermissionDenied,
-            404 => "NOT_FOUND",
-            405 => "METHOD_NOT_ALLOWED",
-            409 => "CONFLICT",
-            413 => "PAYLOAD_TOO_LARGE",
-            503 => "UNAVAILABLE",
-            >= 500 => "INTERNAL",
-            _ => Reasons.InvalidArgument,
-        };
-        if (status >= 500 && !context.Items.ContainsKey(ReasonKey))
-            message = "internal error";
-        else if (message.Length == 0)
-            message = status switch
-            {
-                404 => $"no such endpoint: {context.Request.Method} {context.Request.Path}",
-                405 => $"method {context.Request.Method} is not allowed on {context.Request.Path}",
-                401 => "this call needs credentials",
-                403 => "permission denied",
-                413 => "the request body is larger than this endpoint accepts",
-                _ => "the request could not be read",
-            };
+        var reason = context.Items[ReasonKey] as string ?? DialectErrors.DefaultReason(status, Reasons.InvalidArgument);
+        message = DialectErrors.DefaultMessage(context, status, message, context.Items.ContainsKey(ReasonKey));
         var extra = new JsonObject { ["reason"] = reason };
         if (context.Items[FieldKey] is string field)
             extra["field"] = field;
