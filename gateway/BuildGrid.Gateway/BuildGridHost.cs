@@ -21,7 +21,7 @@ public static class BuildGridHost
     /// <param name="configure">Extra composition (tests add log sinks here).</param>
     public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        var builder = BuildGridDefaults.CreateBuilder(args);
         configure?.Invoke(builder);
         builder.AddBuildGridDefaults();
         var settings = BuildGridSettings.From(builder.Configuration);

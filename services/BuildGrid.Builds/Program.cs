@@ -1,7 +1,7 @@
 using BuildGrid.Builds;
 using BuildGrid.Core.Hosting;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = BuildGridDefaults.CreateBuilder(args);
 builder.AddBuildGridDefaults();
 builder.AddBuilds();
 var app = builder.Build();

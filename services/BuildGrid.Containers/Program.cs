@@ -1,7 +1,7 @@
 using BuildGrid.Containers;
 using BuildGrid.Core.Hosting;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = BuildGridDefaults.CreateBuilder(args);
 builder.AddBuildGridDefaults();
 builder.AddContainers();
 var app = builder.Build();

@@ -1,7 +1,7 @@
 using BuildGrid.Core.Hosting;
 using BuildGrid.Identity;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = BuildGridDefaults.CreateBuilder(args);
 builder.AddBuildGridDefaults();
 builder.AddIdentity();
 var app = builder.Build();

@@ -1,7 +1,7 @@
 using BuildGrid.Core.Hosting;
 using BuildGrid.Projects;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = BuildGridDefaults.CreateBuilder(args);
 builder.AddBuildGridDefaults();
 builder.AddProjects();
 var app = builder.Build();

@@ -1,7 +1,7 @@
 using BuildGrid.Core.Hosting;
 using BuildGrid.Registry;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = BuildGridDefaults.CreateBuilder(args);
 builder.AddBuildGridDefaults();
 builder.AddRegistry();
 var app = builder.Build();

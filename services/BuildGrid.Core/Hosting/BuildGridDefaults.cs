@@ -15,6 +15,16 @@ namespace BuildGrid.Core.Hosting;
 
 public static class BuildGridDefaults
 {
+    /// <summary>
+    /// The web application builder of every BuildGrid process. Its content root is the application's own directory, not
+    /// the working directory: the default data directory (<c>./data</c>) lives under the working directory, and the
+    /// configuration file watcher on the content root would otherwise put an inotify watch on each of its subdirectories
+    /// and wake up for every blob and database write (measured: 189 watches and about 4% of the server's CPU during
+    /// 1 MB pushes). An <c>appsettings.json</c> beside the binaries is still read, and reloaded on change.
+    /// </summary>
+    public static WebApplicationBuilder CreateBuilder(string[] args) =>
+        WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+
     /// <summary>BUILDGRID_* listeners, gRPC with reflection, health, telemetry, events, and the service-address resolver.</summary>
     public static WebApplicationBuilder AddBuildGridDefaults(this WebApplicationBuilder builder)
     {

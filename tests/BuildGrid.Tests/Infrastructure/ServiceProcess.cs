@@ -24,7 +24,8 @@ public sealed partial class ServiceProcess : IAsyncDisposable
     [GeneratedRegex(@"BuildGrid listening: rest=(?<rest>\S+) grpc=(?<grpc>\S+)")]
     private static partial Regex Listening();
 
-    public static async Task<ServiceProcess> StartAsync(string project, IDictionary<string, string> environment)
+    /// <param name="workingDirectory">Where the process runs (default: its build output folder).</param>
+    public static async Task<ServiceProcess> StartAsync(string project, IDictionary<string, string> environment, string? workingDirectory = null)
     {
         var dll = Path.Combine(TestDirectories.RepositoryRoot, project == "BuildGrid.Gateway" ? "gateway" : "services", project, "bin", TestDirectories.Configuration, "net10.0", project + ".dll");
         if (!File.Exists(dll))
@@ -34,7 +35,7 @@ public sealed partial class ServiceProcess : IAsyncDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-            WorkingDirectory = Path.GetDirectoryName(dll)!,
+            WorkingDirectory = workingDirectory ?? Path.GetDirectoryName(dll)!,
         };
         foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("DAPR_", StringComparison.Ordinal) || k.StartsWith("BUILDGRID_", StringComparison.Ordinal)).ToList())
             start.Environment.Remove(key);
