@@ -3,7 +3,7 @@ using BuildGrid.Benchmarks;
 // dotnet build -c Release && dotnet run -c Release --no-build --project tests/BuildGrid.Benchmarks -- <scenario> [options]
 //   projects   [--seconds N] [--concurrency N]                REST info vs direct gRPC; cold start; idle memory
 //   builds     [--operations N]    queue vs raw LPUSH+LMOVE (redis-server, Garnet); enqueue->start latency; 500 runs, 2 workers
-//   registry                          blob push/pull (1, 64, 512 MB; 8 clients) and manifest GET vs docker-registry; memory over 1 GB
+//   registry   [--sizes 1,64,512]    blob push/pull (1, 64, 512 MB; 8 clients) and manifest GET vs docker-registry; memory over 1 GB
 //   distributed [--seconds N] [--clients N]  the multi-process layout under N concurrent REST clients (req/s, p99, errors)
 //   faults     [--builds N] [--pushes N]  kill -9 of each process kind in turn (and a Redis restart) during N builds and N pushes:
 //                                     runs lost/overlapping, corrupt blobs, events missing/twice, recovery time, builds/min vs no fault
@@ -22,7 +22,8 @@ switch (scenario)
         await BuildsBenchmark.RunAsync(Option("--operations", 20000));
         return 0;
     case "registry":
-        await RegistryBenchmark.RunAsync();
+        await RegistryBenchmark.RunAsync(Array.IndexOf(args, "--sizes") is var s and >= 0 && s + 1 < args.Length
+            ? args[s + 1].Split(',').Select(long.Parse).ToArray() : [1, 64, 512]);
         return 0;
     case "distributed":
         await DistributedBenchmark.RunAsync(Option("--seconds", 60), Option("--clients", 200));
