@@ -37,6 +37,8 @@ public static class BuildGridDefaults
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(endpoints);
 
+        // Reads of up to 64 KiB from a socket instead of 2 KiB on average (large pushes): see LargeBlockMemoryPool.
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>, LargeBlockMemoryPool.Factory>();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
