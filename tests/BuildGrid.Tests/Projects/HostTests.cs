@@ -56,6 +56,33 @@ public sealed class HostTests(StandaloneFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task A_writer_waiting_for_the_sqlite_write_lock_gets_it_within_milliseconds_of_its_release()
+    {
+        // Microsoft.Data.Sqlite retries a busy write after Thread.Sleep(150) unless SQLite's own busy handler (busy_timeout)
+        // waits first: then concurrent writes (8 clients pushing blobs) queued for 150 ms behind a lock held for one.
+        var db = fixture.Services.GetRequiredKeyedService<BuildGrid.Core.Storage.ServiceDatabase>("containers");
+        await using var holder = await db.OpenAsync(Ct);
+        var held = await db.Dialect.BeginWriteAsync(holder, Ct);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var waiter = Task.Run(async () =>
+        {
+            await using var connection = await db.OpenAsync(Ct);
+            await using var tx = await db.Dialect.BeginWriteAsync(connection, Ct);
+            var acquired = clock.Elapsed;
+            await tx.CommitAsync(Ct);
+            return acquired;
+        }, Ct);
+        await Task.Delay(160, Ct);
+        Assert.False(waiter.IsCompleted, "the second writer got the lock while the first held it");
+        var released = clock.Elapsed;
+        await held.RollbackAsync(Ct);
+        await held.DisposeAsync();
+        var lag = await waiter - released;
+        // SQLite's handler retries 128 and 178 ms after the first attempt; the 150 ms sleeps retry at 300 ms.
+        Assert.True(lag < TimeSpan.FromMilliseconds(80), $"the waiting writer got the lock {lag.TotalMilliseconds:F0} ms after its release");
+    }
+
+    [Fact]
     public async Task Committed_projects_survive_a_restart_of_the_host()
     {
         var dataDir = TestDirectories.Create("restart");
