@@ -49,8 +49,9 @@ public static class RegistryBenchmark
             Console.WriteLine($"{"size",-8} {"registry",-16} {"push MB/s",10} {"pull MB/s",10} {"push CPU s/GB",14}");
             foreach (var size in sizesInMegabytes.Select(m => m << 20))
             {
-                // The same blobs go to both registries; their digests are computed before the clock starts.
-                var blobs = Blobs(size, size <= (1 << 20) ? 32 * Clients : Clients, $"{size}");
+                // The same blobs go to both registries; their digests are computed before the clock starts. At least 2 GB
+                // per size (256 x 1 MB excepted): 8 x 64 MB took about a second, and one second's figure swung 2x run to run.
+                var blobs = Blobs(size, size <= (1 << 20) ? 32 * Clients : (int)Math.Max(1, (2L << 30) / size / Clients) * Clients, $"{size}");
                 var results = new Dictionary<string, (double Push, double Pull)>();
                 foreach (var (name, url, pid) in targets)
                 {
