@@ -49,27 +49,38 @@ public static class RegistryBenchmark
             Console.WriteLine($"{"size",-8} {"registry",-16} {"push MB/s",10} {"pull MB/s",10} {"push CPU s/GB",14} {"pull CPU s/GB",14}");
             foreach (var size in sizesInMegabytes.Select(m => m << 20))
             {
-                // The same blobs go to both registries; their digests are computed before the clock starts. At least 2 GB
-                // per size (256 x 1 MB excepted): 8 x 64 MB took about a second, and one second's figure swung 2x run to run.
-                var blobs = Blobs(size, size <= (1 << 20) ? 32 * Clients : (int)Math.Max(1, (2L << 30) / size / Clients) * Clients, $"{size}");
+                // The same blobs go to both registries; their digests are computed before the clock starts. Two halves, at
+                // least 2 GB each (256 x 1 MB excepted: 8 x 64 MB took a second, and a second's figure swung 2x run to run),
+                // measured in ABBA order (docker-registry then BuildGrid for the first, BuildGrid then docker-registry for
+                // the second), so that the machine's drift during a run (other tenants, the host's memory) favours neither.
+                var count = size <= (1 << 20) ? 32 * Clients : (int)Math.Max(1, (2L << 30) / size / Clients) * Clients;
+                var halves = new[] { Blobs(size, count, $"{size}a"), Blobs(size, count, $"{size}b") };
+                var gigabytes = halves[0].Sum(b => b.Size) / (double)(1L << 30);
+                // Pulls are 5-8x faster than pushes: each half is pulled until 8 GB have gone (32 times for 1 MB, twice for
+                // 512 MB), so that a figure is seconds of streaming rather than a second of start and tail. Many pulls of
+                // the same layers are also what a registry mostly serves.
+                var passes = (int)Math.Max(1, Math.Round(8 / gigabytes));
+                var totals = targets.ToDictionary(t => t.Name, _ => new double[4]); // push s, push CPU s, pull s, pull CPU s
+                foreach (var (half, order) in new[] { (0, targets), (1, targets.Reverse().ToArray()) })
+                    foreach (var (name, url, pid) in order)
+                    {
+                        using var http = Client(url);
+                        Sync(); // the other registry's dirty pages are not this one's to write back
+                        var total = totals[name];
+                        var cpu = CpuSeconds(pid);
+                        total[0] += gigabytes * 1024 / await PushAllAsync(http, $"bench/{size >> 20}m", halves[half]);
+                        total[1] += CpuSeconds(pid) - cpu;
+                        cpu = CpuSeconds(pid);
+                        total[2] += gigabytes * 1024 * passes / await PullAllAsync(http, $"bench/{size >> 20}m", halves[half], passes);
+                        total[3] += CpuSeconds(pid) - cpu;
+                    }
                 var results = new Dictionary<string, (double Push, double Pull)>();
-                foreach (var (name, url, pid) in targets)
+                foreach (var (name, _, _) in targets)
                 {
-                    using var http = Client(url);
-                    Sync(); // the other registry's dirty pages are not this one's to write back
-                    var cpu = CpuSeconds(pid);
-                    var pushed = await PushAllAsync(http, $"bench/{size >> 20}m", blobs);
-                    var gigabytes = blobs.Sum(b => b.Size) / (double)(1L << 30);
-                    var cpuPerGb = (CpuSeconds(pid) - cpu) / gigabytes;
-                    // Pulls are 5-8x faster than pushes: each set is pulled until 8 GB have gone (32 times for 1 MB, twice
-                    // for 512 MB), so that a figure is seconds of streaming rather than a second of start and tail. Many
-                    // pulls of the same layers are also what a registry mostly serves.
-                    var passes = (int)Math.Max(1, Math.Round(8 / gigabytes));
-                    cpu = CpuSeconds(pid);
-                    var pull = await PullAllAsync(http, $"bench/{size >> 20}m", blobs, passes);
-                    var pullCpuPerGb = (CpuSeconds(pid) - cpu) / (gigabytes * passes);
-                    results[name] = (pushed, pull);
-                    Console.WriteLine($"{size >> 20,5} MB {name,-16} {pushed,10:F1} {pull,10:F1} {cpuPerGb,14:F2} {pullCpuPerGb,14:F2}");
+                    var total = totals[name];
+                    results[name] = (2 * gigabytes * 1024 / total[0], 2 * gigabytes * 1024 * passes / total[2]);
+                    Console.WriteLine($"{size >> 20,5} MB {name,-16} {results[name].Push,10:F1} {results[name].Pull,10:F1} " +
+                        $"{total[1] / (2 * gigabytes),14:F2} {total[3] / (2 * gigabytes * passes),14:F2}");
                 }
                 Console.WriteLine($"{size >> 20,5} MB ratio BuildGrid/docker-registry: push {results["BuildGrid"].Push / results["docker-registry"].Push:F2}, " +
                     $"pull {results["BuildGrid"].Pull / results["docker-registry"].Pull:F2} (goal >= 1.25)");
