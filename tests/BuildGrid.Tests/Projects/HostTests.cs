@@ -64,22 +64,26 @@ public sealed class HostTests(StandaloneFixture fixture) : IDisposable
         await using var holder = await db.OpenAsync(Ct);
         var held = await db.Dialect.BeginWriteAsync(holder, Ct);
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        var trying = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var waiter = Task.Run(async () =>
         {
             await using var connection = await db.OpenAsync(Ct);
+            trying.SetResult();
             await using var tx = await db.Dialect.BeginWriteAsync(connection, Ct);
             var acquired = clock.Elapsed;
             await tx.CommitAsync(Ct);
             return acquired;
         }, Ct);
-        await Task.Delay(160, Ct);
+        await trying.Task.WaitAsync(Ct);
+        await Task.Delay(40, Ct); // from the second writer's first attempt
         Assert.False(waiter.IsCompleted, "the second writer got the lock while the first held it");
         var released = clock.Elapsed;
         await held.RollbackAsync(Ct);
         await held.DisposeAsync();
         var lag = await waiter - released;
-        // SQLite's handler retries 128 and 178 ms after the first attempt; the 150 ms sleeps retry at 300 ms.
-        Assert.True(lag < TimeSpan.FromMilliseconds(80), $"the waiting writer got the lock {lag.TotalMilliseconds:F0} ms after its release");
+        // SQLite's handler retries 33, 53 and 78 ms after the first attempt (about 15 ms after the release, or 35 ms if
+        // the delay overshoots by 35 ms); the 150 ms sleeps retry only at 150 ms, 110 ms after it.
+        Assert.True(lag < TimeSpan.FromMilliseconds(60), $"the waiting writer got the lock {lag.TotalMilliseconds:F0} ms after its release");
     }
 
     [Fact]
