@@ -8,6 +8,11 @@ public static class Load
     public sealed record Result(string Name, long Calls, long Errors, double Seconds, double P50Ms, double P99Ms)
     {
         public double PerSecond => Calls / Seconds;
+
+        /// <summary>Two runs of the same load as one: calls and time added, latency percentiles averaged.</summary>
+        public static Result Combine(Result a, Result b) =>
+            new(a.Name, a.Calls + b.Calls, a.Errors + b.Errors, a.Seconds + b.Seconds, (a.P50Ms + b.P50Ms) / 2, (a.P99Ms + b.P99Ms) / 2);
+
         public override string ToString() =>
             $"{Name,-34} {PerSecond,10:F0} req/s   p50 {P50Ms,7:F2} ms   p99 {P99Ms,7:F2} ms   errors {Errors}";
     }
