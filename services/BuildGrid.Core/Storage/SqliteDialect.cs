@@ -11,22 +11,25 @@ public sealed class SqliteDialect : ISqlDialect
     readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, object> initialized = new();
 
     // WAL keeps every committed transaction across a process kill; NORMAL only risks the last ones on power loss.
-    // busy_timeout: a writer that finds the write lock taken waits inside SQLite (retries after 1, 2, 5, 10 ms ...).
-    // Without it Microsoft.Data.Sqlite answers SQLITE_BUSY with Thread.Sleep(150) per retry: under 8 concurrent blob
-    // pushes one request in ten or so slept 150 ms behind a write that held the lock for a millisecond.
+    // busy_timeout (the connection string's Default Timeout): a writer that finds the write lock taken waits inside
+    // SQLite, which retries after 1, 2, 5, 10 ms ... Without it Microsoft.Data.Sqlite answers SQLITE_BUSY with
+    // Thread.Sleep(150) per retry: under 8 concurrent blob pushes one request in ten or so slept 150 ms behind a write
+    // that held the lock for a millisecond.
     public async Task InitializeAsync(DbConnection connection, CancellationToken cancellationToken)
     {
-        var handle = ((SqliteConnection)connection).Handle!;
+        var sqlite = (SqliteConnection)connection;
+        var handle = sqlite.Handle!;
         if (initialized.TryGetValue(handle, out _))
             return;
         await using (var command = connection.CreateCommand())
         {
-            command.CommandText = $"PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {BusyTimeoutMilliseconds};";
+            command.CommandText = "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; " +
+                $"PRAGMA busy_timeout = {sqlite.DefaultTimeout * 1000};";
             await command.ExecuteNonQueryAsync(cancellationToken);
         }
         initialized.AddOrUpdate(handle, handle);
     }
-    const int BusyTimeoutMilliseconds = 30_000;
+
 
     public string Page => "LIMIT @limit OFFSET @offset";
     public string LockSchemaVersion => "SELECT COUNT(*) FROM schema_version";
