@@ -39,7 +39,7 @@ public sealed class HostTests(StandaloneFixture fixture) : IDisposable
     }
 
     [Fact]
-    public async Task Every_pooled_sqlite_connection_has_foreign_keys_on_and_normal_sync()
+    public async Task Every_pooled_sqlite_connection_has_foreign_keys_on_normal_sync_and_a_busy_timeout()
     {
         // The pragmas are set once per physical connection, not per open: every connection handed out must have them.
         var db = fixture.Services.GetRequiredKeyedService<BuildGrid.Core.Storage.ServiceDatabase>("containers");
@@ -47,12 +47,13 @@ public sealed class HostTests(StandaloneFixture fixture) : IDisposable
         {
             await using var connection = await db.OpenAsync(Ct);
             await using var command = connection.CreateCommand();
-            command.CommandText = "SELECT (SELECT foreign_keys FROM pragma_foreign_keys) || ',' || (SELECT synchronous FROM pragma_synchronous)";
+            command.CommandText = "SELECT (SELECT foreign_keys FROM pragma_foreign_keys) || ',' || (SELECT synchronous FROM pragma_synchronous)" +
+                " || ',' || (SELECT timeout FROM pragma_busy_timeout)";
             var value = (string)(await command.ExecuteScalarAsync(Ct))!;
             await Task.Delay(5, Ct);
             return value;
         }));
-        Assert.All(settings, value => Assert.Equal("1,1", value));
+        Assert.All(settings, value => Assert.Equal("1,1,30000", value));
     }
 
     [Fact]
@@ -62,7 +63,7 @@ public sealed class HostTests(StandaloneFixture fixture) : IDisposable
         // waits first: then concurrent writes (8 clients pushing blobs) queued for 150 ms behind a lock held for one.
         var db = fixture.Services.GetRequiredKeyedService<BuildGrid.Core.Storage.ServiceDatabase>("containers");
         await using var holder = await db.OpenAsync(Ct);
-        var held = await db.Dialect.BeginWriteAsync(holder, Ct);
+        await using var held = await db.Dialect.BeginWriteAsync(holder, Ct);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var trying = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var waiter = Task.Run(async () =>
@@ -79,7 +80,6 @@ public sealed class HostTests(StandaloneFixture fixture) : IDisposable
         Assert.False(waiter.IsCompleted, "the second writer got the lock while the first held it");
         var released = clock.Elapsed;
         await held.RollbackAsync(Ct);
-        await held.DisposeAsync();
         var lag = await waiter - released;
         // SQLite's handler retries 33, 53 and 78 ms after the first attempt (about 15 ms after the release, or 35 ms if
         // the delay overshoots by 35 ms); the 150 ms sleeps retry only at 150 ms, 110 ms after it.
