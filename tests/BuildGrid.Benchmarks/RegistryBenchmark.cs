@@ -55,35 +55,28 @@ public static class RegistryBenchmark
                 // the second), so that the machine's drift during a run (other tenants, the host's memory) favours neither.
                 var count = size <= (1 << 20) ? 32 * Clients : (int)Math.Max(1, (2L << 30) / size / Clients) * Clients;
                 var halves = new[] { Blobs(size, count, $"{size}a"), Blobs(size, count, $"{size}b") };
-                var gigabytes = halves[0].Sum(b => b.Size) / (double)(1L << 30);
+                var bytes = halves[0].Sum(b => b.Size);
                 // Pulls are 5-8x faster than pushes: each half is pulled until 8 GB have gone (32 times for 1 MB, twice for
                 // 512 MB), so that a figure is seconds of streaming rather than a second of start and tail. Many pulls of
                 // the same layers are also what a registry mostly serves.
-                var passes = (int)Math.Max(1, Math.Round(8 / gigabytes));
-                var totals = targets.ToDictionary(t => t.Name, _ => new double[4]); // push s, push CPU s, pull s, pull CPU s
+                var passes = (int)Math.Max(1, Math.Round((8L << 30) / (double)bytes));
+                var push = targets.ToDictionary(t => t.Name, _ => new Tally());
+                var pull = targets.ToDictionary(t => t.Name, _ => new Tally());
                 foreach (var (half, order) in new[] { (0, targets), (1, targets.Reverse().ToArray()) })
                     foreach (var (name, url, pid) in order)
                     {
                         using var http = Client(url);
                         Sync(); // the other registry's dirty pages are not this one's to write back
-                        var total = totals[name];
-                        var cpu = CpuSeconds(pid);
-                        total[0] += gigabytes * 1024 / await PushAllAsync(http, $"bench/{size >> 20}m", halves[half]);
-                        total[1] += CpuSeconds(pid) - cpu;
-                        cpu = CpuSeconds(pid);
-                        total[2] += gigabytes * 1024 * passes / await PullAllAsync(http, $"bench/{size >> 20}m", halves[half], passes);
-                        total[3] += CpuSeconds(pid) - cpu;
+                        var repository = $"bench/{size >> 20}m";
+                        await push[name].MeasureAsync(pid, bytes, () => PushAllAsync(http, repository, halves[half]));
+                        await pull[name].MeasureAsync(pid, bytes * passes, () => PullAllAsync(http, repository, halves[half], passes));
                     }
-                var results = new Dictionary<string, (double Push, double Pull)>();
                 foreach (var (name, _, _) in targets)
-                {
-                    var total = totals[name];
-                    results[name] = (2 * gigabytes * 1024 / total[0], 2 * gigabytes * 1024 * passes / total[2]);
-                    Console.WriteLine($"{size >> 20,5} MB {name,-16} {results[name].Push,10:F1} {results[name].Pull,10:F1} " +
-                        $"{total[1] / (2 * gigabytes),14:F2} {total[3] / (2 * gigabytes * passes),14:F2}");
-                }
-                Console.WriteLine($"{size >> 20,5} MB ratio BuildGrid/docker-registry: push {results["BuildGrid"].Push / results["docker-registry"].Push:F2}, " +
-                    $"pull {results["BuildGrid"].Pull / results["docker-registry"].Pull:F2} (goal >= 1.25)");
+                    Console.WriteLine($"{size >> 20,5} MB {name,-16} {push[name].MegabytesPerSecond,10:F1} {pull[name].MegabytesPerSecond,10:F1} " +
+                        $"{push[name].CpuSecondsPerGigabyte,14:F2} {pull[name].CpuSecondsPerGigabyte,14:F2}");
+                Console.WriteLine($"{size >> 20,5} MB ratio BuildGrid/docker-registry: " +
+                    $"push {push["BuildGrid"].MegabytesPerSecond / push["docker-registry"].MegabytesPerSecond:F2}, " +
+                    $"pull {pull["BuildGrid"].MegabytesPerSecond / pull["docker-registry"].MegabytesPerSecond:F2} (goal >= 1.25)");
             }
 
             if (sizesInMegabytes.Length < 3)
@@ -169,7 +162,8 @@ public static class RegistryBenchmark
     static void Sync() => Process.Start("sync")!.WaitForExit();
 
     /// <summary>8 clients push the blobs between them (POST, PATCH streamed, PUT ?digest=); returns MB/s.</summary>
-    static async Task<double> PushAllAsync(HttpClient http, string repository, List<Blob> blobs)
+    /// <summary>Pushes every blob with <see cref="Clients"/> clients; returns the time it took.</summary>
+    static async Task<TimeSpan> PushAllAsync(HttpClient http, string repository, List<Blob> blobs)
     {
         var stopwatch = Stopwatch.StartNew();
         var clients = Math.Min(Clients, blobs.Count);
@@ -178,7 +172,7 @@ public static class RegistryBenchmark
             for (var i = client; i < blobs.Count; i += clients)
                 await PushBlobAsync(http, repository, blobs[i]);
         }));
-        return blobs.Sum(b => b.Size) / 1048576.0 / stopwatch.Elapsed.TotalSeconds;
+        return stopwatch.Elapsed;
     }
 
     static async Task PushBlobAsync(HttpClient http, string repository, Blob blob)
@@ -196,8 +190,8 @@ public static class RegistryBenchmark
         if (put.StatusCode != HttpStatusCode.Created) throw new InvalidOperationException($"upload put: {put.StatusCode} {await put.Content.ReadAsStringAsync()}");
     }
 
-    /// <summary>Pulls every blob <paramref name="passes"/> times with <see cref="Clients"/> clients; MB/s.</summary>
-    static async Task<double> PullAllAsync(HttpClient http, string repository, List<Blob> blobs, int passes = 1)
+    /// <summary>Pulls every blob <paramref name="passes"/> times with <see cref="Clients"/> clients; returns the time it took.</summary>
+    static async Task<TimeSpan> PullAllAsync(HttpClient http, string repository, List<Blob> blobs, int passes = 1)
     {
         var stopwatch = Stopwatch.StartNew();
         var pulls = blobs.Count * passes;
@@ -217,7 +211,25 @@ public static class RegistryBenchmark
                 if (total != blob.Size) throw new InvalidOperationException($"pulled {total} of {blob.Size} bytes of {blob.Digest}");
             }
         })));
-        return blobs.Sum(b => b.Size) * (double)passes / 1048576.0 / stopwatch.Elapsed.TotalSeconds;
+        return stopwatch.Elapsed;
+    }
+
+    /// <summary>Bytes moved, wall time and the server's CPU time, added up over the measured rounds of one kind.</summary>
+    sealed class Tally
+    {
+        long bytes;
+        double seconds, cpuSeconds;
+
+        public async Task MeasureAsync(int pid, long moved, Func<Task<TimeSpan>> work)
+        {
+            var cpu = CpuSeconds(pid);
+            seconds += (await work()).TotalSeconds;
+            cpuSeconds += CpuSeconds(pid) - cpu;
+            bytes += moved;
+        }
+
+        public double MegabytesPerSecond => bytes / 1048576.0 / seconds;
+        public double CpuSecondsPerGigabyte => cpuSeconds / (bytes / (double)(1L << 30));
     }
 
     static async Task<string> PushImageAsync(HttpClient http, string repository, string tag)
