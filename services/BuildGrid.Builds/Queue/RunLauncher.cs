@@ -35,6 +35,9 @@ public sealed class RunLauncher(RunStore store, BuildQueue queue, IOptions<Build
     public async Task<Run> QueueAsync(Run run, RunSpec spec, CancellationToken cancellationToken)
     {
         await store.InsertAsync(run, spec, cancellationToken);
+        // Read back (with its queue position) before a worker can see it: once it is in Redis a worker may start it at
+        // once, and the caller would be answered Running for the run it just queued.
+        var queued = await store.GetAsync(run.Id, cancellationToken) ?? run;
         try
         {
             await queue.EnqueueAsync(run.Id, cancellationToken);
@@ -43,6 +46,6 @@ public sealed class RunLauncher(RunStore store, BuildQueue queue, IOptions<Build
         {
             Log.EnqueueDeferred(logger, run.Id, e);
         }
-        return await store.GetAsync(run.Id, cancellationToken) ?? run;
+        return queued;
     }
 }
