@@ -19,7 +19,8 @@ public sealed class TracingTests
     {
         Tools.Require("buildah", "buildah");
         var dataDir = TestDirectories.Create("tracing");
-        var exported = new List<Activity>();
+        // The exporter adds from whichever thread ends an activity; a List read meanwhile throws "Collection was modified".
+        var exported = new LockedCollection<Activity>();
         var app = BuildGridHost.Create(
         [
             "--BUILDGRID_REST_URL=http://127.0.0.1:0", "--BUILDGRID_GRPC_URL=http://127.0.0.1:0", $"--BUILDGRID_DATA_DIR={dataDir}",
@@ -60,6 +61,16 @@ public sealed class TracingTests
             await app.StopAsync(Ct);
             await app.DisposeAsync();
             TestDirectories.TryDelete(dataDir);
+        }
+    }
+
+    /// <summary>A collection whose adds take the lock on itself, which the test's reads take too.</summary>
+    sealed class LockedCollection<T> : System.Collections.ObjectModel.Collection<T>
+    {
+        protected override void InsertItem(int index, T item)
+        {
+            lock (this)
+                base.InsertItem(index, item);
         }
     }
 }
