@@ -161,8 +161,7 @@ public static class RegistryBenchmark
 
     static void Sync() => Process.Start("sync")!.WaitForExit();
 
-    /// <summary>8 clients push the blobs between them (POST, PATCH streamed, PUT ?digest=); returns MB/s.</summary>
-    /// <summary>Pushes every blob with <see cref="Clients"/> clients; returns the time it took.</summary>
+    /// <summary>Pushes every blob with <see cref="Clients"/> clients (POST, PATCH streamed, PUT ?digest=); returns the time it took.</summary>
     static async Task<TimeSpan> PushAllAsync(HttpClient http, string repository, List<Blob> blobs)
     {
         var stopwatch = Stopwatch.StartNew();
