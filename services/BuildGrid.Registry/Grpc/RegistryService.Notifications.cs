@@ -21,7 +21,7 @@ public sealed partial class RegistryService
         if (!await store.CreateRepositoryAsync(request.Name, request.HasDescription ? request.Description : null, request.Public,
                 OperatorOf(request.Operator, context), context.CancellationToken))
             throw Errors.Create(Google.Rpc.Code.AlreadyExists, Reasons.RepositoryExists, "Repository already exists", ("id", request.Name));
-        return ToProto((await store.GetRepositorySummaryAsync(request.Name, context.CancellationToken))!);
+        return ToProto((await store.GetRepositorySummaryAsync(request.Name, Access.PrincipalOf(context).Name, context.CancellationToken))!);
     }
 
     public override async Task<Repository> UpdateRepository(UpdateRepositoryRequest request, ServerCallContext context)
@@ -33,7 +33,7 @@ public sealed partial class RegistryService
         if (!await store.UpdateRepositoryAsync(request.Name, request.HasDescription ? request.Description : null,
                 request.HasPublic ? request.Public : null, request.HasQuotaBytes ? request.QuotaBytes : null, context.CancellationToken))
             throw Errors.NotFound(Reasons.RepositoryNotFound, "repository", request.Name);
-        return ToProto((await store.GetRepositorySummaryAsync(request.Name, context.CancellationToken))!);
+        return ToProto((await store.GetRepositorySummaryAsync(request.Name, Access.PrincipalOf(context).Name, context.CancellationToken))!);
     }
 
     public override async Task<Notification> CreateNotification(CreateNotificationRequest request, ServerCallContext context)

@@ -36,7 +36,8 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
         var visibleTo = principal.IsAdmin ? null
             : new RepositoryVisibility(!request.MemberOnly, principal.Roles.Where(r => r.Value >= Role.Guest).Select(r => r.Key).ToList(), []);
         var (items, total) = await store.ListRepositoriesAsync(after, size + 1, NullIfEmpty(request.NamePrefix),
-            NullIfEmpty(request.NameContains), request.HasPublic ? request.Public : null, visibleTo, context.CancellationToken);
+            NullIfEmpty(request.NameContains), request.HasPublic ? request.Public : null, visibleTo, principal.Name, request.StarredOnly,
+            context.CancellationToken);
         var page = items.Take(size).ToList();
         return new ListRepositoriesResponse
         {
@@ -84,10 +85,22 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
     public override async Task<Repository> GetRepository(GetRepositoryRequest request, ServerCallContext context)
     {
         ValidateRepository(request.Name, "name");
-        var row = await store.GetRepositorySummaryAsync(request.Name, context.CancellationToken);
+        var row = await store.GetRepositorySummaryAsync(request.Name, Access.PrincipalOf(context).Name, context.CancellationToken);
         if (row is null || !MayPull(context, request.Name, row.IsPublic != 0))
             throw Errors.NotFound(Reasons.RepositoryNotFound, "repository", request.Name);
         return ToProto(row);
+    }
+
+    public override async Task<Empty> SetStar(SetStarRequest request, ServerCallContext context)
+    {
+        ValidateRepository(request.Name, "name");
+        var principal = Access.PrincipalOf(context);
+        if (!principal.IsAuthenticated)
+            throw Access.Unauthenticated("Stars belong to a user: starring needs credentials.");
+        await RequireReadableAsync(context, request.Name);
+        if (!await store.SetStarAsync(request.Name, principal.Name, request.Starred, context.CancellationToken))
+            throw Errors.NotFound(Reasons.RepositoryNotFound, "repository", request.Name);
+        return new Empty();
     }
 
     public override async Task<Empty> DeleteRepository(DeleteRepositoryRequest request, ServerCallContext context)
@@ -247,7 +260,7 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
     static Repository ToProto(RepositorySummary row) => new Repository
     {
         Name = row.Name, CreateTime = Time(row.CreatedAt), UpdateTime = Time(row.UpdatedAt), TagCount = row.TagCount,
-        ManifestCount = row.ManifestCount, SizeBytes = row.SizeBytes, Public = row.IsPublic != 0,
+        ManifestCount = row.ManifestCount, SizeBytes = row.SizeBytes, Public = row.IsPublic != 0, Starred = row.Starred != 0,
     }.WithOptional(row);
 
     static V1.ContentDescriptor ToProto(Domain.ContentDescriptor d) => new()

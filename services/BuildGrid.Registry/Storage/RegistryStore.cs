@@ -125,20 +125,24 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
     /// <summary>String concatenation is '||' in SQLite and '+' in SQL Server.</summary>
     string Concat(string sql) => db.Dialect.Name == "sqlite" ? sql.Replace(" + ", " || ", StringComparison.Ordinal) : sql;
 
+    /// <param name="caller">Whose stars <see cref="RepositorySummary.Starred"/> reports.</param>
+    /// <param name="starredOnly">Only the repositories <paramref name="caller"/> starred.</param>
     public async Task<(IReadOnlyList<RepositorySummary> Items, long Total)> ListRepositoriesAsync(string? after, int limit,
-        string? prefix, string? contains, bool? isPublic, RepositoryVisibility? visibleTo, CancellationToken cancellationToken)
+        string? prefix, string? contains, bool? isPublic, RepositoryVisibility? visibleTo, string caller, bool starredOnly,
+        CancellationToken cancellationToken)
     {
         var filters = new List<string>();
         var parameters = new DynamicParameters();
         if (visibleTo is not null) filters.Add(visibleTo.Filter(parameters));
         if (isPublic is { } visible) filters.Add(visible ? "is_public <> 0" : "is_public = 0");
+        if (starredOnly) filters.Add("id IN (SELECT s.repository_id FROM repository_stars s WHERE s.user_name = @caller)");
         if (!string.IsNullOrEmpty(prefix)) filters.Add(@"name LIKE @prefix ESCAPE '\'");
         if (!string.IsNullOrEmpty(contains)) filters.Add(@"name LIKE @contains ESCAPE '\'");
         var where = filters.Count == 0 ? "" : "WHERE " + string.Join(" AND ", filters);
         var page = filters.Count == 0 ? (after is null ? "" : "WHERE name > @after") : where + (after is null ? "" : " AND name > @after");
         parameters.AddDynamicParams(new
         {
-            after, limit, offset = 0,
+            after, limit, offset = 0, caller,
             prefix = SqlText.EscapeLike(prefix ?? "") + "%",
             contains = "%" + SqlText.EscapeLike(contains ?? "") + "%",
         });
@@ -149,24 +153,45 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
                 r.description AS Description, r.is_public AS IsPublic, r.quota_bytes AS QuotaBytes,
                 (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id) AS TagCount,
                 (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id) AS ManifestCount,
-                (SELECT COALESCE(SUM(b.size), 0) FROM repository_blobs l JOIN blobs b ON b.digest = l.digest WHERE l.repository_id = r.id) AS SizeBytes
+                (SELECT COALESCE(SUM(b.size), 0) FROM repository_blobs l JOIN blobs b ON b.digest = l.digest WHERE l.repository_id = r.id) AS SizeBytes,
+                {StarredColumn}
             FROM (SELECT id, name, created_at, updated_at, description, is_public, quota_bytes FROM repositories {page} ORDER BY name {db.Dialect.Page}) r
             ORDER BY r.name
             """, parameters, null, cancellationToken));
         return (rows.ToList(), total);
     }
 
-    public async Task<RepositorySummary?> GetRepositorySummaryAsync(string name, CancellationToken cancellationToken)
+    /// <summary>Whether <c>@caller</c> starred the repository <c>r</c>, as a column of a repository query.</summary>
+    const string StarredColumn = "(SELECT COUNT(*) FROM repository_stars s WHERE s.repository_id = r.id AND s.user_name = @caller) AS Starred";
+
+    public async Task<RepositorySummary?> GetRepositorySummaryAsync(string name, string caller, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
-        return await connection.QuerySingleOrDefaultAsync<RepositorySummary>(Cmd("""
+        return await connection.QuerySingleOrDefaultAsync<RepositorySummary>(Cmd($"""
             SELECT r.id AS Id, r.name AS Name, r.created_at AS CreatedAt, r.updated_at AS UpdatedAt,
                 r.description AS Description, r.is_public AS IsPublic, r.quota_bytes AS QuotaBytes,
                 (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id) AS TagCount,
                 (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id) AS ManifestCount,
-                (SELECT COALESCE(SUM(b.size), 0) FROM repository_blobs l JOIN blobs b ON b.digest = l.digest WHERE l.repository_id = r.id) AS SizeBytes
+                (SELECT COALESCE(SUM(b.size), 0) FROM repository_blobs l JOIN blobs b ON b.digest = l.digest WHERE l.repository_id = r.id) AS SizeBytes,
+                {StarredColumn}
             FROM repositories r WHERE r.name = @name
-            """, new { name }, null, cancellationToken));
+            """, new { name, caller }, null, cancellationToken));
+    }
+
+    /// <summary>Stars (or unstars) a repository for a user; starring twice is one star. False when the repository is unknown.</summary>
+    public async Task<bool> SetStarAsync(string name, string user, bool starred, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        var id = await connection.QuerySingleOrDefaultAsync<long?>(Cmd("SELECT id FROM repositories WHERE name = @name", new { name }, tx, cancellationToken));
+        if (id is null)
+            return false;
+        await connection.ExecuteAsync(Cmd("DELETE FROM repository_stars WHERE user_name = @user AND repository_id = @id", new { user, id }, tx, cancellationToken));
+        if (starred)
+            await connection.ExecuteAsync(Cmd("INSERT INTO repository_stars (user_name, repository_id, created_at) VALUES (@user, @id, @now)",
+                new { user, id, now = Now() }, tx, cancellationToken));
+        await tx.CommitAsync(cancellationToken);
+        return true;
     }
 
     /// <summary>Deletes a repository's tags (one TagDeleted each), manifests, blob links and the repository. False when unknown.</summary>
@@ -182,7 +207,7 @@ public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] 
             "SELECT name, digest FROM tags WHERE repository_id = @id ORDER BY name", new { id }, tx, cancellationToken));
         foreach (var (tag, digest) in tags)
             await outbox.AddAsync(connection, tx, new TagDeleted { Repository = name, Tag = tag, Digest = digest, Operator = @operator, Time = Time(now) }, cancellationToken);
-        foreach (var table in new[] { "tags", "manifest_references", "manifests", "repository_blobs" })
+        foreach (var table in new[] { "tags", "manifest_references", "manifests", "repository_blobs", "repository_stars" })
             await connection.ExecuteAsync(Cmd($"DELETE FROM {table} WHERE repository_id = @id", new { id }, tx, cancellationToken));
         await connection.ExecuteAsync(Cmd("DELETE FROM repositories WHERE id = @id", new { id }, tx, cancellationToken));
         // Its notifications go with it: the TagDeleted events above find none, so nothing is sent for a deleted repository.
@@ -751,6 +776,8 @@ public sealed class RepositorySummary
     public long TagCount { get; init; }
     public long ManifestCount { get; init; }
     public long SizeBytes { get; init; }
+    /// <summary>Whether the caller the query was made for starred it (0 or 1).</summary>
+    public long Starred { get; init; }
 }
 
 public sealed class ManifestRow

@@ -115,7 +115,7 @@ public sealed class QuayRepositoryTests(StandaloneFixture fixture) : IDisposable
         Assert.Equal(2199023255552, withQuota.GetProperty("quota_report").GetProperty("configured_quota").GetInt64());
         Assert.True(withQuota.GetProperty("last_modified").GetInt64() > 1_700_000_000);
 
-        // starred: BuildGrid has no stars; no scope at all is Quay's 400.
+        // starred: nobody starred anything here (QuayStarTests stars); no scope at all is Quay's 400.
         Assert.Empty((await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository?starred=true&namespace={ns}")).GetProperty("repositories").EnumerateArray());
         var error = await Api.ExpectAsync(HttpStatusCode.BadRequest, HttpMethod.Get, "/api/v1/repository");
         Assert.Equal("namespace, starred or public are required for this API call", error.GetProperty("detail").GetString());

@@ -59,12 +59,12 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         if (request.RepoKind.Length > 0 && request.RepoKind != "image")
             throw Bad($"'{request.RepoKind}' is not one of ['image']");
         var response = new Qv1.ListRepositoriesResponse();
-        if (request.Starred)
-            return response;   // BuildGrid has no stars: nothing is starred
+        // starred=true: the caller's starred repositories that it may still read, whether it holds a role on them or not.
         var result = await registry.ListRepositoriesAsync(new Rv1.ListRepositoriesRequest
         {
             PageSize = PageSize, PageToken = request.NextPage,
-            NamePrefix = request.Namespace.Length > 0 ? request.Namespace + "/" : "", MemberOnly = !request.Public,
+            NamePrefix = request.Namespace.Length > 0 ? request.Namespace + "/" : "", MemberOnly = !request.Public && !request.Starred,
+            StarredOnly = request.Starred,
         }, Caller.Options(context));
         foreach (var repository in result.Repositories)
         {
@@ -72,7 +72,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
             var item = new RepositoryItem
             {
                 Namespace = ns, Name = name, Description = Nullable(repository.HasDescription ? repository.Description : null),
-                IsPublic = repository.Public, Kind = "image", State = "NORMAL", IsStarred = false, QuotaReport = Quota(repository),
+                IsPublic = repository.Public, Kind = "image", State = "NORMAL", IsStarred = repository.Starred, QuotaReport = Quota(repository),
             };
             if (request.LastModified)
                 item.LastModified = repository.UpdateTime.Seconds;
@@ -92,7 +92,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         var details = new RepositoryDetails
         {
             Namespace = ns, Name = name, Kind = "image", Description = Nullable(repository.HasDescription ? repository.Description : null),
-            IsPublic = repository.Public, IsOrganization = true, IsStarred = false, StatusToken = "", TrustEnabled = false,
+            IsPublic = repository.Public, IsOrganization = true, IsStarred = repository.Starred, StatusToken = "", TrustEnabled = false,
             TagExpirationS = 1209600, IsFreeAccount = true, State = "NORMAL", QuotaReport = Quota(repository),
             CanWrite = principal.Can(ns, Role.Developer), CanAdmin = principal.Can(ns, Role.Owner),
         };
@@ -125,6 +125,43 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
             throw Bad(request.Visibility.Length == 0 ? "'visibility' is a required property" : $"'{request.Visibility}' is not one of ['public', 'private']");
         await registry.UpdateRepositoryAsync(new Rv1.UpdateRepositoryRequest { Name = request.Repository, Public = request.Visibility == "public" }, Caller.Options(context));
         return new Success { Success_ = true };
+    }
+
+    public override async Task<CreatedStar> CreateStar(CreateStarRequest request, ServerCallContext context)
+    {
+        if (request.Namespace.Length == 0 || request.Repository.Length == 0)
+            throw Bad($"'{(request.Namespace.Length == 0 ? "namespace" : "repository")}' is a required property");
+        if (request.Namespace.Contains('/') || request.Repository.Contains('/'))
+            throw Bad("Invalid repository name");
+        await registry.SetStarAsync(new Rv1.SetStarRequest { Name = $"{request.Namespace}/{request.Repository}", Starred = true }, Caller.Options(context));
+        SetStatus(context, StatusCodes.Status201Created);
+        return new CreatedStar { Namespace = request.Namespace, Repository = request.Repository };
+    }
+
+    public override async Task<ListStarredResponse> ListStarredRepositories(ListStarredRequest request, ServerCallContext context)
+    {
+        var result = await registry.ListRepositoriesAsync(new Rv1.ListRepositoriesRequest
+        {
+            PageSize = PageSize, PageToken = request.NextPage, StarredOnly = true,
+        }, Caller.Options(context));
+        var response = new ListStarredResponse();
+        foreach (var repository in result.Repositories)
+        {
+            var (ns, name) = Split(repository.Name);
+            response.Repositories.Add(new StarredRepository
+            {
+                Namespace = ns, Name = name, Description = Nullable(repository.HasDescription ? repository.Description : null), IsPublic = repository.Public,
+            });
+        }
+        if (result.NextPageToken.Length > 0)
+            response.NextPage = result.NextPageToken;
+        return response;
+    }
+
+    public override async Task<Empty> DeleteStar(RepositoryRef request, ServerCallContext context)
+    {
+        await registry.SetStarAsync(new Rv1.SetStarRequest { Name = request.Repository, Starred = false }, Caller.Options(context));
+        return NoContent(context);
     }
 
     public override async Task<Qv1.Notification> CreateNotification(Qv1.CreateNotificationRequest request, ServerCallContext context)

@@ -1,0 +1,8 @@
+-- See the sqlite migration.
+CREATE TABLE repository_stars (
+    user_name     NVARCHAR(200) NOT NULL,
+    repository_id BIGINT        NOT NULL,
+    created_at    BIGINT        NOT NULL,
+    PRIMARY KEY (user_name, repository_id)
+);
+CREATE INDEX ix_repository_stars_repository ON repository_stars (repository_id);
