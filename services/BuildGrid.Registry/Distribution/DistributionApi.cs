@@ -229,7 +229,7 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
         await WriteJsonAsync(context.Response, JsonSerializer.SerializeToUtf8Bytes(new TagListBody(name, page), DistributionJson.Relaxed.TagListBody));
     }
 
-    /// <summary>Validates a manifest reference: a digest (sha256) or a tag.</summary>
+    /// <summary>Validates a manifest reference to push: a digest (sha256) or a tag.</summary>
     static string ValidateReference(string reference)
     {
         if (Digest.LooksLikeDigest(reference))
@@ -238,12 +238,22 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
         return reference;
     }
 
+    /// <summary>
+    /// A manifest reference to read or delete. A tag that could never be pushed names nothing: 404 MANIFEST_UNKNOWN, as the
+    /// conformance suite asks of <c>.INVALID_MANIFEST_NAME</c> (distribution's route does not match it either).
+    /// </summary>
+    static string LookupReference(string name, string reference) =>
+        Digest.LooksLikeDigest(reference) || Names.IsValidTag(reference) ? ValidateReference(reference) : throw ManifestUnknown(name, reference);
+
+    static RegistryException ManifestUnknown(string name, string reference) =>
+        new(RegistryError.ManifestUnknown, "manifest unknown to registry", $"{name}:{Names.Shorten(reference)}");
+
     async Task GetManifestAsync(HttpContext context, string name, string reference)
     {
-        reference = ValidateReference(reference);
+        reference = LookupReference(name, reference);
         var repository = await RequireRepositoryAsync(name, context.RequestAborted);
         var manifest = await store.FindManifestAsync(repository.Id, reference, context.RequestAborted)
-            ?? throw new RegistryException(RegistryError.ManifestUnknown, "manifest unknown to registry", $"{name}:{reference}");
+            ?? throw ManifestUnknown(name, reference);
         if (!Accepts(context.Request, manifest.MediaType))
             throw new RegistryException(RegistryError.ManifestUnknown, "manifest unknown to registry",
                 $"the manifest is {manifest.MediaType}, which the Accept header does not allow");
@@ -334,14 +344,14 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
 
     async Task DeleteManifestAsync(HttpContext context, string name, string reference)
     {
-        reference = ValidateReference(reference);
+        reference = LookupReference(name, reference);
         await RequireRepositoryAsync(name, context.RequestAborted);
         var @operator = OperatorOf(context);
         var deleted = Digest.LooksLikeDigest(reference)
             ? await store.DeleteManifestAsync(name, Digest.Parse(reference), @operator, context.RequestAborted)
             : await store.DeleteTagAsync(name, reference, @operator, context.RequestAborted);
         if (!deleted)
-            throw new RegistryException(RegistryError.ManifestUnknown, "manifest unknown to registry", $"{name}:{reference}");
+            throw ManifestUnknown(name, reference);
         await AuditAsync(context, "registry.delete", name, Digest.LooksLikeDigest(reference) ? $"{name}@{reference}" : $"{name}:{reference}");
         context.Response.StatusCode = StatusCodes.Status202Accepted;
         context.Response.ContentLength = 0;

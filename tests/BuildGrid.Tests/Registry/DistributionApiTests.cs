@@ -408,17 +408,23 @@ public sealed class DistributionApiTests(StandaloneFixture fixture)
     [InlineData("GET", "/v2/no-such/repository/manifests/latest", 404, "NAME_UNKNOWN")]
     [InlineData("GET", "/v2/a/b/blobs/sha256:1234", 400, "DIGEST_INVALID")]
     [InlineData("GET", "/v2/a/b/blobs/md5:d41d8cd98f00b204e9800998ecf8427e", 400, "DIGEST_INVALID")]
-    [InlineData("GET", "/v2/a/b/manifests/bad%20tag", 400, "TAG_INVALID")]
+    // A reference that is neither a digest nor a possible tag names no manifest (the conformance suite's
+    // ".INVALID_MANIFEST_NAME"); only a push to it is a bad tag.
+    [InlineData("GET", "/v2/a/b/manifests/.INVALID_MANIFEST_NAME", 404, "MANIFEST_UNKNOWN")]
+    [InlineData("HEAD", "/v2/a/b/manifests/bad%20tag", 404, null)]
+    [InlineData("DELETE", "/v2/a/b/manifests/.INVALID_MANIFEST_NAME", 404, "MANIFEST_UNKNOWN")]
+    [InlineData("PUT", "/v2/a/b/manifests/bad%20tag", 400, "TAG_INVALID")]
     [InlineData("POST", "/v2/a/b/blobs/uploads/?digest=sha256:XYZ", 400, "DIGEST_INVALID")]
     [InlineData("GET", "/v2/a/b/blobs/uploads/..%2F..%2Fregistry.db", 404, "BLOB_UPLOAD_UNKNOWN")]
     [InlineData("PATCH", "/v2/a/b/blobs/uploads/0123456789abcdef0123456789abcdef", 404, "BLOB_UPLOAD_UNKNOWN")]
     [InlineData("POST", "/v2/a/b/manifests/latest", 405, "UNSUPPORTED")]
     [InlineData("GET", "/v2/a/b/whatever", 404, "NAME_UNKNOWN")]
-    public async Task Bad_requests_get_the_spec_error_body(string method, string path, int status, string code)
+    public async Task Bad_requests_get_the_spec_error_body(string method, string path, int status, string? code)
     {
         using var response = await v2.SendAsync(new HttpMethod(method), path);
         Assert.Equal(status, (int)response.StatusCode);
-        Assert.Equal(code, await V2Client.ErrorCodeAsync(response));
+        if (code is not null)   // a HEAD answer has no body
+            Assert.Equal(code, await V2Client.ErrorCodeAsync(response));
         Assert.Equal("registry/2.0", V2Client.Header(response, "Docker-Distribution-API-Version"));
     }
 
