@@ -254,9 +254,10 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
         var repository = await RequireRepositoryAsync(name, context.RequestAborted);
         var manifest = await store.FindManifestAsync(repository.Id, reference, context.RequestAborted)
             ?? throw ManifestUnknown(name, reference);
-        if (!Accepts(context.Request, manifest.MediaType))
-            throw new RegistryException(RegistryError.ManifestUnknown, "manifest unknown to registry",
-                $"the manifest is {manifest.MediaType}, which the Accept header does not allow");
+        if (!Accepts(context.Request, manifest.MediaType, Digest.LooksLikeDigest(reference)))
+            manifest = await DefaultPlatformAsync(context, repository.Id, manifest)
+                ?? throw new RegistryException(RegistryError.ManifestUnknown, "manifest unknown to registry",
+                    $"the manifest is {manifest.MediaType}, which the Accept header does not allow");
         var response = context.Response;
         response.ContentType = manifest.MediaType;
         response.ContentLength = manifest.Content.Length;
@@ -267,19 +268,36 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
     }
 
     /// <summary>
-    /// Content negotiation: no Accept header, a wildcard, or the stored media type serves the manifest as stored.
-    /// BuildGrid never converts between formats, so a client that accepts none of them gets MANIFEST_UNKNOWN (as distribution answers).
+    /// Content negotiation as distribution does it: an OCI manifest or index is served to a client that accepts its type;
+    /// a Docker schema 2 manifest whatever the client accepts, and so a Docker manifest list named by digest (by tag, a
+    /// client that takes no lists gets its linux/amd64 image, <see cref="DefaultPlatformAsync"/>). More lenient than
+    /// distribution: no Accept header or a wildcard serves any manifest as stored. BuildGrid never converts between
+    /// formats, so a client that accepts none of them gets MANIFEST_UNKNOWN (as distribution answers).
     /// </summary>
-    static bool Accepts(HttpRequest request, string mediaType)
+    static bool Accepts(HttpRequest request, string mediaType, bool byDigest)
     {
         var accept = request.Headers.Accept;
-        if (StringValues.IsNullOrEmpty(accept))
+        if (mediaType == MediaTypes.DockerManifest || (mediaType == MediaTypes.DockerManifestList && byDigest) || StringValues.IsNullOrEmpty(accept))
             return true;
         if (!MediaTypeHeaderValue.TryParseList(accept, out var types))
             return true;
         return types.Any(t => t.MediaType.Equals("*/*", StringComparison.Ordinal)
             || t.MediaType.Equals("application/*", StringComparison.Ordinal)
             || t.MediaType.Equals(mediaType, StringComparison.OrdinalIgnoreCase));
+    }
+
+    /// <summary>
+    /// A Docker manifest list asked for by tag by a client that takes no lists: its linux/amd64 image, which distribution
+    /// serves to such (older) clients; null for other types, or when the list names none or the client does not accept it either.
+    /// </summary>
+    async Task<ManifestRow?> DefaultPlatformAsync(HttpContext context, long repositoryId, ManifestRow list)
+    {
+        if (list.MediaType != MediaTypes.DockerManifestList)
+            return null;
+        var entry = ParsedManifest.Parse(list.Content, list.MediaType).Manifests
+            .FirstOrDefault(m => m.Platform is "linux/amd64" || m.Platform?.StartsWith("linux/amd64/", StringComparison.Ordinal) == true);
+        var image = entry is null ? null : await store.FindManifestAsync(repositoryId, entry.Digest.ToString(), context.RequestAborted);
+        return image is not null && Accepts(context.Request, image.MediaType, byDigest: true) ? image : null;
     }
 
     async Task PutManifestAsync(HttpContext context, string name, string reference)

@@ -308,10 +308,72 @@ public sealed class DistributionApiTests(StandaloneFixture fixture)
         var repo = V2Client.UniqueRepository("docker");
         var image = OciTestImage.Create("docker " + Guid.NewGuid(), manifestMediaType: OciTestImage.DockerManifest);
         await v2.PushImageAsync(repo, "latest", image);
-        using var get = await v2.SendAsync(HttpMethod.Get, $"/v2/{repo}/manifests/latest",
-            configure: r => r.Headers.Accept.ParseAdd(OciTestImage.DockerManifest));
-        Assert.Equal(OciTestImage.DockerManifest, get.Content.Headers.ContentType!.MediaType);
-        Assert.Equal(image.Manifest.Digest, V2Client.Header(get, "Docker-Content-Digest"));
+        using (var get = await v2.SendAsync(HttpMethod.Get, $"/v2/{repo}/manifests/latest",
+            configure: r => r.Headers.Accept.ParseAdd(OciTestImage.DockerManifest)))
+        {
+            Assert.Equal(OciTestImage.DockerManifest, get.Content.Headers.ContentType!.MediaType);
+            Assert.Equal(image.Manifest.Digest, V2Client.Header(get, "Docker-Content-Digest"));
+        }
+        // As distribution does, a schema 2 manifest is served to a client that lists only OCI types (it has no other form).
+        using var ociOnly = await v2.SendAsync(HttpMethod.Get, $"/v2/{repo}/manifests/latest",
+            configure: r => { r.Headers.Accept.ParseAdd(OciTestImage.OciManifest); r.Headers.Accept.ParseAdd(OciTestImage.OciIndex); });
+        Assert.Equal(HttpStatusCode.OK, ociOnly.StatusCode);
+        Assert.Equal(OciTestImage.DockerManifest, ociOnly.Content.Headers.ContentType!.MediaType);
+        Assert.Equal(image.Manifest.Bytes, await ociOnly.Content.ReadAsByteArrayAsync(Ct));
+    }
+
+    [Fact]
+    public async Task Docker_manifest_list_by_tag_serves_clients_without_list_support_its_linux_amd64_image()
+    {
+        var repo = V2Client.UniqueRepository("dockerlist");
+        var amd = OciTestImage.Create("list amd " + Guid.NewGuid(), "amd64", OciTestImage.DockerManifest);
+        var arm = OciTestImage.Create("list arm " + Guid.NewGuid(), "arm64", OciTestImage.DockerManifest);
+        await v2.PushImageAsync(repo, "amd", amd);
+        await v2.PushImageAsync(repo, "arm", arm);
+        var list = OciTestImage.ManifestList((arm, "arm64"), (amd, "amd64"));
+        using (var put = await v2.PutManifestAsync(repo, "multi", list))
+            Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        void Accept(HttpRequestMessage r, params string[] types)
+        {
+            foreach (var type in types)
+                r.Headers.Accept.ParseAdd(type);
+        }
+
+        using (var asList = await v2.SendAsync(HttpMethod.Get, $"/v2/{repo}/manifests/multi",
+            configure: r => Accept(r, OciTestImage.DockerManifestList, OciTestImage.DockerManifest)))
+        {
+            Assert.Equal(OciTestImage.DockerManifestList, asList.Content.Headers.ContentType!.MediaType);
+            Assert.Equal(list.Bytes, await asList.Content.ReadAsByteArrayAsync(Ct));
+        }
+        // A client that takes only image manifests gets the linux/amd64 entry, under that image's digest.
+        foreach (var method in new[] { HttpMethod.Get, HttpMethod.Head })
+        {
+            using var image = await v2.SendAsync(method, $"/v2/{repo}/manifests/multi", configure: r => Accept(r, OciTestImage.DockerManifest));
+            Assert.Equal(HttpStatusCode.OK, image.StatusCode);
+            Assert.Equal(OciTestImage.DockerManifest, image.Content.Headers.ContentType!.MediaType);
+            Assert.Equal(amd.Manifest.Digest, V2Client.Header(image, "Docker-Content-Digest"));
+            Assert.Equal(amd.Manifest.Size, image.Content.Headers.ContentLength);
+            if (method == HttpMethod.Get)
+                Assert.Equal(amd.Manifest.Bytes, await image.Content.ReadAsByteArrayAsync(Ct));
+        }
+        // By digest the list is what the digest names, whatever the client accepts.
+        using (var byDigest = await v2.SendAsync(HttpMethod.Get, $"/v2/{repo}/manifests/{list.Digest}", configure: r => Accept(r, OciTestImage.DockerManifest)))
+        {
+            Assert.Equal(OciTestImage.DockerManifestList, byDigest.Content.Headers.ContentType!.MediaType);
+            Assert.Equal(list.Digest, V2Client.Header(byDigest, "Docker-Content-Digest"));
+        }
+        // A list without a linux/amd64 image has nothing to offer such a client; nor has an OCI index (distribution does the same).
+        var armOnly = OciTestImage.ManifestList((arm, "arm64"));
+        using (var put = await v2.PutManifestAsync(repo, "arm-only", armOnly))
+            Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        using (var none = await v2.SendAsync(HttpMethod.Get, $"/v2/{repo}/manifests/arm-only", configure: r => Accept(r, OciTestImage.DockerManifest)))
+            Assert.Equal((HttpStatusCode.NotFound, "MANIFEST_UNKNOWN"), (none.StatusCode, await V2Client.ErrorCodeAsync(none)));
+        var oci = OciTestImage.Create("list oci " + Guid.NewGuid());
+        await v2.PushImageAsync(repo, "oci", oci);
+        using (var put = await v2.PutManifestAsync(repo, "oci-index", OciTestImage.Index((oci, "amd64"))))
+            Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        using (var index = await v2.SendAsync(HttpMethod.Get, $"/v2/{repo}/manifests/oci-index", configure: r => Accept(r, OciTestImage.OciManifest)))
+            Assert.Equal((HttpStatusCode.NotFound, "MANIFEST_UNKNOWN"), (index.StatusCode, await V2Client.ErrorCodeAsync(index)));
     }
 
     [Fact]
