@@ -259,10 +259,12 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
                 ?? throw new RegistryException(RegistryError.ManifestUnknown, "manifest unknown to registry",
                     $"the manifest is {manifest.MediaType}, which the Accept header does not allow");
         var response = context.Response;
-        response.ContentType = manifest.MediaType;
-        response.ContentLength = manifest.Content.Length;
         response.Headers["Docker-Content-Digest"] = manifest.Digest;
         response.Headers.ETag = $"\"{manifest.Digest}\"";
+        if (NotModified(context, manifest.Digest))
+            return;
+        response.ContentType = manifest.MediaType;
+        response.ContentLength = manifest.Content.Length;
         if (!HttpMethods.IsHead(context.Request.Method))
             await response.Body.WriteAsync(manifest.Content, context.RequestAborted);
     }
@@ -298,6 +300,22 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
             .FirstOrDefault(m => m.Platform is "linux/amd64" || m.Platform?.StartsWith("linux/amd64/", StringComparison.Ordinal) == true);
         var image = entry is null ? null : await store.FindManifestAsync(repositoryId, entry.Digest.ToString(), context.RequestAborted);
         return image is not null && Accepts(context.Request, image.MediaType, byDigest: true) ? image : null;
+    }
+
+    /// <summary>
+    /// A GET or HEAD whose If-None-Match names the content's digest (quoted or not, as distribution compares; weak or
+    /// not) or is *: answered 304 Not Modified without a body, as distribution does. The caller has set ETag and
+    /// Docker-Content-Digest.
+    /// </summary>
+    static bool NotModified(HttpContext context, string digest)
+    {
+        var quoted = $"\"{digest}\"";
+        var match = context.Request.Headers.IfNoneMatch.SelectMany(v => (v ?? "").Split(','))
+            .Select(t => t.Trim()).Select(t => t.StartsWith("W/", StringComparison.Ordinal) ? t[2..] : t)
+            .Any(t => t == quoted || t == digest || t == "*");
+        if (match)
+            context.Response.StatusCode = StatusCodes.Status304NotModified;
+        return match;
     }
 
     async Task PutManifestAsync(HttpContext context, string name, string reference)

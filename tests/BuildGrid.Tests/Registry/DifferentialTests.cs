@@ -131,6 +131,12 @@ public sealed class DifferentialTests(StandaloneFixture fixture) : IAsyncDisposa
         await Same("manifest list by digest to a client without lists", HttpMethod.Get, _ => $"/v2/{repo}/manifests/{list.Digest}",
             configure: r => r.Headers.Accept.ParseAdd(OciTestImage.DockerManifest),
             headers: ["Content-Type", "Docker-Content-Digest"], compareBody: true);
+        // Conditional requests: an If-None-Match naming the digest is answered 304 (distribution's manifest 304 carries no
+        // ETag; BuildGrid's does, as RFC 9110 asks).
+        await Same("unchanged manifest", HttpMethod.Get, _ => $"/v2/{repo}/manifests/{amd.Manifest.Digest}",
+            configure: r => r.Headers.TryAddWithoutValidation("If-None-Match", $"\"{amd.Manifest.Digest}\""));
+        await Same("unchanged blob", HttpMethod.Get, _ => $"/v2/{repo}/blobs/{amd.Layer.Digest}",
+            configure: r => r.Headers.TryAddWithoutValidation("If-None-Match", $"\"{amd.Layer.Digest}\""), headers: ["ETag"]);
 
         Assert.True(differences.Count == 0, "BuildGrid differs from docker-registry:\n" + string.Join('\n', differences));
     }

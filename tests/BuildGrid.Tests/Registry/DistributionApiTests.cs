@@ -281,6 +281,29 @@ public sealed class DistributionApiTests(StandaloneFixture fixture)
     }
 
     [Fact]
+    public async Task If_none_match_naming_the_digest_answers_304_for_manifests_and_blobs()
+    {
+        var repo = V2Client.UniqueRepository("etag");
+        var image = OciTestImage.Create("etag " + Guid.NewGuid());
+        await v2.PushImageAsync(repo, "v1", image);
+        foreach (var (path, digest) in new[] { ($"/v2/{repo}/manifests/v1", image.Manifest.Digest), ($"/v2/{repo}/blobs/{image.Layer.Digest}", image.Layer.Digest) })
+        {
+            // Quoted as the ETag is, or bare as distribution also takes it.
+            foreach (var (method, tag) in new[] { (HttpMethod.Get, $"\"{digest}\""), (HttpMethod.Head, digest) })
+            {
+                using var cached = await v2.SendAsync(method, path, configure: r => r.Headers.TryAddWithoutValidation("If-None-Match", tag));
+                Assert.Equal(HttpStatusCode.NotModified, cached.StatusCode);
+                Assert.Equal($"\"{digest}\"", V2Client.Header(cached, "ETag"));
+                Assert.Empty(await cached.Content.ReadAsByteArrayAsync(Ct));
+            }
+            using var changed = await v2.SendAsync(HttpMethod.Get, path,
+                configure: r => r.Headers.TryAddWithoutValidation("If-None-Match", $"\"sha256:{new string('0', 64)}\""));
+            Assert.Equal(HttpStatusCode.OK, changed.StatusCode);
+            Assert.Equal($"\"{digest}\"", V2Client.Header(changed, "ETag"));
+        }
+    }
+
+    [Fact]
     public async Task Put_by_digest_with_tag_parameters_tags_in_one_request()
     {
         var repo = V2Client.UniqueRepository("tagparams");
