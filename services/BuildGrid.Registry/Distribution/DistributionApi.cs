@@ -276,12 +276,14 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
     /// distribution: no Accept header or a wildcard serves any manifest as stored. BuildGrid never converts between
     /// formats, so a client that accepts none of them gets MANIFEST_UNKNOWN (as distribution answers).
     /// </summary>
-    static bool Accepts(HttpRequest request, string mediaType, bool byDigest)
+    static bool Accepts(HttpRequest request, string mediaType, bool byDigest) =>
+        mediaType == MediaTypes.DockerManifest || (mediaType == MediaTypes.DockerManifestList && byDigest) || AcceptHeaderAllows(request, mediaType);
+
+    /// <summary>Whether the Accept header allows the type: absent, unreadable, a wildcard or the type itself.</summary>
+    static bool AcceptHeaderAllows(HttpRequest request, string mediaType)
     {
         var accept = request.Headers.Accept;
-        if (mediaType == MediaTypes.DockerManifest || (mediaType == MediaTypes.DockerManifestList && byDigest) || StringValues.IsNullOrEmpty(accept))
-            return true;
-        if (!MediaTypeHeaderValue.TryParseList(accept, out var types))
+        if (StringValues.IsNullOrEmpty(accept) || !MediaTypeHeaderValue.TryParseList(accept, out var types))
             return true;
         return types.Any(t => t.MediaType.Equals("*/*", StringComparison.Ordinal)
             || t.MediaType.Equals("application/*", StringComparison.Ordinal)
@@ -290,7 +292,8 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
 
     /// <summary>
     /// A Docker manifest list asked for by tag by a client that takes no lists: its linux/amd64 image, which distribution
-    /// serves to such (older) clients; null for other types, or when the list names none or the client does not accept it either.
+    /// serves to such (older) clients; null for other types, when the list names none, or when the client does not list
+    /// that image's type either (distribution, too, serves the schema 2 image only to a client that asks for schema 2).
     /// </summary>
     async Task<ManifestRow?> DefaultPlatformAsync(HttpContext context, long repositoryId, ManifestRow list)
     {
@@ -299,7 +302,7 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
         var entry = ParsedManifest.Parse(list.Content, list.MediaType).Manifests
             .FirstOrDefault(m => m.Platform is "linux/amd64" || m.Platform?.StartsWith("linux/amd64/", StringComparison.Ordinal) == true);
         var image = entry is null ? null : await store.FindManifestAsync(repositoryId, entry.Digest.ToString(), context.RequestAborted);
-        return image is not null && Accepts(context.Request, image.MediaType, byDigest: true) ? image : null;
+        return image is not null && AcceptHeaderAllows(context.Request, image.MediaType) ? image : null;
     }
 
     /// <summary>

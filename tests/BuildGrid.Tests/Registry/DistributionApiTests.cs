@@ -379,6 +379,9 @@ public sealed class DistributionApiTests(StandaloneFixture fixture)
             if (method == HttpMethod.Get)
                 Assert.Equal(amd.Manifest.Bytes, await image.Content.ReadAsByteArrayAsync(Ct));
         }
+        // A client that takes neither lists nor schema 2 manifests gets nothing (distribution refuses it too).
+        using (var neither = await v2.SendAsync(HttpMethod.Get, $"/v2/{repo}/manifests/multi", configure: r => Accept(r, OciTestImage.OciIndex)))
+            Assert.Equal((HttpStatusCode.NotFound, "MANIFEST_UNKNOWN"), (neither.StatusCode, await V2Client.ErrorCodeAsync(neither)));
         // By digest the list is what the digest names, whatever the client accepts.
         using (var byDigest = await v2.SendAsync(HttpMethod.Get, $"/v2/{repo}/manifests/{list.Digest}", configure: r => Accept(r, OciTestImage.DockerManifest)))
         {
