@@ -19,6 +19,8 @@ public sealed partial class DistributionApi
         var length = file.Length;
         response.Headers["Docker-Content-Digest"] = digest.ToString();
         response.Headers.ETag = $"\"{digest}\"";
+        if (NotModified(context, digest.ToString()))
+            return;
         response.Headers.AcceptRanges = "bytes";
         response.ContentType = "application/octet-stream";
         long start = 0, count = length;

@@ -229,7 +229,7 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
         await WriteJsonAsync(context.Response, JsonSerializer.SerializeToUtf8Bytes(new TagListBody(name, page), DistributionJson.Relaxed.TagListBody));
     }
 
-    /// <summary>Validates a manifest reference: a digest (sha256) or a tag.</summary>
+    /// <summary>Validates a manifest reference to push: a digest (sha256) or a tag.</summary>
     static string ValidateReference(string reference)
     {
         if (Digest.LooksLikeDigest(reference))
@@ -238,38 +238,87 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
         return reference;
     }
 
+    /// <summary>
+    /// A manifest reference to read or delete. A tag that could never be pushed names nothing: 404 MANIFEST_UNKNOWN, as the
+    /// conformance suite asks of <c>.INVALID_MANIFEST_NAME</c> (distribution's route does not match it either).
+    /// </summary>
+    static string LookupReference(string name, string reference) =>
+        Digest.LooksLikeDigest(reference) || Names.IsValidTag(reference) ? ValidateReference(reference) : throw ManifestUnknown(name, reference);
+
+    static RegistryException ManifestUnknown(string name, string reference) =>
+        new(RegistryError.ManifestUnknown, "manifest unknown to registry", $"{name}:{Names.Shorten(reference)}");
+
     async Task GetManifestAsync(HttpContext context, string name, string reference)
     {
-        reference = ValidateReference(reference);
+        reference = LookupReference(name, reference);
         var repository = await RequireRepositoryAsync(name, context.RequestAborted);
         var manifest = await store.FindManifestAsync(repository.Id, reference, context.RequestAborted)
-            ?? throw new RegistryException(RegistryError.ManifestUnknown, "manifest unknown to registry", $"{name}:{reference}");
-        if (!Accepts(context.Request, manifest.MediaType))
-            throw new RegistryException(RegistryError.ManifestUnknown, "manifest unknown to registry",
-                $"the manifest is {manifest.MediaType}, which the Accept header does not allow");
+            ?? throw ManifestUnknown(name, reference);
+        if (!Accepts(context.Request, manifest.MediaType, Digest.LooksLikeDigest(reference)))
+            manifest = await DefaultPlatformAsync(context, repository.Id, manifest)
+                ?? throw new RegistryException(RegistryError.ManifestUnknown, "manifest unknown to registry",
+                    $"the manifest is {manifest.MediaType}, which the Accept header does not allow");
         var response = context.Response;
-        response.ContentType = manifest.MediaType;
-        response.ContentLength = manifest.Content.Length;
         response.Headers["Docker-Content-Digest"] = manifest.Digest;
         response.Headers.ETag = $"\"{manifest.Digest}\"";
+        if (NotModified(context, manifest.Digest))
+            return;
+        response.ContentType = manifest.MediaType;
+        response.ContentLength = manifest.Content.Length;
         if (!HttpMethods.IsHead(context.Request.Method))
             await response.Body.WriteAsync(manifest.Content, context.RequestAborted);
     }
 
     /// <summary>
-    /// Content negotiation: no Accept header, a wildcard, or the stored media type serves the manifest as stored.
-    /// BuildGrid never converts between formats, so a client that accepts none of them gets MANIFEST_UNKNOWN (as distribution answers).
+    /// Content negotiation as distribution does it: an OCI manifest or index is served to a client that accepts its type;
+    /// a Docker schema 2 manifest whatever the client accepts, and so a Docker manifest list named by digest (by tag, a
+    /// client that takes no lists gets its linux/amd64 image, <see cref="DefaultPlatformAsync"/>). More lenient than
+    /// distribution: no Accept header or a wildcard serves any manifest as stored. BuildGrid never converts between
+    /// formats, so a client that accepts none of them gets MANIFEST_UNKNOWN (as distribution answers).
     /// </summary>
-    static bool Accepts(HttpRequest request, string mediaType)
+    static bool Accepts(HttpRequest request, string mediaType, bool byDigest) =>
+        mediaType == MediaTypes.DockerManifest || (mediaType == MediaTypes.DockerManifestList && byDigest) || AcceptHeaderAllows(request, mediaType);
+
+    /// <summary>Whether the Accept header allows the type: absent, unreadable, a wildcard or the type itself.</summary>
+    static bool AcceptHeaderAllows(HttpRequest request, string mediaType)
     {
         var accept = request.Headers.Accept;
-        if (StringValues.IsNullOrEmpty(accept))
-            return true;
-        if (!MediaTypeHeaderValue.TryParseList(accept, out var types))
+        if (StringValues.IsNullOrEmpty(accept) || !MediaTypeHeaderValue.TryParseList(accept, out var types))
             return true;
         return types.Any(t => t.MediaType.Equals("*/*", StringComparison.Ordinal)
             || t.MediaType.Equals("application/*", StringComparison.Ordinal)
             || t.MediaType.Equals(mediaType, StringComparison.OrdinalIgnoreCase));
+    }
+
+    /// <summary>
+    /// A Docker manifest list asked for by tag by a client that takes no lists: its linux/amd64 image, which distribution
+    /// serves to such (older) clients; null for other types, when the list names none, or when the client does not list
+    /// that image's type either (distribution, too, serves the schema 2 image only to a client that asks for schema 2).
+    /// </summary>
+    async Task<ManifestRow?> DefaultPlatformAsync(HttpContext context, long repositoryId, ManifestRow list)
+    {
+        if (list.MediaType != MediaTypes.DockerManifestList)
+            return null;
+        var entry = ParsedManifest.Parse(list.Content, list.MediaType).Manifests
+            .FirstOrDefault(m => m.Platform is "linux/amd64" || m.Platform?.StartsWith("linux/amd64/", StringComparison.Ordinal) == true);
+        var image = entry is null ? null : await store.FindManifestAsync(repositoryId, entry.Digest.ToString(), context.RequestAborted);
+        return image is not null && AcceptHeaderAllows(context.Request, image.MediaType) ? image : null;
+    }
+
+    /// <summary>
+    /// A GET or HEAD whose If-None-Match names the content's digest (quoted or not, as distribution compares; weak or
+    /// not) or is *: answered 304 Not Modified without a body, as distribution does. The caller has set ETag and
+    /// Docker-Content-Digest.
+    /// </summary>
+    static bool NotModified(HttpContext context, string digest)
+    {
+        var quoted = $"\"{digest}\"";
+        var match = context.Request.Headers.IfNoneMatch.SelectMany(v => (v ?? "").Split(','))
+            .Select(t => t.Trim()).Select(t => t.StartsWith("W/", StringComparison.Ordinal) ? t[2..] : t)
+            .Any(t => t == quoted || t == digest || t == "*");
+        if (match)
+            context.Response.StatusCode = StatusCodes.Status304NotModified;
+        return match;
     }
 
     async Task PutManifestAsync(HttpContext context, string name, string reference)
@@ -334,14 +383,14 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
 
     async Task DeleteManifestAsync(HttpContext context, string name, string reference)
     {
-        reference = ValidateReference(reference);
+        reference = LookupReference(name, reference);
         await RequireRepositoryAsync(name, context.RequestAborted);
         var @operator = OperatorOf(context);
         var deleted = Digest.LooksLikeDigest(reference)
             ? await store.DeleteManifestAsync(name, Digest.Parse(reference), @operator, context.RequestAborted)
             : await store.DeleteTagAsync(name, reference, @operator, context.RequestAborted);
         if (!deleted)
-            throw new RegistryException(RegistryError.ManifestUnknown, "manifest unknown to registry", $"{name}:{reference}");
+            throw ManifestUnknown(name, reference);
         await AuditAsync(context, "registry.delete", name, Digest.LooksLikeDigest(reference) ? $"{name}@{reference}" : $"{name}:{reference}");
         context.Response.StatusCode = StatusCodes.Status202Accepted;
         context.Response.ContentLength = 0;

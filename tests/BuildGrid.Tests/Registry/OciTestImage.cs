@@ -53,14 +53,20 @@ public sealed class OciTestImage
     public const string OciManifest = "application/vnd.oci.image.manifest.v1+json";
     public const string OciIndex = "application/vnd.oci.image.index.v1+json";
     public const string DockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
+    public const string DockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json";
 
     /// <summary>An OCI index over images of several platforms.</summary>
-    public static TestBlob Index(params (OciTestImage Image, string Architecture)[] images) =>
+    public static TestBlob Index(params (OciTestImage Image, string Architecture)[] images) => List(OciIndex, images);
+
+    /// <summary>A Docker schema 2 manifest list over images of several platforms.</summary>
+    public static TestBlob ManifestList(params (OciTestImage Image, string Architecture)[] images) => List(DockerManifestList, images);
+
+    static TestBlob List(string mediaType, (OciTestImage Image, string Architecture)[] images) =>
         new(JsonSerializer.SerializeToUtf8Bytes(new
         {
-            schemaVersion = 2, mediaType = OciIndex,
+            schemaVersion = 2, mediaType,
             manifests = images.Select(i => i.Image.Manifest.Descriptor(new { architecture = i.Architecture, os = "linux" })).ToArray(),
-        }), OciIndex);
+        }), mediaType);
 
     /// <summary>Writes an OCI image layout (oci-layout, index.json, blobs/sha256/...) whose index names <paramref name="top"/> as <paramref name="tag"/>.</summary>
     public static void WriteLayout(string directory, string tag, TestBlob top, IEnumerable<TestBlob> blobs)
