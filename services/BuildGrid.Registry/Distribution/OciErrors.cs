@@ -36,6 +36,8 @@ public static class OciErrors
         var (code, status) = For(exception.Error);
         response.StatusCode = status;
         response.ContentType = "application/json; charset=utf-8";
+        if (exception.RetryAfterSeconds is { } wait)
+            response.Headers.RetryAfter = wait.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var body = JsonSerializer.SerializeToUtf8Bytes(new ErrorBody([new ErrorEntry(code, exception.Message, exception.Detail)]),
             DistributionJson.Relaxed.ErrorBody);
         response.ContentLength = body.Length;

@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using BuildGrid.Core.Errors;
 using BuildGrid.Core.Identity;
 using BuildGrid.Registry.Domain;
 using BuildGrid.Registry.Storage;
@@ -93,7 +94,11 @@ public sealed class RegistryAuth(IdentitySettings identity, ICredentialValidator
         }
         catch (global::Grpc.Core.RpcException e) when (e.StatusCode == global::Grpc.Core.StatusCode.ResourceExhausted)
         {
-            throw new RegistryException(RegistryError.TooManyRequests, "too many requests", e.Status.Detail);
+            throw new RegistryException(RegistryError.TooManyRequests, "too many requests", e.Status.Detail)
+            {
+                RetryAfterSeconds = e.Info()?.Metadata.TryGetValue("retry_after_seconds", out var wait) == true
+                    && int.TryParse(wait, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds) ? seconds : null,
+            };
         }
         return validated is { } principal ? new RegistryCaller(principal, null, true) : null;
     }

@@ -39,4 +39,6 @@ public sealed class RegistryException(RegistryError error, string message, strin
 {
     public RegistryError Error { get; } = error;
     public string? Detail { get; } = detail;
+    /// <summary>Seconds for a throttled client to wait, sent as <c>Retry-After</c>.</summary>
+    public int? RetryAfterSeconds { get; init; }
 }

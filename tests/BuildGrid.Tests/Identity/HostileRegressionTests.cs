@@ -64,15 +64,20 @@ public sealed class HostileRegressionTests(GuardedHostFixture fixture) : IClassF
         await fixture.Identity.CreateUserAsync(new CreateUserRequest { Name = name, Password = "locked-Pa55word" }, Admin, cancellationToken: Ct);
         using var http = new HttpClient { BaseAddress = fixture.Host.RestUrl };
         var statuses = new List<HttpStatusCode>();
+        TimeSpan? retryAfter = null;
         for (var i = 0; i < 8; i++)
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, "/v2/team/app/tags/list");
             request.Headers.TryAddWithoutValidation("Authorization", BasicValue(name, "wrong-password"));
             using var response = await http.SendAsync(request, Ct);
             statuses.Add(response.StatusCode);
+            retryAfter = response.Headers.RetryAfter?.Delta;
         }
         Assert.All(statuses, s => Assert.True(s is HttpStatusCode.Unauthorized or HttpStatusCode.TooManyRequests, $"{string.Join(", ", statuses)}"));
         Assert.Equal(HttpStatusCode.TooManyRequests, statuses[^1]);
+        // The client is told how long the lock lasts (30 s for a first lock-out) in Retry-After, as RFC 6585 suggests.
+        Assert.NotNull(retryAfter);
+        Assert.InRange(retryAfter.Value.TotalSeconds, 1, 30);
     }
 
     [Fact]
