@@ -83,6 +83,22 @@ public sealed class QuayRepositoryTests(StandaloneFixture fixture) : IDisposable
         AssertNotFound(await Api.ExpectAsync(HttpStatusCode.NotFound, HttpMethod.Get, $"/api/v1/repository/{repository}/notification/"));
     }
 
+    [Theory]
+    [InlineData("GET", "/api/v1/repository/Upper/Case", null)]
+    [InlineData("GET", "/api/v1/repository/qv/a%20b%3Fc", null)]
+    [InlineData("PUT", "/api/v1/repository/qv/bad!name", """{"description": "x"}""")]
+    [InlineData("DELETE", "/api/v1/repository/qv/-x", null)]
+    [InlineData("POST", "/api/v1/repository/qv/Bad/changevisibility", """{"visibility": "public"}""")]
+    [InlineData("GET", "/api/v1/repository/qv/Bad/notification/", null)]
+    [InlineData("GET", "/api/v1/repository/qv/Bad/notification/0d2ab3a2-5a3c-4f0e-9a53-2a1f0c6e9d11", null)]
+    [InlineData("POST", "/api/v1/repository/qv/Bad/notification/", """{"event": "repo_push", "method": "quay_notification", "config": {}, "eventConfig": {}}""")]
+    public async Task A_name_no_repository_can_have_is_the_documented_404(string method, string path, string? body)
+    {
+        var (status, error, text) = await Api.SendAsync(new HttpMethod(method), path, body);
+        Assert.True(status == HttpStatusCode.NotFound, $"{method} {path}: {(int)status} {text}");
+        AssertNotFound(error);
+    }
+
     [Fact]
     public async Task List_filters_quota_report_and_next_page()
     {
