@@ -16,7 +16,7 @@ namespace BuildGrid.Gateway.Dialects.Quay;
 /// </summary>
 public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay.QuayBase
 {
-    /// <summary>The namespace of a caller who names none (BuildGrid's default cluster).</summary>
+    /// <summary>The namespace of a caller who names none and may create there (BuildGrid's default cluster).</summary>
     public const string DefaultNamespace = "default_cluster";
     const int PageSize = 100;
     const int MaxTags = 500;
@@ -29,7 +29,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
             throw Bad(request.Visibility.Length == 0 ? "'visibility' is a required property" : $"'{request.Visibility}' is not one of ['public', 'private']");
         if (request.RepoKind.Length > 0 && request.RepoKind != "image")
             throw Bad($"'{request.RepoKind}' is not one of ['image']");
-        var ns = request.Namespace.Length > 0 ? request.Namespace : DefaultNamespace;
+        var ns = request.Namespace.Length > 0 ? request.Namespace : DefaultNamespaceOf(Access.PrincipalOf(context));
         if (ns.Contains('/') || request.Repository.Contains('/'))
             throw Bad("Invalid repository name");
         var create = new Rv1.CreateRepositoryRequest { Name = $"{ns}/{request.Repository}", Public = request.Visibility == "public", Operator = Access.Operator(context, null) };
@@ -212,6 +212,16 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
     /// <summary>The repository of the path; a name no repository can have is Quay's 404, as a missing repository is.</summary>
     static string InPath(string repository) =>
         Names.IsValidRepository(repository) ? repository : throw new RpcException(new Status(StatusCode.NotFound, "Not Found"));
+
+    /// <summary>
+    /// Quay creates in the caller's own namespace when the body names none. BuildGrid has no personal namespaces:
+    /// default_cluster for a caller who may create there, else the one namespace the caller may create in (a robot's own).
+    /// </summary>
+    static string DefaultNamespaceOf(Principal principal)
+    {
+        var writable = principal.Roles.Where(r => r.Value >= Role.Developer).Select(r => r.Key).ToList();
+        return principal.Can(DefaultNamespace, Role.Developer) || writable.Count != 1 ? DefaultNamespace : writable[0];
+    }
 
     static Qv1.Notification ToQuay(Rv1.Notification n) => new()
     {
