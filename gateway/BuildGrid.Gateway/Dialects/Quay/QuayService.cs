@@ -140,6 +140,8 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         };
         if (request.Title is { KindCase: Value.KindOneofCase.StringValue } title)
             create.Title = title.StringValue;
+        else if (request.Title is { KindCase: not Value.KindOneofCase.NullValue })
+            throw Bad("'title' is not of type 'string'");
         var created = await registry.CreateNotificationAsync(create, Caller.Options(context));
         SetStatus(context, StatusCodes.Status201Created);
         return ToQuay(created);
