@@ -61,10 +61,19 @@ public sealed class HarborTests(StandaloneFixture fixture) : IDisposable
         Assert.Equal([$"{cluster}/myweb"], (await GetJsonAsync($"/repositories?project_id={projectId}&q=web")).EnumerateArray().Select(r => r.GetProperty("name").GetString()));
         Assert.Equal([$"{cluster}/myweb"], (await GetJsonAsync($"/repositories?page=2&page_size=1&project_id={projectId}")).EnumerateArray().Select(r => r.GetProperty("name").GetString()));
         Assert.Empty((await GetJsonAsync($"/repositories?page=3&page_size=1&project_id={projectId}")).EnumerateArray());
+        // Harbor's paging header: the count over all pages.
+        using (var paged = await fixture.Rest.GetAsync($"/repositories?page=2&page_size=1&project_id={projectId}", Ct))
+            Assert.Equal("2", Assert.Single(paged.Headers.GetValues("X-Total-Count")));
+        using (var projects = await fixture.Rest.GetAsync($"/projects?page=1&page_size=10&project_name={cluster}", Ct))
+            Assert.Equal("1", Assert.Single(projects.Headers.GetValues("X-Total-Count")));
 
         // Tags: GET as the table says, POST as the example does; a name without a cluster is in default_cluster.
         var tags = await GetJsonAsync($"/repositories/tags?page=1&page_size=10&project_id={projectId}&repo_name={cluster}/myweb");
         Assert.Equal(["1.0", "1.2"], tags.EnumerateArray().Select(t => t.GetProperty("name").GetString()));
+        // A bare repo_name is in the cluster project_id names; the table's pagesize is read as page_size.
+        Assert.Equal(["1.2"], (await GetJsonAsync($"/repositories/tags?page=2&pagesize=1&project_id={projectId}&repo_name=myweb"))
+            .EnumerateArray().Select(t => t.GetProperty("name").GetString()));
+        Assert.Single((await GetJsonAsync("/projects?page=1&pagesize=1&project_name=")).EnumerateArray());
         var (status, posted) = await SendAsync(HttpMethod.Post, $"/repositories/tags?page=1&page_size=10&project_id=1&repo_name={cluster}-web", "");
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal(["1.1"], posted.EnumerateArray().Select(t => t.GetProperty("name").GetString()));

@@ -90,6 +90,9 @@ public sealed class QuayNotificationTests(StandaloneFixture fixture) : IDisposab
         Assert.Equal("Invalid webhook URL", error.GetProperty("detail").GetString());
         error = await Api.ExpectAsync(HttpStatusCode.BadRequest, HttpMethod.Post, path, new { @event = "repo_push", method = "webhook", config = new { url = "http://example.com/" } });
         Assert.Equal("'eventConfig' is a required property", error.GetProperty("detail").GetString());
+        error = await Api.ExpectAsync(HttpStatusCode.BadRequest, HttpMethod.Post, path,
+            new { @event = "repo_push", method = "quay_notification", config = new { }, eventConfig = new { }, title = 5 });
+        Assert.Equal("'title' is not of type 'string'", error.GetProperty("detail").GetString());
         Assert.Equal("Not Found", (await Api.ExpectAsync(HttpStatusCode.NotFound, HttpMethod.Post, $"/api/v1/repository/{Unique("nx")}/app/notification/",
             new { @event = "repo_push", method = "quay_notification", config = new { }, eventConfig = new { } })).GetProperty("detail").GetString());
     }

@@ -83,6 +83,46 @@ public sealed class QuayRepositoryTests(StandaloneFixture fixture) : IDisposable
         AssertNotFound(await Api.ExpectAsync(HttpStatusCode.NotFound, HttpMethod.Get, $"/api/v1/repository/{repository}/notification/"));
     }
 
+    [Theory]
+    [InlineData("GET", "/api/v1/repository/Upper/Case", null)]
+    [InlineData("GET", "/api/v1/repository/qv/a%20b%3Fc", null)]
+    [InlineData("PUT", "/api/v1/repository/qv/bad!name", """{"description": "x"}""")]
+    [InlineData("DELETE", "/api/v1/repository/qv/-x", null)]
+    [InlineData("POST", "/api/v1/repository/qv/Bad/changevisibility", """{"visibility": "public"}""")]
+    [InlineData("GET", "/api/v1/repository/qv/Bad/notification/", null)]
+    [InlineData("GET", "/api/v1/repository/qv/Bad/notification/0d2ab3a2-5a3c-4f0e-9a53-2a1f0c6e9d11", null)]
+    [InlineData("POST", "/api/v1/repository/qv/Bad/notification/", """{"event": "repo_push", "method": "quay_notification", "config": {}, "eventConfig": {}}""")]
+    public async Task A_name_no_repository_can_have_is_the_documented_404(string method, string path, string? body)
+    {
+        var (status, error, text) = await Api.SendAsync(new HttpMethod(method), path, body);
+        Assert.True(status == HttpStatusCode.NotFound, $"{method} {path}: {(int)status} {text}");
+        AssertNotFound(error);
+    }
+
+    [Fact]
+    public async Task A_create_without_a_namespace_lands_in_the_callers_default()
+    {
+        var name = Unique("qd");
+        var created = await Api.ExpectAsync(HttpStatusCode.Created, HttpMethod.Post, "/api/v1/repository",
+            $$"""{"repository": "{{name}}", "visibility": "private", "description": "x"}""");
+        Assert.Equal($$"""{"namespace":"default_cluster","name":"{{name}}","kind":"image"}""", created.GetRawText());
+
+        // A robot may create only in its own namespace: that is its default.
+        const string password = "Qu4y-default-ns";
+        await using var host = await OwnedHost.StartAsync("quay-default-ns", $"--BUILDGRID_ADMIN_PASSWORD={password}");
+        using var admin = new HttpClient { BaseAddress = host.RestUrl };
+        admin.DefaultRequestHeaders.Authorization = new("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"admin:{password}")));
+        var ns = Unique("team");
+        var robot = await new QuayApi(admin).ExpectAsync(HttpStatusCode.Created, HttpMethod.Put, $"/api/v1/organization/{ns}/robots/ci", new { description = "CI" });
+        using var asRobot = new HttpClient { BaseAddress = host.RestUrl };
+        asRobot.DefaultRequestHeaders.Authorization = new("Bearer", robot.GetProperty("token").GetString());
+        created = await new QuayApi(asRobot).ExpectAsync(HttpStatusCode.Created, HttpMethod.Post, "/api/v1/repository",
+            """{"repository": "app", "visibility": "private", "description": "by the robot"}""");
+        Assert.Equal($$"""{"namespace":"{{ns}}","name":"app","kind":"image"}""", created.GetRawText());
+        var details = await new QuayApi(admin).ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository/{ns}/app");
+        Assert.Equal("by the robot", details.GetProperty("description").GetString());
+    }
+
     [Fact]
     public async Task List_filters_quota_report_and_next_page()
     {

@@ -21,7 +21,7 @@ public sealed class HarborService(Registry.V1.Registry.RegistryClient registry) 
 
     public override async Task<Hv1.ListProjectsResponse> ListProjects(Hv1.ListProjectsRequest request, ServerCallContext context)
     {
-        var (page, size) = Paging(request.Page, request.PageSize);
+        var (page, size) = Paging(request.Page, request.PageSize.Length > 0 ? request.PageSize : request.Pagesize);
         var result = await registry.ListNamespacesAsync(new ListNamespacesRequest { Page = page, PageSize = size, NameContains = request.ProjectName }, Caller.Options(context));
         var response = new Hv1.ListProjectsResponse();
         response.Items.AddRange(result.Namespaces.Select(n => new HarborProject
@@ -30,37 +30,36 @@ public sealed class HarborService(Registry.V1.Registry.RegistryClient registry) 
             Name = n.Name, OwnerId = 1, OwnerName = "", ProjectId = n.Id, Public = n.Public ? 1 : 0, RepoCount = n.RepositoryCount,
             UpdateTime = Time(n.UpdateTime),
         }));
+        TotalCount(context, result.TotalSize);
         return response;
     }
 
     public override async Task<Hv1.ListRepositoriesResponse> ListRepositories(Hv1.ListRepositoriesRequest request, ServerCallContext context)
     {
         var (page, size) = Paging(request.Page, request.PageSize);
-        var prefix = "";
-        if (request.ProjectId.Length > 0)
-        {
-            if (!long.TryParse(request.ProjectId, NumberStyles.None, CultureInfo.InvariantCulture, out var id))
-                throw Bad("project_id must be a number");
-            prefix = (await registry.GetNamespaceAsync(new GetNamespaceRequest { Id = id }, Caller.Options(context))).Name + "/";
-        }
+        var prefix = await ClusterAsync(request.ProjectId, context) is { } cluster ? cluster + "/" : "";
+        long total = 0;
         var names = await PageAsync(page, size, async token =>
         {
             var result = await registry.ListRepositoriesAsync(new Rv1.ListRepositoriesRequest
             {
                 PageSize = size, PageToken = token, NamePrefix = prefix, NameContains = request.Q,
             }, Caller.Options(context));
+            total = result.TotalSize;
             return (result.Repositories.Select(r => r.Name), result.NextPageToken);
         });
         var response = new Hv1.ListRepositoriesResponse();
         response.Items.AddRange(names.Select(n => new NameItem { Name = n }));
+        TotalCount(context, total);
         return response;
     }
 
     public override async Task<Hv1.ListTagsResponse> ListTags(Hv1.ListTagsRequest request, ServerCallContext context)
     {
         MergeBody(request, request.Body);
-        var (page, size) = Paging(request.Page, request.PageSize);
-        var repository = Repository(request.RepoName, "repo_name");
+        var (page, size) = Paging(request.Page, request.PageSize.Length > 0 ? request.PageSize : request.Pagesize);
+        var cluster = request.RepoName.Length == 0 || request.RepoName.Contains('/') ? null : await ClusterAsync(request.ProjectId, context);
+        var repository = Repository(request.RepoName, "repo_name", cluster);
         var names = await PageAsync(page, size, async token =>
         {
             var result = await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = repository, PageSize = size, PageToken = token }, Caller.Options(context));
@@ -100,12 +99,25 @@ public sealed class HarborService(Registry.V1.Registry.RegistryClient registry) 
         return new CodeResponse { Code = 0, Msg = "" };
     }
 
-    /// <summary>The document's examples name repositories without their cluster ("myweb"): those are in default_cluster.</summary>
-    static string Repository(string name, string field)
+    /// <summary>
+    /// The document's examples name repositories without their cluster ("myweb"): those are in <paramref name="cluster"/>
+    /// (the project_id's, where the call has one), else in default_cluster.
+    /// </summary>
+    static string Repository(string name, string field, string? cluster = null)
     {
         if (name.Length == 0)
             throw Bad($"{field} is required");
-        return name.Contains('/') ? name : $"default_cluster/{name}";
+        return name.Contains('/') ? name : $"{cluster ?? "default_cluster"}/{name}";
+    }
+
+    /// <summary>The cluster a project_id names (a Harbor project is a cluster); null when the call names none.</summary>
+    async Task<string?> ClusterAsync(string projectId, ServerCallContext context)
+    {
+        if (projectId.Length == 0)
+            return null;
+        if (!long.TryParse(projectId, NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+            throw Bad("project_id must be a number");
+        return (await registry.GetNamespaceAsync(new GetNamespaceRequest { Id = id }, Caller.Options(context))).Name;
     }
 
     static (int Page, int Size) Paging(string page, string pageSize)
@@ -133,6 +145,10 @@ public sealed class HarborService(Registry.V1.Registry.RegistryClient registry) 
     }
 
     static RpcException Bad(string message) => new(new Status(StatusCode.InvalidArgument, message));
+
+    /// <summary>Harbor's paging header on its lists: how many items all pages hold.</summary>
+    static void TotalCount(ServerCallContext context, long total) =>
+        context.GetHttpContext().Response.Headers["X-Total-Count"] = total.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>A body that cannot be read (not JSON, wrong types, too large) is the caller's mistake: 400, not 500.</summary>
     static void MergeBody(Google.Protobuf.IMessage request, Google.Api.HttpBody? body)

@@ -2,6 +2,7 @@ using System.Globalization;
 using BuildGrid.Core.Clients;
 using BuildGrid.Core.Identity;
 using BuildGrid.Gateway.Quay.V1;
+using BuildGrid.Registry.Domain;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Qv1 = BuildGrid.Gateway.Quay.V1;
@@ -15,7 +16,7 @@ namespace BuildGrid.Gateway.Dialects.Quay;
 /// </summary>
 public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay.QuayBase
 {
-    /// <summary>The namespace of a caller who names none (BuildGrid's default cluster).</summary>
+    /// <summary>The namespace of a caller who names none and may create there (BuildGrid's default cluster).</summary>
     public const string DefaultNamespace = "default_cluster";
     const int PageSize = 100;
     const int MaxTags = 500;
@@ -28,7 +29,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
             throw Bad(request.Visibility.Length == 0 ? "'visibility' is a required property" : $"'{request.Visibility}' is not one of ['public', 'private']");
         if (request.RepoKind.Length > 0 && request.RepoKind != "image")
             throw Bad($"'{request.RepoKind}' is not one of ['image']");
-        var ns = request.Namespace.Length > 0 ? request.Namespace : DefaultNamespace;
+        var ns = request.Namespace.Length > 0 ? request.Namespace : DefaultNamespaceOf(Access.PrincipalOf(context));
         if (ns.Contains('/') || request.Repository.Contains('/'))
             throw Bad("Invalid repository name");
         var create = new Rv1.CreateRepositoryRequest { Name = $"{ns}/{request.Repository}", Public = request.Visibility == "public", Operator = Access.Operator(context, null) };
@@ -85,7 +86,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
 
     public override async Task<RepositoryDetails> GetRepository(RepositoryRef request, ServerCallContext context)
     {
-        var repository = await registry.GetRepositoryAsync(new Rv1.GetRepositoryRequest { Name = request.Repository }, Caller.Options(context));
+        var repository = await registry.GetRepositoryAsync(new Rv1.GetRepositoryRequest { Name = InPath(request.Repository) }, Caller.Options(context));
         var tags = await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = request.Repository, PageSize = MaxTags }, Caller.Options(context));
         var (ns, name) = Split(repository.Name);
         var principal = Access.PrincipalOf(context);
@@ -109,13 +110,13 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
     {
         if (request.Description is null || request.Description.KindCase != Value.KindOneofCase.StringValue)
             throw Bad("'description' is a required property");
-        await registry.UpdateRepositoryAsync(new Rv1.UpdateRepositoryRequest { Name = request.Repository, Description = request.Description.StringValue }, Caller.Options(context));
+        await registry.UpdateRepositoryAsync(new Rv1.UpdateRepositoryRequest { Name = InPath(request.Repository), Description = request.Description.StringValue }, Caller.Options(context));
         return new Success { Success_ = true };
     }
 
     public override async Task<Empty> DeleteRepository(RepositoryRef request, ServerCallContext context)
     {
-        await registry.DeleteRepositoryAsync(new Rv1.DeleteRepositoryRequest { Name = request.Repository, Operator = Access.Operator(context, null) }, Caller.Options(context));
+        await registry.DeleteRepositoryAsync(new Rv1.DeleteRepositoryRequest { Name = InPath(request.Repository), Operator = Access.Operator(context, null) }, Caller.Options(context));
         return NoContent(context);
     }
 
@@ -123,7 +124,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
     {
         if (request.Visibility is not ("public" or "private"))
             throw Bad(request.Visibility.Length == 0 ? "'visibility' is a required property" : $"'{request.Visibility}' is not one of ['public', 'private']");
-        await registry.UpdateRepositoryAsync(new Rv1.UpdateRepositoryRequest { Name = request.Repository, Public = request.Visibility == "public" }, Caller.Options(context));
+        await registry.UpdateRepositoryAsync(new Rv1.UpdateRepositoryRequest { Name = InPath(request.Repository), Public = request.Visibility == "public" }, Caller.Options(context));
         return new Success { Success_ = true };
     }
 
@@ -172,10 +173,12 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
                 throw Bad($"'{field}' is a required property");
         var create = new Rv1.CreateNotificationRequest
         {
-            Repository = request.Repository, Event = request.Event, Method = request.Method, Config = request.Config, EventConfig = request.EventConfig,
+            Repository = InPath(request.Repository), Event = request.Event, Method = request.Method, Config = request.Config, EventConfig = request.EventConfig,
         };
         if (request.Title is { KindCase: Value.KindOneofCase.StringValue } title)
             create.Title = title.StringValue;
+        else if (request.Title is { KindCase: not Value.KindOneofCase.NullValue })
+            throw Bad("'title' is not of type 'string'");
         var created = await registry.CreateNotificationAsync(create, Caller.Options(context));
         SetStatus(context, StatusCodes.Status201Created);
         return ToQuay(created);
@@ -183,7 +186,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
 
     public override async Task<ListNotificationsResponse> ListNotifications(RepositoryRef request, ServerCallContext context)
     {
-        var result = await registry.ListNotificationsAsync(new Rv1.ListNotificationsRequest { Repository = request.Repository }, Caller.Options(context));
+        var result = await registry.ListNotificationsAsync(new Rv1.ListNotificationsRequest { Repository = InPath(request.Repository) }, Caller.Options(context));
         return new ListNotificationsResponse { Notifications = { result.Notifications.Select(ToQuay) } };
     }
 
@@ -212,7 +215,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
     {
         var result = await registry.ListNotificationDeliveriesAsync(new Rv1.ListNotificationDeliveriesRequest
         {
-            Repository = request.Repository, Uuid = request.Uuid,
+            Repository = InPath(request.Repository), Uuid = request.Uuid,
         }, Caller.Options(context));
         var response = new ListDeliveriesResponse();
         foreach (var d in result.Deliveries)
@@ -243,7 +246,21 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         }
     }
 
-    static Rv1.NotificationRef Ref(Qv1.NotificationRef request) => new() { Repository = request.Repository, Uuid = request.Uuid };
+    static Rv1.NotificationRef Ref(Qv1.NotificationRef request) => new() { Repository = InPath(request.Repository), Uuid = request.Uuid };
+
+    /// <summary>The repository of the path; a name no repository can have is Quay's 404, as a missing repository is.</summary>
+    static string InPath(string repository) =>
+        Names.IsValidRepository(repository) ? repository : throw new RpcException(new Status(StatusCode.NotFound, "Not Found"));
+
+    /// <summary>
+    /// Quay creates in the caller's own namespace when the body names none. BuildGrid has no personal namespaces:
+    /// default_cluster for a caller who may create there, else the one namespace the caller may create in (a robot's own).
+    /// </summary>
+    static string DefaultNamespaceOf(Principal principal)
+    {
+        var writable = principal.Roles.Where(r => r.Value >= Role.Developer).Select(r => r.Key).ToList();
+        return principal.Can(DefaultNamespace, Role.Developer) || writable.Count != 1 ? DefaultNamespace : writable[0];
+    }
 
     static Qv1.Notification ToQuay(Rv1.Notification n) => new()
     {
