@@ -71,7 +71,7 @@ public sealed class QuayStarTests(GuardedHost guarded) : IClassFixture<GuardedHo
         var bob = As(GuardedHost.User("bob", Unique("elsewhere"), Role.Owner));
 
         // A private repository bob may not read is as unknown to him as one that does not exist: Quay's 404 object.
-        foreach (var name in new[] { "secret", "missing" })
+        foreach (var name in new[] { "secret", "missing", "Not-A-Name" })
         {
             var body = await bob.ExpectAsync(HttpStatusCode.NotFound, HttpMethod.Post, "/api/v1/user/starred", new { @namespace = ns, repository = name });
             Assert.Equal("not_found", body.GetProperty("error_type").GetString());

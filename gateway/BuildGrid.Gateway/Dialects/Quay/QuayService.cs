@@ -134,7 +134,8 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
             throw Bad($"'{(request.Namespace.Length == 0 ? "namespace" : "repository")}' is a required property");
         if (request.Namespace.Contains('/') || request.Repository.Contains('/'))
             throw Bad("Invalid repository name");
-        await registry.SetStarAsync(new Rv1.SetStarRequest { Name = $"{request.Namespace}/{request.Repository}", Starred = true }, Caller.Options(context));
+        // As Quay: a repository that cannot exist is not found, like one that does not.
+        await registry.SetStarAsync(new Rv1.SetStarRequest { Name = InPath($"{request.Namespace}/{request.Repository}"), Starred = true }, Caller.Options(context));
         SetStatus(context, StatusCodes.Status201Created);
         return new CreatedStar { Namespace = request.Namespace, Repository = request.Repository };
     }
@@ -161,7 +162,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
 
     public override async Task<Empty> DeleteStar(RepositoryRef request, ServerCallContext context)
     {
-        await registry.SetStarAsync(new Rv1.SetStarRequest { Name = request.Repository, Starred = false }, Caller.Options(context));
+        await registry.SetStarAsync(new Rv1.SetStarRequest { Name = InPath(request.Repository), Starred = false }, Caller.Options(context));
         return NoContent(context);
     }
 
