@@ -1,5 +1,6 @@
 using System.Net;
 using BuildGrid.Core.Clients;
+using BuildGrid.Core.Errors;
 using BuildGrid.Core.Events;
 using BuildGrid.Core.Identity;
 using Microsoft.AspNetCore.Builder;
@@ -60,6 +61,7 @@ public static class BuildGridDefaults
             IdentityCredentialValidator.Use(builder.Services);
         else
             builder.Services.TryAddSingleton<ICredentialValidator, AdminCredentialValidator>();
+        builder.Services.AddSingleton<ErrorSizeInterceptor>();
         builder.Services.AddSingleton<PrincipalInterceptor>();
         builder.Services.AddSingleton<AuditTrail>();
         builder.Services.AddSingleton<AuditInterceptor>();
@@ -67,6 +69,7 @@ public static class BuildGridDefaults
 
         builder.Services.AddGrpc(options =>
         {
+            options.Interceptors.Add<ErrorSizeInterceptor>();
             options.Interceptors.Add<PrincipalInterceptor>();
             // After the principal is known: records every successful write of a domain service.
             options.Interceptors.Add<AuditInterceptor>();

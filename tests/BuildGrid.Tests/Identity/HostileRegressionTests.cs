@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.Json;
 using BuildGrid.Identity.V1;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
@@ -91,6 +92,30 @@ public sealed class HostileRegressionTests(GuardedHostFixture fixture) : IClassF
         }, Admin, cancellationToken: Ct).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
         Assert.True(refused.Status.Detail.Length <= 1100, $"{refused.Status.Detail.Length} characters");
+    }
+
+    [Fact]
+    public async Task Quay_errors_quoting_a_huge_value_still_fit_in_the_grpc_trailers_and_on_rest()
+    {
+        // The campaign found both: the facade's own messages quote repo_kind and the notification uuid whole.
+        var huge = new string('k', 1 << 20);
+        var quay = new BuildGrid.Gateway.Quay.V1.Quay.QuayClient(fixture.Channel);
+        foreach (var call in new Func<Task>[]
+        {
+            () => quay.ListRepositoriesAsync(new BuildGrid.Gateway.Quay.V1.ListRepositoriesRequest { Public = true, RepoKind = huge }, Admin, cancellationToken: Ct).ResponseAsync,
+            () => quay.DeleteNotificationAsync(new BuildGrid.Gateway.Quay.V1.NotificationRef { Repository = "default_cluster/none", Uuid = huge }, Admin, cancellationToken: Ct).ResponseAsync,
+        })
+        {
+            var refused = await Assert.ThrowsAsync<RpcException>(call);
+            Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
+            Assert.True(refused.Status.Detail.Length <= 1100, $"{refused.Status.Detail.Length} characters");
+        }
+        using var http = AdminHttp();
+        using var rest = await http.GetAsync("/api/v1/repository?public=true&repo_kind=" + new string('k', 6000), Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, rest.StatusCode);
+        var detail = JsonDocument.Parse(await rest.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("detail").GetString()!;
+        Assert.StartsWith("'kkk", detail, StringComparison.Ordinal);
+        Assert.True(detail.Length <= 1100, $"{detail.Length} characters");
     }
 
     [Fact]

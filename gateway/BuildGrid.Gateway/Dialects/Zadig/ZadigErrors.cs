@@ -31,11 +31,9 @@ internal static class ZadigErrors
         items[ReasonKey] = reason;
         if (field is not null)
             items[FieldKey] = field;
-        // A message may quote the caller's input: capped, as Core's Errors does, so that it fits in a grpc-message trailer.
-        return new RpcException(new Status(code, message.Length <= MaxMessageLength ? message : message[..MaxMessageLength] + "…"));
+        // A message may quote the caller's input: ErrorSizeInterceptor caps it so that it fits in a grpc-message trailer.
+        return new RpcException(new Status(code, message));
     }
-
-    const int MaxMessageLength = 1024;
 
     /// <summary>A domain failure the caller can act on, re-raised with its reason and field; null when it is the server's fault.</summary>
     public static RpcException? FromDomain(ServerCallContext context, RpcException exception)

@@ -1,0 +1,47 @@
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+
+namespace BuildGrid.Core.Errors;
+
+/// <summary>
+/// Caps the message of every error a service answers at <see cref="Errors.MaxTextLength"/>. <see cref="Errors.Create"/>
+/// already does for the errors it makes; this covers the rest (a facade's own <c>new RpcException(new Status(...))</c>
+/// quoting a field), so that no error quoting a 1 MB value overflows the HTTP/2 trailers and reaches the caller as
+/// Unavailable. The outermost interceptor: it sees every error the others and the handler throw.
+/// </summary>
+public sealed class ErrorSizeInterceptor : Interceptor
+{
+    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context,
+        UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        try { return await continuation(request, context); }
+        catch (RpcException e) when (Oversize(e)) { throw Capped(e); }
+    }
+
+    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
+        ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        try { await continuation(request, responseStream, context); }
+        catch (RpcException e) when (Oversize(e)) { throw Capped(e); }
+    }
+
+    public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
+        ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        try { return await continuation(requestStream, context); }
+        catch (RpcException e) when (Oversize(e)) { throw Capped(e); }
+    }
+
+    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
+        IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        try { await continuation(requestStream, responseStream, context); }
+        catch (RpcException e) when (Oversize(e)) { throw Capped(e); }
+    }
+
+    static bool Oversize(RpcException e) => e.Status.Detail.Length > Errors.MaxTextLength;
+
+    /// <summary>The same status and trailers, the message cut to its first <see cref="Errors.MaxTextLength"/> characters.</summary>
+    static RpcException Capped(RpcException e) =>
+        new(new Status(e.StatusCode, e.Status.Detail[..Errors.MaxTextLength] + "…", e.Status.DebugException), e.Trailers);
+}
