@@ -154,6 +154,10 @@ public sealed class QuayNotificationTests(StandaloneFixture fixture) : IDisposab
         Assert.Equal("abandoned", deliveries[0].GetProperty("state").GetString());
         Assert.Equal(3, deliveries[0].GetProperty("attempts").GetInt32());
         Assert.Equal(3, receiver.Calls);
+        // Retried with backoff: InitialBackoff (200 ms on this host) after the first failure, twice that after the second.
+        var times = receiver.CallTimes.ToArray();
+        Assert.True(times[1] - times[0] >= TimeSpan.FromMilliseconds(195), $"first retry after {(times[1] - times[0]).TotalMilliseconds} ms");
+        Assert.True(times[2] - times[1] >= TimeSpan.FromMilliseconds(395), $"second retry after {(times[2] - times[1]).TotalMilliseconds} ms");
 
         // Disabled: a test is dropped, as Quay's worker drops it; nothing reaches the target.
         receiver.Status = 200;
@@ -170,6 +174,35 @@ public sealed class QuayNotificationTests(StandaloneFixture fixture) : IDisposab
         await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Post, $"/api/v1/repository/{repository}/notification/{uuid}/test");
         var sample = Assert.Single(await Eventually.Async(() => receiver.BodiesAt("failing").ToList(), b => b.Count > 0));
         Assert.Equal(repository, sample.GetProperty("repository").GetString());
+    }
+
+    /// <summary>
+    /// Deliveries listed together with the one whose failure disables the notification are not sent: the sender reads
+    /// the failure count afresh for each.
+    /// </summary>
+    [Fact]
+    public async Task Deliveries_queued_behind_the_third_failure_are_not_sent()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        receiver.Status = 500;
+        receiver.Delay = TimeSpan.FromMilliseconds(500);
+        var repository = await Api.CreateRepositoryAsync(Unique("qq"), "web");
+        var uuid = await Api.CreateNotificationAsync(repository, "repo_push", "webhook", new { url = receiver.Hook("queued") });
+        var test = $"/api/v1/repository/{repository}/notification/{uuid}/test";
+        // While the first delivery is in flight (the target answers slowly), five more are queued: the sender lists them
+        // at once, before any of them has failed.
+        await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Post, test);
+        await Eventually.Async(() => receiver.Calls, calls => calls == 1);
+        for (var i = 0; i < 5; i++)
+            await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Post, test);
+
+        var deliveries = await QuayApi.EventuallyAsync(() => Api.DeliveriesAsync(repository, uuid),
+            d => d.GetArrayLength() == 6 && d.EnumerateArray().All(x => x.GetProperty("state").GetString() == "abandoned"), 30_000);
+        Assert.Equal(3, receiver.Calls);
+        var disabled = await Api.NotificationAsync(repository, uuid);
+        Assert.Equal(3, disabled.GetProperty("number_of_failures").GetInt32());
+        Assert.False(disabled.GetProperty("enabled").GetBoolean());
+        Assert.Equal(3, deliveries.EnumerateArray().Sum(d => d.GetProperty("attempts").GetInt32()));
     }
 
     [Fact]
