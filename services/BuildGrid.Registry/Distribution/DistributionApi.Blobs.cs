@@ -13,7 +13,9 @@ public sealed partial class DistributionApi
         var repository = await RequireRepositoryAsync(name, context.RequestAborted);
         var size = await store.FindLinkedBlobAsync(repository.Id, digest, context.RequestAborted);
         await using var file = size is null ? null : blobs.OpenRead(digest);
-        if (file is null)
+        // A file of another size than the blob's (cut short by a power loss with Registry:SyncBlobs off) is not the blob:
+        // it is unknown, so that the client pushes it again, which replaces the file (BlobStore.Commit).
+        if (file is null || file.Length != size)
             throw new RegistryException(RegistryError.BlobUnknown, "blob unknown to registry", digest.ToString());
         var response = context.Response;
         var length = file.Length;

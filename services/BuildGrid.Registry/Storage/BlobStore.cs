@@ -165,12 +165,14 @@ public sealed class BlobStore
 
     /// <summary>
     /// Makes a verified upload file the blob <paramref name="digest"/>: fsync, then an atomic rename into place. When the
-    /// blob is already there (same digest, same bytes) the upload file is dropped instead. Call under the digest lock.
+    /// blob is already there (same digest, same size) the upload file is dropped instead; a file of another size there (cut
+    /// short by a power loss with Registry:SyncBlobs off) is replaced. Call under the digest lock.
     /// </summary>
     public void Commit(string uploadFile, Digest digest)
     {
         var target = PathOf(digest);
-        if (File.Exists(target))
+        var existing = new FileInfo(target);
+        if (existing.Exists && existing.Length == new FileInfo(uploadFile).Length)
         {
             File.Delete(uploadFile);
             return;
@@ -183,7 +185,7 @@ public sealed class BlobStore
         Directory.CreateDirectory(Path.GetDirectoryName(target)!);
         try
         {
-            File.Move(uploadFile, target, overwrite: false);
+            File.Move(uploadFile, target, overwrite: existing.Exists);
         }
         catch (IOException) when (File.Exists(target))
         {

@@ -205,6 +205,32 @@ public sealed class GarbageCollectionTests : IAsyncLifetime
             Assert.True(File.Exists(BlobPath(blob)));
     }
 
+    /// <summary>
+    /// A power loss with Registry:SyncBlobs off can leave a linked blob's file short. The registry never serves it as the
+    /// blob, and the client's next push of that blob replaces the file.
+    /// </summary>
+    [Fact]
+    public async Task A_blob_file_cut_short_on_disk_is_not_served_and_the_next_push_repairs_it()
+    {
+        const string repository = "team/short";
+        var image = OciTestImage.Create("cut short");
+        await v2.PushImageAsync(repository, "1", image);
+        await using (var file = new FileStream(BlobPath(image.Layer), FileMode.Open, FileAccess.Write))
+            file.SetLength(image.Layer.Size / 2);
+
+        foreach (var method in new[] { HttpMethod.Head, HttpMethod.Get })
+        {
+            using var cut = await v2.SendAsync(method, $"/v2/{repository}/blobs/{image.Layer.Digest}");
+            Assert.Equal(HttpStatusCode.NotFound, cut.StatusCode);
+        }
+
+        await v2.PushBlobAsync(repository, image.Layer);
+        using var get = await v2.SendAsync(HttpMethod.Get, $"/v2/{repository}/blobs/{image.Layer.Digest}");
+        Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+        Assert.Equal(image.Layer.Bytes, await get.Content.ReadAsByteArrayAsync(Ct));
+        Assert.Equal(image.Layer.Bytes, await File.ReadAllBytesAsync(BlobPath(image.Layer), Ct));
+    }
+
     [Fact]
     public async Task Grpc_api_lists_reads_and_deletes_repositories_tags_and_manifests()
     {
