@@ -106,8 +106,7 @@ public sealed class BlobStore
             try
             {
                 if (offset + buffer.Length > max)
-                    throw new RegistryException(RegistryError.TooLarge, "blob too large",
-                        $"blobs are limited to {max} bytes (Registry:MaxBlobSize)");
+                    throw TooLarge(max);
                 foreach (var segment in buffer)
                 {
                     if (segment.IsEmpty)
@@ -134,6 +133,10 @@ public sealed class BlobStore
         }
         return offset - start;
     }
+
+    /// <summary>The error of an upload that would grow a blob past Registry:MaxBlobSize.</summary>
+    public static RegistryException TooLarge(long max) =>
+        new(RegistryError.TooLarge, "blob too large", $"blobs are limited to {max} bytes (Registry:MaxBlobSize)");
 
     static long Write(SafeFileHandle handle, List<ReadOnlyMemory<byte>> segments, long offset)
     {
