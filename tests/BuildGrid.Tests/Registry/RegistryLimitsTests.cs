@@ -129,6 +129,10 @@ public sealed class RegistryLimitsTests
             var failure = await Assert.ThrowsAsync<OptionsValidationException>(() =>
                 StandaloneFixture.StartAsync(dataDir, null, "--Registry:MaxManifestSize=10"));
             Assert.Contains("MaxManifestSize", failure.Message);
+            // A network without its prefix length is no CIDR.
+            var network = await Assert.ThrowsAsync<OptionsValidationException>(() =>
+                StandaloneFixture.StartAsync(dataDir, null, "--Registry:Notifications:AllowedNetworks:0=10.0.0.0"));
+            Assert.Contains("AllowedNetworks", network.Message);
         }
         finally
         {
