@@ -117,7 +117,8 @@ public sealed partial class DistributionApi
             {
                 using (await blobs.LockDigestAsync(digest, ct))
                 {
-                    if (blobs.Exists(digest) && await store.MountAsync(name, from, digest, OperatorOf(context), ct) is not null)
+                    // Mounted only when the file is the blob (see GetBlobAsync); else the upload that follows replaces it.
+                    if (blobs.LengthOf(digest) is { } length && await store.MountAsync(name, from, digest, OperatorOf(context), ct) == length)
                     {
                         BlobCreated(context.Response, name, digest);
                         return;

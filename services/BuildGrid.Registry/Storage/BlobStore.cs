@@ -72,7 +72,8 @@ public sealed class BlobStore
         catch (DirectoryNotFoundException) { return null; }
     }
 
-    public bool Exists(Digest digest) => File.Exists(PathOf(digest));
+    /// <summary>The length of a blob's file, or null when it is not there.</summary>
+    public long? LengthOf(Digest digest) => new FileInfo(PathOf(digest)) is { Exists: true } file ? file.Length : null;
 
     /// <summary>
     /// Appends a request body to an upload file, streaming, feeding <paramref name="hash"/> when given. Returns the bytes

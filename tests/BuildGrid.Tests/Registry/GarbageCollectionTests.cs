@@ -223,6 +223,9 @@ public sealed class GarbageCollectionTests : IAsyncLifetime
             using var cut = await v2.SendAsync(method, $"/v2/{repository}/blobs/{image.Layer.Digest}");
             Assert.Equal(HttpStatusCode.NotFound, cut.StatusCode);
         }
+        // Nor is it mounted: the client gets an upload session instead.
+        using (var mount = await v2.SendAsync(HttpMethod.Post, $"/v2/team/elsewhere/blobs/uploads/?mount={image.Layer.Digest}&from={repository}"))
+            Assert.Equal(HttpStatusCode.Accepted, mount.StatusCode);
 
         await v2.PushBlobAsync(repository, image.Layer);
         using var get = await v2.SendAsync(HttpMethod.Get, $"/v2/{repository}/blobs/{image.Layer.Digest}");
