@@ -4,6 +4,9 @@ using System.Text.Json;
 using BuildGrid.Tests.Infrastructure;
 using BuildGrid.Tests.Registry;
 using Grpc.Net.Client;
+using RegistryClient = BuildGrid.Registry.V1.Registry.RegistryClient;
+using V1 = BuildGrid.Registry.V1;
+using WellKnown = Google.Protobuf.WellKnownTypes;
 
 namespace BuildGrid.Tests.Quay;
 
@@ -328,6 +331,62 @@ public sealed class QuayNotificationHostTests
                 await app.StopAsync(Ct);
                 await app.DisposeAsync();
             }
+        }
+        finally
+        {
+            TestDirectories.TryDelete(dataDir);
+        }
+    }
+
+    /// <summary>
+    /// The Registry as its own process, killed with SIGKILL while it sends a webhook: the delivery it had claimed is
+    /// sent once the claim lapses (the send timeout plus 30 s), by the process started next.
+    /// </summary>
+    [Fact]
+    public async Task A_delivery_whose_sender_is_killed_mid_send_is_sent_after_the_restart()
+    {
+        const string repository = "team/killed";
+        var dataDir = TestDirectories.Create("quay-kill");
+        var environment = new Dictionary<string, string>
+        {
+            ["BUILDGRID_DATA_DIR"] = dataDir,
+            ["Registry__GcInterval"] = "00:00:00",
+            ["Registry__Notifications__AllowedNetworks__0"] = "127.0.0.1/32",
+            ["Registry__Notifications__PollInterval"] = "00:00:00.100",
+            ["Registry__Notifications__SendTimeout"] = "00:00:05",
+        };
+        await using var receiver = await WebhookReceiver.StartAsync();
+        receiver.Delay = TimeSpan.FromMinutes(5);   // the first send hangs until the kill cuts it
+        try
+        {
+            V1.NotificationRef reference;
+            await using (var first = await ServiceProcess.StartAsync("BuildGrid.Registry", environment))
+            {
+                using var channel = GrpcChannel.ForAddress(first.GrpcUrl);
+                var registry = new RegistryClient(channel);
+                await registry.CreateRepositoryAsync(new V1.CreateRepositoryRequest { Name = repository }, cancellationToken: Ct);
+                var notification = await registry.CreateNotificationAsync(new V1.CreateNotificationRequest
+                {
+                    Repository = repository, Event = "repo_push", Method = "webhook",
+                    Config = new WellKnown.Struct { Fields = { ["url"] = WellKnown.Value.ForString(receiver.Hook("killed")) } },
+                }, cancellationToken: Ct);
+                reference = new V1.NotificationRef { Repository = repository, Uuid = notification.Uuid };
+                await registry.TestNotificationAsync(reference, cancellationToken: Ct);
+                await Eventually.Async(() => receiver.Calls, calls => calls == 1);
+                await first.KillAsync();
+            }
+
+            receiver.Delay = TimeSpan.Zero;
+            await using var second = await ServiceProcess.StartAsync("BuildGrid.Registry", environment);
+            using var secondChannel = GrpcChannel.ForAddress(second.GrpcUrl);
+            var restarted = new RegistryClient(secondChannel);
+            var request = new V1.ListNotificationDeliveriesRequest { Repository = repository, Uuid = reference.Uuid };
+            var deliveries = await Eventually.Async(() => restarted.ListNotificationDeliveries(request, cancellationToken: Ct).Deliveries,
+                d => d.Count == 1 && d[0].DeliverTime is not null, timeoutMs: 90_000);
+            Assert.Equal(1, deliveries[0].Attempts);
+            Assert.Equal(2, receiver.Calls);
+            Assert.Equal(repository, Assert.Single(receiver.BodiesAt("killed")).GetProperty("repository").GetString());
+            Assert.DoesNotContain("fail:", second.Output);
         }
         finally
         {

@@ -37,7 +37,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
             receiver.CallTimes.Enqueue(DateTimeOffset.UtcNow);
             using var json = await JsonDocument.ParseAsync(context.Request.Body);
             if (receiver.Delay > TimeSpan.Zero)
-                await Task.Delay(receiver.Delay);
+                await Task.Delay(receiver.Delay, context.RequestAborted);
             if (receiver.Status is >= 200 and < 300)
                 receiver.Received.Enqueue((context.Request.Path, json.RootElement.Clone()));
             return Results.StatusCode(receiver.Status);
