@@ -13,7 +13,9 @@ public sealed partial class DistributionApi
         var repository = await RequireRepositoryAsync(name, context.RequestAborted);
         var size = await store.FindLinkedBlobAsync(repository.Id, digest, context.RequestAborted);
         await using var file = size is null ? null : blobs.OpenRead(digest);
-        if (file is null)
+        // A file of another size than the blob's (cut short by a power loss with Registry:SyncBlobs off) is not the blob:
+        // it is unknown, so that the client pushes it again, which replaces the file (BlobStore.Commit).
+        if (file is null || file.Length != size)
             throw new RegistryException(RegistryError.BlobUnknown, "blob unknown to registry", digest.ToString());
         var response = context.Response;
         var length = file.Length;
@@ -117,7 +119,8 @@ public sealed partial class DistributionApi
             {
                 using (await blobs.LockDigestAsync(digest, ct))
                 {
-                    if (blobs.Exists(digest) && await store.MountAsync(name, from, digest, OperatorOf(context), ct) is not null)
+                    // Mounted only when the file is the blob (see GetBlobAsync); else the upload that follows replaces it.
+                    if (blobs.LengthOf(digest) is { } length && await store.MountAsync(name, from, digest, OperatorOf(context), ct) == length)
                     {
                         BlobCreated(context.Response, name, digest);
                         return;
@@ -129,6 +132,7 @@ public sealed partial class DistributionApi
         {
             // Monolithic upload: POST ?digest= with the whole blob as the body.
             var digest = Digest.Parse(digestValue.ToString());
+            RefuseDeclaredOverLimit(request, 0);
             LiftBodyLimit(context);
             // A session row claims the digest while the bytes arrive (see RegistryStore.ClaimUploadAsync); linking ends it.
             var uploadId = Guid.NewGuid().ToString("N");
@@ -184,6 +188,7 @@ public sealed partial class DistributionApi
                     throw new RegistryException(RegistryError.BlobUploadInvalid, "blob upload invalid",
                         $"Content-Range {start}-{end} is {end - start + 1} bytes but Content-Length is {declared}");
             }
+            RefuseDeclaredOverLimit(request, offset);
             LiftBodyLimit(context);
             var written = await AppendAsync(id, file, offset, request.BodyReader, ct);
             UploadAccepted(context.Response, name, id, offset + written, StatusCodes.Status202Accepted);
@@ -209,6 +214,7 @@ public sealed partial class DistributionApi
                 UploadHeaders(context.Response, name, id, offset);
                 throw new RegistryException(RegistryError.RangeInvalid, "blob upload invalid", $"the final chunk must start at {offset}");
             }
+            RefuseDeclaredOverLimit(request, offset);
             LiftBodyLimit(context);
             var size = offset + await AppendAsync(id, file, offset, request.BodyReader, ct);
             var actual = await hashes.DigestAsync(id, file, ct);
@@ -310,6 +316,17 @@ public sealed partial class DistributionApi
             return (start, end);
         throw new RegistryException(RegistryError.RangeInvalid, "blob upload invalid",
             $"Content-Range '{Names.Shorten(value)}' is not <start>-<end>");
+    }
+
+    /// <summary>
+    /// Refuses a body whose Content-Length would take the upload past Registry:MaxBlobSize before a byte of it is stored
+    /// (<see cref="BlobStore.AppendAsync"/> enforces the limit on what arrives, for bodies of no declared length).
+    /// </summary>
+    void RefuseDeclaredOverLimit(HttpRequest request, long offset)
+    {
+        var max = options.CurrentValue.MaxBlobSize;
+        if (request.ContentLength is { } declared && offset + declared > max)
+            throw BlobStore.TooLarge(max);
     }
 
     static void CheckLength(HttpRequest request, long size)

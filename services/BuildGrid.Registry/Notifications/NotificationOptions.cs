@@ -32,6 +32,7 @@ public sealed class NotificationOptions
     /// default: loopback, link-local (169.254.0.0/16 and fe80::/10, which hold the cloud metadata endpoints),
     /// fd00:ec2::254, unspecified, multicast and broadcast addresses. Private networks are allowed without listing.
     /// </summary>
+    [CidrList]
     public List<string> AllowedNetworks { get; set; } = [];
 
     /// <summary>The host name in payloads' docker_url and homepage (Quay's SERVER_HOSTNAME).</summary>
@@ -41,3 +42,14 @@ public sealed class NotificationOptions
 
 [OptionsValidator]
 internal sealed partial class NotificationOptionsValidator : IValidateOptions<NotificationOptions>;
+
+/// <summary>Every entry is a network in CIDR form, so that a typo stops the start naming the setting.</summary>
+[AttributeUsage(AttributeTargets.Property)]
+internal sealed class CidrListAttribute : ValidationAttribute
+{
+    protected override ValidationResult? IsValid(object? value, ValidationContext validationContext) =>
+        value is IEnumerable<string> networks && networks.FirstOrDefault(n => !System.Net.IPNetwork.TryParse(n.Trim(), out _)) is { } bad
+            ? new ValidationResult($"'{bad}' is not a network in CIDR form (such as 10.0.0.0/8 or 127.0.0.1/32)",
+                validationContext.MemberName is { } member ? [member] : null)
+            : ValidationResult.Success;
+}

@@ -6,9 +6,10 @@ using Microsoft.Extensions.Options;
 namespace BuildGrid.Registry.Notifications;
 
 /// <summary>
-/// Sends queued notification deliveries: polls the table (and wakes on <see cref="Wake"/>), sends each due delivery by
-/// its method, and records the outcome — success resets the notification's failure count; a failure counts one and
-/// schedules a retry with exponential backoff until the attempts run out or the notification reaches 3 consecutive
+/// Sends queued notification deliveries: polls the table (and wakes on <see cref="Wake"/>), claims each due delivery
+/// (so that of the replicas sharing the database only one sends it, and none once its notification is disabled), sends
+/// it by its method, and records the outcome — success resets the notification's failure count; a failure counts one
+/// and schedules a retry with exponential backoff until the attempts run out or the notification reaches 3 consecutive
 /// failures (disabled; its pending deliveries are dropped, as Quay's worker does). State is only in the table, so a
 /// restart resumes where it stopped.
 /// </summary>
@@ -56,11 +57,8 @@ public sealed class NotificationSender(NotificationStore store, WebhookTargets t
 
     async Task SendOneAsync(PendingDelivery delivery, NotificationOptions settings, CancellationToken stoppingToken)
     {
-        if (delivery.NumberOfFailures >= NotificationStore.DisableAfterFailures)
-        {
-            await store.AbandonAsync(delivery.Id, "the notification is disabled after 3 consecutive failures; reset it to enable it", stoppingToken);
+        if (await store.ClaimAsync(delivery, DateTimeOffset.UtcNow + settings.SendTimeout + ClaimMargin, stoppingToken) != DeliveryClaim.Claimed)
             return;
-        }
         string? error;
         try
         {
@@ -68,11 +66,14 @@ public sealed class NotificationSender(NotificationStore store, WebhookTargets t
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            throw;   // shutting down: the delivery stays due and is sent after the restart
+            // Shutting down: the delivery is due again at once and is sent after the restart.
+            await store.ReleaseAsync(delivery.Id, CancellationToken.None);
+            throw;
         }
         if (error is null)
         {
-            await store.MarkDeliveredAsync(delivery.Id, delivery.Uuid, stoppingToken);
+            // Sent: recorded even while stopping, or the restart would send it again.
+            await store.MarkDeliveredAsync(delivery.Id, delivery.Uuid, CancellationToken.None);
             return;
         }
         var attempt = delivery.Attempts + 1;
@@ -82,9 +83,12 @@ public sealed class NotificationSender(NotificationStore store, WebhookTargets t
             var backoff = settings.InitialBackoff * Math.Pow(2, Math.Min(delivery.Attempts, 20));
             retryAt = DateTimeOffset.UtcNow + (backoff > settings.MaxBackoff ? settings.MaxBackoff : backoff);
         }
-        var failures = await store.MarkFailedAsync(delivery.Id, delivery.Uuid, error, retryAt, stoppingToken);
+        var failures = await store.MarkFailedAsync(delivery.Id, delivery.Uuid, error, retryAt, CancellationToken.None);
         Log.DeliveryFailed(logger, delivery.Id, delivery.Uuid, delivery.Method, attempt, failures, error);
     }
+
+    /// <summary>How long a claim outlasts the send's timeout (the time to record the outcome).</summary>
+    static readonly TimeSpan ClaimMargin = TimeSpan.FromSeconds(30);
 
     /// <summary>Sends one delivery; null on success, otherwise what went wrong.</summary>
     async Task<string?> SendAsync(PendingDelivery delivery, NotificationOptions settings, CancellationToken stoppingToken)

@@ -72,7 +72,8 @@ public sealed class BlobStore
         catch (DirectoryNotFoundException) { return null; }
     }
 
-    public bool Exists(Digest digest) => File.Exists(PathOf(digest));
+    /// <summary>The length of a blob's file, or null when it is not there.</summary>
+    public long? LengthOf(Digest digest) => new FileInfo(PathOf(digest)) is { Exists: true } file ? file.Length : null;
 
     /// <summary>
     /// Appends a request body to an upload file, streaming, feeding <paramref name="hash"/> when given. Returns the bytes
@@ -106,8 +107,7 @@ public sealed class BlobStore
             try
             {
                 if (offset + buffer.Length > max)
-                    throw new RegistryException(RegistryError.TooLarge, "blob too large",
-                        $"blobs are limited to {max} bytes (Registry:MaxBlobSize)");
+                    throw TooLarge(max);
                 foreach (var segment in buffer)
                 {
                     if (segment.IsEmpty)
@@ -134,6 +134,10 @@ public sealed class BlobStore
         }
         return offset - start;
     }
+
+    /// <summary>The error of an upload that would grow a blob past Registry:MaxBlobSize.</summary>
+    public static RegistryException TooLarge(long max) =>
+        new(RegistryError.TooLarge, "blob too large", $"blobs are limited to {max} bytes (Registry:MaxBlobSize)");
 
     static long Write(SafeFileHandle handle, List<ReadOnlyMemory<byte>> segments, long offset)
     {
@@ -165,12 +169,14 @@ public sealed class BlobStore
 
     /// <summary>
     /// Makes a verified upload file the blob <paramref name="digest"/>: fsync, then an atomic rename into place. When the
-    /// blob is already there (same digest, same bytes) the upload file is dropped instead. Call under the digest lock.
+    /// blob is already there (same digest, same size) the upload file is dropped instead; a file of another size there (cut
+    /// short by a power loss with Registry:SyncBlobs off) is replaced. Call under the digest lock.
     /// </summary>
     public void Commit(string uploadFile, Digest digest)
     {
         var target = PathOf(digest);
-        if (File.Exists(target))
+        var existing = new FileInfo(target);
+        if (existing.Exists && existing.Length == new FileInfo(uploadFile).Length)
         {
             File.Delete(uploadFile);
             return;
@@ -183,7 +189,7 @@ public sealed class BlobStore
         Directory.CreateDirectory(Path.GetDirectoryName(target)!);
         try
         {
-            File.Move(uploadFile, target, overwrite: false);
+            File.Move(uploadFile, target, overwrite: existing.Exists);
         }
         catch (IOException) when (File.Exists(target))
         {

@@ -138,11 +138,45 @@ public sealed class NotificationStore([FromKeyedServices(RegistryExtensions.AppI
         await using var connection = await db.OpenAsync(cancellationToken);
         return (await connection.QueryAsync<PendingDelivery>(Cmd($"""
             SELECT d.id AS Id, d.event AS Event, d.payload AS Payload, d.attempts AS Attempts, n.uuid AS Uuid, n.repository AS Repository,
-                n.method AS Method, n.config AS Config, n.number_of_failures AS NumberOfFailures
+                n.method AS Method, n.config AS Config
             FROM notification_deliveries d JOIN repository_notifications n ON n.uuid = d.notification_uuid
             WHERE d.delivered_at IS NULL AND d.abandoned_at IS NULL AND d.next_attempt_at <= @now
             ORDER BY d.id {db.Dialect.Page}
             """, new { now = Now(), limit, offset = 0 }, null, cancellationToken))).ToList();
+    }
+
+    /// <summary>
+    /// Takes a due delivery for one send, so that no other sender sharing the database (another replica's) sends it too:
+    /// it is not due again until <paramref name="until"/>, past the send's timeout, so a sender killed mid-send loses
+    /// nothing. The notification's failure count is read afresh in the same transaction: when it reached 3 since the
+    /// delivery was listed, the delivery is abandoned instead of sent.
+    /// </summary>
+    public async Task<DeliveryClaim> ClaimAsync(PendingDelivery delivery, DateTimeOffset until, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        var now = Now();
+        var parameters = new { id = delivery.Id, attempts = delivery.Attempts, uuid = delivery.Uuid, now, until = until.ToUnixTimeMilliseconds() };
+        if (await connection.ExecuteAsync(Cmd("""
+                UPDATE notification_deliveries SET next_attempt_at = @until
+                WHERE id = @id AND attempts = @attempts AND delivered_at IS NULL AND abandoned_at IS NULL AND next_attempt_at <= @now
+                """, parameters, tx, cancellationToken)) == 0)
+            return DeliveryClaim.Taken;
+        var failures = await connection.ExecuteScalarAsync<int>(Cmd("SELECT number_of_failures FROM repository_notifications WHERE uuid = @uuid",
+            parameters, tx, cancellationToken));
+        if (failures >= DisableAfterFailures)
+            await connection.ExecuteAsync(Cmd("UPDATE notification_deliveries SET abandoned_at = @now, last_error = @reason WHERE id = @id",
+                new { id = delivery.Id, now, reason = "the notification is disabled after 3 consecutive failures; reset it to enable it" }, tx, cancellationToken));
+        await tx.CommitAsync(cancellationToken);
+        return failures >= DisableAfterFailures ? DeliveryClaim.Disabled : DeliveryClaim.Claimed;
+    }
+
+    /// <summary>Gives a claimed delivery back unsent (the sender is stopping): it is due again at once.</summary>
+    public async Task ReleaseAsync(long id, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync(Cmd("UPDATE notification_deliveries SET next_attempt_at = 0 WHERE id = @id AND delivered_at IS NULL AND abandoned_at IS NULL",
+            new { id }, null, cancellationToken));
     }
 
     /// <summary>A successful send: the delivery ends and the notification's failure count goes back to 0.</summary>
@@ -177,14 +211,6 @@ public sealed class NotificationStore([FromKeyedServices(RegistryExtensions.AppI
             new { id, error, now = Now(), next = retryAt?.ToUnixTimeMilliseconds() ?? 0 }, tx, cancellationToken));
         await tx.CommitAsync(cancellationToken);
         return failures;
-    }
-
-    /// <summary>Ends a delivery without sending it (its notification is disabled).</summary>
-    public async Task AbandonAsync(long id, string reason, CancellationToken cancellationToken)
-    {
-        await using var connection = await db.OpenAsync(cancellationToken);
-        await connection.ExecuteAsync(Cmd("UPDATE notification_deliveries SET abandoned_at = @now, last_error = @reason WHERE id = @id",
-            new { id, reason, now = Now() }, null, cancellationToken));
     }
 
     public async Task<IReadOnlyList<DeliveryRow>> ListDeliveriesAsync(string uuid, int limit, CancellationToken cancellationToken)
@@ -222,7 +248,17 @@ public sealed class PendingDelivery
     public string Repository { get; init; } = "";
     public string Method { get; init; } = "";
     public string Config { get; init; } = "{}";
-    public int NumberOfFailures { get; init; }
+}
+
+/// <summary>What <see cref="NotificationStore.ClaimAsync"/> did with a delivery.</summary>
+public enum DeliveryClaim
+{
+    /// <summary>This sender has it: send it, then mark it delivered or failed.</summary>
+    Claimed,
+    /// <summary>Another sender has it, or it is no longer due: leave it.</summary>
+    Taken,
+    /// <summary>Its notification is disabled: it was abandoned unsent.</summary>
+    Disabled,
 }
 
 public sealed class DeliveryRow

@@ -4,6 +4,9 @@ using System.Text.Json;
 using BuildGrid.Tests.Infrastructure;
 using BuildGrid.Tests.Registry;
 using Grpc.Net.Client;
+using RegistryClient = BuildGrid.Registry.V1.Registry.RegistryClient;
+using V1 = BuildGrid.Registry.V1;
+using WellKnown = Google.Protobuf.WellKnownTypes;
 
 namespace BuildGrid.Tests.Quay;
 
@@ -157,6 +160,10 @@ public sealed class QuayNotificationTests(StandaloneFixture fixture) : IDisposab
         Assert.Equal("abandoned", deliveries[0].GetProperty("state").GetString());
         Assert.Equal(3, deliveries[0].GetProperty("attempts").GetInt32());
         Assert.Equal(3, receiver.Calls);
+        // Retried with backoff: InitialBackoff (200 ms on this host) after the first failure, twice that after the second.
+        var times = receiver.CallTimes.ToArray();
+        Assert.True(times[1] - times[0] >= TimeSpan.FromMilliseconds(195), $"first retry after {(times[1] - times[0]).TotalMilliseconds} ms");
+        Assert.True(times[2] - times[1] >= TimeSpan.FromMilliseconds(395), $"second retry after {(times[2] - times[1]).TotalMilliseconds} ms");
 
         // Disabled: a test is dropped, as Quay's worker drops it; nothing reaches the target.
         receiver.Status = 200;
@@ -173,6 +180,35 @@ public sealed class QuayNotificationTests(StandaloneFixture fixture) : IDisposab
         await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Post, $"/api/v1/repository/{repository}/notification/{uuid}/test");
         var sample = Assert.Single(await Eventually.Async(() => receiver.BodiesAt("failing").ToList(), b => b.Count > 0));
         Assert.Equal(repository, sample.GetProperty("repository").GetString());
+    }
+
+    /// <summary>
+    /// Deliveries listed together with the one whose failure disables the notification are not sent: the sender reads
+    /// the failure count afresh for each.
+    /// </summary>
+    [Fact]
+    public async Task Deliveries_queued_behind_the_third_failure_are_not_sent()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        receiver.Status = 500;
+        receiver.Delay = TimeSpan.FromMilliseconds(500);
+        var repository = await Api.CreateRepositoryAsync(Unique("qq"), "web");
+        var uuid = await Api.CreateNotificationAsync(repository, "repo_push", "webhook", new { url = receiver.Hook("queued") });
+        var test = $"/api/v1/repository/{repository}/notification/{uuid}/test";
+        // While the first delivery is in flight (the target answers slowly), five more are queued: the sender lists them
+        // at once, before any of them has failed.
+        await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Post, test);
+        await Eventually.Async(() => receiver.Calls, calls => calls == 1);
+        for (var i = 0; i < 5; i++)
+            await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Post, test);
+
+        var deliveries = await QuayApi.EventuallyAsync(() => Api.DeliveriesAsync(repository, uuid),
+            d => d.GetArrayLength() == 6 && d.EnumerateArray().All(x => x.GetProperty("state").GetString() == "abandoned"), 30_000);
+        Assert.Equal(3, receiver.Calls);
+        var disabled = await Api.NotificationAsync(repository, uuid);
+        Assert.Equal(3, disabled.GetProperty("number_of_failures").GetInt32());
+        Assert.False(disabled.GetProperty("enabled").GetBoolean());
+        Assert.Equal(3, deliveries.EnumerateArray().Sum(d => d.GetProperty("attempts").GetInt32()));
     }
 
     [Fact]
@@ -298,6 +334,62 @@ public sealed class QuayNotificationHostTests
                 await app.StopAsync(Ct);
                 await app.DisposeAsync();
             }
+        }
+        finally
+        {
+            TestDirectories.TryDelete(dataDir);
+        }
+    }
+
+    /// <summary>
+    /// The Registry as its own process, killed with SIGKILL while it sends a webhook: the delivery it had claimed is
+    /// sent once the claim lapses (the send timeout plus 30 s), by the process started next.
+    /// </summary>
+    [Fact]
+    public async Task A_delivery_whose_sender_is_killed_mid_send_is_sent_after_the_restart()
+    {
+        const string repository = "team/killed";
+        var dataDir = TestDirectories.Create("quay-kill");
+        var environment = new Dictionary<string, string>
+        {
+            ["BUILDGRID_DATA_DIR"] = dataDir,
+            ["Registry__GcInterval"] = "00:00:00",
+            ["Registry__Notifications__AllowedNetworks__0"] = "127.0.0.1/32",
+            ["Registry__Notifications__PollInterval"] = "00:00:00.100",
+            ["Registry__Notifications__SendTimeout"] = "00:00:05",
+        };
+        await using var receiver = await WebhookReceiver.StartAsync();
+        receiver.Delay = TimeSpan.FromMinutes(5);   // the first send hangs until the kill cuts it
+        try
+        {
+            V1.NotificationRef reference;
+            await using (var first = await ServiceProcess.StartAsync("BuildGrid.Registry", environment))
+            {
+                using var channel = GrpcChannel.ForAddress(first.GrpcUrl);
+                var registry = new RegistryClient(channel);
+                await registry.CreateRepositoryAsync(new V1.CreateRepositoryRequest { Name = repository }, cancellationToken: Ct);
+                var notification = await registry.CreateNotificationAsync(new V1.CreateNotificationRequest
+                {
+                    Repository = repository, Event = "repo_push", Method = "webhook",
+                    Config = new WellKnown.Struct { Fields = { ["url"] = WellKnown.Value.ForString(receiver.Hook("killed")) } },
+                }, cancellationToken: Ct);
+                reference = new V1.NotificationRef { Repository = repository, Uuid = notification.Uuid };
+                await registry.TestNotificationAsync(reference, cancellationToken: Ct);
+                await Eventually.Async(() => receiver.Calls, calls => calls == 1);
+                await first.KillAsync();
+            }
+
+            receiver.Delay = TimeSpan.Zero;
+            await using var second = await ServiceProcess.StartAsync("BuildGrid.Registry", environment);
+            using var secondChannel = GrpcChannel.ForAddress(second.GrpcUrl);
+            var restarted = new RegistryClient(secondChannel);
+            var request = new V1.ListNotificationDeliveriesRequest { Repository = repository, Uuid = reference.Uuid };
+            var deliveries = await Eventually.Async(() => restarted.ListNotificationDeliveries(request, cancellationToken: Ct).Deliveries,
+                d => d.Count == 1 && d[0].DeliverTime is not null, timeoutMs: 90_000);
+            Assert.Equal(1, deliveries[0].Attempts);
+            Assert.Equal(2, receiver.Calls);
+            Assert.Equal(repository, Assert.Single(receiver.BodiesAt("killed")).GetProperty("repository").GetString());
+            Assert.DoesNotContain("fail:", second.Output);
         }
         finally
         {

@@ -14,7 +14,11 @@ public sealed class WebhookReceiver : IAsyncDisposable
     public ConcurrentQueue<(string Path, JsonElement Body)> Received { get; } = new();
     public int Calls => calls;
     int calls;
+    /// <summary>When each POST arrived, in order.</summary>
+    public ConcurrentQueue<DateTimeOffset> CallTimes { get; } = new();
     public int Status { get; set; } = 200;
+    /// <summary>How long each answer takes (a slow target keeps a send in flight).</summary>
+    public TimeSpan Delay { get; set; }
     public Uri Url { get; private set; } = null!;
 
     WebhookReceiver(WebApplication app) => this.app = app;
@@ -30,7 +34,10 @@ public sealed class WebhookReceiver : IAsyncDisposable
         app.MapPost("/{**path}", async (HttpContext context) =>
         {
             Interlocked.Increment(ref receiver.calls);
+            receiver.CallTimes.Enqueue(DateTimeOffset.UtcNow);
             using var json = await JsonDocument.ParseAsync(context.Request.Body);
+            if (receiver.Delay > TimeSpan.Zero)
+                await Task.Delay(receiver.Delay, context.RequestAborted);
             if (receiver.Status is >= 200 and < 300)
                 receiver.Received.Enqueue((context.Request.Path, json.RootElement.Clone()));
             return Results.StatusCode(receiver.Status);

@@ -1,4 +1,6 @@
 using System.Net;
+using System.Security.Cryptography;
+using System.Text.Json;
 using BuildGrid.Tests.Infrastructure;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
@@ -113,6 +115,123 @@ public sealed class GarbageCollectionTests : IAsyncLifetime
             Assert.Equal("MANIFEST_BLOB_UNKNOWN", await V2Client.ErrorCodeAsync(stale));
         // Pushing it again works: the sweep left no half state behind.
         await v2.PushImageAsync("team/app", "again", dropped);
+    }
+
+    /// <summary>
+    /// The race of a sweep with a push: a blob listed as unreferenced, then a manifest naming it is put, then the sweep
+    /// reaches it. Each put either keeps its blobs (the sweep checks again when it gets there) or is refused.
+    /// </summary>
+    [Fact]
+    public async Task A_manifest_put_while_the_sweep_runs_keeps_its_blobs_or_is_refused()
+    {
+        const string repository = "team/race";
+        var image = OciTestImage.Create("race");
+        await v2.PushImageAsync(repository, "base", image);
+        // Unreferenced layers; the sweep visits them in digest order, the puts below name them from the other end.
+        var layers = Enumerable.Range(0, 300).Select(_ => new TestBlob(RandomNumberGenerator.GetBytes(512), "application/octet-stream"))
+            .OrderBy(b => b.Digest, StringComparer.Ordinal).ToList();
+        foreach (var layer in layers)
+            await v2.PushBlobAsync(repository, layer);
+
+        var collecting = grpc.RunGarbageCollectionAsync(new V1.RunGarbageCollectionRequest
+        {
+            GracePeriod = Duration.FromTimeSpan(TimeSpan.Zero),
+        }, cancellationToken: Ct).ResponseAsync;
+        // The first layer's file goes: the sweep has listed its candidates, all the layers among them.
+        await Eventually.Async(() => File.Exists(BlobPath(layers[0])), exists => !exists, timeoutMs: 30_000);
+        var accepted = new List<TestBlob>();
+        for (var i = layers.Count - 1; i > 0 && !collecting.IsCompleted; i--)
+        {
+            var manifest = new TestBlob(JsonSerializer.SerializeToUtf8Bytes(new
+            {
+                schemaVersion = 2, mediaType = OciTestImage.OciManifest, config = image.Config.Descriptor(), layers = new[] { layers[i].Descriptor() },
+            }), OciTestImage.OciManifest);
+            using var put = await v2.PutManifestAsync(repository, $"layer-{i}", manifest);
+            if (put.StatusCode == HttpStatusCode.Created)
+                accepted.Add(layers[i]);
+            else
+                Assert.Equal("MANIFEST_BLOB_UNKNOWN", await V2Client.ErrorCodeAsync(put));
+        }
+        var report = await collecting;
+
+        Assert.NotEmpty(accepted);
+        Assert.Contains(layers[0].Digest, report.DeletedDigests);
+        foreach (var layer in accepted)
+        {
+            Assert.DoesNotContain(layer.Digest, report.DeletedDigests);
+            using var get = await v2.SendAsync(HttpMethod.Get, $"/v2/{repository}/blobs/{layer.Digest}");
+            Assert.True(get.StatusCode == HttpStatusCode.OK, $"{layer.Digest} was put in a manifest during the sweep and is gone");
+            Assert.Equal(layer.Bytes, await get.Content.ReadAsByteArrayAsync(Ct));
+        }
+    }
+
+    /// <summary>
+    /// What a kill -9 leaves between two steps of a push: a complete blob file whose row was never written (killed after
+    /// the rename), and the temp file of a monolithic upload (killed mid-body). Neither is served; the collector removes both.
+    /// </summary>
+    [Fact]
+    public async Task Files_a_kill_leaves_between_steps_are_never_served_and_the_collector_removes_them()
+    {
+        const string repository = "team/stray";
+        var image = OciTestImage.Create("stray");
+        await v2.PushImageAsync(repository, "1", image);
+        var unlinked = new TestBlob(RandomNumberGenerator.GetBytes(3000), "application/octet-stream");
+        Directory.CreateDirectory(Path.GetDirectoryName(BlobPath(unlinked))!);
+        await File.WriteAllBytesAsync(BlobPath(unlinked), unlinked.Bytes, Ct);
+        var upload = Path.Combine(dataDir, "registry", "uploads", Guid.NewGuid().ToString("N") + ".mono");
+        await File.WriteAllBytesAsync(upload, unlinked.Bytes[..1000], Ct);
+        // Older than Registry:UploadExpiry (24 h): no upload in progress can own it.
+        File.SetLastWriteTimeUtc(upload, DateTime.UtcNow.AddDays(-2));
+
+        using (var head = await v2.SendAsync(HttpMethod.Head, $"/v2/{repository}/blobs/{unlinked.Digest}"))
+            Assert.Equal(HttpStatusCode.NotFound, head.StatusCode);
+        using (var mount = await v2.SendAsync(HttpMethod.Post, $"/v2/team/other/blobs/uploads/?mount={unlinked.Digest}&from={repository}"))
+            Assert.Equal(HttpStatusCode.Accepted, mount.StatusCode);
+        using (var put = await v2.SendAsync(HttpMethod.Put, $"/v2/{repository}/manifests/2", JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            schemaVersion = 2, mediaType = OciTestImage.OciManifest, config = image.Config.Descriptor(), layers = new[] { unlinked.Descriptor() },
+        }), OciTestImage.OciManifest))
+            Assert.Equal("MANIFEST_BLOB_UNKNOWN", await V2Client.ErrorCodeAsync(put));
+
+        var report = await grpc.RunGarbageCollectionAsync(new V1.RunGarbageCollectionRequest
+        {
+            GracePeriod = Duration.FromTimeSpan(TimeSpan.Zero),
+        }, cancellationToken: Ct);
+        Assert.Equal(2, report.StrayFilesDeleted);
+        Assert.Equal(unlinked.Size, report.BytesFreed);
+        Assert.False(File.Exists(BlobPath(unlinked)));
+        Assert.False(File.Exists(upload));
+        foreach (var blob in image.Blobs)
+            Assert.True(File.Exists(BlobPath(blob)));
+    }
+
+    /// <summary>
+    /// A power loss with Registry:SyncBlobs off can leave a linked blob's file short. The registry never serves it as the
+    /// blob, and the client's next push of that blob replaces the file.
+    /// </summary>
+    [Fact]
+    public async Task A_blob_file_cut_short_on_disk_is_not_served_and_the_next_push_repairs_it()
+    {
+        const string repository = "team/short";
+        var image = OciTestImage.Create("cut short");
+        await v2.PushImageAsync(repository, "1", image);
+        await using (var file = new FileStream(BlobPath(image.Layer), FileMode.Open, FileAccess.Write))
+            file.SetLength(image.Layer.Size / 2);
+
+        foreach (var method in new[] { HttpMethod.Head, HttpMethod.Get })
+        {
+            using var cut = await v2.SendAsync(method, $"/v2/{repository}/blobs/{image.Layer.Digest}");
+            Assert.Equal(HttpStatusCode.NotFound, cut.StatusCode);
+        }
+        // Nor is it mounted: the client gets an upload session instead.
+        using (var mount = await v2.SendAsync(HttpMethod.Post, $"/v2/team/elsewhere/blobs/uploads/?mount={image.Layer.Digest}&from={repository}"))
+            Assert.Equal(HttpStatusCode.Accepted, mount.StatusCode);
+
+        await v2.PushBlobAsync(repository, image.Layer);
+        using var get = await v2.SendAsync(HttpMethod.Get, $"/v2/{repository}/blobs/{image.Layer.Digest}");
+        Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+        Assert.Equal(image.Layer.Bytes, await get.Content.ReadAsByteArrayAsync(Ct));
+        Assert.Equal(image.Layer.Bytes, await File.ReadAllBytesAsync(BlobPath(image.Layer), Ct));
     }
 
     [Fact]

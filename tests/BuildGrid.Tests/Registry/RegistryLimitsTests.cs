@@ -1,4 +1,7 @@
 using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
 using BuildGrid.Tests.Infrastructure;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Net.Client;
@@ -8,7 +11,7 @@ using V1 = BuildGrid.Registry.V1;
 
 namespace BuildGrid.Tests.Registry;
 
-/// <summary>The Registry settings at work: upload expiry, blob size limit, and validation at start.</summary>
+/// <summary>The Registry settings at work: upload expiry, blob and manifest size limits, and validation at start.</summary>
 public sealed class RegistryLimitsTests
 {
     static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -19,7 +22,7 @@ public sealed class RegistryLimitsTests
         var dataDir = TestDirectories.Create("registry-limits");
         var errors = new ErrorLog();
         var (app, rest, grpcUrl) = await StandaloneFixture.StartAsync(dataDir, errors,
-            "--Registry:UploadExpiry=00:00:01", "--Registry:MaxBlobSize=1000", "--Registry:GcInterval=00:00:00");
+            "--Registry:UploadExpiry=00:00:01", "--Registry:MaxBlobSize=1000", "--Registry:MaxManifestSize=1024", "--Registry:GcInterval=00:00:00");
         try
         {
             using var http = new HttpClient { BaseAddress = rest };
@@ -30,12 +33,44 @@ public sealed class RegistryLimitsTests
                 Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooBig.StatusCode);
                 Assert.Equal("SIZE_INVALID", await V2Client.ErrorCodeAsync(tooBig));
             }
+            // A declared length over the limit is refused before the body is sent (this one never is).
+            using (var tcp = new TcpClient())
+            {
+                await tcp.ConnectAsync(rest.Host, rest.Port, Ct);
+                var stream = tcp.GetStream();
+                await stream.WriteAsync(Encoding.ASCII.GetBytes(
+                    $"POST /v2/team/limits/blobs/uploads/?digest=sha256:{new string('b', 64)} HTTP/1.1\r\nHost: {rest.Authority}\r\n" +
+                    "Content-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n"), Ct);
+                using var reader = new StreamReader(stream, Encoding.ASCII);
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+                timeout.CancelAfter(TimeSpan.FromSeconds(10));
+                Assert.StartsWith("HTTP/1.1 413", await reader.ReadLineAsync(timeout.Token));
+            }
+            var manifest = JsonSerializer.SerializeToUtf8Bytes(new
+            {
+                schemaVersion = 2, mediaType = OciTestImage.OciManifest,
+                config = new { mediaType = "application/vnd.oci.image.config.v1+json", digest = $"sha256:{new string('c', 64)}", size = 2 },
+                layers = Array.Empty<object>(), annotations = new { padding = new string('x', 1100) },
+            });
+            using (var tooLarge = await v2.SendAsync(HttpMethod.Put, "/v2/team/limits/manifests/big", manifest, OciTestImage.OciManifest))
+            {
+                Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooLarge.StatusCode);
+                Assert.Equal("SIZE_INVALID", await V2Client.ErrorCodeAsync(tooLarge));
+            }
             using var session = await v2.SendAsync(HttpMethod.Post, "/v2/team/limits/blobs/uploads/");
             var location = V2Client.Header(session, "Location");
             using (var first = await v2.SendAsync(HttpMethod.Patch, location, new byte[600]))
                 Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
             using (var over = await v2.SendAsync(HttpMethod.Patch, location, new byte[600]))
                 Assert.Equal(HttpStatusCode.RequestEntityTooLarge, over.StatusCode);
+            // Without a declared length (a chunked body), the limit holds on the bytes as they arrive.
+            var chunked = new System.IO.Pipelines.Pipe();
+            await chunked.Writer.WriteAsync(new byte[600], Ct);
+            await chunked.Writer.CompleteAsync();
+            using (var over = await v2.SendAsync(HttpMethod.Patch, location, configure: r => r.Content = new StreamContent(chunked.Reader.AsStream())))
+                Assert.Equal(HttpStatusCode.RequestEntityTooLarge, over.StatusCode);
+            using (var status = await v2.SendAsync(HttpMethod.Get, location))
+                Assert.Equal("0-599", V2Client.Header(status, "Range"));
 
             await Task.Delay(TimeSpan.FromSeconds(1.5), Ct);
             using (var expired = await v2.SendAsync(HttpMethod.Get, location))
@@ -94,6 +129,10 @@ public sealed class RegistryLimitsTests
             var failure = await Assert.ThrowsAsync<OptionsValidationException>(() =>
                 StandaloneFixture.StartAsync(dataDir, null, "--Registry:MaxManifestSize=10"));
             Assert.Contains("MaxManifestSize", failure.Message);
+            // A network without its prefix length is no CIDR.
+            var network = await Assert.ThrowsAsync<OptionsValidationException>(() =>
+                StandaloneFixture.StartAsync(dataDir, null, "--Registry:Notifications:AllowedNetworks:0=10.0.0.0"));
+            Assert.Contains("AllowedNetworks", network.Message);
         }
         finally
         {

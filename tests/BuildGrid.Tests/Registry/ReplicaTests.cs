@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using BuildGrid.Tests.Infrastructure;
+using BuildGrid.Tests.Quay;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -31,6 +32,9 @@ public sealed class ReplicaTests : IAsyncLifetime
             ["BUILDGRID_DATA_DIR"] = dataDir,
             ["Registry__GcInterval"] = "00:00:00",
             ["Registry__GcLease"] = "00:00:03",
+            // Both senders poll often, so that both see every delivery while it is due.
+            ["Registry__Notifications__AllowedNetworks__0"] = "127.0.0.1/32",
+            ["Registry__Notifications__PollInterval"] = "00:00:00.050",
         };
         // One after the other: the first applies the migrations, the second finds the database up to date.
         first = await ServiceProcess.StartAsync("BuildGrid.Registry", environment);
@@ -231,6 +235,34 @@ public sealed class ReplicaTests : IAsyncLifetime
         using var secondChannel = GrpcChannel.ForAddress(second.GrpcUrl);
         var again = await new RegistryClient(secondChannel).RunGarbageCollectionAsync(request, cancellationToken: Ct);
         Assert.Empty(again.DeletedDigests);
+    }
+
+    [Fact]
+    public async Task Each_notification_delivery_is_sent_by_one_replica_only()
+    {
+        const string repository = "team/notified";
+        await using var receiver = await WebhookReceiver.StartAsync();
+        // A slow target keeps each send in flight across several polls of the other replica's sender.
+        receiver.Delay = TimeSpan.FromMilliseconds(300);
+        using var channel = GrpcChannel.ForAddress(first.GrpcUrl);
+        var registry = new RegistryClient(channel);
+        await registry.CreateRepositoryAsync(new V1.CreateRepositoryRequest { Name = repository }, cancellationToken: Ct);
+        var notification = await registry.CreateNotificationAsync(new V1.CreateNotificationRequest
+        {
+            Repository = repository, Event = "repo_push", Method = "webhook",
+            Config = new Struct { Fields = { ["url"] = Value.ForString(receiver.Hook("once")) } },
+        }, cancellationToken: Ct);
+        var reference = new V1.NotificationRef { Repository = repository, Uuid = notification.Uuid };
+        for (var i = 0; i < 5; i++)
+            await registry.TestNotificationAsync(reference, cancellationToken: Ct);
+
+        var request = new V1.ListNotificationDeliveriesRequest { Repository = repository, Uuid = notification.Uuid };
+        await Eventually.Async(() => registry.ListNotificationDeliveries(request, cancellationToken: Ct).Deliveries,
+            d => d.Count == 5 && d.All(x => x.DeliverTime is not null), timeoutMs: 30_000);
+        // A second send of a delivery would have reached the target by now (it starts before the first one is recorded).
+        await Task.Delay(receiver.Delay * 2, Ct);
+        Assert.Equal(5, receiver.Calls);
+        Assert.All(registry.ListNotificationDeliveries(request, cancellationToken: Ct).Deliveries, d => Assert.Equal(1, d.Attempts));
     }
 
     static V1.GarbageCollectionReport? TryCollect(RegistryClient collector, V1.RunGarbageCollectionRequest request)
