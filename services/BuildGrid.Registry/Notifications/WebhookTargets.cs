@@ -29,11 +29,28 @@ public sealed class WebhookTargets
         allowed = options.Value.AllowedNetworks.Select(n => IPNetwork.Parse(n.Trim())).ToArray();
     }
 
+    /// <summary>IPv6 forms that carry an IPv4 address in their last 32 bits: NAT64 and the deprecated IPv4-compatible form.</summary>
+    static readonly IPNetwork[] Embedding = [IPNetwork.Parse("64:ff9b::/96"), IPNetwork.Parse("::/96")];
+    /// <summary>6to4 carries an IPv4 address in bits 16-47.</summary>
+    static readonly IPNetwork SixToFour = IPNetwork.Parse("2002::/16");
+
+    /// <summary>The IPv4 address an IPv6 address stands for (mapped, NAT64, IPv4-compatible, 6to4), else the address itself.</summary>
+    static IPAddress Unwrap(IPAddress address)
+    {
+        if (address.IsIPv4MappedToIPv6)
+            return address.MapToIPv4();
+        if (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6 || address.Equals(IPAddress.IPv6Any) || address.Equals(IPAddress.IPv6Loopback))
+            return address;
+        var bytes = address.GetAddressBytes();
+        if (Embedding.Any(n => n.Contains(address)))
+            return new IPAddress(bytes.AsSpan(12, 4));
+        return SixToFour.Contains(address) ? new IPAddress(bytes.AsSpan(2, 4)) : address;
+    }
+
     /// <summary>Why the address is refused, or null when a webhook may be sent to it.</summary>
     public string? Refusal(IPAddress address)
     {
-        if (address.IsIPv4MappedToIPv6)
-            address = address.MapToIPv4();
+        address = Unwrap(address);
         if (allowed.Any(n => n.Contains(address)))
             return null;
         foreach (var network in Refused)

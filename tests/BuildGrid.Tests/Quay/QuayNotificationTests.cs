@@ -105,7 +105,9 @@ public sealed class QuayNotificationTests(StandaloneFixture fixture) : IDisposab
     {
         var repository = await Api.CreateRepositoryAsync(Unique("qs"), "app");
         foreach (var url in new[] { "http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/latest/", "http://[fe80::1]/", "http://0.0.0.0:80/",
-                     "http://127.0.0.2/" })
+                     "http://127.0.0.2/",
+                     // The metadata address inside IPv6: mapped, NAT64, IPv4-compatible, 6to4.
+                     "http://[::ffff:169.254.169.254]/", "http://[64:ff9b::a9fe:a9fe]/", "http://[::a9fe:a9fe]/", "http://[2002:a9fe:a9fe::1]/" })
         {
             var error = await Api.ExpectAsync(HttpStatusCode.BadRequest, HttpMethod.Post, $"/api/v1/repository/{repository}/notification/",
                 new { @event = "repo_push", method = "webhook", config = new { url }, eventConfig = new { } });
