@@ -43,5 +43,5 @@ public sealed class ErrorSizeInterceptor : Interceptor
 
     /// <summary>The same status and trailers, the message cut to its first <see cref="Errors.MaxTextLength"/> characters.</summary>
     static RpcException Capped(RpcException e) =>
-        new(new Status(e.StatusCode, e.Status.Detail[..Errors.MaxTextLength] + "…", e.Status.DebugException), e.Trailers);
+        new(new Status(e.StatusCode, Errors.Shorten(e.Status.Detail), e.Status.DebugException), e.Trailers);
 }

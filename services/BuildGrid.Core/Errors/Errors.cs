@@ -34,7 +34,8 @@ public static class Errors
         return new Google.Rpc.Status { Code = (int)code, Message = Shorten(message), Details = { Any.Pack(info) } }.ToRpcException();
     }
 
-    static string Shorten(string text) => text.Length <= MaxTextLength ? text : text[..MaxTextLength] + "…";
+    /// <summary>The text cut to its first <see cref="MaxTextLength"/> characters, marked with an ellipsis.</summary>
+    public static string Shorten(string text) => text.Length <= MaxTextLength ? text : text[..MaxTextLength] + "…";
 
     /// <summary>The ErrorInfo of a failed call, or null when the callee sent none (transport errors, crashes).</summary>
     public static ErrorInfo? Info(this RpcException exception) => exception.GetRpcStatus()?.GetDetail<ErrorInfo>();

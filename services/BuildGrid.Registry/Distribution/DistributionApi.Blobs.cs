@@ -18,7 +18,7 @@ public sealed partial class DistributionApi
         if (file is null || file.Length != size)
             throw new RegistryException(RegistryError.BlobUnknown, "blob unknown to registry", digest.ToString());
         var response = context.Response;
-        var length = file.Length;
+        var length = size.Value;
         response.Headers["Docker-Content-Digest"] = digest.ToString();
         response.Headers.ETag = $"\"{digest}\"";
         if (NotModified(context, digest.ToString()))
