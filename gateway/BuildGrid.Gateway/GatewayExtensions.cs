@@ -59,6 +59,7 @@ public static class GatewayExtensions
         app.MapZadig();
         // Inside the dialects' error steps, so that their 413s and 401s are shaped in each dialect's format.
         app.UseRestLimitsAndChallenge(app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<GatewayOptions>>().Value.MaxRequestBodyBytes);
+        app.UseRunLogFollow();
         app.MapGrpcService<BuildGridRestService>();
         app.MapGrpcService<IdentityRestService>();
         app.MapOpenApiDocument("/openapi.json");

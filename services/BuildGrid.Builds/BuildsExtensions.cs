@@ -29,6 +29,13 @@ public static class BuildsExtensions
         builder.Services.AddSingleton<Marker>();
         builder.Services.AddOptions<BuildsOptions>().BindConfiguration("Builds").ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<BuildsOptions>, BuildsOptionsValidator>();
+        // The host waits for the worker's shutdown grace (and the re-queueing after it) before it gives up on stopping.
+        builder.Services.AddOptions<HostOptions>().Configure<IOptions<BuildsOptions>>((host, builds) =>
+        {
+            var needed = builds.Value.ShutdownGrace + TimeSpan.FromSeconds(5);
+            if (host.ShutdownTimeout < needed)
+                host.ShutdownTimeout = needed;
+        });
         builder.Services.AddServiceDatabase(AppId, typeof(BuildsExtensions).Assembly);
         builder.Services.TryAddSingleton(sp => new RedisConnection(() => sp.GetRequiredService<BuildGridSettings>().Redis
             ?? throw new InvalidOperationException("The Builds service needs Redis: set BUILDGRID_REDIS (standalone BuildGrid embeds Garnet).")));

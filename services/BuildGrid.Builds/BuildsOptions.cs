@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 namespace BuildGrid.Builds;
 
 /// <summary>Build engine settings, bound from the "Builds" section (env: Builds__Workers=4, ...).</summary>
-public sealed class BuildsOptions
+public sealed class BuildsOptions : IValidatableObject
 {
     /// <summary>Runs this process executes at once (0: this process only serves the API).</summary>
     [Range(0, 64)]
@@ -24,6 +24,20 @@ public sealed class BuildsOptions
     /// <summary>Where images are pushed (host:port); empty: this BuildGrid's own registry (its REST listener).</summary>
     public string Registry { get; set; } = "";
 
+    /// <summary>
+    /// Registries (<c>host[:port]</c>) that builds reach over plain HTTP (or TLS without verification), besides BuildGrid's
+    /// own registry, which always is: <c>Builds__InsecureRegistries__0=registry.lan:5000</c>. Written into each run's
+    /// own registries.conf; nothing under /etc is read for it or changed.
+    /// </summary>
+    public List<string> InsecureRegistries { get; set; } = [];
+
+    /// <summary>
+    /// On shutdown (SIGTERM) the worker takes no new runs and gives running ones this long to finish; then it kills
+    /// them and queues them again at once for their next attempt. Keep Kubernetes' terminationGracePeriodSeconds above it.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan ShutdownGrace { get; set; } = TimeSpan.FromSeconds(25);
+
     /// <summary>Keep workspaces after a run (for debugging); they are removed by default.</summary>
     public bool KeepWorkspaces { get; set; }
 
@@ -34,6 +48,12 @@ public sealed class BuildsOptions
     /// <summary>How often the reaper checks leases and re-queues runs Redis lost.</summary>
     [Range(typeof(TimeSpan), "00:00:00.200", "00:10:00")]
     public TimeSpan ReaperInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        foreach (var registry in InsecureRegistries.Where(r => !Worker.RegistriesConfig.IsValidLocation(r)))
+            yield return new ValidationResult($"Builds:InsecureRegistries: '{registry}' is not a registry location (host[:port])", [nameof(InsecureRegistries)]);
+    }
 }
 
 [OptionsValidator]

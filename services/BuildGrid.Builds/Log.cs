@@ -28,4 +28,10 @@ internal static partial class Log
 
     [LoggerMessage(9, LogLevel.Warning, "Run {RunId} is stored but could not be pushed to Redis now; the reaper will push it")]
     public static partial void EnqueueDeferred(ILogger logger, string runId, Exception exception);
+
+    [LoggerMessage(10, LogLevel.Information, "Worker {Worker} is shutting down: {Count} running build(s) get {Grace} to finish, then are queued again")]
+    public static partial void ShuttingDown(ILogger logger, string worker, int count, TimeSpan grace);
+
+    [LoggerMessage(11, LogLevel.Information, "Run {RunId} attempt {Attempt} was stopped by the worker's shutdown; queued again")]
+    public static partial void RequeuedAtShutdown(ILogger logger, string runId, int attempt);
 }

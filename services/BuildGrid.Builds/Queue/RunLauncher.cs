@@ -18,9 +18,17 @@ public sealed class RunLauncher(RunStore store, BuildQueue queue, IOptions<Build
 
     /// <summary>
     /// A new queued run in <paramref name="namespace"/>. Its operator is the authenticated caller; the body's operator
-    /// counts only for the protected-mode caller (<see cref="Access.Operator"/>), and is validated either way.
+    /// counts only for the protected-mode caller (<see cref="Access.Operator"/>), and is validated either way. The spec
+    /// records the caller as <see cref="RunSpec.QueuedBy"/> (replacing whatever the request put there): the worker pulls
+    /// base images with that principal's rights.
     /// </summary>
-    public Run NewRun(string kind, string requestedOperator, ServerCallContext context, RunSpec spec, string @namespace) => new()
+    public Run NewRun(string kind, string requestedOperator, ServerCallContext context, RunSpec spec, string @namespace)
+    {
+        spec.QueuedBy = Domain.RunPrincipals.From(Access.PrincipalOf(context));
+        return NewRun(kind, requestedOperator, context, @namespace, spec);
+    }
+
+    Run NewRun(string kind, string requestedOperator, ServerCallContext context, string @namespace, RunSpec spec) => new()
     {
         Id = Guid.CreateVersion7().ToString(),
         Kind = kind,

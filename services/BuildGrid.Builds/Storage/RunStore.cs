@@ -184,6 +184,38 @@ public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] Service
         return true;
     }
 
+    /// <summary>
+    /// Gives back a run this worker stopped because it shuts down: queued again at once for its next attempt (no wait for
+    /// the lease to lapse), or failed with <paramref name="reason"/> when that was its last attempt. False when the
+    /// worker no longer owns it.
+    /// </summary>
+    public async Task<bool> ReleaseAtShutdownAsync(Run run, string worker, string reason, CancellationToken cancellationToken)
+    {
+        var now = Now();
+        var retry = run.Attempt < run.MaxAttempts;
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        var changed = await connection.ExecuteAsync(new CommandDefinition(retry
+            ? "UPDATE runs SET state = @queued, worker = '', lease_until = NULL, enqueued_at = @now WHERE id = @id AND worker = @worker AND attempt = @attempt AND state = @running"
+            : "UPDATE runs SET state = @failed, lease_until = NULL, finished_at = @now, failure_reason = @reason WHERE id = @id AND worker = @worker AND attempt = @attempt AND state = @running",
+            new { id = run.Id, worker, attempt = run.Attempt, now, reason, queued = (int)RunState.Queued, failed = (int)RunState.Failed, running = (int)RunState.Running },
+            tx, cancellationToken: cancellationToken));
+        if (changed != 1)
+        {
+            await tx.RollbackAsync(cancellationToken);
+            return false;
+        }
+        await outbox.AddAsync(connection, tx, new BuildFinished
+        {
+            RunId = run.Id, Project = run.Project, Definition = run.Definition, Service = run.Service, Tag = run.Tag,
+            Status = retry ? "requeued" : "failed", Image = run.Image, FailureReason = reason, Attempt = run.Attempt,
+            Time = Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(now)),
+        }, cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        outbox.Wake(db);
+        return true;
+    }
+
     /// <summary>Cancels a queued run at once, or flags a running one for its worker; finished runs stay as they are.</summary>
     public async Task<Run?> RequestCancelAsync(string id, CancellationToken cancellationToken)
     {

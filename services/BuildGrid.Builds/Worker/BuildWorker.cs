@@ -11,10 +11,15 @@ namespace BuildGrid.Builds.Worker;
 /// <summary>
 /// Runs builds: <see cref="BuildsOptions.Workers"/> slots take run ids from the queue, claim them in SQL, renew the lease
 /// while they execute, and record the outcome. A cancel request (pub/sub, or the flag seen at a renewal) kills the run.
+/// On shutdown (SIGTERM) the slots take nothing new; running builds get <see cref="BuildsOptions.ShutdownGrace"/> to
+/// finish, then their process trees are killed and they are queued again at once for their next attempt.
 /// </summary>
 public sealed class BuildWorker(BuildQueue queue, RunStore store, RunExecutor executor, IOptions<BuildsOptions> options,
     ILogger<BuildWorker> logger) : BackgroundService
 {
+    /// <summary>Cancelled <see cref="BuildsOptions.ShutdownGrace"/> after shutdown began: running builds are killed then.</summary>
+    readonly CancellationTokenSource shutdownKill = new();
+
     static readonly ActivitySource Source = new("BuildGrid.Builds");
     static readonly Meter Meter = new("BuildGrid.Builds");
     static readonly Counter<long> Finished = Meter.CreateCounter<long>("buildgrid.builds.finished", description: "Build attempts that ended, by status");
@@ -31,6 +36,12 @@ public sealed class BuildWorker(BuildQueue queue, RunStore store, RunExecutor ex
         var slots = options.Value.Workers;
         if (slots == 0)
             return;
+        await using var graceOnStop = stoppingToken.Register(() =>
+        {
+            if (!running.IsEmpty)
+                Log.ShuttingDown(logger, Name, running.Count, options.Value.ShutdownGrace);
+            shutdownKill.CancelAfter(options.Value.ShutdownGrace);
+        });
         await SubscribeAsync(stoppingToken);
         await Task.WhenAll(Enumerable.Range(0, slots).Select(slot => Task.Run(() => SlotAsync(slot, stoppingToken), stoppingToken)));
     }
@@ -98,13 +109,18 @@ public sealed class BuildWorker(BuildQueue queue, RunStore store, RunExecutor ex
             await using var log = await RunLog.OpenAsync(store, queue, run.Id, spec.Secrets.Values, options.Value.MaxLogLines, stoppingToken);
             if (run.Attempt > 1)
                 log.Write($"[buildgrid] attempt {run.Attempt} of {run.MaxAttempts} on {Name}");
-            // A lost lease or a host shutting down stops the run without recording an end: the lease lapses and the
-            // run is retried elsewhere, as when a worker dies.
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel.Token, lost.Token, stoppingToken);
+            // A lost lease stops the run without recording an end: another worker owns it now. A host shutting down
+            // waits out the grace, then stops the run and queues it again (below).
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel.Token, lost.Token, shutdownKill.Token);
             var outcome = await executor.ExecuteAsync(run, spec, log, stop.Token, timeout.Token);
-            await log.FlushAsync();
             if (outcome.State == RunState.Cancelled && !cancel.IsCancellationRequested)
+            {
+                if (shutdownKill.IsCancellationRequested && !lost.IsCancellationRequested)
+                    await RequeueAtShutdownAsync(run, log);
+                await log.FlushAsync();
                 return;
+            }
+            await log.FlushAsync();
             var status = Domain.RunStates.Name(outcome.State);
             activity?.SetTag("buildgrid.run.status", status);
             if (outcome.State != RunState.Succeeded)
@@ -124,6 +140,38 @@ public sealed class BuildWorker(BuildQueue queue, RunStore store, RunExecutor ex
             await done.CancelAsync();
             await renewal;
         }
+    }
+
+    /// <summary>
+    /// A run this worker stopped because it shuts down: queued again in SQL at once (or failed when its attempts are
+    /// spent), then pushed to the front of the Redis queue; if Redis is gone already, the reaper pushes it.
+    /// </summary>
+    async Task RequeueAtShutdownAsync(Run run, RunLog log)
+    {
+        var grace = Domain.RunRules.Describe(options.Value.ShutdownGrace);
+        var retry = run.Attempt < run.MaxAttempts;
+        log.Write(retry
+            ? $"[buildgrid] worker {Name} is shutting down: the run was stopped after a grace of {grace} and is queued again for attempt {run.Attempt + 1} of {run.MaxAttempts}"
+            : $"[buildgrid] worker {Name} is shutting down: the run was stopped after a grace of {grace}; attempt {run.Attempt} of {run.MaxAttempts} was its last");
+        if (!await store.ReleaseAtShutdownAsync(run, Name, $"worker {Name} shut down during attempt {run.Attempt} of {run.MaxAttempts}", CancellationToken.None))
+            return;
+        Log.RequeuedAtShutdown(logger, run.Id, run.Attempt);
+        if (!retry)
+            return;
+        try
+        {
+            await queue.RequeueAsync(run.Id, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(2));
+        }
+        catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException or ObjectDisposedException)
+        {
+            Log.EnqueueDeferred(logger, run.Id, e);
+        }
+    }
+
+    public override void Dispose()
+    {
+        shutdownKill.Dispose();
+        base.Dispose();
     }
 
     /// <summary>Renews the lease every third of it; cancels the run when asked, and stops it when ownership is lost.</summary>

@@ -12,7 +12,8 @@ namespace BuildGrid.Builds.Worker;
 /// parameters and built-in variables, collect outputs, then build the image with buildah and push it to the registry.
 /// Throws nothing for a failing build: the outcome says how it ended.
 /// </summary>
-public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEndpoints endpoints, IOptions<BuildsOptions> options, RegistryTokens tokens)
+public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEndpoints endpoints, IOptions<BuildsOptions> options, RegistryTokens tokens,
+    IEnumerable<Action<RegistriesConfig>> registriesConfigurers)
 {
     public sealed class StepFailed(string message) : Exception(message);
 
@@ -51,10 +52,11 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
                 var script = Path.Combine(meta, "script.sh");
                 await File.WriteAllTextAsync(script, spec.Script, linked.Token);
                 log.Write("[buildgrid] running the build script");
-                var result = await ProcessRunner.RunAsync("bash", ["--noprofile", "--norc", "-e", script], workspace, environment, log.Write, linked.Token);
+                var output = new StepOutput(log);
+                var result = await ProcessRunner.RunAsync("bash", ["--noprofile", "--norc", "-e", script], workspace, environment, output.Write, linked.Token);
                 if (result.Killed) linked.Token.ThrowIfCancellationRequested();
                 if (result.ExitCode != 0)
-                    throw new StepFailed($"build script exited with code {result.ExitCode}");
+                    throw new StepFailed(output.Reason($"build script exited with code {result.ExitCode}"));
                 foreach (var line in File.Exists(environment["BUILDGRID_OUTPUTS"]) ? await File.ReadAllLinesAsync(environment["BUILDGRID_OUTPUTS"], linked.Token) : [])
                 {
                     var equals = line.IndexOf('=');
@@ -65,7 +67,7 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
 
             var digest = "";
             if (spec.DockerBuild is { Image.Length: > 0 } docker)
-                digest = await BuildImageAsync(run, docker, workspace, meta, environment, log, linked.Token);
+                digest = await BuildImageAsync(run, spec, docker, workspace, meta, environment, log, linked.Token);
             log.Write("[buildgrid] succeeded");
             return new RunStore.Outcome(RunState.Succeeded, digest, "", outputs, checkouts);
         }
@@ -141,10 +143,11 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
         string[] clone = repo.Branch.Length > 0
             ? ["clone", "--quiet", "--depth", "50", "--branch", repo.Branch, "--single-branch", "--", repo.Url, name]
             : ["clone", "--quiet", "--depth", "50", "--", repo.Url, name];
-        var result = await ProcessRunner.RunAsync("git", clone, workspace, environment, log.Write, cancellationToken);
+        var output = new StepOutput(log);
+        var result = await ProcessRunner.RunAsync("git", clone, workspace, environment, output.Write, cancellationToken);
         if (result.Killed) cancellationToken.ThrowIfCancellationRequested();
         if (result.ExitCode != 0)
-            throw new StepFailed($"git clone of {repo.Url} failed with code {result.ExitCode}");
+            throw new StepFailed(output.Reason($"checkout of {repo.Url} failed (git clone exited with code {result.ExitCode})"));
         var lines = new List<string>();
         await ProcessRunner.RunAsync("git", ["rev-parse", "HEAD"], Path.Combine(workspace, name), environment, lines.Add, cancellationToken);
         var branch = new List<string>();
@@ -154,7 +157,7 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
         return new RepoCheckout { Name = name, Branch = repo.Branch.Length > 0 ? repo.Branch : branch.FirstOrDefault() ?? "", Commit = commit };
     }
 
-    async Task<string> BuildImageAsync(Run run, DockerBuild docker, string workspace, string meta, Dictionary<string, string> environment,
+    async Task<string> BuildImageAsync(Run run, RunSpec spec, DockerBuild docker, string workspace, string meta, Dictionary<string, string> environment,
         RunLog log, CancellationToken cancellationToken)
     {
         var buildah = FindOnPath("buildah")
@@ -172,51 +175,148 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
         if (!File.Exists(dockerfile))
             throw new StepFailed($"Dockerfile not found: {Path.GetRelativePath(workspace, dockerfile)}");
 
-        var local = $"localhost/buildgrid-{run.Id}:{run.Attempt}";
-        var target = $"{RegistryHost}/{docker.Image}";
-        List<string> bud = [.. global, "bud", "--isolation", "chroot", "--layers", "-f", dockerfile, "-t", local];
-        foreach (var arg in docker.BuildArgs) { bud.Add("--build-arg"); bud.Add(arg); }
-        if (docker.Platforms.Count > 0) { bud.Add("--platform"); bud.Add(string.Join(',', docker.Platforms)); }
-        bud.Add(context);
-        log.Write($"[buildgrid] buildah bud -t {target}");
-        var built = await ProcessRunner.RunAsync(buildah, bud, workspace, environment, log.Write, cancellationToken);
-        if (built.Killed) cancellationToken.ThrowIfCancellationRequested();
-        if (built.ExitCode != 0)
-            throw new StepFailed($"buildah bud failed with code {built.ExitCode}");
+        // buildah reads this run's registries.conf, not the host's, and a private auth file per step (never --creds).
+        var own = OwnRegistryHosts();
+        var buildEnvironment = new Dictionary<string, string>(environment, StringComparer.Ordinal)
+        {
+            ["CONTAINERS_REGISTRIES_CONF"] = await RegistriesConfigFor(own).WriteAsync(meta, cancellationToken),
+        };
+        var authDirectory = Path.Combine(settings.DataDir, "builds", "auth", $"{run.Id}-{run.Attempt}");
         try
         {
-            var digestFile = Path.Combine(meta, "digest");
-            log.Write($"[buildgrid] buildah push {target}");
-            // Credentials for exactly this repository, minted here with the installation's service key and handed to buildah
-            // alone: never logged, never written anywhere. Registries that do not ask for credentials never see them.
-            var pushed = await ProcessRunner.RunAsync(buildah,
-                [.. global, "push", "--tls-verify=false", "--creds", PushCredentials(docker.Image), "--digestfile", digestFile, local, $"docker://{target}"],
-                workspace, environment, log.Write, cancellationToken);
-            if (pushed.Killed) cancellationToken.ThrowIfCancellationRequested();
-            if (pushed.ExitCode != 0)
-                throw new StepFailed($"buildah push to {target} failed with code {pushed.ExitCode}");
-            var digest = (await File.ReadAllTextAsync(digestFile, cancellationToken)).Trim();
-            log.Write($"[buildgrid] pushed {target}@{digest}");
-            return digest;
+            var local = $"localhost/buildgrid-{run.Id}:{run.Attempt}";
+            var target = $"{RegistryHost}/{docker.Image}";
+            var principal = Domain.RunPrincipals.ToPrincipal(spec.QueuedBy);
+            var bases = BaseImages.Of(await File.ReadAllTextAsync(dockerfile, cancellationToken), docker.BuildArgs);
+            var ownBases = bases.Select(b => (Image: b, Host: BaseImages.HostOf(b)))
+                .Where(b => b.Host is not null && own.Contains(b.Host, StringComparer.OrdinalIgnoreCase))
+                .Select(b => BaseImages.RepositoryAfterHost(b.Image, b.Host!)).Distinct(StringComparer.Ordinal).ToList();
+            var output = new StepOutput(log);
+            using (var pullAuth = PullAuthFile(authDirectory, principal, ownBases, own, spec, log))
+            {
+                List<string> bud = [.. global, "bud", "--isolation", "chroot", "--layers", "--authfile", pullAuth.Path, "-f", dockerfile, "-t", local];
+                foreach (var arg in docker.BuildArgs) { bud.Add("--build-arg"); bud.Add(arg); }
+                if (docker.Platforms.Count > 0) { bud.Add("--platform"); bud.Add(string.Join(',', docker.Platforms)); }
+                bud.Add(context);
+                log.Write($"[buildgrid] buildah bud -t {target}" + (ownBases.Count > 0 ? $" (pulling {string.Join(", ", ownBases)} as {principal.Name})" : ""));
+                var built = await ProcessRunner.RunAsync(buildah, bud, workspace, buildEnvironment, output.Write, cancellationToken);
+                if (built.Killed) cancellationToken.ThrowIfCancellationRequested();
+                if (built.ExitCode != 0)
+                    throw new StepFailed(BudFailure(output, principal, own));
+            }
+            try
+            {
+                var digestFile = Path.Combine(meta, "digest");
+                log.Write($"[buildgrid] buildah push {target}");
+                var pushOutput = new StepOutput(log);
+                using var pushAuth = PushAuthFile(authDirectory, docker.Image, log);
+                var pushed = await ProcessRunner.RunAsync(buildah,
+                    [.. global, "push", "--authfile", pushAuth.Path, "--digestfile", digestFile, local, $"docker://{target}"],
+                    workspace, buildEnvironment, pushOutput.Write, cancellationToken);
+                if (pushed.Killed) cancellationToken.ThrowIfCancellationRequested();
+                if (pushed.ExitCode != 0)
+                    throw new StepFailed(pushOutput.Reason($"push of {target} failed (buildah push exited with code {pushed.ExitCode})"));
+                var digest = (await File.ReadAllTextAsync(digestFile, cancellationToken)).Trim();
+                log.Write($"[buildgrid] pushed {target}@{digest}");
+                return digest;
+            }
+            finally
+            {
+                await ProcessRunner.RunAsync(buildah, [.. global, "rmi", "-f", local], workspace, buildEnvironment, _ => { }, CancellationToken.None);
+            }
         }
         finally
         {
-            await ProcessRunner.RunAsync(buildah, [.. global, "rmi", "-f", local], workspace, environment, _ => { }, CancellationToken.None);
+            try { Directory.Delete(authDirectory, recursive: true); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
         }
     }
 
-    /// <summary>How long the push token of a run lives: the push starts at once, but a large image takes a while.</summary>
-    static readonly TimeSpan PushTokenLifetime = TimeSpan.FromMinutes(30);
+    /// <summary>Why <c>buildah bud</c> failed: the base-image pull, a Dockerfile step, or the Dockerfile itself, with its last output.</summary>
+    static string BudFailure(StepOutput output, Principal principal, IReadOnlyList<string> own)
+    {
+        if (output.InFrom && output.FromImage is { } image)
+        {
+            var what = $"base-image pull of {image} failed ({output.DockerfileStep})";
+            var text = output.Reason("");
+            if (BaseImages.HostOf(image) is { } host && own.Contains(host, StringComparer.OrdinalIgnoreCase)
+                && (text.Contains("unauthorized", StringComparison.OrdinalIgnoreCase) || text.Contains("denied", StringComparison.OrdinalIgnoreCase)))
+                what += $": {principal.Name}, who queued the run, may not read {BaseImages.RepositoryAfterHost(image, host)} (it needs the guest role in its namespace, or a public repository)";
+            return output.Reason(what);
+        }
+        return output.DockerfileStep is { } step
+            ? output.Reason($"Dockerfile {step[..Math.Min(step.Length, 200)]} failed")
+            : output.Reason("the Dockerfile could not be built (buildah bud failed before its first step)");
+    }
+
+    /// <summary>How long the tokens of a run's pulls and pushes live: the step starts at once, but a large image takes a while.</summary>
+    static readonly TimeSpan StepTokenLifetime = TimeSpan.FromMinutes(30);
 
     /// <summary>
-    /// <c>user:password</c> for buildah: a registry token as the password (the registry accepts a token in place of a
-    /// password), issued to <c>service:builds</c> and granting pull and push on the image's repository only.
+    /// The auth file of <c>buildah bud</c>: a registry token of the principal who queued the run, granting pull on exactly
+    /// the repositories of BuildGrid's registry that the Dockerfile names, for every address of it. The registry grants no
+    /// more than that principal may read. None at all when the Dockerfile reads nothing from BuildGrid's registry.
     /// </summary>
-    string PushCredentials(string image)
+    RegistryAuthFile PullAuthFile(string directory, Principal principal, IReadOnlyList<string> repositories, IReadOnlyList<string> own, RunSpec spec,
+        RunLog log)
     {
-        var repository = RepositoryOf(image);
-        var (token, _, _) = tokens.Issue(Principal.Service("builds"), [new RegistryAccess("repository", repository, ["pull", "push"])], PushTokenLifetime);
-        return $"buildgrid-builds:{token}";
+        if (repositories.Count == 0)
+            return RegistryAuthFile.Empty(directory, "pull.json");
+        var lifetime = Domain.RunRules.Timeout(spec) < StepTokenLifetime ? Domain.RunRules.Timeout(spec) : StepTokenLifetime;
+        var (token, _, _) = tokens.Issue(principal, [.. repositories.Select(r => new RegistryAccess("repository", r, ["pull"]))], lifetime);
+        log.AddSecret(token);
+        return RegistryAuthFile.Create(directory, "pull.json", own, "buildgrid-run", token);
+    }
+
+    /// <summary>
+    /// The auth file of <c>buildah push</c>: a registry token as the password (the registry accepts a token in place of a
+    /// password), issued to <c>service:builds</c> and granting pull and push on the image's repository only. Registries
+    /// that do not ask for credentials never see it.
+    /// </summary>
+    RegistryAuthFile PushAuthFile(string directory, string image, RunLog log)
+    {
+        var (token, _, _) = tokens.Issue(Principal.Service("builds"), [new RegistryAccess("repository", RepositoryOf(image), ["pull", "push"])], StepTokenLifetime);
+        log.AddSecret(token);
+        return RegistryAuthFile.Create(directory, "push.json", [RegistryHost], "buildgrid-builds", token);
+    }
+
+    /// <summary>
+    /// Every address BuildGrid's registry answers on, as a build may name it in <c>FROM</c>: the push registry, the REST
+    /// listener, and for a loopback or wildcard listener 127.0.0.1, localhost and [::1] (a wildcard one also this
+    /// machine's own addresses and name), all with the listener's port.
+    /// </summary>
+    public IReadOnlyList<string> OwnRegistryHosts()
+    {
+        var hosts = new List<string> { RegistryHost };
+        Uri rest;
+        try { rest = endpoints.RestUri; }
+        catch (InvalidOperationException) { return hosts; }   // a worker process without a REST listener: Builds:Registry only
+        hosts.Add(rest.Authority);
+        var port = rest.Port;
+        var address = System.Net.IPAddress.TryParse(rest.Host.Trim('[', ']'), out var parsed) ? parsed : null;
+        var wildcard = endpoints.RestListensOnAnyAddress;
+        if (wildcard || address is not null && System.Net.IPAddress.IsLoopback(address))
+            hosts.AddRange([$"127.0.0.1:{port}", $"localhost:{port}", $"[::1]:{port}"]);
+        if (wildcard)
+        {
+            hosts.Add($"{Environment.MachineName}:{port}".ToLowerInvariant());
+            foreach (var ip in System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+                .SelectMany(n => n.GetIPProperties().UnicastAddresses).Select(u => u.Address).Where(a => !a.IsIPv6LinkLocal))
+                hosts.Add(ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{ip}]:{port}" : $"{ip}:{port}");
+        }
+        return hosts.Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+    }
+
+    /// <summary>The registries.conf of a run: BuildGrid's registry and the configured insecure registries over plain HTTP, plus the mirrors others add.</summary>
+    RegistriesConfig RegistriesConfigFor(IReadOnlyList<string> own)
+    {
+        var config = new RegistriesConfig();
+        foreach (var host in own.Concat(options.Value.InsecureRegistries))
+            config.AddInsecure(host);
+        foreach (var configure in registriesConfigurers)
+            configure(config);
+        return config;
     }
 
     /// <summary>The repository of an image reference without the registry host: <c>team/app:v1</c> and <c>team/app@sha256:…</c> are <c>team/app</c>.</summary>

@@ -12,7 +12,7 @@ public sealed class RunLog : IAsyncDisposable
     readonly RunStore store;
     readonly BuildQueue queue;
     readonly string runId;
-    readonly string[] secrets;
+    string[] secrets;
     readonly int maxLines;
     readonly List<(string Text, long At)> pending = [];
     readonly SemaphoreSlim flushing = new(1, 1);
@@ -32,8 +32,16 @@ public sealed class RunLog : IAsyncDisposable
         CancellationToken cancellationToken) =>
         new(store, queue, runId, secrets, maxLines, await store.LogLengthAsync(runId, cancellationToken));
 
+    /// <summary>Masks <paramref name="secret"/> too from now on (a credential the worker minted for this run).</summary>
+    public void AddSecret(string secret)
+    {
+        lock (pending)
+            secrets = [.. secrets.Append(secret).Where(s => s.Length > 0).Distinct().OrderByDescending(s => s.Length)];
+    }
+
     public string Mask(string text)
     {
+        var secrets = this.secrets;
         foreach (var secret in secrets)
             text = text.Replace(secret, "***", StringComparison.Ordinal);
         return text;

@@ -15,6 +15,9 @@ public sealed class BuildGridEndpoints
     public Uri RestUri => ToUri(Rest, "REST");
     public Uri GrpcUri => ToUri(Grpc, "gRPC");
 
+    /// <summary>Whether the REST listener takes every address of the machine (0.0.0.0 or [::]), not one.</summary>
+    public bool RestListensOnAnyAddress => Rest?.IPEndPoint?.Address is { } address && (address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any));
+
     static Uri ToUri(ListenOptions? options, string name)
     {
         var endpoint = options?.IPEndPoint ?? throw new InvalidOperationException($"The {name} listener is not configured.");
