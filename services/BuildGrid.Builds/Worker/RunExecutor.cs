@@ -195,6 +195,11 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
             using (var pullAuth = PullAuthFile(authDirectory, principal, ownBases, own, spec, log))
             {
                 List<string> bud = [.. global, "bud", "--isolation", "chroot", "--layers", "--authfile", pullAuth.Path, "-f", dockerfile, "-t", local];
+                // The image storage is shared by all runs: a base from BuildGrid's registry is fetched again for every run
+                // (its unchanged layers are not), so that a run whose principal may not read it fails instead of using
+                // the copy another run pulled. buildah's default ("newer") would fall back to that copy.
+                if (ownBases.Count > 0)
+                    bud.Add("--pull=always");
                 foreach (var arg in docker.BuildArgs) { bud.Add("--build-arg"); bud.Add(arg); }
                 if (docker.Platforms.Count > 0) { bud.Add("--platform"); bud.Add(string.Join(',', docker.Platforms)); }
                 bud.Add(context);
@@ -202,7 +207,7 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
                 var built = await ProcessRunner.RunAsync(buildah, bud, workspace, buildEnvironment, output.Write, cancellationToken);
                 if (built.Killed) cancellationToken.ThrowIfCancellationRequested();
                 if (built.ExitCode != 0)
-                    throw new StepFailed(BudFailure(output, principal, own));
+                    throw new StepFailed(await BudFailureAsync(output, principal, own, cancellationToken));
             }
             try
             {
@@ -233,21 +238,56 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
         }
     }
 
-    /// <summary>Why <c>buildah bud</c> failed: the base-image pull, a Dockerfile step, or the Dockerfile itself, with its last output.</summary>
-    static string BudFailure(StepOutput output, Principal principal, IReadOnlyList<string> own)
+    /// <summary>
+    /// Why <c>buildah bud</c> failed: the base-image pull, a Dockerfile step, or the Dockerfile itself, with its last output.
+    /// BuildGrid's registry answers "name unknown" alike for what is missing and for what the caller may not read; the
+    /// worker asks it itself which one it is, so that the reason says why.
+    /// </summary>
+    async Task<string> BudFailureAsync(StepOutput output, Principal principal, IReadOnlyList<string> own, CancellationToken cancellationToken)
     {
         if (output.InFrom && output.FromImage is { } image)
         {
             var what = $"base-image pull of {image} failed ({output.DockerfileStep})";
-            var text = output.Reason("");
-            if (BaseImages.HostOf(image) is { } host && own.Contains(host, StringComparer.OrdinalIgnoreCase)
-                && (text.Contains("unauthorized", StringComparison.OrdinalIgnoreCase) || text.Contains("denied", StringComparison.OrdinalIgnoreCase)))
-                what += $": {principal.Name}, who queued the run, may not read {BaseImages.RepositoryAfterHost(image, host)} (it needs the guest role in its namespace, or a public repository)";
+            if (BaseImages.HostOf(image) is { } host && own.Contains(host, StringComparer.OrdinalIgnoreCase))
+            {
+                var repository = BaseImages.RepositoryAfterHost(image, host);
+                what += await ExistsAsync(image[(host.Length + 1)..], repository, cancellationToken) switch
+                {
+                    true => $": {principal.Name}, who queued the run, may not read {repository} (it needs the guest role in its namespace, or a public repository)",
+                    false => $": {image[(host.Length + 1)..]} does not exist in BuildGrid's registry",
+                    null => "",
+                };
+            }
             return output.Reason(what);
         }
         return output.DockerfileStep is { } step
             ? output.Reason($"Dockerfile {step[..Math.Min(step.Length, 200)]} failed")
             : output.Reason("the Dockerfile could not be built (buildah bud failed before its first step)");
+    }
+
+    static readonly HttpClient Registry = new() { Timeout = TimeSpan.FromSeconds(5) };
+
+    /// <summary>Whether BuildGrid's registry holds <paramref name="reference"/> (asked as this service); null when it cannot tell.</summary>
+    async Task<bool?> ExistsAsync(string reference, string repository, CancellationToken cancellationToken)
+    {
+        var name = reference.Split('@', 2) is [var repo, var digest] ? (repo, digest)
+            : reference.LastIndexOf(':') is var colon && colon > reference.LastIndexOf('/') ? (reference[..colon], reference[(colon + 1)..]) : (reference, "latest");
+        var (token, _, _) = tokens.Issue(Principal.Service("builds"), [new RegistryAccess("repository", repository, ["pull"])], TimeSpan.FromMinutes(1));
+        using var request = new HttpRequestMessage(HttpMethod.Head, $"http://{RegistryHost}/v2/{name.Item1}/manifests/{name.Item2}");
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        request.Headers.Accept.ParseAdd("application/vnd.oci.image.manifest.v1+json");
+        request.Headers.Accept.ParseAdd("application/vnd.oci.image.index.v1+json");
+        request.Headers.Accept.ParseAdd("application/vnd.docker.distribution.manifest.v2+json");
+        request.Headers.Accept.ParseAdd("application/vnd.docker.distribution.manifest.list.v2+json");
+        try
+        {
+            using var response = await Registry.SendAsync(request, cancellationToken);
+            return response.IsSuccessStatusCode ? true : response.StatusCode == System.Net.HttpStatusCode.NotFound ? false : null;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or UriFormatException)
+        {
+            return null;
+        }
     }
 
     /// <summary>How long the tokens of a run's pulls and pushes live: the step starts at once, but a large image takes a while.</summary>

@@ -53,7 +53,8 @@ public sealed class BuildRunsTests(StandaloneFixture fixture) : IDisposable
         var run = await client.StartRunAsync(new StartRunRequest { Spec = Runs.Script("echo before\nexit 3\necho never") }, cancellationToken: Ct);
         var done = await Runs.FinishedAsync(client, run.Id);
         Assert.Equal(RunState.Failed, done.State);
-        Assert.Equal("build script exited with code 3", done.FailureReason);
+        // The step, its exit code, and what it printed last, quoted.
+        Assert.Equal("build script exited with code 3; its last output:\n  > before", done.FailureReason);
         var log = await Runs.LogAsync(client, run.Id);
         Assert.Contains("before", log);
         Assert.DoesNotContain("never", log);
@@ -151,7 +152,9 @@ public sealed class BuildRunsTests(StandaloneFixture fixture) : IDisposable
         missing.Repos.Add(new RepoSpec { Url = repo.Url, Branch = "no-such-branch" });
         var failed = await Runs.FinishedAsync(client, (await client.StartRunAsync(new StartRunRequest { Spec = missing }, cancellationToken: Ct)).Id);
         Assert.Equal(RunState.Failed, failed.State);
-        Assert.StartsWith("git clone of file://", failed.FailureReason);
+        Assert.StartsWith("checkout of file://", failed.FailureReason);
+        Assert.Contains("failed (git clone exited with code 128); its last output:", failed.FailureReason);
+        Assert.Contains("no-such-branch", failed.FailureReason[failed.FailureReason.IndexOf("its last output", StringComparison.Ordinal)..]);
     }
 
     [Fact]
