@@ -75,6 +75,29 @@ public sealed partial class ServiceProcess : IAsyncDisposable
         return service;
     }
 
+    /// <summary>
+    /// SIGTERM, as Kubernetes and systemd stop a process: its shutdown code runs. Waits up to <paramref name="timeout"/>
+    /// for it to exit and answers how long that took (a process still running then is killed, and the test should fail).
+    /// </summary>
+    public async Task<TimeSpan> TerminateAsync(TimeSpan timeout)
+    {
+        var started = Stopwatch.StartNew();
+        using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            await kill.WaitForExitAsync();
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            await KillAsync();
+            throw new TimeoutException($"the process did not exit within {timeout} of SIGTERM:\n{Output}");
+        }
+        return started.Elapsed;
+    }
+
+    public int ExitCode => process.ExitCode;
+
     /// <summary>kill -9 of the process (and anything it started): no shutdown code runs.</summary>
     public async Task KillAsync()
     {
