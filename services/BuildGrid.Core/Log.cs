@@ -22,6 +22,15 @@ internal static partial class Log
     [LoggerMessage(6, LogLevel.Warning, "PROTECTED MODE: BuildGrid listens only on loopback and {Setting} is not set, so every call without credentials acts as the admin. Set {Setting} before exposing it to anyone.")]
     public static partial void ProtectedMode(ILogger logger, string setting);
 
+    [LoggerMessage(7, LogLevel.Warning, "The data directory {DataDir} is open to other users (mode {Mode}): it holds password hashes, credentials and private images. Run chmod -R go= on it; BuildGrid creates what it writes owner-only.")]
+    public static partial void DataDirOpenToOthers(ILogger logger, string dataDir, string mode);
+
+    [LoggerMessage(8, LogLevel.Warning, "Refused a delivery to {Path} from {RemoteAddress}: {Reason}")]
+    public static partial void EventRouteRefused(ILogger logger, string path, string? remoteAddress, string reason);
+
+    [LoggerMessage(9, LogLevel.Warning, "Ignored a message on Redis {Channel} that is not signed with this installation's key (forged, or another installation shares this Redis)")]
+    public static partial void UnsignedMessageIgnored(ILogger logger, string channel);
+
     [LoggerMessage(40, LogLevel.Information, "In-process call {Method} ended with status {StatusCode}: {Detail}")]
     public static partial void InProcessCallFailed(ILogger logger, string method, Grpc.Core.StatusCode statusCode, string detail);
 

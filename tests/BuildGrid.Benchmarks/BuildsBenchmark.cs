@@ -30,7 +30,7 @@ public static class BuildsBenchmark
             var host = BuildGridHost.Create(["--BUILDGRID_REST_URL=http://127.0.0.1:0", "--BUILDGRID_GRPC_URL=http://127.0.0.1:0",
                 $"--BUILDGRID_DATA_DIR={garnetDir}", "--Logging:LogLevel:Default=Warning", "--Builds:Workers=0"]);
             await host.StartAsync();
-            await QueueRatioAsync("Garnet (embedded)", host.Services.GetRequiredService<EmbeddedGarnet>().Endpoint!, operations);
+            await QueueRatioAsync("Garnet (embedded)", host.Services.GetRequiredService<EmbeddedGarnet>().ConnectionString, operations);
             await host.StopAsync();
 
             await LatencyAndThroughputAsync($"127.0.0.1:{redisPort}");
@@ -45,7 +45,8 @@ public static class BuildsBenchmark
     {
         await using var mux = await ConnectionMultiplexer.ConnectAsync(endpoint);
         var db = mux.GetDatabase();
-        var queue = new BuildQueue(new RedisConnection(() => endpoint));
+        var queue = new BuildQueue(new RedisConnection(() => endpoint),
+            new SignedMessages(new BuildGrid.Core.Identity.IdentitySettings { ServiceKey = new byte[32] }, Microsoft.Extensions.Logging.Abstractions.NullLogger<SignedMessages>.Instance));
         const int Parallel = 16;
         async Task<double> Measure(Func<int, Task> op)
         {

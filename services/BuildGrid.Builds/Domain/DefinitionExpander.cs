@@ -107,7 +107,11 @@ public static partial class DefinitionExpander
                 folder = folder[..^4];
             if (!folders.Add(folder))
                 throw Bad($"repo_info[{i}].repo_name", $"'{folder}' is checked out twice into the same folder");
-            spec.Repos.Add(new RepoSpec { Url = RepoUrl(host, repo), Branch = repo.Branch, Name = folder });
+            spec.Repos.Add(new RepoSpec
+            {
+                Url = RepoUrl(host, repo), Branch = repo.Branch, Name = folder,
+                Username = host.Token.Length > 0 ? host.Username : "", Password = host.Token,
+            });
             known[$"REPONAME_{i}"] = folder;
             known[$"BRANCH_{i}"] = repo.Branch;
         }

@@ -183,9 +183,10 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
     {
         Access.RequireAdmin(context);
         DefinitionRules.ValidateCodeHost(request);
+        TakeCredentials(request, null);
         request.UpdateTime = request.CreateTime = Now();
         await store.InsertCodeHostAsync(request, context.CancellationToken);
-        return request;
+        return WithoutToken(request);
     }
 
     public override async Task<CodeHost> UpdateCodeHost(CodeHost request, ServerCallContext context)
@@ -194,24 +195,52 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
         DefinitionRules.ValidateCodeHost(request);
         var existing = await store.GetCodeHostAsync(request.Name, context.CancellationToken)
             ?? throw Errors.NotFound(Reasons.CodeHostNotFound, "code host", request.Name);
+        TakeCredentials(request, existing);
         request.UpdateTime = Now();
         request.CreateTime = existing.CreateTime;
         if (!await store.UpdateCodeHostAsync(request, context.CancellationToken))
             throw Errors.NotFound(Reasons.CodeHostNotFound, "code host", request.Name);
-        return request;
+        return WithoutToken(request);
     }
 
     public override async Task<CodeHost> GetCodeHost(GetCodeHostRequest request, ServerCallContext context)
     {
         Access.RequireAdmin(context);
-        return await store.GetCodeHostAsync(request.Name, context.CancellationToken)
-            ?? throw Errors.NotFound(Reasons.CodeHostNotFound, "code host", request.Name);
+        return WithoutToken(await store.GetCodeHostAsync(request.Name, context.CancellationToken)
+            ?? throw Errors.NotFound(Reasons.CodeHostNotFound, "code host", request.Name));
     }
 
     public override async Task<ListCodeHostsResponse> ListCodeHosts(ListCodeHostsRequest request, ServerCallContext context)
     {
         Access.RequireAdmin(context);
-        return new() { CodeHosts = { await store.ListCodeHostsAsync(context.CancellationToken) } };
+        return new() { CodeHosts = { (await store.ListCodeHostsAsync(context.CancellationToken)).Select(WithoutToken) } };
+    }
+
+    /// <summary>
+    /// The token is write-only: taken from the request's token or from its URL's user info (the URL is kept without it);
+    /// an update without one keeps the stored one.
+    /// </summary>
+    static void TakeCredentials(CodeHost host, CodeHost? existing)
+    {
+        var (url, username, secret) = GitCredentials.Split(host.Url);
+        host.Url = url;
+        if (host.Token.Length == 0 && secret is not null)
+            (host.Token, host.Username) = (secret, host.Username.Length > 0 ? host.Username : username!);
+        if (host.Token.Length == 0 && existing is not null)
+            (host.Token, host.Username) = (existing.Token, host.Username.Length > 0 ? host.Username : existing.Username);
+        if (host.Token.Length > 0 && host.Username.Length == 0)
+            host.Username = GitCredentials.DefaultUsername;
+        if (host.Token.Length > 4096 || host.Token.Any(char.IsControl) || host.Username.Length > 256 || host.Username.Any(char.IsControl))
+            throw Errors.Invalid(Reasons.InvalidArgument, "token", "token and username must be at most 4096 and 256 characters, without control characters");
+    }
+
+    /// <summary>What an answer shows of a code host: whether it has a token, never the token.</summary>
+    static CodeHost WithoutToken(CodeHost host)
+    {
+        var shown = host.Clone();
+        shown.HasToken = shown.Token.Length > 0;
+        shown.Token = "";
+        return shown;
     }
 
     public override async Task<Empty> DeleteCodeHost(DeleteCodeHostRequest request, ServerCallContext context)

@@ -8,8 +8,11 @@ namespace BuildGrid.Builds.Queue;
 /// is LPUSHed when queued and RPOPed by a worker, which then claims it in SQL; SQL decides ownership, so a duplicate
 /// or lost entry costs time, never correctness (the reaper re-pushes what Redis lost). Pub/sub wakes idle workers,
 /// carries cancel requests to the worker that runs a build, and tells log watchers that new lines are stored.
+/// A cancel request is sealed with the installation's key (<see cref="SignedMessages"/>): a forged
+/// <c>PUBLISH buildgrid:builds:cancel &lt;id&gt;</c> is logged and ignored. (The queue itself holds only run ids that SQL
+/// decides about; a wake-up or a log tick only makes someone look at SQL.)
 /// </summary>
-public sealed class BuildQueue(RedisConnection redis)
+public sealed class BuildQueue(RedisConnection redis, SignedMessages signing)
 {
     const string Prefix = "buildgrid:builds:";
     static readonly RedisKey QueueKey = Prefix + "queue";
@@ -46,11 +49,17 @@ public sealed class BuildQueue(RedisConnection redis)
     public async Task OnWakeAsync(Action wake, CancellationToken cancellationToken) =>
         await (await SubscriberAsync(cancellationToken)).SubscribeAsync(WakeChannel, (_, _) => wake());
 
+    const string CancelPurpose = Prefix + "cancel";
+
     public async Task RequestCancelAsync(string runId, CancellationToken cancellationToken) =>
-        await (await SubscriberAsync(cancellationToken)).PublishAsync(CancelChannel, runId);
+        await (await SubscriberAsync(cancellationToken)).PublishAsync(CancelChannel, signing.Seal(CancelPurpose, runId));
 
     public async Task OnCancelAsync(Action<string> cancel, CancellationToken cancellationToken) =>
-        await (await SubscriberAsync(cancellationToken)).SubscribeAsync(CancelChannel, (_, value) => cancel(value.ToString()));
+        await (await SubscriberAsync(cancellationToken)).SubscribeAsync(CancelChannel, (_, value) =>
+        {
+            if (signing.Open(CancelPurpose, (ReadOnlyMemory<byte>)value) is { } runId)
+                cancel(System.Text.Encoding.UTF8.GetString(runId.Span));
+        });
 
     public async Task LogAppendedAsync(string runId, long lines, CancellationToken cancellationToken) =>
         await (await SubscriberAsync(cancellationToken)).PublishAsync(LogChannel(runId), lines);

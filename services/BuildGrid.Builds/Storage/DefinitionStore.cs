@@ -12,7 +12,7 @@ namespace BuildGrid.Builds.Storage;
 /// <summary>
 /// All SQL of build definitions, templates and code hosts. A row holds its resource as proto JSON; credential
 /// parameter values and template inputs are encrypted before they are written and decrypted when read, so callers of
-/// this store see clear values (the gRPC service masks them before answering).
+/// this store see clear values (the gRPC service masks them before answering). So are code hosts' tokens.
 /// </summary>
 public sealed class DefinitionStore([FromKeyedServices(BuildsExtensions.AppId)] ServiceDatabase db, IDataProtectionProvider protection)
 {
@@ -255,15 +255,42 @@ public sealed class DefinitionStore([FromKeyedServices(BuildsExtensions.AppId)] 
             CodeHostParameters(host), cancellationToken: cancellationToken)) == 1;
     }
 
-    static object CodeHostParameters(CodeHost host) =>
-        new { host.Name, Json = Formatter.Format(host), UpdateTime = Millis(host.UpdateTime), CreateTime = Millis(host.CreateTime) };
+    /// <summary>The row of a code host: its token encrypted.</summary>
+    object CodeHostParameters(CodeHost host)
+    {
+        var stored = host.Clone();
+        if (stored.Token.Length > 0)
+            stored.Token = secrets.Protect(stored.Token);
+        stored.HasToken = false;
+        return new { host.Name, Json = Formatter.Format(stored), UpdateTime = Millis(host.UpdateTime), CreateTime = Millis(host.CreateTime) };
+    }
+
+    /// <summary>
+    /// A stored code host with its token in clear. A row from before tokens were kept apart may still carry one in its
+    /// URL: it is split off here, so neither answers nor runs see it in the URL.
+    /// </summary>
+    CodeHost ReadCodeHost(string json)
+    {
+        var host = Parser.Parse<CodeHost>(json);
+        if (host.Token.Length > 0)
+            host.Token = secrets.Unprotect(host.Token);
+        var (url, username, secret) = Domain.GitCredentials.Split(host.Url);
+        if (secret is not null)
+        {
+            host.Url = url;
+            if (host.Token.Length == 0)
+                (host.Username, host.Token) = (username!, secret);
+        }
+        host.HasToken = host.Token.Length > 0;
+        return host;
+    }
 
     public async Task<CodeHost?> GetCodeHostAsync(string name, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         var json = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
             "SELECT code_host FROM code_hosts WHERE name = @name", new { name }, cancellationToken: cancellationToken));
-        return json is null ? null : Parser.Parse<CodeHost>(json);
+        return json is null ? null : ReadCodeHost(json);
     }
 
     public async Task<IReadOnlyList<CodeHost>> ListCodeHostsAsync(CancellationToken cancellationToken)
@@ -271,7 +298,7 @@ public sealed class DefinitionStore([FromKeyedServices(BuildsExtensions.AppId)] 
         await using var connection = await db.OpenAsync(cancellationToken);
         var rows = await connection.QueryAsync<string>(new CommandDefinition("SELECT code_host FROM code_hosts ORDER BY name",
             cancellationToken: cancellationToken));
-        return rows.Select(Parser.Parse<CodeHost>).ToList();
+        return rows.Select(ReadCodeHost).ToList();
     }
 
     public async Task<bool> DeleteCodeHostAsync(string name, CancellationToken cancellationToken)

@@ -38,6 +38,15 @@ public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] Service
         var stored = spec.Clone();
         foreach (var key in stored.Secrets.Keys.ToList())
             stored.Secrets[key] = secrets.Protect(stored.Secrets[key]);
+        foreach (var repo in stored.Repos)
+        {
+            // A token in a clone URL is kept apart from it, encrypted, as code-host tokens are.
+            var (url, username, secret) = Domain.GitCredentials.Split(repo.Url);
+            if (secret is not null)
+                (repo.Url, repo.Username, repo.Password) = (url, repo.Password.Length > 0 ? repo.Username : username!, repo.Password.Length > 0 ? repo.Password : secret);
+            if (repo.Password.Length > 0)
+                repo.Password = secrets.Protect(repo.Password);
+        }
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
         await connection.ExecuteAsync(new CommandDefinition("""
@@ -129,6 +138,8 @@ public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] Service
         var spec = Parser.Parse<RunSpec>(row.Spec);
         foreach (var key in spec.Secrets.Keys.ToList())
             spec.Secrets[key] = secrets.Unprotect(spec.Secrets[key]);
+        foreach (var repo in spec.Repos.Where(r => r.Password.Length > 0))
+            repo.Password = secrets.Unprotect(repo.Password);
         return (run, spec);
     }
 

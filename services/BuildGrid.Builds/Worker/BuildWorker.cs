@@ -106,7 +106,8 @@ public sealed class BuildWorker(BuildQueue queue, RunStore store, RunExecutor ex
         Log.RunStarted(logger, run.Id, run.Attempt, Name);
         try
         {
-            await using var log = await RunLog.OpenAsync(store, queue, run.Id, spec.Secrets.Values, options.Value.MaxLogLines, stoppingToken);
+            await using var log = await RunLog.OpenAsync(store, queue, run.Id,
+                spec.Secrets.Values.Concat(spec.Repos.Select(r => r.Password)), options.Value.MaxLogLines, stoppingToken);
             if (run.Attempt > 1)
                 log.Write($"[buildgrid] attempt {run.Attempt} of {run.MaxAttempts} on {Name}");
             // A lost lease stops the run without recording an end: another worker owns it now. A host shutting down

@@ -133,21 +133,40 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
         return environment;
     }
 
-    static async Task<RepoCheckout> CheckoutAsync(RepoSpec repo, int index, string workspace, Dictionary<string, string> environment, RunLog log,
+    /// <summary>
+    /// Clones one repository. Its credentials (a code host's token, a URL's user info) never reach git's command line
+    /// or environment: git asks a prompt helper (GIT_ASKPASS) that reads them from files in a directory private to this
+    /// clone (0700, files 0600, outside the workspace), removed when the clone ends; configured credential helpers are
+    /// switched off, so git stores them nowhere. The log and failure reasons show the URL without them.
+    /// </summary>
+    async Task<RepoCheckout> CheckoutAsync(RepoSpec repo, int index, string workspace, Dictionary<string, string> environment, RunLog log,
         CancellationToken cancellationToken)
     {
-        var name = repo.Name.Length > 0 ? repo.Name : Path.GetFileNameWithoutExtension(repo.Url.TrimEnd('/'));
+        var (url, username, secret) = Domain.GitCredentials.Split(repo.Url);
+        if (repo.Password.Length > 0)
+            (username, secret) = (repo.Username.Length > 0 ? repo.Username : Domain.GitCredentials.DefaultUsername, repo.Password);
+        var name = repo.Name.Length > 0 ? repo.Name : Path.GetFileNameWithoutExtension(url.TrimEnd('/'));
         if (name.Length == 0 || name.Contains('/') || name.Contains("..", StringComparison.Ordinal))
             throw new StepFailed($"repository {index} has no usable folder name");
-        log.Write($"[buildgrid] git clone {repo.Url} ({(repo.Branch.Length > 0 ? repo.Branch : "default branch")}) into {name}");
+        log.Write($"[buildgrid] git clone {url} ({(repo.Branch.Length > 0 ? repo.Branch : "default branch")}) into {name}");
         string[] clone = repo.Branch.Length > 0
-            ? ["clone", "--quiet", "--depth", "50", "--branch", repo.Branch, "--single-branch", "--", repo.Url, name]
-            : ["clone", "--quiet", "--depth", "50", "--", repo.Url, name];
+            ? ["clone", "--quiet", "--depth", "50", "--branch", repo.Branch, "--single-branch", "--", url, name]
+            : ["clone", "--quiet", "--depth", "50", "--", url, name];
+        var prompt = secret is null ? null : await AskPass.CreateAsync(Path.Combine(settings.DataDir, "builds", "askpass"), username!, secret, cancellationToken);
         var output = new StepOutput(log);
-        var result = await ProcessRunner.RunAsync("git", clone, workspace, environment, output.Write, cancellationToken);
+        ProcessRunner.Result result;
+        try
+        {
+            var cloneEnvironment = prompt is null ? environment : prompt.Environment(environment);
+            result = await ProcessRunner.RunAsync("git", clone, workspace, cloneEnvironment, output.Write, cancellationToken);
+        }
+        finally
+        {
+            prompt?.Dispose();
+        }
         if (result.Killed) cancellationToken.ThrowIfCancellationRequested();
         if (result.ExitCode != 0)
-            throw new StepFailed(output.Reason($"checkout of {repo.Url} failed (git clone exited with code {result.ExitCode})"));
+            throw new StepFailed(output.Reason($"checkout of {url} failed (git clone exited with code {result.ExitCode})"));
         var lines = new List<string>();
         await ProcessRunner.RunAsync("git", ["rev-parse", "HEAD"], Path.Combine(workspace, name), environment, lines.Add, cancellationToken);
         var branch = new List<string>();

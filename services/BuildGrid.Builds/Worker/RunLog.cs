@@ -44,6 +44,8 @@ public sealed class RunLog : IAsyncDisposable
         var secrets = this.secrets;
         foreach (var secret in secrets)
             text = text.Replace(secret, "***", StringComparison.Ordinal);
+        // Whatever a URL carries as user info (a token in a clone URL a script prints) is masked too.
+        text = BuildGrid.Core.Errors.Redaction.UrlUserInfoMasked(text);
         return text;
     }
 

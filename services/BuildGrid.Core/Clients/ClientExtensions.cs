@@ -1,4 +1,5 @@
 using Grpc.Core;
+using BuildGrid.Core.Identity;
 using Grpc.Core.Interceptors;
 using Grpc.Net.ClientFactory;
 using Microsoft.Extensions.DependencyInjection;
@@ -9,8 +10,8 @@ namespace BuildGrid.Core.Clients;
 public static class ClientExtensions
 {
     /// <summary>
-    /// A typed gRPC client of another BuildGrid service, addressed by <see cref="ServiceAddresses"/> and carrying
-    /// <c>dapr-app-id</c> when it goes through a sidecar. When the service is hosted in this process the client calls
+    /// A typed gRPC client of another BuildGrid service, addressed by <see cref="ServiceAddresses"/>, signing the identity
+    /// of each call (<see cref="ServiceIdentityInterceptor"/>) and carrying <c>dapr-app-id</c> when it goes through a sidecar. When the service is hosted in this process the client calls
     /// it in-process (<see cref="InProcessCallInvoker"/>), through the same server interceptors.
     /// </summary>
     public static IHttpClientBuilder AddBuildGridClient<TClient>(this IServiceCollection services, string appId)
@@ -20,15 +21,17 @@ public static class ClientExtensions
         return services.AddGrpcClient<TClient>((sp, options) =>
             {
                 var route = sp.GetRequiredService<ServiceAddresses>().RouteOf(appId);
+                var tokens = sp.GetRequiredService<ServiceTokens>();
                 options.Address = route.Address;
-                if (route.DaprAppId is { } daprAppId)
-                    options.InterceptorRegistrations.Add(new InterceptorRegistration(
-                        InterceptorScope.Client, _ => new DaprAppIdInterceptor(daprAppId)));
+                options.InterceptorRegistrations.Add(new InterceptorRegistration(
+                    InterceptorScope.Client, _ => new ServiceIdentityInterceptor(tokens, route.DaprAppId)));
                 if (route.InProcess)
                 {
                     var inProcess = sp.GetRequiredService<InProcessServices>();
                     var authority = route.Address.Authority;
-                    options.Creator = loopback => ClientOf<TClient>.Create(sp, [new InProcessCallInvoker(inProcess, authority, loopback)]);
+                    // In-process calls skip the channel's interceptors: they sign their identity the same way.
+                    options.Creator = loopback => ClientOf<TClient>.Create(sp,
+                        [new InProcessCallInvoker(inProcess, authority, loopback).Intercept(new ServiceIdentityInterceptor(tokens))]);
                 }
             })
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
@@ -43,30 +46,5 @@ public static class ClientExtensions
     static class ClientOf<TClient>
     {
         public static readonly ObjectFactory Create = ActivatorUtilities.CreateFactory(typeof(TClient), [typeof(CallInvoker)]);
-    }
-
-    sealed class DaprAppIdInterceptor(string appId) : Interceptor
-    {
-        public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(TRequest request,
-            ClientInterceptorContext<TRequest, TResponse> context, AsyncUnaryCallContinuation<TRequest, TResponse> continuation) =>
-            continuation(request, WithAppId(context));
-
-        public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(TRequest request,
-            ClientInterceptorContext<TRequest, TResponse> context, AsyncServerStreamingCallContinuation<TRequest, TResponse> continuation) =>
-            continuation(request, WithAppId(context));
-
-        ClientInterceptorContext<TRequest, TResponse> WithAppId<TRequest, TResponse>(ClientInterceptorContext<TRequest, TResponse> context)
-            where TRequest : class where TResponse : class
-        {
-            // A copy: callers reuse their Metadata across calls, and a second app id would make daprd refuse the call.
-            var headers = new Metadata();
-            foreach (var entry in context.Options.Headers ?? [])
-            {
-                if (entry.Key != "dapr-app-id")
-                    headers.Add(entry);
-            }
-            headers.Add("dapr-app-id", appId);
-            return new ClientInterceptorContext<TRequest, TResponse>(context.Method, context.Host, context.Options.WithHeaders(headers));
-        }
     }
 }

@@ -14,7 +14,17 @@ namespace BuildGrid.Core.Clients;
 /// </summary>
 public sealed class ServiceAddresses(IConfiguration configuration, BuildGridSettings settings, BuildGridEndpoints endpoints)
 {
+    /// <summary>
+    /// The app ids of BuildGrid's services: the one list that addresses, the Redis event bus's subscribers and the
+    /// identity settings derive from. Each service's own program is <c>BuildGrid.&lt;AppId&gt;</c>.
+    /// </summary>
+    public static readonly IReadOnlyList<string> AppIds = ["projects", "containers", "builds", "registry", "identity"];
+
     public static string UrlSetting(string appId) => $"BUILDGRID_{appId.ToUpperInvariant()}_URL";
+
+    /// <summary>The app id whose own program this is (<c>BuildGrid.Identity</c> is <c>identity</c>); null for the gateway and other hosts.</summary>
+    public static string? OwnAppIdOf(string applicationName) =>
+        AppIds.FirstOrDefault(id => string.Equals(applicationName, "BuildGrid." + id, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>True when the service is remote (its own process), so this process must not host it.</summary>
     public static bool IsRemote(IConfiguration configuration, string appId) =>

@@ -39,9 +39,12 @@ public sealed class ErrorSizeInterceptor : Interceptor
         catch (RpcException e) when (Oversize(e)) { throw Capped(e); }
     }
 
-    static bool Oversize(RpcException e) => e.Status.Detail.Length > Errors.MaxTextLength;
+    static bool Oversize(RpcException e) => e.Status.Detail.Length > Errors.MaxTextLength || Redaction.HasUrlUserInfo(e.Status.Detail);
 
-    /// <summary>The same status and trailers, the message cut to its first <see cref="Errors.MaxTextLength"/> characters.</summary>
+    /// <summary>
+    /// The same status and trailers, the message cut to its first <see cref="Errors.MaxTextLength"/> characters and any
+    /// URL's user info (a token) masked.
+    /// </summary>
     static RpcException Capped(RpcException e) =>
-        new(new Status(e.StatusCode, Errors.Shorten(e.Status.Detail), e.Status.DebugException), e.Trailers);
+        new(new Status(e.StatusCode, Errors.Shorten(Redaction.UrlUserInfoMasked(e.Status.Detail)), e.Status.DebugException), e.Trailers);
 }

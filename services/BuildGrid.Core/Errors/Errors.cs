@@ -30,8 +30,8 @@ public static class Errors
     {
         var info = new ErrorInfo { Reason = reason, Domain = Reasons.Domain };
         foreach (var (key, value) in metadata)
-            info.Metadata[key] = Shorten(value);
-        return new Google.Rpc.Status { Code = (int)code, Message = Shorten(message), Details = { Any.Pack(info) } }.ToRpcException();
+            info.Metadata[key] = Shorten(Redaction.UrlUserInfoMasked(value));
+        return new Google.Rpc.Status { Code = (int)code, Message = Shorten(Redaction.UrlUserInfoMasked(message)), Details = { Any.Pack(info) } }.ToRpcException();
     }
 
     /// <summary>The text cut to its first <see cref="MaxTextLength"/> characters, marked with an ellipsis.</summary>

@@ -27,7 +27,7 @@ public static class EventsExtensions
             // Services in separate processes without a sidecar: events cross processes through the shared Redis.
             services.TryAddSingleton(_ => new RedisConnection(() => settings.Redis!));
             services.TryAddSingleton(sp => new RedisEventBus(sp.GetRequiredService<RedisConnection>(), appId,
-                sp.GetRequiredService<InProcessEventBus>(), sp.GetRequiredService<ILogger<RedisEventBus>>()));
+                sp.GetRequiredService<InProcessEventBus>(), sp.GetRequiredService<SignedMessages>(), sp.GetRequiredService<ILogger<RedisEventBus>>()));
             services.TryAddSingleton<IEventPublisher>(sp => sp.GetRequiredService<RedisEventBus>());
             services.AddHostedService(sp => sp.GetRequiredService<RedisEventBus>());
         }

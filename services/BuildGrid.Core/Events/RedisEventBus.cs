@@ -22,14 +22,17 @@ namespace BuildGrid.Core.Events;
 /// <item>an event whose handlers keep failing is moved to its dead-letter topic's list after <see cref="MaxAttempts"/>
 /// attempts (data that cannot be read at once), as Dapr's resiliency policy and the topic route's DROP do.</item>
 /// </list>
-/// An event published before any process of an app id ever subscribed is not kept for it (as with Dapr).
+/// An event published before any process of an app id ever subscribed is kept for it when the app id is one of
+/// BuildGrid's own subscribers of the topic (<see cref="EventSubscriptions.SubscribersOf"/>); for other app ids it is
+/// not (as with Dapr).
 /// <para>A Redis that comes back empty (restarted without persistence) is noticed by its epoch key changing: publishing
 /// then pauses until subscribers have registered again (the outbox keeps the events and retries), and every outbox relay
 /// of the process publishes again what it sent in the last <see cref="ReplayWindow"/> — the events that were waiting in
 /// Redis — which subscribers that had them already skip (inbox). Events older than that, waiting for a subscriber that
 /// was down all that time, are lost with Redis: run it with appendonly, as <c>tye.yaml</c> does.</para>
 /// </summary>
-public sealed class RedisEventBus(RedisConnection redisConnection, string appId, InProcessEventBus local, ILogger<RedisEventBus> logger)
+public sealed class RedisEventBus(RedisConnection redisConnection, string appId, InProcessEventBus local, SignedMessages signing,
+    ILogger<RedisEventBus> logger)
     : BackgroundService, IEventPublisher
 {
     /// <summary>Attempts before an event goes to the dead-letter list: the first try and 5 retries (dapr/components/resiliency.yaml).</summary>
@@ -59,6 +62,8 @@ public sealed class RedisEventBus(RedisConnection redisConnection, string appId,
     /// <summary>The wait after a handler's first failure; it doubles with each further failure, up to 15 s.</summary>
     public TimeSpan RetryBackoff { get; init; } = TimeSpan.FromMilliseconds(500);
 
+    static string Purpose(string topic) => "event:" + topic;
+
     static RedisKey Subscribers(string topic) => Prefix + "subscribers:" + topic;
     static RedisKey Queue(string app, string topic) => Prefix + "queue:" + app + ":" + topic;
     static RedisKey Processing(string app, string topic, string consumer) => Prefix + "processing:" + app + ":" + topic + ":" + consumer;
@@ -82,10 +87,9 @@ public sealed class RedisEventBus(RedisConnection redisConnection, string appId,
             return null;
         if (configuration["BUILDGRID_APP_ID"] is { Length: > 0 } explicitId)
             return explicitId.Trim().ToLowerInvariant();
-        string[] services = ["projects", "containers", "registry", "builds"];
-        if (services.FirstOrDefault(s => string.Equals(applicationName, "BuildGrid." + s, StringComparison.OrdinalIgnoreCase)) is { } own)
+        if (Clients.ServiceAddresses.OwnAppIdOf(applicationName) is { } own)
             return own;
-        return services.Any(s => !string.IsNullOrWhiteSpace(configuration[Clients.ServiceAddresses.UrlSetting(s)])) ? "gateway" : null;
+        return Clients.ServiceAddresses.AppIds.Any(s => !string.IsNullOrWhiteSpace(configuration[Clients.ServiceAddresses.UrlSetting(s)])) ? "gateway" : null;
     }
 
     /// <summary>Delivers <paramref name="topic"/> to this process (its handlers are on the local bus); call before the host starts.</summary>
@@ -97,10 +101,15 @@ public sealed class RedisEventBus(RedisConnection redisConnection, string appId,
         await CheckEpochAsync(db);
         if (Environment.TickCount64 < Interlocked.Read(ref resumeAt))
             throw new InvalidOperationException("Redis lost its data; waiting for subscribers to register again before publishing");
-        var apps = await db.SetMembersAsync(Subscribers(cloudEvent.Topic));
+        // The registered subscribers, and BuildGrid's own subscribers of the topic even before they first registered
+        // (Identity started after the service whose audit record this is): their lists keep the event until they come.
+        var apps = (await db.SetMembersAsync(Subscribers(cloudEvent.Topic)))
+            .Concat(EventSubscriptions.SubscribersOf(cloudEvent.Topic).Select(app => (RedisValue)app))
+            .Distinct().ToArray();
         if (apps.Length == 0)
             return;
-        RedisValue envelope = cloudEvent.ToEnvelope();
+        // Sealed with the installation's key: a writer to Redis cannot forge an event (a build.finished, an audit record).
+        RedisValue envelope = signing.Seal(Purpose(cloudEvent.Topic), cloudEvent.ToEnvelope());
         // A failure part way makes the outbox publish again: an app that has the event already skips it (inbox).
         foreach (var app in apps)
             await db.ListLeftPushAsync(Queue(app!, cloudEvent.Topic), envelope);
@@ -246,10 +255,16 @@ public sealed class RedisEventBus(RedisConnection redisConnection, string appId,
 
     async Task DeliverAsync(IDatabase db, string topic, RedisKey processing, RedisValue item, CancellationToken stoppingToken)
     {
+        // Not sealed with this installation's key (forged by a writer to Redis): logged, dead-lettered, never applied.
+        if (signing.Open(Purpose(topic), (ReadOnlyMemory<byte>)item) is not { } opened)
+        {
+            await DeadLetterAsync(db, topic, processing, item, null, "not signed with this installation's key");
+            return;
+        }
         CloudEvent? cloudEvent;
         try
         {
-            using var envelope = JsonDocument.Parse((ReadOnlyMemory<byte>)item);
+            using var envelope = JsonDocument.Parse(opened);
             cloudEvent = CloudEvent.FromEnvelope(envelope.RootElement, topic);
         }
         catch (JsonException)

@@ -32,8 +32,10 @@ public static class BuildGridDefaults
         if (builder.Services.Any(d => d.ServiceType == typeof(BuildGridEndpoints)))
             return builder;
 
+        // Before anything is written: the data directory and every file in it (and of child processes) owner-only.
+        OwnerOnlyFiles.RestrictUmask();
         var settings = BuildGridSettings.From(builder.Configuration);
-        Directory.CreateDirectory(settings.DataDir);
+        OwnerOnlyFiles.CreateDirectory(settings.DataDir);
         var endpoints = new BuildGridEndpoints();
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(endpoints);
@@ -51,10 +53,11 @@ public static class BuildGridDefaults
             endpoints.Grpc = Listen(kestrel, settings.GrpcUrl, HttpProtocols.Http2);
         });
 
-        var identity = IdentitySettings.From(builder.Configuration, settings);
+        var identity = IdentitySettings.From(builder.Configuration, settings, builder.Environment.ApplicationName);
         builder.Services.AddSingleton(identity);
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ServiceTokens>();
+        builder.Services.TryAddSingleton<SignedMessages>();
         // Where an Identity service is reachable (its address or Dapr; AddIdentity covers the process that hosts it), it
         // judges every credential; otherwise only the bootstrap admin's Basic credentials are known.
         if (ServiceAddresses.IsRemote(builder.Configuration, IdentityCredentialValidator.AppId))
@@ -132,6 +135,8 @@ public static class BuildGridDefaults
             {
                 if (identity.ProtectedMode)
                     Log.ProtectedMode(logger, IdentitySettings.AdminPasswordSetting);
+                if (OwnerOnlyFiles.IsOpenToOthers(settings.DataDir))
+                    Log.DataDirOpenToOthers(logger, settings.DataDir, OwnerOnlyFiles.Octal(settings.DataDir));
                 Log.Listening(logger, endpoints.RestUri, endpoints.GrpcUri, settings.DataDir);
             });
             return Task.CompletedTask;

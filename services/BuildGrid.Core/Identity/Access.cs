@@ -12,9 +12,9 @@ public static class Access
             ? identity.Principal
             : throw new InvalidOperationException("No principal on this call: PrincipalInterceptor is not registered (AddBuildGridDefaults registers it).");
 
-    /// <summary>The signed identity token to forward on calls made on behalf of this one, or null outside a resolved call.</summary>
-    internal static string? TokenOf(ServerCallContext context) =>
-        context.UserState.TryGetValue(CallIdentity.Key, out var value) && value is CallIdentity identity ? identity.Token : null;
+    /// <summary>The resolved identity of a call, or null outside a resolved call.</summary>
+    internal static CallIdentity? IdentityOf(ServerCallContext context) =>
+        context.UserState.TryGetValue(CallIdentity.Key, out var value) ? value as CallIdentity : null;
 
     /// <summary>Throws UNAUTHENTICATED (no credentials) or PERMISSION_DENIED unless the caller holds <paramref name="role"/> in the namespace.</summary>
     public static Principal Require(ServerCallContext context, string @namespace, Role role)

@@ -18,15 +18,14 @@ public sealed class IdentitySettings
     public const string AdminPasswordSetting = "BUILDGRID_ADMIN_PASSWORD";
     public const string ServiceKeySetting = "BUILDGRID_SERVICE_KEY";
 
-    /// <summary>The app ids whose address settings mean the services run as separate processes.</summary>
-    static readonly string[] AppIds = ["projects", "containers", "builds", "registry", "identity"];
-
     public string? AdminPassword { get; init; }
     public bool ProtectedMode { get; init; }
     /// <summary>The HMAC key of the internal identity tokens every process of one installation shares.</summary>
     public required byte[] ServiceKey { get; init; }
 
-    public static IdentitySettings From(IConfiguration configuration, BuildGridSettings settings)
+    /// <param name="applicationName">The process's program (<c>BuildGrid.Identity</c>, ...): a service's own program is
+    /// always one piece of a distributed installation, whether or not it calls another service.</param>
+    public static IdentitySettings From(IConfiguration configuration, BuildGridSettings settings, string? applicationName = null)
     {
         var adminPassword = NonEmpty(configuration[AdminPasswordSetting]);
         var serviceKey = NonEmpty(configuration[ServiceKeySetting]);
@@ -37,7 +36,8 @@ public sealed class IdentitySettings
                 $"Refusing to start: anyone who can reach it would be the admin. Set {AdminPasswordSetting} (and {ServiceKeySetting} on every " +
                 "process of a distributed installation), or listen on 127.0.0.1.");
         var protectedMode = loopbackOnly && adminPassword is null && serviceKey is null;
-        var distributed = settings.DaprEnabled || AppIds.Any(id => ServiceAddresses.IsRemote(configuration, id));
+        var distributed = settings.DaprEnabled || ServiceAddresses.AppIds.Any(id => ServiceAddresses.IsRemote(configuration, id))
+            || applicationName is not null && ServiceAddresses.OwnAppIdOf(applicationName) is not null;
         byte[] key;
         if (serviceKey is not null)
             key = SHA256.HashData(Encoding.UTF8.GetBytes(serviceKey));
@@ -46,7 +46,7 @@ public sealed class IdentitySettings
             // the boundary and a caller without credentials is the admin anyway.
             key = SHA256.HashData("buildgrid protected mode: loopback only"u8);
         else if (!distributed)
-            key = RandomNumberGenerator.GetBytes(32); // one process signs and verifies: a fresh secret each start
+            key = RandomNumberGenerator.GetBytes(32); // the all-in-one process signs and verifies: a fresh secret each start
         else
             throw new InvalidOperationException(
                 $"The services run as separate processes: set {ServiceKeySetting} to the same secret on every process, " +

@@ -17,7 +17,7 @@ public sealed class AnonymousAccessOptions
 
 /// <summary>
 /// Resolves the principal of every gRPC call — domain calls and transcoded REST calls alike — before the method runs:
-/// a signed <c>x-buildgrid-identity</c> from another BuildGrid process, else the caller's <c>authorization</c>
+/// a signed <c>x-buildgrid-identity</c> from another BuildGrid process (bound to this very method), else the caller's <c>authorization</c>
 /// (Basic or Bearer, checked by <see cref="ICredentialValidator"/>), else nobody: the admin in protected mode, an
 /// anonymous caller otherwise, who may call only the methods of <see cref="AnonymousAccessOptions"/>. Wrong
 /// credentials are refused even in protected mode.
@@ -58,9 +58,14 @@ public sealed class PrincipalInterceptor(IdentitySettings settings, ServiceToken
         if (context.UserState.ContainsKey(CallIdentity.Key))
             return;
         Principal principal;
+        string? clientAddress = null;
         if (context.RequestHeaders.GetValue(ServiceTokens.Header) is { } token)
-            principal = tokens.Verify(token)
-                ?? throw Access.Unauthenticated($"The call's internal identity token is invalid or expired (every process of one installation needs the same {IdentitySettings.ServiceKeySetting}).");
+        {
+            var identity = await tokens.VerifyAsync(token, context.Method)
+                ?? throw Access.Unauthenticated("The call's internal identity token is invalid, expired or meant for another call " +
+                    $"(every process of one installation needs the same {IdentitySettings.ServiceKeySetting}).");
+            (principal, clientAddress) = (identity.Principal, identity.ClientAddress);
+        }
         else if (context.RequestHeaders.GetValue("authorization") is { Length: > 0 } authorization)
             principal = await validator.ValidateAsync(authorization, context.CancellationToken)
                 ?? throw Access.Unauthenticated("The credentials are wrong, expired or revoked.");
@@ -68,16 +73,15 @@ public sealed class PrincipalInterceptor(IdentitySettings settings, ServiceToken
             principal = settings.ProtectedMode ? Principal.Local : Principal.Anonymous;
         if (principal.Kind == PrincipalKind.Anonymous && !anonymous.Value.Methods.Contains(context.Method))
             throw Access.Unauthenticated("This call needs credentials: Authorization: Basic (user and password) or Bearer (an API token).");
-        context.UserState[CallIdentity.Key] = new CallIdentity(principal, tokens);
+        context.UserState[CallIdentity.Key] = new CallIdentity(principal, clientAddress);
     }
 }
 
-/// <summary>The principal of a call, and the signed token that carries it on to other services (made once, on demand).</summary>
-internal sealed class CallIdentity(Principal principal, ServiceTokens tokens)
+/// <summary>
+/// The principal of a call and, when another BuildGrid process made it on a client's behalf, the client's address as
+/// that process signed it.
+/// </summary>
+internal sealed record CallIdentity(Principal Principal, string? ClientAddress)
 {
     public static readonly object Key = typeof(CallIdentity);
-    string? token;
-
-    public Principal Principal => principal;
-    public string Token => token ??= tokens.Sign(principal);
 }

@@ -1,70 +1,128 @@
 using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text.Json;
-using System.Text.Json.Serialization;
+using BuildGrid.Core.Events;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
 
 namespace BuildGrid.Core.Identity;
 
+/// <summary>What a verified internal identity token says: who calls, and the address of the client the call was made for.</summary>
+public sealed record ServiceIdentity(Principal Principal, string? ClientAddress);
+
 /// <summary>
-/// The internal credential between BuildGrid processes: the caller's principal, signed with the installation's
-/// service key (HMAC-SHA256) and valid for a few minutes, in the <c>x-buildgrid-identity</c> metadata entry. A service
-/// trusts the identity of a call only when this signature checks out.
+/// The internal credential between BuildGrid processes, in the <c>x-buildgrid-identity</c> metadata entry: a JWT (HS256,
+/// with a key derived from the installation's service key) that carries the caller's principal and the client address,
+/// and is bound to one call — its audience is the service that owns the method (<c>projects</c> for
+/// <c>/buildgrid.projects.v1.Projects/GetProject</c>, <c>gateway</c> for the REST facades), its <c>bg_method</c> is the
+/// method, and it lives <see cref="Lifetime"/>. A token captured from one call is useless for another method, another
+/// service, or after a few seconds. Every outgoing call signs its own (<see cref="Clients.ServiceIdentityInterceptor"/>).
+/// <para>A token may name a read/write class (<c>bg_class</c>) instead of a method, for a caller that cannot know the
+/// gRPC method behind a REST path; a read token opens only read methods. BuildGrid's own calls always name the method.</para>
 /// </summary>
-public sealed partial class ServiceTokens(IdentitySettings settings, TimeProvider time)
+public sealed class ServiceTokens(IdentitySettings settings, TimeProvider time)
 {
     public const string Header = "x-buildgrid-identity";
-    static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(5);
+    /// <summary>How long a token is valid: one call's start, with room for a slow hop, not for a replay later.</summary>
+    public static readonly TimeSpan Lifetime = TimeSpan.FromSeconds(20);
+    static readonly TimeSpan Skew = TimeSpan.FromSeconds(5);
+    const string Issuer = "buildgrid";
 
-    public string Sign(Principal principal)
+    readonly SymmetricSecurityKey key = new(HMACSHA256.HashData(settings.ServiceKey, "buildgrid service identity"u8)) { KeyId = "buildgrid-identity" };
+    readonly JsonWebTokenHandler handler = new() { SetDefaultTimesOnTokenCreation = false };
+
+    /// <summary>
+    /// The app that serves a gRPC method: the second segment of a <c>buildgrid.&lt;app&gt;.v1</c> package, and
+    /// <c>gateway</c> for the gateway's facades and everything else (reflection, health).
+    /// </summary>
+    public static string AudienceOf(string method)
     {
-        var payload = new Payload
-        {
-            Name = principal.Name, Kind = principal.Kind, Admin = principal.IsAdmin,
-            Roles = principal.Roles.Count == 0 ? null : new Dictionary<string, Role>(principal.Roles),
-            Expires = time.GetUtcNow().Add(Lifetime).ToUnixTimeSeconds(),
-        };
-        var body = JsonSerializer.SerializeToUtf8Bytes(payload, PayloadContext.Default.Payload);
-        var signature = HMACSHA256.HashData(settings.ServiceKey, body);
-        return $"{Base64Url.EncodeToString(body)}.{Base64Url.EncodeToString(signature)}";
+        var service = method.TrimStart('/').Split('/', 2)[0];
+        var parts = service.Split('.');
+        return parts.Length >= 3 && parts[0] == "buildgrid" && Clients.ServiceAddresses.AppIds.Contains(parts[1]) ? parts[1] : "gateway";
     }
 
-    /// <summary>The principal a token carries, or null when it is malformed, forged or expired.</summary>
-    public Principal? Verify(string token)
+    /// <summary>Whether a method only reads (its name starts with a read verb, as the audit trail judges it).</summary>
+    public static bool IsRead(string method)
     {
-        var dot = token.IndexOf('.');
-        if (dot <= 0 || token.Length > 16 * 1024)
+        var name = method[(method.LastIndexOf('/') + 1)..];
+        return AuditInterceptor.ReadPrefixes.Any(p => name.StartsWith(p, StringComparison.Ordinal));
+    }
+
+    /// <summary>A token for exactly one call of <paramref name="method"/> (its full name, <c>/package.Service/Method</c>).</summary>
+    public string Sign(Principal principal, string method, string? clientAddress) =>
+        Create(principal, AudienceOf(method), clientAddress, new() { ["bg_method"] = method });
+
+    /// <summary>A token for the read (or, with <paramref name="write"/>, every) method of one audience, for callers that cannot name the method.</summary>
+    public string SignClass(Principal principal, string audience, bool write, string? clientAddress) =>
+        Create(principal, audience, clientAddress, new() { ["bg_class"] = write ? "write" : "read" });
+
+    string Create(Principal principal, string audience, string? clientAddress, Dictionary<string, object> claims)
+    {
+        var now = time.GetUtcNow();
+        claims["sub"] = principal.Name;
+        claims["jti"] = Guid.NewGuid().ToString("N");
+        claims["bg_kind"] = principal.Kind.ToString();
+        claims["bg_admin"] = principal.IsAdmin;
+        if (principal.Roles.Count > 0)
+            claims["bg_roles"] = principal.Roles.ToDictionary(r => r.Key, r => (object)r.Value.ToString());
+        if (clientAddress is { Length: > 0 and <= 64 })
+            claims["bg_client"] = clientAddress;
+        return handler.CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = Issuer, Audience = audience, Claims = claims,
+            IssuedAt = now.UtcDateTime, NotBefore = now.UtcDateTime, Expires = now.Add(Lifetime).UtcDateTime,
+            SigningCredentials = new SigningCredentials(key, SecurityAlgorithms.HmacSha256),
+        });
+    }
+
+    /// <summary>
+    /// The identity a token carries for a call of <paramref name="method"/>, or null when it is malformed, forged,
+    /// expired, meant for another service or another method, or a read token on a write.
+    /// </summary>
+    public async ValueTask<ServiceIdentity?> VerifyAsync(string token, string method)
+    {
+        if (!RegistryTokens.LooksLikeToken(token))
+            return null;
+        var result = await handler.ValidateTokenAsync(token, new TokenValidationParameters
+        {
+            ValidIssuer = Issuer, ValidAudience = AudienceOf(method), IssuerSigningKey = key, ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
+            RequireExpirationTime = true, LifetimeValidator = (notBefore, expires, _, _) => InLifetime(notBefore, expires),
+        });
+        if (!result.IsValid || result.SecurityToken is not JsonWebToken jwt)
             return null;
         try
         {
-            var body = Base64Url.DecodeFromChars(token.AsSpan(0, dot));
-            var signature = Base64Url.DecodeFromChars(token.AsSpan(dot + 1));
-            if (!CryptographicOperations.FixedTimeEquals(HMACSHA256.HashData(settings.ServiceKey, body), signature))
+            using var payload = JsonDocument.Parse(Base64Url.DecodeFromChars(jwt.EncodedPayload));
+            var root = payload.RootElement;
+            if (root.TryGetProperty("bg_method", out var bound))
+            {
+                if (bound.GetString() != method)
+                    return null;
+            }
+            else if (!root.TryGetProperty("bg_class", out var @class) || @class.GetString() is not ("write" or "read")
+                     || @class.GetString() == "read" && !IsRead(method))
                 return null;
-            var payload = JsonSerializer.Deserialize(body, PayloadContext.Default.Payload);
-            if (payload is null || payload.Expires < time.GetUtcNow().ToUnixTimeSeconds() || string.IsNullOrEmpty(payload.Name))
+            var name = root.GetProperty("sub").GetString();
+            if (string.IsNullOrEmpty(name) || !Enum.TryParse<PrincipalKind>(root.GetProperty("bg_kind").GetString(), out var kind))
                 return null;
-            return new Principal(payload.Name, payload.Kind, payload.Admin,
-                payload.Roles ?? (IReadOnlyDictionary<string, Role>)new Dictionary<string, Role>());
+            var roles = new Dictionary<string, Role>(StringComparer.Ordinal);
+            if (root.TryGetProperty("bg_roles", out var roleClaims) && roleClaims.ValueKind == JsonValueKind.Object)
+                foreach (var role in roleClaims.EnumerateObject())
+                    if (Enum.TryParse<Role>(role.Value.GetString(), out var parsed))
+                        roles[role.Name] = parsed;
+            var client = root.TryGetProperty("bg_client", out var address) && address.ValueKind == JsonValueKind.String ? address.GetString() : null;
+            return new ServiceIdentity(new Principal(name, kind, root.GetProperty("bg_admin").GetBoolean(), roles), client);
         }
-        catch (FormatException)
-        {
-            return null;
-        }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
             return null;
         }
     }
 
-    internal sealed class Payload
+    bool InLifetime(DateTime? notBefore, DateTime? expires)
     {
-        [JsonPropertyName("n")] public string Name { get; set; } = "";
-        [JsonPropertyName("k")] public PrincipalKind Kind { get; set; }
-        [JsonPropertyName("a")] public bool Admin { get; set; }
-        [JsonPropertyName("r")] public Dictionary<string, Role>? Roles { get; set; }
-        [JsonPropertyName("x")] public long Expires { get; set; }
+        var now = time.GetUtcNow().UtcDateTime;
+        return expires is { } end && now <= end.ToUniversalTime() + Skew && (notBefore is not { } start || now >= start.ToUniversalTime() - Skew);
     }
-
-    [JsonSerializable(typeof(Payload))]
-    internal sealed partial class PayloadContext : JsonSerializerContext;
 }

@@ -19,6 +19,7 @@ public sealed class RedisEventBusContractTests
 {
     static CancellationToken Ct => TestContext.Current.CancellationToken;
     const string Topic = "buildgrid.contract_check.happened";
+    static readonly SignedMessages Signing = new(new BuildGrid.Core.Identity.IdentitySettings { ServiceKey = new byte[32] }, NullLogger<SignedMessages>.Instance);
 
     [Theory]
     [InlineData("redis-server")]
@@ -45,11 +46,11 @@ public sealed class RedisEventBusContractTests
             });
             RedisEventBus Subscriber()
             {
-                var bus = new RedisEventBus(new RedisConnection(() => connectionString), "sub", local, NullLogger<RedisEventBus>.Instance) { RetryBackoff = TimeSpan.FromMilliseconds(10) };
+                var bus = new RedisEventBus(new RedisConnection(() => connectionString), "sub", local, Signing, NullLogger<RedisEventBus>.Instance) { RetryBackoff = TimeSpan.FromMilliseconds(10) };
                 bus.Listen(Topic);
                 return bus;
             }
-            using var publisher = new RedisEventBus(new RedisConnection(() => connectionString), "pub", new InProcessEventBus(NullLogger<InProcessEventBus>.Instance), NullLogger<RedisEventBus>.Instance);
+            using var publisher = new RedisEventBus(new RedisConnection(() => connectionString), "pub", new InProcessEventBus(NullLogger<InProcessEventBus>.Instance), Signing, NullLogger<RedisEventBus>.Instance);
             await using var redis = await ConnectionMultiplexer.ConnectAsync(connectionString);
             var db = redis.GetDatabase();
             static CloudEvent Event(string data) => new(Guid.NewGuid().ToString(), "contract", "test", Topic, DateTimeOffset.UtcNow, data, null);
@@ -73,22 +74,26 @@ public sealed class RedisEventBusContractTests
             Assert.Equal(2, await db.ListLengthAsync(queue));
             // A consumer of the same app that died holding an event (its processing list, no heartbeat).
             var e4 = Event("{\"n\":4}");
-            await db.ListLeftPushAsync("buildgrid:events:processing:sub:" + Topic + ":dead", e4.ToEnvelope());
+            await db.ListLeftPushAsync("buildgrid:events:processing:sub:" + Topic + ":dead", Signing.Seal("event:" + Topic, e4.ToEnvelope()));
             await db.SetAddAsync("buildgrid:events:consumers:sub", "dead");
             // Something that is not a CloudEvent, and an event the handler always fails on.
             await db.ListLeftPushAsync(queue, "not a cloud event");
+            // A well-formed CloudEvent that a writer to Redis put there, without the installation's key: never applied.
+            var forged = Event("{\"n\":5}");
+            await db.ListLeftPushAsync(queue, forged.ToEnvelope());
             var poison = Event("{\"poison\":true}");
             await publisher.PublishAsync(poison, Ct);
 
             using var second = Subscriber();
             await second.StartAsync(Ct);
             await Eventually.Async(() => applied.Count, n => n >= 4, 20_000);
-            await Eventually.Async(() => db.ListLength(deadLetter), n => n >= 2, 20_000);
+            await Eventually.Async(() => db.ListLength(deadLetter), n => n >= 3, 20_000);
             await Task.Delay(500, Ct);   // a duplicate would show up now
             Assert.Equal(new[] { e1.Id, e2.Id, e3.Id, e4.Id }.Order(), applied.Order());
             var dead = (await db.ListRangeAsync(deadLetter)).Select(v => v.ToString()).ToList();
-            Assert.Equal(2, dead.Count);
+            Assert.Equal(3, dead.Count);
             Assert.Contains("not a cloud event", dead);
+            Assert.Contains(dead, d => d.Contains(forged.Id, StringComparison.Ordinal));
             Assert.Contains(dead, d => d.Contains(poison.Id, StringComparison.Ordinal));
             Assert.Equal(0, await db.ListLengthAsync(queue));
             Assert.Equal(0, await db.HashLengthAsync("buildgrid:events:attempts:sub:" + Topic));

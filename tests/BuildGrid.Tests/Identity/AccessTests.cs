@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using BuildGrid.Builds.V1;
+using BuildGrid.Core.Clients;
 using BuildGrid.Core.Events;
 using BuildGrid.Core.Hosting;
 using BuildGrid.Core.Identity;
@@ -11,6 +12,7 @@ using BuildGrid.Events.V1;
 using BuildGrid.Projects.V1;
 using BuildGrid.Tests.Infrastructure;
 using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Microsoft.Extensions.DependencyInjection;
 using Cv1 = BuildGrid.Containers.V1;
@@ -27,10 +29,12 @@ public sealed class GuardedHost : IAsyncLifetime
     public const string Password = "Adm1n-pa55word";
     OwnedHost? host;
     GrpcChannel? channel;
+    CallInvoker? invoker;
     ServiceTokens? tokens;
 
     public OwnedHost Host => host!;
-    public GrpcChannel Channel => channel!;
+    /// <summary>The host's gRPC listener, signing the identity of calls made with <see cref="As"/> as a BuildGrid process does.</summary>
+    public CallInvoker Channel => invoker!;
 
     public async ValueTask InitializeAsync()
     {
@@ -40,6 +44,7 @@ public sealed class GuardedHost : IAsyncLifetime
         // The key as every process of the installation derives it from its BUILDGRID_SERVICE_KEY setting.
         tokens = new ServiceTokens(IdentitySettings.From(host.App.Configuration, host.App.Services.GetRequiredService<BuildGridSettings>()),
             TimeProvider.System);
+        invoker = channel.Intercept(new ServiceIdentityInterceptor(tokens));
     }
 
     public async ValueTask DisposeAsync()
@@ -49,21 +54,30 @@ public sealed class GuardedHost : IAsyncLifetime
             await host.DisposeAsync();
     }
 
-    public string Token(Principal principal) => tokens!.Sign(principal);
+    /// <summary>A token for any write (and so any read) of the REST facades: what a caller that cannot name the gRPC method signs.</summary>
+    public string Token(Principal principal) => tokens!.SignClass(principal, "gateway", write: true, clientAddress: null);
 
     public static Principal User(string name, string @namespace, Role role) =>
         Principal.User(name, isAdmin: false, new Dictionary<string, Role> { [@namespace] = role });
 
-    public Metadata As(Principal principal) => new() { { ServiceTokens.Header, Token(principal) } };
+    public Metadata As(Principal principal) => Caller.OnBehalfOf(new Metadata(), principal, clientAddress: null);
 
     public static Metadata Admin => new() { { "authorization", "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"admin:{Password}")) } };
 
-    public HttpClient Http(Principal? principal = null)
+    public HttpClient Http(Principal? principal = null) =>
+        principal is null
+            ? new HttpClient { BaseAddress = Host.RestUrl }
+            : new HttpClient(new Signing(() => Token(principal)) { InnerHandler = new SocketsHttpHandler() }) { BaseAddress = Host.RestUrl };
+
+    /// <summary>Signs each request afresh: a token lives seconds, longer than no single request, shorter than some tests.</summary>
+    sealed class Signing(Func<string> token) : DelegatingHandler
     {
-        var http = new HttpClient { BaseAddress = Host.RestUrl };
-        if (principal is not null)
-            http.DefaultRequestHeaders.Add(ServiceTokens.Header, Token(principal));
-        return http;
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            request.Headers.Remove(ServiceTokens.Header);
+            request.Headers.Add(ServiceTokens.Header, token());
+            return base.SendAsync(request, cancellationToken);
+        }
     }
 }
 

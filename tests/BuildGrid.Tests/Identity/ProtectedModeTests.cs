@@ -53,7 +53,7 @@ public sealed class ProtectedModeTests
 
         // A caller cannot forge the identity one BuildGrid process hands the next: it is signed with the installation's key.
         var otherKey = new ServiceTokens(new IdentitySettings { ServiceKey = new byte[32] }, TimeProvider.System);
-        var forged = new Metadata { { ServiceTokens.Header, otherKey.Sign(Principal.User("admin", isAdmin: true)) } };
+        var forged = new Metadata { { ServiceTokens.Header, otherKey.Sign(Principal.User("admin", isAdmin: true), "/buildgrid.projects.v1.Projects/CreateProject", null) } };
         var forgery = await Assert.ThrowsAsync<RpcException>(() => projects.CreateProjectAsync(
             new CreateProjectRequest { Name = "nobody", Cluster = "default_cluster" }, forged, cancellationToken: ct).ResponseAsync);
         Assert.Equal(StatusCode.Unauthenticated, forgery.StatusCode);
