@@ -61,6 +61,7 @@ public static class GatewayExtensions
         app.UseRestLimitsAndChallenge(app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<GatewayOptions>>().Value.MaxRequestBodyBytes);
         app.MapGrpcService<BuildGridRestService>();
         app.MapGrpcService<IdentityRestService>();
+        app.MapGrpcService<RegistryRestService>();
         app.MapOpenApiDocument("/openapi.json");
         return app;
     }
