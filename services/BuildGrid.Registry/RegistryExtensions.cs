@@ -33,6 +33,8 @@ public static class RegistryExtensions
         builder.Services.AddSingleton<DistributionApi>();
         builder.Services.AddOptions<ProxyOptions>().BindConfiguration(ProxyOptions.Section).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<ProxyOptions>, ProxyOptionsValidator>();
+        builder.Services.AddOptions<ProxyCacheSettings>().BindConfiguration(ProxyOptions.CachesSection).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<ProxyCacheSettings>, ProxyCacheSettingsValidator>();
         // Upstream passwords of pull-through caches are stored encrypted, with the installation's key ring.
         builder.Services.AddDataProtection().SetApplicationName("BuildGrid")
             .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(BuildGrid.Core.Hosting.BuildGridSettings.From(builder.Configuration).DataDir, "keys")));

@@ -25,38 +25,18 @@ public sealed class ProxyCacheStore
     readonly IDataProtector secrets;
     readonly IReadOnlyDictionary<string, Upstream> fromSettings;
     readonly SemaphoreSlim refresh = new(1, 1);
-    volatile Snapshot snapshot = new(new Dictionary<string, Upstream>(), long.MinValue);
+    volatile Snapshot snapshot = new(new Dictionary<string, Upstream>(), 0, Stale: true);
 
-    sealed record Snapshot(IReadOnlyDictionary<string, Upstream> Caches, long LoadedAt);
+    sealed record Snapshot(IReadOnlyDictionary<string, Upstream> Caches, long LoadedAt, bool Stale = false);
 
     public ProxyCacheStore([FromKeyedServices(RegistryExtensions.AppId)] ServiceDatabase db, IDataProtectionProvider protection,
-        IConfiguration configuration)
+        IOptions<ProxyCacheSettings> settings)
     {
         this.db = db;
         secrets = protection.CreateProtector("BuildGrid.Registry.ProxyCacheSecrets");
-        fromSettings = ReadSettings(configuration);
-    }
-
-    /// <summary>
-    /// The settings' caches, checked at start: a namespace name and an absolute http(s) root URL each, so that a typo
-    /// stops the start naming the setting.
-    /// </summary>
-    static Dictionary<string, Upstream> ReadSettings(IConfiguration configuration)
-    {
-        var caches = new Dictionary<string, Upstream>(StringComparer.Ordinal);
-        foreach (var section in configuration.GetSection(ProxyOptions.CachesSection).GetChildren())
-        {
-            var setting = section.Get<ProxyCacheSetting>() ?? new ProxyCacheSetting();
-            var key = $"{ProxyOptions.CachesSection}:{section.Key}";
-            if (UpstreamUrls.NamespaceProblem(section.Key) is { } badName)
-                throw new OptionsValidationException(key, typeof(ProxyCacheSetting), [$"{key}: {badName}"]);
-            if (UpstreamUrls.Parse(setting.Url, out var url) is { } badUrl)
-                throw new OptionsValidationException(key, typeof(ProxyCacheSetting), [$"{key}:Url: {badUrl}"]);
-            if (string.IsNullOrEmpty(setting.Username) && !string.IsNullOrEmpty(setting.Password))
-                throw new OptionsValidationException(key, typeof(ProxyCacheSetting), [$"{key}: a Password needs a Username"]);
-            caches[section.Key] = new Upstream(section.Key, url!, setting.Username ?? "", setting.Password ?? "", true, 0);
-        }
-        return caches;
+        fromSettings = settings.Value.ToDictionary(e => e.Key,
+            e => new Upstream(e.Key, UpstreamUrls.Parse(e.Value.Url, out var url) is null ? url! : throw new InvalidOperationException(e.Key),
+                e.Value.Username ?? "", e.Value.Password ?? "", true, 0), StringComparer.Ordinal);
     }
 
     /// <summary>The cache that <paramref name="repository"/>'s namespace is, or null (most namespaces are not caches).</summary>
@@ -66,7 +46,7 @@ public sealed class ProxyCacheStore
         if (fromSettings.TryGetValue(ns, out var configured))
             return configured;
         var current = snapshot;
-        if (Environment.TickCount64 - current.LoadedAt > RefreshInterval.TotalMilliseconds)
+        if (current.Stale || Environment.TickCount64 - current.LoadedAt > RefreshInterval.TotalMilliseconds)
             current = await RefreshAsync(current, cancellationToken);
         return current.Caches.GetValueOrDefault(ns);
     }
@@ -131,7 +111,7 @@ public sealed class ProxyCacheStore
                 "INSERT INTO proxy_caches (namespace, url, username, password, updated_at) VALUES (@namespace, @url, @username, @password, @now)",
                 parameters, tx, cancellationToken: cancellationToken));
         await tx.CommitAsync(cancellationToken);
-        snapshot = snapshot with { LoadedAt = long.MinValue };
+        snapshot = snapshot with { Stale = true };
         return new Upstream(@namespace, url, username, stored.Length == 0 ? "" : secrets.Unprotect(stored), false, now);
     }
 
@@ -140,7 +120,7 @@ public sealed class ProxyCacheStore
         await using var connection = await db.OpenAsync(cancellationToken);
         var deleted = await connection.ExecuteAsync(new CommandDefinition(
             "DELETE FROM proxy_caches WHERE namespace = @namespace", new { @namespace }, cancellationToken: cancellationToken)) > 0;
-        snapshot = snapshot with { LoadedAt = long.MinValue };
+        snapshot = snapshot with { Stale = true };
         return deleted;
     }
 }

@@ -44,6 +44,32 @@ public sealed class ProxyOptions
 [OptionsValidator]
 internal sealed partial class ProxyOptionsValidator : IValidateOptions<ProxyOptions>;
 
+/// <summary>The <c>Registry:ProxyCache</c> section: namespace → its upstream.</summary>
+public sealed class ProxyCacheSettings : Dictionary<string, ProxyCacheSetting>
+{
+    public ProxyCacheSettings() : base(StringComparer.Ordinal) { }
+}
+
+/// <summary>Checks the settings' caches at start, so that a typo stops the start naming the setting.</summary>
+internal sealed class ProxyCacheSettingsValidator : IValidateOptions<ProxyCacheSettings>
+{
+    public ValidateOptionsResult Validate(string? name, ProxyCacheSettings options)
+    {
+        var failures = new List<string>();
+        foreach (var (ns, setting) in options)
+        {
+            var key = $"{ProxyOptions.CachesSection}:{ns}";
+            if (UpstreamUrls.NamespaceProblem(ns) is { } badName)
+                failures.Add($"{key}: {badName}");
+            if (UpstreamUrls.Parse(setting.Url, out _) is { } badUrl)
+                failures.Add($"{key}:Url: {badUrl}");
+            if (string.IsNullOrEmpty(setting.Username) && !string.IsNullOrEmpty(setting.Password))
+                failures.Add($"{key}: a Password needs a Username");
+        }
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}
+
 /// <summary>One <c>Registry:ProxyCache:&lt;namespace&gt;</c> entry of the settings.</summary>
 public sealed class ProxyCacheSetting
 {
