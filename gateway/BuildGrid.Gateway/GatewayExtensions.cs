@@ -62,6 +62,7 @@ public static class GatewayExtensions
         app.MapGrpcService<BuildGridRestService>();
         app.MapGrpcService<IdentityRestService>();
         app.MapGrpcService<RegistryRestService>();
+        app.MapGrpcService<ProjectsRestService>();
         app.MapOpenApiDocument("/openapi.json");
         return app;
     }
