@@ -99,7 +99,7 @@ public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] S
         var row = ProjectRow.From(updated);
         var changed = await connection.ExecuteAsync(new CommandDefinition(Update, new
         {
-            row.Name, row.Cluster, row.DockerfileType, row.Dockerfile, row.Plugins, row.UpdatedAt, row.UpdateOperator, row.Version,
+            row.Name, row.Cluster, row.DockerfileType, row.Dockerfile, row.Plugins, row.UpdatedAt, row.UpdateOperator, row.Version, row.BuildContext,
             PreviousVersion = current.Version,
         }, tx, cancellationToken: cancellationToken));
         if (changed != 1)
