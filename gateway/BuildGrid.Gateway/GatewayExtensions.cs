@@ -62,6 +62,8 @@ public static class GatewayExtensions
         app.UseRunLogFollow();
         app.MapGrpcService<BuildGridRestService>();
         app.MapGrpcService<IdentityRestService>();
+        app.MapGrpcService<RegistryRestService>();
+        app.MapGrpcService<ProjectsRestService>();
         app.MapOpenApiDocument("/openapi.json");
         return app;
     }

@@ -29,6 +29,7 @@ public static class ProjectsExtensions
             new EntrypointPlugin(), new CmdPlugin(),
         ]));
         builder.Services.AddSingleton<DockerfileRenderer>();
+        builder.Services.AddSingleton<ContextArchives>();
         return builder;
     }
 

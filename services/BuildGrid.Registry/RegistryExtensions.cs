@@ -4,6 +4,8 @@ using BuildGrid.Registry.Distribution;
 using BuildGrid.Registry.Gc;
 using BuildGrid.Registry.Grpc;
 using BuildGrid.Registry.Notifications;
+using BuildGrid.Registry.Proxy;
+using Microsoft.AspNetCore.DataProtection;
 using BuildGrid.Registry.Storage;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -29,6 +31,17 @@ public static class RegistryExtensions
         builder.Services.AddSingleton<BlobStore>();
         builder.Services.AddSingleton<UploadHashes>();
         builder.Services.AddSingleton<DistributionApi>();
+        builder.Services.AddOptions<ProxyOptions>().BindConfiguration(ProxyOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<ProxyOptions>, ProxyOptionsValidator>();
+        builder.Services.AddOptions<ProxyCacheSettings>().BindConfiguration(ProxyOptions.CachesSection).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<ProxyCacheSettings>, ProxyCacheSettingsValidator>();
+        // Upstream passwords of pull-through caches are stored encrypted, with the installation's key ring.
+        builder.Services.AddDataProtection().SetApplicationName("BuildGrid")
+            .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(BuildGrid.Core.Hosting.BuildGridSettings.From(builder.Configuration).DataDir, "keys")));
+        builder.Services.AddSingleton<ProxyCacheStore>();
+        builder.Services.AddSingleton<UpstreamUrls>();
+        builder.Services.AddSingleton<UpstreamClient>();
+        builder.Services.AddSingleton<ProxyCache>();
         builder.Services.TryAddSingleton<RegistryTokens>();
         builder.Services.AddSingleton<RegistryAuth>();
         // Reads anyone may call: each shows an anonymous caller only public repositories (and public namespaces).

@@ -56,6 +56,14 @@ public sealed class BuildRunsService(RunStore store, BuildQueue queue, RunLaunch
             DockerBuild = new DockerBuild { Image = image, DockerfileContent = dockerfile, Context = "." },
             TimeoutMinutes = options.Value.DefaultTimeoutMinutes,
         };
+        // The project's build context (what copy-file copies from) is checked out like any repository and built in.
+        if (project.BuildContext is { } buildContext && (buildContext.GitUrl.Length > 0 || buildContext.ArchiveCheckout.Length > 0))
+        {
+            spec.Repos.Add(buildContext.GitUrl.Length > 0
+                ? new RepoSpec { Url = buildContext.GitUrl, Branch = buildContext.GitRef, Name = "context" }
+                : new RepoSpec { Url = buildContext.ArchiveCheckout, Branch = "main", Name = "context" });
+            spec.DockerBuild.Context = "context";
+        }
         var run = launcher.NewRun("project", request.Operator, context, spec, project.Cluster);
         run.Project = project.Name;
         run.Tag = tag;

@@ -58,4 +58,8 @@ public static class Reasons
     // Registry: repository notifications (Quay).
     public const string NotificationNotFound = "NOTIFICATION_NOT_FOUND";
     public const string WebhookRefused = "WEBHOOK_REFUSED";
+    // Registry: pull-through caches.
+    public const string ProxyCacheNotFound = "PROXY_CACHE_NOT_FOUND";
+    public const string UpstreamRefused = "UPSTREAM_REFUSED";
+    public const string ProxyCacheFromSettings = "PROXY_CACHE_FROM_SETTINGS";
 }

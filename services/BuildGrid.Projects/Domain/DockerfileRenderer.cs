@@ -1,21 +1,50 @@
 using BuildGrid.Core.Errors;
 using BuildGrid.Projects.Domain.Plugins;
 using BuildGrid.Projects.V1;
+using System.Globalization;
 using Google.Rpc;
+using Grpc.Core;
 
 namespace BuildGrid.Projects.Domain;
 
 /// <summary>The Dockerfile of a project: its own text, or its plugin steps rendered in order (the first must be base-image).</summary>
 public sealed class DockerfileRenderer(PluginRegistry plugins)
 {
-    /// <summary>Checks every step renders; throws PLUGIN_* errors naming the step.</summary>
-    public void Validate(IReadOnlyList<PluginStep> steps)
+    /// <summary>
+    /// What a build of the plugin list would refuse, refused at save: the first step must be base-image, every step's
+    /// plugin must exist and its parameters render, and a copy-file step needs a build context to copy from. Throws
+    /// PLUGIN_* errors whose message names the step ("step 3 (copy-file): ...") and whose metadata carries it.
+    /// </summary>
+    public void Validate(IReadOnlyList<PluginStep> steps, bool hasBuildContext = false)
     {
         if (steps.Count > ProjectRules.MaxPluginSteps)
             throw Errors.Invalid(Reasons.InvalidArgument, "plugins", $"a project has at most {ProjectRules.MaxPluginSteps} plugin steps");
-        foreach (var step in steps)
-            plugins.Render(step);
+        for (var i = 0; i < steps.Count; i++)
+        {
+            var step = steps[i];
+            var label = $"step {i + 1} ({(string.IsNullOrWhiteSpace(step.Plugin) ? "no plugin" : step.Plugin.Trim())})";
+            try
+            {
+                plugins.Render(step);
+            }
+            catch (RpcException e) when (e.Info() is { Reason: Reasons.PluginInvalidParameters or Reasons.PluginNotFound } info)
+            {
+                throw Errors.Create(e.StatusCode == StatusCode.NotFound ? Code.NotFound : Code.InvalidArgument, info.Reason,
+                    $"{label}: {e.Status.Detail}", [.. info.Metadata.Select(m => (m.Key, m.Value)), ("step", (i + 1).ToString(CultureInfo.InvariantCulture))]);
+            }
+            if (i == 0 && !IsBaseImage(step))
+                throw StepError(i, $"{label}: the first plugin step must be base-image (the FROM every build starts from)");
+            if (!hasBuildContext && string.Equals(step.Plugin?.Trim(), "copy-file", StringComparison.OrdinalIgnoreCase))
+                throw StepError(i, $"{label}: copies from the build context, but the project has none; save a buildContext "
+                    + "(gitUrl and gitRef) or upload a context archive first");
+        }
     }
+
+    static bool IsBaseImage(PluginStep step) => string.Equals(step.Plugin?.Trim(), "base-image", StringComparison.OrdinalIgnoreCase);
+
+    static RpcException StepError(int index, string message) =>
+        Errors.Create(Code.InvalidArgument, Reasons.PluginInvalidParameters, message, ("field", "plugins"),
+            ("step", (index + 1).ToString(CultureInfo.InvariantCulture)));
 
     public string Render(Project project)
     {

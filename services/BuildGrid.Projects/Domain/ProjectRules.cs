@@ -66,4 +66,23 @@ public static class ProjectRules
     static string Show(Rune rune) => Rune.IsControl(rune) || Rune.IsWhiteSpace(rune)
         ? $"U+{rune.Value.ToString("X4", CultureInfo.InvariantCulture)}"
         : rune.ToString();
+
+    /// <summary>Why a build context's git URL is not one a build may clone, or null: a remote repository (https, http, ssh, git, scp-like).</summary>
+    public static string? GitUrlProblem(string url)
+    {
+        if (url.Length > 2048 || url.Any(char.IsControl) || url.StartsWith('-'))
+            return "git_url must be one line of at most 2048 characters, not starting with '-'";
+        if (System.Text.RegularExpressions.Regex.IsMatch(url, @"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/\\].*$"))
+            return null;   // git@host:group/repo.git
+        return Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "https" or "http" or "ssh" or "git" && uri.Host.Length > 0
+            ? null
+            : $"'{Errors.Shorten(url)}' is not a remote git URL (https://, http://, ssh://, git:// or git@host:path; local paths and file:// are refused)";
+    }
+
+    /// <summary>Why a branch or tag name cannot be checked out, or null.</summary>
+    public static string? GitRefProblem(string gitRef) =>
+        gitRef.Length <= 255 && System.Text.RegularExpressions.Regex.IsMatch(gitRef, @"^[A-Za-z0-9_][A-Za-z0-9._/-]*$") && !gitRef.Contains("..")
+            && !gitRef.EndsWith(".lock", StringComparison.Ordinal) && !gitRef.EndsWith('/')
+            ? null
+            : $"'{Errors.Shorten(gitRef)}' is not a branch or tag name";
 }

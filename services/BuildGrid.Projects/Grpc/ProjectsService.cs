@@ -14,7 +14,8 @@ namespace BuildGrid.Projects.Grpc;
 /// Access: a project lives in its cluster (a namespace); reading it needs guest there, creating, saving and cloning
 /// developer, deleting owner. Lists show the projects of the clusters the caller may read.
 /// </summary>
-public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, DockerfileRenderer renderer) : V1.Projects.ProjectsBase
+public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, DockerfileRenderer renderer, ContextArchives archives)
+    : V1.Projects.ProjectsBase
 {
     const int DefaultPageSize = 10;
     const int MaxPageSize = 100;
@@ -39,6 +40,8 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
         var project = await store.FindAsync(request.Name, context.CancellationToken)
             ?? throw Errors.NotFound(Reasons.ProjectNotFound, "project", request.Name);
         Access.Require(context, project.Cluster, Role.Guest);
+        if (project.BuildContext is { ArchiveDigest.Length: > 0 } buildContext)
+            buildContext.ArchiveCheckout = archives.CheckoutPath(buildContext.ArchiveDigest);
         return project;
     }
 
@@ -71,7 +74,7 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
             throw Errors.Invalid(Reasons.InvalidArgument, "dockerfile", $"dockerfile is longer than {ProjectRules.MaxDockerfileLength} characters");
         if (request.Dockerfile.Contains('\0'))
             throw Errors.Invalid(Reasons.InvalidArgument, "dockerfile", "dockerfile contains a NUL character");
-        renderer.Validate(request.Plugins);
+        var buildContext = request.BuildContext is null ? null : ValidateBuildContext(request.BuildContext);
         var type = request.DockerfileType != DockerfileType.Unspecified ? request.DockerfileType
             : request.Plugins.Count > 0 ? DockerfileType.Plugin : DockerfileType.Define;
         var now = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
@@ -79,15 +82,20 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
         switch (request.Mode)
         {
             case SaveProjectRequest.Types.Mode.Add:
+                renderer.Validate(request.Plugins, buildContext is not null);
                 return await store.InsertAsync(new Project
                 {
                     Name = request.Name, Cluster = cluster ?? ProjectRules.DefaultCluster, DockerfileType = type, Dockerfile = request.Dockerfile,
                     Plugins = { request.Plugins }, Creator = @operator, CreateTime = now, UpdateTime = now, UpdateOperator = @operator, Version = 1,
+                    BuildContext = buildContext,
                 }, clonedFrom: null, context.CancellationToken);
             case SaveProjectRequest.Types.Mode.Update:
                 return await store.UpdateAsync(request.Name, request.ExpectedVersion, project =>
                 {
                     Access.Require(context, project.Cluster, Role.Developer);
+                    var effective = request.BuildContext is null ? project.BuildContext : buildContext;
+                    renderer.Validate(request.Plugins, effective is not null);
+                    project.BuildContext = effective;
                     project.Cluster = cluster ?? project.Cluster;
                     project.DockerfileType = type;
                     project.Dockerfile = request.Dockerfile;
@@ -99,6 +107,51 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
             default:
                 throw Errors.Invalid(Reasons.InvalidArgument, "mode", "mode must be MODE_ADD or MODE_UPDATE");
         }
+    }
+
+    /// <summary>An uploaded archive becomes the project's build context (replacing a git one).</summary>
+    public override async Task<Project> UploadBuildContext(UploadBuildContextRequest request, ServerCallContext context)
+    {
+        ProjectRules.ValidateName(request.Name, "name");
+        var @operator = OperatorOf(request.Operator, context);
+        var existing = await store.FindAsync(request.Name, context.CancellationToken)
+            ?? throw Errors.NotFound(Reasons.ProjectNotFound, "project", request.Name);
+        Access.Require(context, existing.Cluster, Role.Developer);
+        var digest = await archives.StoreAsync(request.Archive.ToByteArray(), context.CancellationToken);
+        var now = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
+        var saved = await store.UpdateAsync(request.Name, 0, project =>
+        {
+            Access.Require(context, project.Cluster, Role.Developer);
+            project.BuildContext = new BuildContext { ArchiveDigest = digest };
+            project.UpdateTime = now;
+            project.UpdateOperator = @operator;
+        }, context.CancellationToken);
+        saved.BuildContext.ArchiveCheckout = archives.CheckoutPath(digest);
+        return saved;
+    }
+
+    /// <summary>A saved context: an empty message means none; a git URL must be a remote one; an archive must have been uploaded.</summary>
+    BuildContext? ValidateBuildContext(BuildContext requested)
+    {
+        var url = requested.GitUrl.Trim();
+        var gitRef = requested.GitRef.Trim();
+        var digest = requested.ArchiveDigest.Trim();
+        if (url.Length == 0 && gitRef.Length == 0 && digest.Length == 0)
+            return null;
+        if (url.Length > 0 && digest.Length > 0)
+            throw Errors.Invalid(Reasons.InvalidArgument, "build_context", "a build context is a git repository or an uploaded archive, not both");
+        if (digest.Length > 0)
+        {
+            if (!System.Text.RegularExpressions.Regex.IsMatch(digest, "^sha256:[0-9a-f]{64}$") || !Directory.Exists(archives.CheckoutPath(digest)))
+                throw Errors.Invalid(Reasons.InvalidArgument, "build_context.archive_digest",
+                    $"'{Errors.Shorten(digest)}' names no uploaded archive; upload one with UploadBuildContext (POST /buildgrid/v1/projects/{{name}}/context)");
+            return new BuildContext { ArchiveDigest = digest };
+        }
+        if (ProjectRules.GitUrlProblem(url) is { } problem)
+            throw Errors.Invalid(Reasons.InvalidArgument, "build_context.git_url", problem);
+        if (gitRef.Length > 0 && ProjectRules.GitRefProblem(gitRef) is { } refProblem)
+            throw Errors.Invalid(Reasons.InvalidArgument, "build_context.git_ref", refProblem);
+        return new BuildContext { GitUrl = url, GitRef = gitRef };
     }
 
     public override async Task<Project> CloneProject(CloneProjectRequest request, ServerCallContext context)

@@ -18,16 +18,16 @@ public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] S
         name AS Name, cluster AS Cluster, dockerfile_type AS DockerfileType, dockerfile AS Dockerfile, plugins AS Plugins,
         creator AS Creator, created_at AS CreatedAt, updated_at AS UpdatedAt, update_operator AS UpdateOperator, version AS Version,
         last_build_run_id AS LastBuildRunId, last_build_status AS LastBuildStatus, last_build_tag AS LastBuildTag,
-        last_build_digest AS LastBuildDigest, last_build_at AS LastBuildAt
+        last_build_digest AS LastBuildDigest, last_build_at AS LastBuildAt, build_context AS BuildContext
         """;
     const string ByName = $"SELECT {Columns} FROM projects WHERE name = @name";
     const string Insert = """
-        INSERT INTO projects (name, cluster, dockerfile_type, dockerfile, plugins, creator, created_at, updated_at, update_operator, version)
-        VALUES (@Name, @Cluster, @DockerfileType, @Dockerfile, @Plugins, @Creator, @CreatedAt, @UpdatedAt, @UpdateOperator, @Version)
+        INSERT INTO projects (name, cluster, dockerfile_type, dockerfile, plugins, creator, created_at, updated_at, update_operator, version, build_context)
+        VALUES (@Name, @Cluster, @DockerfileType, @Dockerfile, @Plugins, @Creator, @CreatedAt, @UpdatedAt, @UpdateOperator, @Version, @BuildContext)
         """;
     const string Update = """
         UPDATE projects SET cluster = @Cluster, dockerfile_type = @DockerfileType, dockerfile = @Dockerfile, plugins = @Plugins,
-            updated_at = @UpdatedAt, update_operator = @UpdateOperator, version = @Version
+            updated_at = @UpdatedAt, update_operator = @UpdateOperator, version = @Version, build_context = @BuildContext
         WHERE name = @Name AND version = @PreviousVersion
         """;
 
@@ -99,7 +99,7 @@ public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] S
         var row = ProjectRow.From(updated);
         var changed = await connection.ExecuteAsync(new CommandDefinition(Update, new
         {
-            row.Name, row.Cluster, row.DockerfileType, row.Dockerfile, row.Plugins, row.UpdatedAt, row.UpdateOperator, row.Version,
+            row.Name, row.Cluster, row.DockerfileType, row.Dockerfile, row.Plugins, row.UpdatedAt, row.UpdateOperator, row.Version, row.BuildContext,
             PreviousVersion = current.Version,
         }, tx, cancellationToken: cancellationToken));
         if (changed != 1)
@@ -169,6 +169,7 @@ public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] S
         public string LastBuildTag { get; init; } = "";
         public string LastBuildDigest { get; init; } = "";
         public long LastBuildAt { get; init; }
+        public string BuildContext { get; init; } = "";
 
         public Project ToProto()
         {
@@ -189,6 +190,8 @@ public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] S
                     FinishTime = Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(LastBuildAt)),
                 },
             };
+            if (BuildContext.Length > 0)
+                project.BuildContext = StepParser.Parse<V1.BuildContext>(BuildContext);
             using var steps = JsonDocument.Parse(Plugins);
             foreach (var step in steps.RootElement.EnumerateArray())
                 project.Plugins.Add(StepParser.Parse<PluginStep>(step.GetRawText()));
@@ -207,6 +210,7 @@ public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] S
             UpdatedAt = project.UpdateTime.ToDateTimeOffset().ToUnixTimeMilliseconds(),
             UpdateOperator = project.UpdateOperator,
             Version = project.Version,
+            BuildContext = project.BuildContext is null ? "" : JsonFormatter.Default.Format(project.BuildContext),
         };
     }
 }

@@ -17,7 +17,7 @@ namespace BuildGrid.Registry.Distribution;
 /// slashes, so the route is <c>/v2/{**path}</c>) and dispatches to the handlers here and in the Blobs part.
 /// </summary>
 public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs, UploadHashes hashes, RegistryAuth auth,
-    AuditTrail audit, IOptionsMonitor<RegistryOptions> options, ILogger<DistributionApi> logger)
+    AuditTrail audit, IOptionsMonitor<RegistryOptions> options, ILogger<DistributionApi> logger, Proxy.ProxyCacheStore caches, Proxy.ProxyCache proxy)
 {
     public static readonly string[] Methods = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"];
     const string JsonType = "application/json; charset=utf-8";
@@ -69,6 +69,17 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
             await AuthorizeAsync(context, name, match.Groups["upload"].Success ? RegistryAuth.Push
                 : HttpMethods.IsGet(method) || HttpMethods.IsHead(method) ? RegistryAuth.Pull
                 : HttpMethods.IsDelete(method) ? RegistryAuth.Delete : RegistryAuth.Push);
+            // A pull-through cache namespace: writes are refused, pulls first fill the store from the upstream.
+            if (await caches.FindAsync(name, context.RequestAborted) is { } upstream)
+            {
+                var read = HttpMethods.IsGet(method) || HttpMethods.IsHead(method);
+                if (!read || match.Groups["upload"].Success)
+                    throw Proxy.ProxyCache.WriteRefused(name);
+                if (match.Groups["manifest"].Success)
+                    await proxy.PrepareManifestAsync(upstream, name, LookupReference(name, match.Groups["manifest"].Value), context.RequestAborted);
+                else if (match.Groups["blob"].Success)
+                    await proxy.PrepareBlobAsync(upstream, name, Digest.Parse(match.Groups["blob"].Value), context.RequestAborted);
+            }
             if (match.Groups["tags"].Success)
             {
                 RequireMethod(request, "GET");

@@ -27,6 +27,7 @@ public static class OciErrors
         RegistryError.Unauthorized => ("UNAUTHORIZED", StatusCodes.Status401Unauthorized),
         RegistryError.Denied => ("DENIED", StatusCodes.Status403Forbidden),
         RegistryError.TooManyRequests => ("TOOMANYREQUESTS", StatusCodes.Status429TooManyRequests),
+        RegistryError.Unavailable => ("UNAVAILABLE", StatusCodes.Status503ServiceUnavailable),
         _ => ("UNKNOWN", StatusCodes.Status500InternalServerError),
     };
 

@@ -27,6 +27,8 @@ public enum RegistryError
     Denied,
     /// <summary>Too many failed logins for the user of these credentials (429, code TOOMANYREQUESTS).</summary>
     TooManyRequests,
+    /// <summary>A pull-through cache's upstream could not be asked and nothing is cached (503, code UNAVAILABLE as distribution writes it).</summary>
+    Unavailable,
     /// <summary>A fault of the registry itself (500, code UNKNOWN as distribution writes it).</summary>
     Unknown,
 }

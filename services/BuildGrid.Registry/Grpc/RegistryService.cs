@@ -21,7 +21,8 @@ namespace BuildGrid.Registry.Grpc;
 /// repository the caller may not read is reported as not found.
 /// </summary>
 public sealed partial class RegistryService(RegistryStore store, BlobStore blobs, GarbageCollector collector, NotificationStore notifications,
-    WebhookTargets targets, NotificationSender sender, IOptions<NotificationOptions> notificationOptions) : V1.Registry.RegistryBase
+    WebhookTargets targets, NotificationSender sender, IOptions<NotificationOptions> notificationOptions, Proxy.ProxyCacheStore caches,
+    Proxy.UpstreamUrls upstreamUrls) : V1.Registry.RegistryBase
 {
     const int DefaultPageSize = 100;
     const int MaxPageSize = 1000;

@@ -14,7 +14,7 @@ namespace BuildGrid.Registry.Storage;
 /// All SQL of the registry: repositories, blob links, manifests, tags and upload sessions. Every change that other
 /// systems hear about commits its integration event in the same transaction.
 /// </summary>
-public sealed class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] ServiceDatabase db, Outbox outbox)
+public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.AppId)] ServiceDatabase db, Outbox outbox)
 {
     const int KindBlob = 1;
     const int KindManifest = 2;

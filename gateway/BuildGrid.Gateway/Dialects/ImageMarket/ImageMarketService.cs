@@ -110,6 +110,8 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
             {
                 Mode = mode, Name = request.Project, Cluster = request.Cluster, Operator = request.Operator,
                 DockerfileType = type, Dockerfile = request.Dockerfile,
+                BuildContext = request.BuildContext is { } buildContext
+                    ? new Pv1.BuildContext { GitUrl = buildContext.GitUrl, GitRef = buildContext.GitRef } : null,
             };
             // Empty objects ({} in the seed's example) name no plugin: there is nothing to add for them.
             save.Plugins.AddRange(request.Plugin.Where(p => p.Fields.Count > 0).Select(Step));
