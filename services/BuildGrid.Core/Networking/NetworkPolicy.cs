@@ -33,8 +33,8 @@ public sealed class NetworkPolicy
 
     static readonly TimeSpan InterfaceRefresh = TimeSpan.FromSeconds(10);
     static readonly Lock InterfaceLock = new();
-    static IPAddress[] interfaceAddresses = [];
-    static long interfacesReadAt = long.MinValue;
+    static IPAddress[]? interfaceAddresses;
+    static long interfacesReadAt;
 
     readonly IPNetwork[] allowed;
     readonly string setting;
@@ -94,7 +94,7 @@ public sealed class NetworkPolicy
     {
         lock (InterfaceLock)
         {
-            if (Environment.TickCount64 - interfacesReadAt < InterfaceRefresh.TotalMilliseconds)
+            if (interfaceAddresses is not null && Environment.TickCount64 - interfacesReadAt < InterfaceRefresh.TotalMilliseconds)
                 return interfaceAddresses;
             try
             {
@@ -105,6 +105,7 @@ public sealed class NetworkPolicy
             catch (NetworkInformationException)
             {
                 // Keep the last list; loopback and link-local are refused by range whatever happens here.
+                interfaceAddresses ??= [];
             }
             interfacesReadAt = Environment.TickCount64;
             return interfaceAddresses;
