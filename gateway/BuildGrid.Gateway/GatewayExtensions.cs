@@ -1,14 +1,15 @@
 using BuildGrid.Containers;
 using BuildGrid.Core.Clients;
 using BuildGrid.Core.Hosting;
+using BuildGrid.Core.Identity;
 using BuildGrid.Gateway.Dialects;
 using BuildGrid.Gateway.Dialects.Harbor;
 using BuildGrid.Gateway.Dialects.ImageMarket;
 using BuildGrid.Gateway.Dialects.Quay;
 using BuildGrid.Gateway.Dialects.Svacer;
 using BuildGrid.Gateway.Dialects.Zadig;
-using BuildGrid.Gateway.Rest;
 using BuildGrid.Gateway.OpenApi;
+using BuildGrid.Gateway.Rest;
 using BuildGrid.Projects;
 
 namespace BuildGrid.Gateway;
@@ -57,6 +58,8 @@ public static class GatewayExtensions
         app.MapHarbor();
         app.MapQuay();
         app.MapZadig();
+        // Inside the dialects' error steps, so that each shapes the refusal in its format; /v2/ has its own (MapRegistry).
+        app.UseBrowserRequestGuard(path => !path.StartsWithSegments("/v2") && !path.StartsWithSegments("/service/token"));
         // Inside the dialects' error steps, so that their 413s and 401s are shaped in each dialect's format.
         app.UseRestLimitsAndChallenge(app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<GatewayOptions>>().Value.MaxRequestBodyBytes);
         app.UseRunLogFollow();

@@ -1,10 +1,12 @@
 using BuildGrid.Core.Events;
+using BuildGrid.Core.Networking;
 using BuildGrid.Core.Storage;
 using BuildGrid.Events.V1;
 using BuildGrid.Projects.Domain;
 using BuildGrid.Projects.Domain.Plugins;
 using BuildGrid.Projects.Grpc;
 using BuildGrid.Projects.Storage;
+using Microsoft.Extensions.Options;
 
 namespace BuildGrid.Projects;
 
@@ -22,11 +24,15 @@ public static class ProjectsExtensions
         builder.Services.AddSingleton<Marker>();
         builder.Services.AddServiceDatabase(AppId, typeof(ProjectsExtensions).Assembly);
         builder.Services.AddSingleton<ProjectStore>();
-        builder.Services.AddSingleton(new PluginRegistry(
+        builder.Services.AddOptions<ProjectsOptions>().BindConfiguration(ProjectsOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<ProjectsOptions>, ProjectsOptionsValidator>();
+        builder.Services.AddKeyedSingleton(ProjectsOptions.Downloads, (sp, _) => new NetworkPolicy(
+            sp.GetRequiredService<IOptions<ProjectsOptions>>().Value.AllowedNetworks, ProjectsOptions.Section + ":AllowedNetworks"));
+        builder.Services.AddSingleton(sp => new PluginRegistry(
         [
             new BaseImagePlugin(), new PackagesPlugin(), new EnvPlugin(), new RunPlugin(), new WorkdirPlugin(),
-            new CopyFilePlugin(), new DownloadFilePlugin(), new ExposePlugin(), new LabelPlugin(), new UserPlugin(),
-            new EntrypointPlugin(), new CmdPlugin(),
+            new CopyFilePlugin(), new DownloadFilePlugin(sp.GetRequiredKeyedService<NetworkPolicy>(ProjectsOptions.Downloads)),
+            new ExposePlugin(), new LabelPlugin(), new UserPlugin(), new EntrypointPlugin(), new CmdPlugin(),
         ]));
         builder.Services.AddSingleton<DockerfileRenderer>();
         builder.Services.AddSingleton<ContextArchives>();

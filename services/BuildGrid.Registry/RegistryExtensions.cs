@@ -1,6 +1,8 @@
 using BuildGrid.Core.Identity;
+using BuildGrid.Core.Networking;
 using BuildGrid.Core.Storage;
 using BuildGrid.Registry.Distribution;
+using BuildGrid.Registry.Domain;
 using BuildGrid.Registry.Gc;
 using BuildGrid.Registry.Grpc;
 using BuildGrid.Registry.Notifications;
@@ -55,7 +57,8 @@ public static class RegistryExtensions
         builder.Services.AddOptions<NotificationOptions>().BindConfiguration(NotificationOptions.Section).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<NotificationOptions>, NotificationOptionsValidator>();
         builder.Services.AddSingleton<NotificationStore>();
-        builder.Services.AddSingleton<WebhookTargets>();
+        builder.Services.AddKeyedSingleton(NotificationOptions.Targets, (sp, _) => new NetworkPolicy(
+            sp.GetRequiredService<IOptions<NotificationOptions>>().Value.AllowedNetworks, NotificationOptions.Section + ":AllowedNetworks"));
         builder.Services.AddSingleton<NotificationSender>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<NotificationSender>());
         return builder;
@@ -68,6 +71,9 @@ public static class RegistryExtensions
             throw new InvalidOperationException("Call builder.AddRegistry() before app.MapRegistry().");
         app.MapGrpcService<RegistryService>();
         app.MapNotificationSubscriptions();
+        // Browsers' cross-origin writes and, in protected mode, foreign Host names are refused as the spec's DENIED.
+        app.UseBrowserRequestGuard(path => path.StartsWithSegments("/v2") || path.StartsWithSegments("/service/token"),
+            (context, message) => OciErrors.WriteAsync(context.Response, new RegistryException(RegistryError.Denied, message)));
         app.MapMethods("/v2/{**path}", DistributionApi.Methods, (HttpContext context, DistributionApi api) => api.HandleAsync(context));
         // Harbor's token realm, for scripts that ask it directly; clients follow the challenge's realm (/v2/token).
         app.MapGet("/service/token", (HttpContext context, DistributionApi api) => api.HandleAsync(context));

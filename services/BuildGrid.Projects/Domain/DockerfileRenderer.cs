@@ -1,4 +1,6 @@
+using System.Text.RegularExpressions;
 using BuildGrid.Core.Errors;
+using BuildGrid.Core.Networking;
 using BuildGrid.Projects.Domain.Plugins;
 using BuildGrid.Projects.V1;
 using System.Globalization;
@@ -8,7 +10,7 @@ using Grpc.Core;
 namespace BuildGrid.Projects.Domain;
 
 /// <summary>The Dockerfile of a project: its own text, or its plugin steps rendered in order (the first must be base-image).</summary>
-public sealed class DockerfileRenderer(PluginRegistry plugins)
+public sealed partial class DockerfileRenderer(PluginRegistry plugins, [FromKeyedServices(ProjectsOptions.Downloads)] NetworkPolicy downloads)
 {
     /// <summary>
     /// What a build of the plugin list would refuse, refused at save: the first step must be base-image, every step's
@@ -46,14 +48,25 @@ public sealed class DockerfileRenderer(PluginRegistry plugins)
         Errors.Create(Code.InvalidArgument, Reasons.PluginInvalidParameters, message, ("field", "plugins"),
             ("step", (index + 1).ToString(CultureInfo.InvariantCulture)));
 
-    public string Render(Project project)
+    /// <summary>
+    /// The Dockerfile a build of the project runs. Every URL an ADD fetches (buildah fetches it on the host's network)
+    /// is checked against the download policy now, after DNS resolution: a plugin step's as PLUGIN_INVALID_PARAMETERS,
+    /// a defined Dockerfile's as INVALID_ARGUMENT, both naming the URL.
+    /// </summary>
+    public async Task<string> RenderAsync(Project project, CancellationToken cancellationToken)
     {
         if (project.DockerfileType == DockerfileType.Define)
         {
-            return string.IsNullOrWhiteSpace(project.Dockerfile)
-                ? throw Errors.Create(Code.FailedPrecondition, Reasons.InvalidArgument,
-                    $"project '{project.Name}' defines its own Dockerfile but has none saved", ("field", "dockerfile"))
-                : project.Dockerfile;
+            if (string.IsNullOrWhiteSpace(project.Dockerfile))
+                throw Errors.Create(Code.FailedPrecondition, Reasons.InvalidArgument,
+                    $"project '{project.Name}' defines its own Dockerfile but has none saved", ("field", "dockerfile"));
+            foreach (Match add in AddUrl().Matches(project.Dockerfile))
+            {
+                var text = add.Groups["url"].Value;
+                if (NetworkPolicy.TryParseHttpUrl(text, out var url) && await downloads.CheckUrlAsync(url, cancellationToken) is { } refusal)
+                    throw Errors.Invalid(Reasons.InvalidArgument, "dockerfile", $"the Dockerfile's ADD {url.AbsoluteUri} is refused: {refusal}");
+            }
+            return project.Dockerfile;
         }
         if (project.Plugins.Count == 0)
             throw Errors.Create(Code.FailedPrecondition, Reasons.InvalidArgument,
@@ -62,7 +75,12 @@ public sealed class DockerfileRenderer(PluginRegistry plugins)
             throw Errors.Create(Code.FailedPrecondition, Reasons.PluginInvalidParameters,
                 $"the first plugin step of project '{project.Name}' must be base-image", ("field", "plugins"));
         var lines = new List<string> { $"# Rendered by BuildGrid from the {project.Plugins.Count} plugin steps of project {project.Name}." };
-        lines.AddRange(project.Plugins.Select(plugins.Render));
+        foreach (var step in project.Plugins)
+            lines.Add(await plugins.RenderForBuildAsync(step, cancellationToken));
         return string.Join('\n', lines) + "\n";
     }
+
+    /// <summary>An http(s) URL in an ADD instruction, in shell or JSON form (case-insensitive, as the instruction is).</summary>
+    [GeneratedRegex(@"^[ \t]*ADD\b[^\n]*?[\s""\[](?<url>https?://[^\s""\],]+)", RegexOptions.Multiline | RegexOptions.IgnoreCase)]
+    private static partial Regex AddUrl();
 }

@@ -188,7 +188,7 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
     public override async Task<RenderDockerfileResponse> RenderDockerfile(RenderDockerfileRequest request, ServerCallContext context)
     {
         var project = await GetProject(new GetProjectRequest { Name = request.Name }, context);
-        return new RenderDockerfileResponse { Dockerfile = renderer.Render(project) };
+        return new RenderDockerfileResponse { Dockerfile = await renderer.RenderAsync(project, context.CancellationToken) };
     }
 
     public override Task<ListPluginsResponse> ListPlugins(ListPluginsRequest request, ServerCallContext context) =>

@@ -1,5 +1,6 @@
 using BuildGrid.Core.Errors;
 using BuildGrid.Core.Identity;
+using BuildGrid.Core.Networking;
 using BuildGrid.Registry.Domain;
 using BuildGrid.Registry.Notifications;
 using BuildGrid.Registry.Storage;
@@ -50,9 +51,10 @@ public sealed partial class RegistryService
         {
             if (!config.Fields.TryGetValue("url", out var url) || url.KindCase != Value.KindOneofCase.StringValue || url.StringValue.Length == 0)
                 throw Errors.Invalid(Reasons.InvalidArgument, "config", "Missing webhook URL");
-            if (await targets.CheckUrlAsync(url.StringValue, context.CancellationToken) is { } refusal)
-                throw Errors.Invalid(refusal == "Invalid webhook URL" ? Reasons.InvalidArgument : Reasons.WebhookRefused, "config",
-                    refusal == "Invalid webhook URL" ? refusal : "Invalid webhook URL: " + refusal);
+            if (!NetworkPolicy.TryParseHttpUrl(url.StringValue, out var target))
+                throw Errors.Invalid(Reasons.InvalidArgument, "config", "Invalid webhook URL");
+            if (await targets.CheckUrlAsync(target, context.CancellationToken) is { } refusal)
+                throw Errors.Invalid(Reasons.WebhookRefused, "config", "Invalid webhook URL: " + refusal);
         }
         await RequireRepositoryAsync(request.Repository, context.CancellationToken);
         var row = await notifications.CreateAsync(request.Repository, request.HasTitle ? request.Title : null, request.Event, request.Method,

@@ -1,6 +1,7 @@
 using BuildGrid.Core.Clients;
 using BuildGrid.Core.Errors;
 using BuildGrid.Core.Identity;
+using BuildGrid.Core.Networking;
 using BuildGrid.Registry.Distribution;
 using BuildGrid.Registry.Domain;
 using BuildGrid.Registry.Gc;
@@ -21,8 +22,8 @@ namespace BuildGrid.Registry.Grpc;
 /// repository the caller may not read is reported as not found.
 /// </summary>
 public sealed partial class RegistryService(RegistryStore store, BlobStore blobs, GarbageCollector collector, NotificationStore notifications,
-    WebhookTargets targets, NotificationSender sender, IOptions<NotificationOptions> notificationOptions, Proxy.ProxyCacheStore caches,
-    Proxy.UpstreamUrls upstreamUrls) : V1.Registry.RegistryBase
+    [FromKeyedServices(NotificationOptions.Targets)] NetworkPolicy targets, NotificationSender sender, IOptions<NotificationOptions> notificationOptions,
+    Proxy.ProxyCacheStore caches, Proxy.UpstreamUrls upstreamUrls) : V1.Registry.RegistryBase
 {
     const int DefaultPageSize = 100;
     const int MaxPageSize = 1000;

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using BuildGrid.Core.Networking;
 using Microsoft.Extensions.Options;
 
 namespace BuildGrid.Registry.Notifications;
@@ -7,6 +8,9 @@ namespace BuildGrid.Registry.Notifications;
 public sealed class NotificationOptions
 {
     public const string Section = "Registry:Notifications";
+
+    /// <summary>The service key of the webhooks' <see cref="BuildGrid.Core.Networking.NetworkPolicy"/>.</summary>
+    public const string Targets = "webhooks";
 
     /// <summary>Attempts per delivery (the first included) before it is abandoned; Quay's queue allows 5.</summary>
     [Range(1, 100)]
@@ -30,7 +34,8 @@ public sealed class NotificationOptions
     /// <summary>
     /// Networks (CIDR, such as "10.0.0.0/8" or "127.0.0.1/32") webhook targets may be in although they are refused by
     /// default: loopback, link-local (169.254.0.0/16 and fe80::/10, which hold the cloud metadata endpoints),
-    /// fd00:ec2::254, unspecified, multicast and broadcast addresses. Private networks are allowed without listing.
+    /// fd00:ec2::254, unspecified, multicast and broadcast addresses, and every address of this host's own interfaces.
+    /// Private networks are allowed without listing.
     /// </summary>
     [CidrList]
     public List<string> AllowedNetworks { get; set; } = [];
@@ -42,14 +47,3 @@ public sealed class NotificationOptions
 
 [OptionsValidator]
 internal sealed partial class NotificationOptionsValidator : IValidateOptions<NotificationOptions>;
-
-/// <summary>Every entry is a network in CIDR form, so that a typo stops the start naming the setting.</summary>
-[AttributeUsage(AttributeTargets.Property)]
-internal sealed class CidrListAttribute : ValidationAttribute
-{
-    protected override ValidationResult? IsValid(object? value, ValidationContext validationContext) =>
-        value is IEnumerable<string> networks && networks.FirstOrDefault(n => !System.Net.IPNetwork.TryParse(n.Trim(), out _)) is { } bad
-            ? new ValidationResult($"'{bad}' is not a network in CIDR form (such as 10.0.0.0/8 or 127.0.0.1/32)",
-                validationContext.MemberName is { } member ? [member] : null)
-            : ValidationResult.Success;
-}

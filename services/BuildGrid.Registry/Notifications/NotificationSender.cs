@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using BuildGrid.Core.Networking;
 using BuildGrid.Registry.Storage;
 using Microsoft.Extensions.Options;
 
@@ -13,7 +14,7 @@ namespace BuildGrid.Registry.Notifications;
 /// failures (disabled; its pending deliveries are dropped, as Quay's worker does). State is only in the table, so a
 /// restart resumes where it stopped.
 /// </summary>
-public sealed class NotificationSender(NotificationStore store, WebhookTargets targets, IOptions<NotificationOptions> options,
+public sealed class NotificationSender(NotificationStore store, [FromKeyedServices(NotificationOptions.Targets)] NetworkPolicy targets, IOptions<NotificationOptions> options,
     ILogger<NotificationSender> logger) : BackgroundService
 {
     readonly SemaphoreSlim signal = new(0, 1);
@@ -115,7 +116,7 @@ public sealed class NotificationSender(NotificationStore store, WebhookTargets t
         }
         catch (HttpRequestException e)
         {
-            return e.InnerException is WebhookRefusedException refused ? refused.Message : e.Message;
+            return e.InnerException is NetworkRefusedException refused ? refused.Message : e.Message;
         }
     }
 

@@ -1,3 +1,4 @@
+using BuildGrid.Core.Networking;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
@@ -68,7 +69,7 @@ public sealed class UpstreamClient : IDisposable
         }
         catch (HttpRequestException e)
         {
-            throw new UpstreamUnavailableException(e.InnerException is WebhookRefusedException refused
+            throw new UpstreamUnavailableException(e.InnerException is NetworkRefusedException refused
                 ? $"{upstream.Url} is refused: {refused.Message}" : $"{upstream.Url} is unreachable: {e.Message}", e);
         }
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested || e is TaskCanceledException { InnerException: TimeoutException })

@@ -1,13 +1,13 @@
 using System.Net;
 using System.Net.Sockets;
 using BuildGrid.Registry.Domain;
-using BuildGrid.Registry.Notifications;
+using BuildGrid.Core.Networking;
 using Microsoft.Extensions.Options;
 
 namespace BuildGrid.Registry.Proxy;
 
 /// <summary>
-/// Which upstream URLs a cache may use. The address policy is the webhooks' (<see cref="WebhookTargets"/>: loopback,
+/// Which upstream URLs a cache may use. The address policy is the webhooks' (<see cref="NetworkPolicy"/>: loopback,
 /// link-local — where cloud metadata endpoints live —, metadata, unspecified, multicast and broadcast addresses are
 /// refused; private networks are allowed), judged when a cache is configured and again on every connection (so a name
 /// that later resolves to a refused address is refused too). Loopback is allowed for upstreams the operator wrote in
@@ -24,16 +24,16 @@ public sealed class UpstreamUrls
         ForSettings = Policy([.. allowed, .. Loopback]);
     }
 
-    static WebhookTargets Policy(List<string> allowed) =>
-        new(Options.Create(new NotificationOptions { AllowedNetworks = allowed }));
+    static NetworkPolicy Policy(List<string> allowed) =>
+        new(allowed, "Registry:Proxy:AllowedNetworks");
 
     /// <summary>The policy of upstreams configured through the API.</summary>
-    public WebhookTargets ForApi { get; }
+    public NetworkPolicy ForApi { get; }
 
     /// <summary>The policy of upstreams in settings (loopback allowed).</summary>
-    public WebhookTargets ForSettings { get; }
+    public NetworkPolicy ForSettings { get; }
 
-    public WebhookTargets For(Upstream upstream) => upstream.FromSettings ? ForSettings : ForApi;
+    public NetworkPolicy For(Upstream upstream) => upstream.FromSettings ? ForSettings : ForApi;
 
     /// <summary>Why a namespace name cannot be a cache, or null: it is the first component of repository names.</summary>
     public static string? NamespaceProblem(string? name) =>
@@ -58,7 +58,7 @@ public sealed class UpstreamUrls
     }
 
     /// <summary>Why the policy refuses the URL's host (a literal, localhost, or every address a name resolves to now), or null.</summary>
-    public static async Task<string?> RefusalAsync(WebhookTargets policy, Uri url, CancellationToken cancellationToken)
+    public static async Task<string?> RefusalAsync(NetworkPolicy policy, Uri url, CancellationToken cancellationToken)
     {
         var host = url.IdnHost.Trim('[', ']');
         IPAddress[] addresses;

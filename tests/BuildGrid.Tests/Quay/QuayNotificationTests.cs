@@ -116,6 +116,24 @@ public sealed class QuayNotificationTests(StandaloneFixture fixture) : IDisposab
     }
 
     [Fact]
+    public async Task Webhook_targets_on_this_hosts_own_interface_addresses_are_refused()
+    {
+        // A service bound to 0.0.0.0 answers on every address of the host, not only on 127.0.0.1.
+        var own = System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+            .SelectMany(i => i.GetIPProperties().UnicastAddresses.Select(u => u.Address))
+            .Where(a => !IPAddress.IsLoopback(a) && !a.IsIPv6LinkLocal).ToList();
+        Assert.NotEmpty(own);
+        var repository = await Api.CreateRepositoryAsync(Unique("qo"), "app");
+        foreach (var address in own)
+        {
+            var url = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"http://[{address}]:9/" : $"http://{address}:9/";
+            var error = await Api.ExpectAsync(HttpStatusCode.BadRequest, HttpMethod.Post, $"/api/v1/repository/{repository}/notification/",
+                new { @event = "repo_push", method = "webhook", config = new { url }, eventConfig = new { } });
+            Assert.Contains("an address of this host", error.GetProperty("detail").GetString());
+        }
+    }
+
+    [Fact]
     public async Task A_real_push_and_a_tag_delete_are_delivered_as_webhooks_and_slack_messages()
     {
         await using var receiver = await WebhookReceiver.StartAsync();

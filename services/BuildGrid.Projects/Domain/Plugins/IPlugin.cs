@@ -16,6 +16,12 @@ public interface IPlugin
     /// <summary>The Dockerfile lines of this step; throws PLUGIN_INVALID_PARAMETERS for bad parameters.</summary>
     string Render(PluginArgs args);
 
+    /// <summary>
+    /// Checks what the step reaches outside the build at the time a build renders it (after DNS resolution), beyond
+    /// what <see cref="Render"/> can check offline; throws PLUGIN_INVALID_PARAMETERS.
+    /// </summary>
+    Task CheckTargetsAsync(PluginArgs args, CancellationToken cancellationToken) => Task.CompletedTask;
+
     /// <summary>Plugin-specific methods, beyond describe and render.</summary>
     IReadOnlyList<string> Methods => [];
 

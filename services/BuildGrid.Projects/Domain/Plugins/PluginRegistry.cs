@@ -34,6 +34,16 @@ public sealed class PluginRegistry
         return plugin.Render(new PluginArgs(plugin.Name, step.Parameters, plugin.Parameters));
     }
 
+    /// <summary>Renders a step as a build does: its text, after its outside targets are checked now.</summary>
+    public async Task<string> RenderForBuildAsync(PluginStep step, CancellationToken cancellationToken)
+    {
+        var plugin = Get(step.Plugin);
+        var args = new PluginArgs(plugin.Name, step.Parameters, plugin.Parameters);
+        var text = plugin.Render(args);
+        await plugin.CheckTargetsAsync(args, cancellationToken);
+        return text;
+    }
+
     public Value Invoke(string pluginName, string? method, Struct? parameters)
     {
         var plugin = Get(pluginName);

@@ -1,6 +1,7 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using BuildGrid.Core.Networking;
 using BuildGrid.Projects.V1;
 using Google.Protobuf.WellKnownTypes;
 
@@ -148,7 +149,13 @@ public sealed class CopyFilePlugin : IPlugin
         $"COPY {Dockerfile.Array([Dockerfile.Path(args, "source", absolute: false), Dockerfile.Path(args, "destination", absolute: true)])}";
 }
 
-public sealed class DownloadFilePlugin : IPlugin
+/// <summary>
+/// ADD of a URL: buildah fetches it from the host's own network, so the URL is held to the outbound
+/// <see cref="NetworkPolicy"/> (no loopback, link-local/metadata or own-interface address unless
+/// Projects:AllowedNetworks allows it): its literal host when saved or rendered, every address its name resolves to when
+/// a build renders it (<see cref="CheckTargetsAsync"/>).
+/// </summary>
+public sealed class DownloadFilePlugin(NetworkPolicy policy) : IPlugin
 {
     public string Name => "download-file";
     public string Summary => "ADD: downloads a file from an http(s) URL into the image.";
@@ -184,12 +191,21 @@ public sealed class DownloadFilePlugin : IPlugin
         });
     }
 
-    static (Uri Url, string Destination) Resolve(PluginArgs args)
+    (Uri Url, string Destination) Resolve(PluginArgs args)
     {
         var text = args.RequiredString("url", 2048);
-        if (!Uri.TryCreate(text, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https") || url.Segments[^1] is "/" or "")
+        if (!NetworkPolicy.TryParseHttpUrl(text, out var url) || url.Segments[^1] is "/" or "")
             throw args.Fail("url", $"parameter 'url' must be an http(s) URL of a file, not '{text}'");
+        if (policy.CheckLiteral(url) is { } refusal)
+            throw args.Fail("url", $"parameter 'url' {url.AbsoluteUri} is refused: {refusal}");
         return (url, Dockerfile.Path(args, "destination", absolute: true));
+    }
+
+    public async Task CheckTargetsAsync(PluginArgs args, CancellationToken cancellationToken)
+    {
+        var (url, _) = Resolve(args);
+        if (await policy.CheckUrlAsync(url, cancellationToken) is { } refusal)
+            throw args.Fail("url", $"parameter 'url' {url.AbsoluteUri} is refused: {refusal}");
     }
 }
 
