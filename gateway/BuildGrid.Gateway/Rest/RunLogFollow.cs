@@ -49,8 +49,6 @@ internal static partial class RunLogFollow
         foreach (var name in Forwarded)
             if (context.Request.Headers[name].ToString() is { Length: > 0 } value)
                 metadata.Add(name, value);
-        if (context.Connection.RemoteIpAddress is { } address)
-            metadata.Add(Caller.ClientAddressHeader, address.ToString());
         var ct = context.RequestAborted;
         try
         {

@@ -37,7 +37,7 @@ public sealed class ProxyOptions
     public bool AllowLoopbackUpstreams { get; set; }
 
     /// <summary>Networks (CIDR) upstreams may be in although the address policy (that of webhooks) refuses them.</summary>
-    [Notifications.CidrList]
+    [BuildGrid.Core.Networking.CidrList]
     public List<string> AllowedNetworks { get; set; } = [];
 }
 

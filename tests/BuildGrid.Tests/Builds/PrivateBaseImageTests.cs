@@ -1,3 +1,5 @@
+using BuildGrid.Core.Clients;
+using Grpc.Core.Interceptors;
 using System.Net;
 using System.Text.Json;
 using BuildGrid.Builds.V1;
@@ -29,10 +31,11 @@ public sealed class PrivateBaseImageTests
         Tools.Require("buildah", "buildah");
         await using var host = await OwnedHost.StartAsync("private-base", $"--BUILDGRID_ADMIN_PASSWORD={Password}", "--BUILDGRID_SERVICE_KEY=private-base-key");
         var signer = new ServiceTokens(IdentitySettings.From(host.App.Configuration, host.App.Services.GetRequiredService<BuildGridSettings>()), TimeProvider.System);
-        Metadata As(Principal p) => new() { { ServiceTokens.Header, signer.Sign(p) } };
+        static Metadata As(Principal p) => Caller.OnBehalfOf(new Metadata(), p, null);
         using var channel = GrpcChannel.ForAddress(host.GrpcUrl);
-        var runs = new BuildRuns.BuildRunsClient(channel);
-        var projects = new BuildGrid.Projects.V1.Projects.ProjectsClient(channel);
+        var invoker = channel.Intercept(new ServiceIdentityInterceptor(signer));
+        var runs = new BuildRuns.BuildRunsClient(invoker);
+        var projects = new BuildGrid.Projects.V1.Projects.ProjectsClient(invoker);
         var registry = host.RestUrl.Authority;
 
         var baseRun = await runs.StartRunAsync(new StartRunRequest
@@ -77,12 +80,12 @@ public sealed class PrivateBaseImageTests
         }
         using (var otherUser = new HttpRequestMessage(HttpMethod.Get, $"/buildgrid/v1/runs/{strangerRun.Id}/log?follow=true"))
         {
-            otherUser.Headers.Add(ServiceTokens.Header, signer.Sign(reader));
+            otherUser.Headers.Add(ServiceTokens.Header, signer.SignClass(reader, "builds", write: false, clientAddress: null));
             using var denied = await http.SendAsync(otherUser, HttpCompletionOption.ResponseHeadersRead, Ct);
             Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
         }
         using var own = new HttpRequestMessage(HttpMethod.Get, $"/buildgrid/v1/runs/{strangerRun.Id}/log?follow=true");
-        own.Headers.Add(ServiceTokens.Header, signer.Sign(stranger));
+        own.Headers.Add(ServiceTokens.Header, signer.SignClass(stranger, "builds", write: false, clientAddress: null));
         using var followed = await http.SendAsync(own, HttpCompletionOption.ResponseHeadersRead, Ct);
         Assert.Equal(HttpStatusCode.OK, followed.StatusCode);
         var events = new List<ServerSentEvents.Event>();
