@@ -231,7 +231,7 @@ public sealed class InternalDoorsTests
 
         var (bad, badLog) = await RunAsync("doors-wrong");
         Assert.Equal(RunState.Failed, bad.State);
-        Assert.Contains("git clone of", bad.FailureReason);
+        Assert.Contains("checkout of", bad.FailureReason);
         Assert.NotEmpty(git.Refused);
         Assert.DoesNotContain(token, bad.FailureReason + badLog);
 
