@@ -32,7 +32,7 @@ public static class GatewayExtensions
             HarborExtensions.AllowAnonymousReads(o);
             QuayExtensions.AllowAnonymousReads(o);
         });
-        // Defaults as measured in shared/notes/transcoding.md: case-sensitive names (json_name does the odd ones),
+        // Defaults as measured against the transcoder: case-sensitive names (json_name does the odd ones),
         // default values written ("errMsg":"" and "code":0 appear, as the documents show).
         // The google.rpc detail types (ErrorInfo...) must be known, or a domain error that passes through a facade method
         // cannot be written and the transcoder answers an empty 500; the dialect's error step then reshapes the body.

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Configuration;
 
 namespace BuildGrid.Core.Hosting;
 
-/// <summary>The BUILDGRID_* settings of DESIGN.md, read once from configuration (environment or --KEY=value).</summary>
+/// <summary>The BUILDGRID_* settings (README lists them), read once from configuration (environment or --KEY=value).</summary>
 public sealed class BuildGridSettings
 {
     public const string DefaultRestUrl = "http://127.0.0.1:8080";

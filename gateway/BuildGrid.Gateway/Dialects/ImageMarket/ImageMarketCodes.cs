@@ -9,7 +9,7 @@ namespace BuildGrid.Gateway.Dialects.ImageMarket;
 internal enum Call { New, Delete, Clone, Info, List, Save, Plugin, View, Build, BuildHistory }
 
 /// <summary>
-/// The image-market return codes (seed 000, DESIGN.md): a domain error's reason, per call, becomes a code, an errMsg
+/// The image-market return codes (seed 000, the image-market API document): a domain error's reason, per call, becomes a code, an errMsg
 /// and a content. Success is 10000 / "ok"; content is "" when there is nothing to return and -1 on failure, except
 /// where the document shows a message there (10001, and 10006 "already exist").
 /// </summary>

@@ -294,7 +294,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         });
     }
 
-    /// <summary>204 with no body: the transcoder's "{}" goes to Stream.Null (shared/notes/transcoding.md).</summary>
+    /// <summary>204 with no body: the transcoder's "{}" goes to Stream.Null (JSON transcoding always writes a body for an empty message).</summary>
     internal static Empty NoContent(ServerCallContext context)
     {
         var response = context.GetHttpContext().Response;
