@@ -207,9 +207,12 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
             var target = $"{RegistryHost}/{docker.Image}";
             var principal = Domain.RunPrincipals.ToPrincipal(spec.QueuedBy);
             var bases = BaseImages.Of(await File.ReadAllTextAsync(dockerfile, cancellationToken), docker.BuildArgs);
+            // The repositories of BuildGrid's registry the build reads: bases named by its address, and bases of a mirrored
+            // registry (Builds:Mirror), which buildah pulls through the cache namespace.
             var ownBases = bases.Select(b => (Image: b, Host: BaseImages.HostOf(b)))
                 .Where(b => b.Host is not null && own.Contains(b.Host, StringComparer.OrdinalIgnoreCase))
-                .Select(b => BaseImages.RepositoryAfterHost(b.Image, b.Host!)).Distinct(StringComparer.Ordinal).ToList();
+                .Select(b => BaseImages.RepositoryAfterHost(b.Image, b.Host!))
+                .Concat(bases.Select(MirroredRepository).OfType<string>()).Distinct(StringComparer.Ordinal).ToList();
             var output = new StepOutput(log);
             using (var pullAuth = PullAuthFile(authDirectory, principal, ownBases, own, spec, log))
             {
@@ -267,6 +270,9 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
         if (output.InFrom && output.FromImage is { } image)
         {
             var what = $"base-image pull of {image} failed ({output.DockerfileStep})";
+            if (MirroredRepository(image) is { } cached)
+                what += $": it is pulled through BuildGrid's cache {cached} (Builds:Mirror), which could not serve it; "
+                    + "see whether the cache's upstream is reachable and holds the tag";
             if (BaseImages.HostOf(image) is { } host && own.Contains(host, StringComparer.OrdinalIgnoreCase))
             {
                 var repository = BaseImages.RepositoryAfterHost(image, host);
@@ -367,15 +373,51 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
         return hosts.Distinct(StringComparer.OrdinalIgnoreCase).ToList();
     }
 
-    /// <summary>The registries.conf of a run: BuildGrid's registry and the configured insecure registries over plain HTTP, plus the mirrors others add.</summary>
+    /// <summary>
+    /// The registries.conf of a run: BuildGrid's registry and the configured insecure registries over plain HTTP, each
+    /// Builds:Mirror registry mirrored by its cache namespace in BuildGrid's registry, plus the mirrors others add.
+    /// </summary>
     RegistriesConfig RegistriesConfigFor(IReadOnlyList<string> own)
     {
         var config = new RegistriesConfig();
         foreach (var host in own.Concat(options.Value.InsecureRegistries))
             config.AddInsecure(host);
+        foreach (var (registry, ns) in options.Value.Mirror)
+        {
+            config.AddMirror(registry, $"{OwnRegistryAddress}/{ns}");
+            if (registry.Equals(DockerHub, StringComparison.OrdinalIgnoreCase) && !config.UnqualifiedSearch.Contains(DockerHub))
+                config.UnqualifiedSearch.Add(DockerHub);
+        }
         foreach (var configure in registriesConfigurers)
             configure(config);
         return config;
+    }
+
+    const string DockerHub = "docker.io";
+
+    /// <summary>The address mirror entries name BuildGrid's registry by: its REST listener, else Builds:Registry.</summary>
+    string OwnRegistryAddress
+    {
+        get
+        {
+            try { return endpoints.RestUri.Authority; }
+            catch (InvalidOperationException) { return RegistryHost; }
+        }
+    }
+
+    /// <summary>
+    /// The repository of BuildGrid's registry that buildah pulls <paramref name="image"/> from when its registry has a
+    /// Builds:Mirror cache namespace (<c>alpine:3.20</c> → <c>hub/library/alpine</c>), or null. A reference without a
+    /// registry is docker.io's, and docker.io's one-component names are under <c>library/</c>, as docker resolves them.
+    /// </summary>
+    internal string? MirroredRepository(string image)
+    {
+        var host = BaseImages.HostOf(image);
+        var registry = host is null or "index.docker.io" or "registry-1.docker.io" ? DockerHub : host;
+        if (!options.Value.Mirror.TryGetValue(registry, out var ns))
+            return null;
+        var path = RepositoryOf(host is null ? image : image[(host.Length + 1)..]);
+        return registry == DockerHub && !path.Contains('/') ? $"{ns}/library/{path}" : $"{ns}/{path}";
     }
 
     /// <summary>The repository of an image reference without the registry host: <c>team/app:v1</c> and <c>team/app@sha256:…</c> are <c>team/app</c>.</summary>
