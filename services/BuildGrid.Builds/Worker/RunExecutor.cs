@@ -181,7 +181,7 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
     {
         var buildah = FindOnPath("buildah")
             ?? throw new StepFailed("buildah is not installed: image builds need buildah on PATH (apt-get install buildah)");
-        var storage = Path.Combine(settings.DataDir, "builds", "containers");
+        var storage = LayerStorage(spec, docker);
         string[] global = ["--root", Path.Combine(storage, "storage"), "--runroot", Path.Combine(storage, "run"), "--storage-driver", "vfs"];
         var dockerfile = docker.DockerfileContent.Length > 0
             ? Path.Combine(meta, "Dockerfile")
@@ -217,7 +217,7 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
             using (var pullAuth = PullAuthFile(authDirectory, principal, ownBases, own, spec, log))
             {
                 List<string> bud = [.. global, "bud", "--isolation", "chroot", "--layers", "--authfile", pullAuth.Path, "-f", dockerfile, "-t", local];
-                // The image storage is shared by all runs: a base from BuildGrid's registry is fetched again for every run
+                // The image storage is shared by the runs of a project: a base from BuildGrid's registry is fetched again for every run
                 // (its unchanged layers are not), so that a run whose principal may not read it fails instead of using
                 // the copy another run pulled. buildah's default ("newer") would fall back to that copy.
                 if (ownBases.Count > 0)
@@ -249,7 +249,11 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
             }
             finally
             {
-                await ProcessRunner.RunAsync(buildah, [.. global, "rmi", "-f", local], workspace, buildEnvironment, _ => { }, CancellationToken.None);
+                // The run's name goes, the image stays, named as the last build of its storage: its parents are the images of
+                // its steps, buildah --layers' cache of the next build ("Using cache"). rmi -f of its only name would remove
+                // them too (buildah removes the untagged parents of an image it removes).
+                await ProcessRunner.RunAsync(buildah, [.. global, "tag", local, LastBuild], workspace, buildEnvironment, _ => { }, CancellationToken.None);
+                await ProcessRunner.RunAsync(buildah, [.. global, "rmi", local], workspace, buildEnvironment, _ => { }, CancellationToken.None);
             }
         }
         finally
@@ -394,6 +398,24 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
     }
 
     const string DockerHub = "docker.io";
+
+    /// <summary>The name each layer storage keeps its last built image under (see <see cref="LayerStorage"/>).</summary>
+    const string LastBuild = "localhost/buildgrid-last-build:latest";
+
+    /// <summary>
+    /// The image storage (vfs) of a run's build: one per cache key — a Zadig definition's, else the image's repository, so
+    /// one per image-market project — under <c>{data}/builds/containers</c>. It keeps the project's base images and the
+    /// images of its steps, so that a rebuild of an unchanged project reuses its layers (buildah <c>--layers</c>), and no
+    /// project's build is ever served a layer another project's build made. Bases from BuildGrid's registry are pulled
+    /// again each run regardless (<c>--pull=always</c>), so the cache never stands in for a read the principal may not do.
+    /// </summary>
+    string LayerStorage(RunSpec spec, DockerBuild docker)
+    {
+        var key = spec.CacheKey.Length > 0 ? spec.CacheKey : "image-" + RepositoryOf(docker.Image);
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)))[..12];
+        var name = Unsafe().Replace(key, "_");
+        return Path.Combine(settings.DataDir, "builds", "containers", $"{name[..Math.Min(name.Length, 80)]}-{hash}");
+    }
 
     /// <summary>The address mirror entries name BuildGrid's registry by: its REST listener, else Builds:Registry.</summary>
     string OwnRegistryAddress
