@@ -94,6 +94,7 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
         int? uid = null;
         if (Euid == 0)
         {
+            AllowTraverse(workspace, cache);
             if (!freeUids.TryDequeue(out var leased))
                 throw new RunExecutor.StepFailed($"every sandbox uid is in use ({value.SandboxUids} from {value.SandboxUidBase}); raise Builds:SandboxUids");
             uid = leased;
@@ -103,6 +104,27 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
     }
 
     void Release(int uid) => freeUids.Enqueue(uid);
+
+    /// <summary>
+    /// bwrap binds the workspace and cache dir as the leased uid, which must therefore reach them: the directories above
+    /// them in the data dir get search permission for others (0711: no listing), their files stay 0600. Inside the
+    /// sandbox the data dir is an empty tmpfs anyway.
+    /// </summary>
+    void AllowTraverse(params string[] paths)
+    {
+        if (OperatingSystem.IsWindows())
+            return;
+        var root = Path.GetFullPath(settings.DataDir);
+        foreach (var path in paths)
+        {
+            for (var dir = Path.GetDirectoryName(Path.GetFullPath(path)); dir is not null && dir.Length >= root.Length; dir = Path.GetDirectoryName(dir))
+            {
+                var mode = File.GetUnixFileMode(dir);
+                if ((mode & UnixFileMode.OtherExecute) == 0)
+                    File.SetUnixFileMode(dir, mode | UnixFileMode.OtherExecute);
+            }
+        }
+    }
 
     string DataDir => settings.DataDir;
 
