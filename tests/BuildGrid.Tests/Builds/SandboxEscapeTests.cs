@@ -205,7 +205,7 @@ public sealed class SandboxEscapeTests(StandaloneFixture fixture) : IDisposable
         }
         finally
         {
-            await app.StopAsync();
+            await app.StopAsync(CancellationToken.None);
             await app.DisposeAsync();
             TestDirectories.TryDelete(dataDir);
         }
