@@ -245,24 +245,10 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
             {
                 "bwrap", "--die-with-parent", "--new-session", "--unshare-user", "--uid", id, "--gid", id,
                 "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", "buildgrid-run",
-                "--ro-bind", "/usr", "/usr",
             };
             if (Record.Network == "none")
                 args.Add("--unshare-net");
-            foreach (var top in new[] { "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32" })
-            {
-                var info = new FileInfo(top);
-                if (info.LinkTarget is { } target)
-                    args.AddRange(["--symlink", target, top]);
-                else if (Directory.Exists(top))
-                    args.AddRange(["--ro-bind", top, top]);
-            }
-            args.AddRange(["--ro-bind", "/etc", "/etc"]);
-            foreach (var hidden in HiddenEtc.Select(h => "/etc/" + h))
-            {
-                if (Directory.Exists(hidden)) args.AddRange(["--tmpfs", hidden]);
-                else if (File.Exists(hidden)) args.AddRange(["--ro-bind", "/dev/null", hidden]);
-            }
+            ToolRoot(args);
             args.AddRange(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/run"]);
             // BuildGrid's data dir is an empty tmpfs inside (even where it lies under a bound tree); only this run's
             // workspace and cache dir are bound into it, read-write.
@@ -273,19 +259,49 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
             return args;
         }
 
+        /// <summary>Whether <c>buildah bud</c> runs sandboxed (the worker runs as root and the sandbox is on).</summary>
+        public bool IsolatesBuildah => !sandbox.Disabled && Euid == 0;
+
         /// <summary>
-        /// The command line of a buildah step. buildah runs as the worker (root: its storage is shared, its pulls and
-        /// pushes reach BuildGrid's registry with the run's scoped token), in bwrap's mount, PID, IPC and UTS namespaces
-        /// with only the capabilities <c>--isolation chroot</c> needs, seeing the tools, its storage, the workspace and the
-        /// step's auth directory; the Dockerfile's RUN steps run inside that.
+        /// The command line of <c>buildah bud</c>. buildah runs as the worker (root: its image storage is shared), in
+        /// bwrap's mount, PID, IPC, UTS and network namespaces with only the capabilities <c>--isolation chroot</c> needs,
+        /// seeing the tools, its storage, the workspace and the step's auth directory, and no network at all: the worker
+        /// pulls every image bud reads before, and pushes after. The Dockerfile's RUN steps run inside that.
         /// </summary>
         public (string File, IReadOnlyList<string> Arguments) WrapBuildah(string buildah, IReadOnlyList<string> arguments, string storage, string auth)
         {
-            if (sandbox.Disabled || Euid != 0)
+            if (!IsolatesBuildah)
                 return (buildah, arguments);
-            var args = new List<string> { "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", "buildgrid-run" };
+            var args = new List<string> { "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--hostname", "buildgrid-run" };
             foreach (var capability in BuildahCapabilities)
                 args.AddRange(["--cap-add", "CAP_" + capability]);
+            ToolRoot(args);
+            Directory.CreateDirectory(Path.Combine(storage, "tmp"));
+            // buildah writes lock files under /etc/containers/networks: /etc/containers is a tmpfs holding the host's
+            // configuration (policy.json, registries.conf …) read-only and a writable, empty networks directory.
+            if (Directory.Exists("/etc/containers"))
+            {
+                args.AddRange(["--tmpfs", "/etc/containers"]);
+                foreach (var entry in Directory.EnumerateFileSystemEntries("/etc/containers"))
+                {
+                    if (Path.GetFileName(entry) is not ("networks" or "auth.json"))
+                        args.AddRange(["--ro-bind", entry, entry]);
+                }
+                args.AddRange(["--dir", "/etc/containers/networks"]);
+            }
+            args.AddRange(["--proc", "/proc", "--dev", "/dev", "--ro-bind", "/sys", "/sys",
+                "--tmpfs", "/tmp", "--tmpfs", "/run", "--bind", Path.Combine(storage, "tmp"), "/var/tmp",
+                "--tmpfs", sandbox.DataDir, "--bind", storage, storage, "--bind", workspace, workspace]);
+            if (Directory.Exists(auth))
+                args.AddRange(["--ro-bind", auth, auth]);
+            args.AddRange(["--chdir", workspace, "--setenv", "TMPDIR", "/var/tmp", "--", buildah]);
+            args.AddRange(arguments);
+            return ("bwrap", args);
+        }
+
+        /// <summary>The read-only tool root: the host's /usr, /bin, /sbin, /lib*, and /etc without its secrets.</summary>
+        static void ToolRoot(List<string> args)
+        {
             args.AddRange(["--ro-bind", "/usr", "/usr"]);
             foreach (var top in new[] { "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32" })
             {
@@ -301,15 +317,6 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
                 if (Directory.Exists(hidden)) args.AddRange(["--tmpfs", hidden]);
                 else if (File.Exists(hidden)) args.AddRange(["--ro-bind", "/dev/null", hidden]);
             }
-            Directory.CreateDirectory(Path.Combine(storage, "tmp"));
-            args.AddRange(["--tmpfs", "/etc/containers/networks", "--proc", "/proc", "--dev", "/dev", "--ro-bind", "/sys", "/sys",
-                "--tmpfs", "/tmp", "--tmpfs", "/run", "--bind", Path.Combine(storage, "tmp"), "/var/tmp",
-                "--tmpfs", sandbox.DataDir, "--bind", storage, storage, "--bind", workspace, workspace]);
-            if (Directory.Exists(auth))
-                args.AddRange(["--ro-bind", auth, auth]);
-            args.AddRange(["--chdir", workspace, "--setenv", "TMPDIR", "/var/tmp", "--", buildah]);
-            args.AddRange(arguments);
-            return ("bwrap", args);
         }
 
         static readonly string[] BuildahCapabilities =

@@ -228,18 +228,39 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
             var local = $"localhost/buildgrid-{run.Id}:{run.Attempt}";
             var target = $"{RegistryHost}/{docker.Image}";
             var principal = Domain.RunPrincipals.ToPrincipal(spec.QueuedBy);
-            var bases = BaseImages.Of(await File.ReadAllTextAsync(dockerfile, cancellationToken), docker.BuildArgs);
+            var dockerfileText = await File.ReadAllTextAsync(dockerfile, cancellationToken);
+            var bases = BaseImages.Of(dockerfileText, docker.BuildArgs);
             var ownBases = bases.Select(b => (Image: b, Host: BaseImages.HostOf(b)))
                 .Where(b => b.Host is not null && own.Contains(b.Host, StringComparer.OrdinalIgnoreCase))
                 .Select(b => BaseImages.RepositoryAfterHost(b.Image, b.Host!)).Distinct(StringComparer.Ordinal).ToList();
             var output = new StepOutput(log);
             using (var pullAuth = PullAuthFile(authDirectory, principal, ownBases, own, spec, log))
             {
+                // In the sandbox, bud has no network at all (nor do the Dockerfile's RUN steps): every image it reads is
+                // pulled first, here, by BuildGrid's own buildah with the run's scoped token — from BuildGrid's registry
+                // always (a run whose principal may not read a base fails instead of using another run's copy).
+                if (lease.IsolatesBuildah)
+                {
+                    foreach (var image in bases)
+                    {
+                        var isOwn = BaseImages.HostOf(image) is { } host && own.Contains(host, StringComparer.OrdinalIgnoreCase);
+                        output.Enter(BaseImages.StepOf(dockerfileText, docker.BuildArgs, image) ?? $"FROM {image}");
+                        log.Write($"[buildgrid] buildah pull {image}" + (isOwn ? $" as {principal.Name}" : ""));
+                        var pulled = await ProcessRunner.RunAsync(buildah,
+                            [.. global, "pull", "--quiet", "--authfile", pullAuth.Path, "--policy", isOwn ? "always" : "missing", "--", image],
+                            workspace, buildEnvironment, output.Write, cancellationToken);
+                        if (pulled.Killed) cancellationToken.ThrowIfCancellationRequested();
+                        if (pulled.ExitCode != 0)
+                            throw new StepFailed(await BudFailureAsync(output, principal, own, cancellationToken));
+                    }
+                }
                 List<string> bud = [.. global, "bud", "--isolation", "chroot", "--layers", "--authfile", pullAuth.Path, "-f", dockerfile, "-t", local];
                 // The image storage is shared by all runs: a base from BuildGrid's registry is fetched again for every run
                 // (its unchanged layers are not), so that a run whose principal may not read it fails instead of using
                 // the copy another run pulled. buildah's default ("newer") would fall back to that copy.
-                if (ownBases.Count > 0)
+                if (lease.IsolatesBuildah)
+                    bud.Add("--pull=never");
+                else if (ownBases.Count > 0)
                     bud.Add("--pull=always");
                 foreach (var arg in docker.BuildArgs) { bud.Add("--build-arg"); bud.Add(arg); }
                 if (docker.Platforms.Count > 0) { bud.Add("--platform"); bud.Add(string.Join(',', docker.Platforms)); }
@@ -257,9 +278,9 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
                 log.Write($"[buildgrid] buildah push {target}");
                 var pushOutput = new StepOutput(log);
                 using var pushAuth = PushAuthFile(authDirectory, docker.Image, log);
-                var (pushFile, pushArguments) = lease.WrapBuildah(buildah,
-                    [.. global, "push", "--authfile", pushAuth.Path, "--digestfile", digestFile, local, $"docker://{target}"], storage, authDirectory);
-                var pushed = await ProcessRunner.RunAsync(pushFile, pushArguments, workspace, buildEnvironment, pushOutput.Write, cancellationToken);
+                var pushed = await ProcessRunner.RunAsync(buildah,
+                    [.. global, "push", "--authfile", pushAuth.Path, "--digestfile", digestFile, local, $"docker://{target}"],
+                    workspace, buildEnvironment, pushOutput.Write, cancellationToken);
                 if (pushed.Killed) cancellationToken.ThrowIfCancellationRequested();
                 if (pushed.ExitCode != 0)
                     throw new StepFailed(pushOutput.Reason($"push of {target} failed (buildah push exited with code {pushed.ExitCode})"));
