@@ -56,6 +56,7 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
             foreach (var network in new[] { "none", "" })
             {
                 using var lease = Open(probe, probe, new RunSpec { Network = network });
+                await lease.HandOverAsync(cancellationToken);
                 var lines = new List<string>();
                 var (file, arguments) = lease.Wrap("true", []);
                 var result = await ProcessRunner.RunAsync(file, arguments, probe, new Dictionary<string, string> { ["PATH"] = DefaultPath }, lines.Add, cancellationToken);
@@ -202,7 +203,9 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
             command.AddRange(["--as=" + ((long)Record.MemoryLimitMib * 1024 * 1024).ToString(CultureInfo.InvariantCulture)]);
             if (uid is not null)
                 command.Add("--nproc=" + Record.PidsLimit.ToString(CultureInfo.InvariantCulture));
-            command.Add("--");
+            // The worker (.NET) ignores SIGPIPE, and an ignored signal stays ignored across exec: pasta refuses to start
+            // so ("Couldn't install signal handlers") and a script's `yes | head` would misbehave. Every signal is reset.
+            command.AddRange(["--", "env", "--default-signal"]);
             if (uid is { } leased)
             {
                 var id = leased.ToString(CultureInfo.InvariantCulture);
