@@ -88,7 +88,8 @@ public sealed class SandboxEscapeTests(StandaloneFixture fixture) : IDisposable
         var done = await Runs.FinishedAsync(client, hostile.Id, 150);
         var log = await Runs.LogAsync(client, hostile.Id);
 
-        await File.WriteAllTextAsync(Path.Combine(victimWorkspace, "go"), "", Ct);
+        if (Directory.Exists(victimWorkspace))   // without the sandbox the hostile run killed the victim and its workspace is gone
+            await File.WriteAllTextAsync(Path.Combine(victimWorkspace, "go"), "", Ct);
         var victimDone = await Runs.FinishedAsync(client, victim.Id, 60);
 
         var leftover = ProcessesWith($"leftover-{mark}");
