@@ -46,7 +46,10 @@ public static class BuildsExtensions
         builder.Services.AddSingleton<RunStore>();
         builder.Services.AddSingleton<RunLauncher>();
         builder.Services.AddSingleton<DefinitionStore>();
+        builder.Services.AddSingleton<LocalSandbox>();
         builder.Services.AddSingleton<RunExecutor>();
+        builder.Services.AddSingleton<IRunExecutor>(sp => sp.GetRequiredService<RunExecutor>());
+        builder.Services.AddHostedService<SandboxCheck>();
         builder.Services.TryAddSingleton<RegistryTokens>();
         builder.Services.AddSingleton<BuildWorker>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BuildWorker>());
