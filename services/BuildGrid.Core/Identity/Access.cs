@@ -42,6 +42,11 @@ public static class Access
     public static RpcException Unauthenticated(string message) =>
         Errors.Errors.Create(Code.Unauthenticated, Reasons.Unauthenticated, message);
 
+    /// <summary>The <c>retry_after_seconds</c> a RESOURCE_EXHAUSTED refusal names (login throttle, password-check bound), if any.</summary>
+    public static int? RetryAfterSeconds(RpcException exception) =>
+        exception.Info()?.Metadata.TryGetValue("retry_after_seconds", out var wait) == true
+        && int.TryParse(wait, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds) ? seconds : null;
+
     public static RpcException Denied(string message) =>
         Errors.Errors.Create(Code.PermissionDenied, Reasons.PermissionDenied, message);
 }
