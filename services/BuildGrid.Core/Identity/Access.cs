@@ -28,6 +28,21 @@ public static class Access
             : Unauthenticated($"Reading or changing '{@namespace}' needs credentials.");
     }
 
+    /// <summary>
+    /// As <see cref="Require"/>, for something that exists in the namespace — but a caller who may not even read there
+    /// gets <paramref name="notFound"/>, the very answer for something missing, so that existence leaks to no one.
+    /// </summary>
+    public static Principal RequireVisible(ServerCallContext context, string @namespace, Role role, Func<RpcException> notFound)
+    {
+        var principal = PrincipalOf(context);
+        if (!principal.Can(@namespace, Role.Guest))
+        {
+            Events.AuditNotes.Namespace(context, @namespace, role);
+            throw notFound();
+        }
+        return Require(context, @namespace, role);
+    }
+
     public static Principal RequireAdmin(ServerCallContext context)
     {
         var principal = PrincipalOf(context);
