@@ -9,6 +9,7 @@ using BuildGrid.Benchmarks;
 //                                     runs lost/overlapping, corrupt blobs, events missing/twice, recovery time, builds/min vs no fault
 //   sandbox    [--runs N]       trivial-script run start->finish: local sandbox (default network, network none) vs Builds:Sandbox=none
 //   containers [--projects=10000] [--seconds=5] [--concurrency=4]   svacer list/add via REST vs direct gRPC
+//   signing    [--seconds N] [--concurrency N]   loopback gRPC call with a per-call service identity token vs without; Sign/Verify cost
 // Every figure is a ratio against a baseline measured in the same run, on this machine.
 var scenario = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "projects";
 int Option(string name, int fallback) =>
@@ -36,7 +37,10 @@ switch (scenario)
         return 0;
     case "containers":
         return await ContainersBenchmark.RunAsync(args.Where(a => a != "containers").ToArray());
+    case "signing":
+        await SigningBenchmark.RunAsync(Option("--seconds", 10), Option("--concurrency", 8));
+        return 0;
     default:
-        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: projects, builds, registry, distributed, faults, sandbox, containers");
+        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: projects, builds, registry, distributed, faults, sandbox, containers, signing");
         return 2;
 }

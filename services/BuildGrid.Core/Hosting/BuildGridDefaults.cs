@@ -49,6 +49,10 @@ public static class BuildGridDefaults
             // room for a Basic or Bearer credential and a signed identity token, not for a flood of headers.
             kestrel.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
             kestrel.Limits.MaxRequestHeaderCount = 100;
+            // Kestrel's own floor (240 B/s) gives each pending write size/240 seconds: a 1 MiB blob chunk over an hour, so
+            // a client that stops reading a large blob held its buffers for good. At 64 KiB/s it gets 16 s per MiB.
+            kestrel.Limits.MinResponseDataRate = settings.MinResponseBytesPerSecond > 0
+                ? new MinDataRate(settings.MinResponseBytesPerSecond, TimeSpan.FromSeconds(10)) : null;
             endpoints.Rest = Listen(kestrel, settings.RestUrl, HttpProtocols.Http1);
             endpoints.Grpc = Listen(kestrel, settings.GrpcUrl, HttpProtocols.Http2);
         });
