@@ -69,6 +69,9 @@ public static class BuildGridDefaults
         builder.Services.AddSingleton<AuditTrail>();
         builder.Services.AddSingleton<AuditInterceptor>();
         builder.Services.AddOptions<AnonymousAccessOptions>();
+        if (settings.DaprEnabled)
+            // The sidecar calls AppCallback without BuildGrid credentials; DaprAppGuard checks its app API token instead.
+            builder.Services.Configure<AnonymousAccessOptions>(o => o.Methods.UnionWith(DaprAppCallback.MethodNames));
 
         builder.Services.AddGrpc(options =>
         {
@@ -100,6 +103,11 @@ public static class BuildGridDefaults
             throw new InvalidOperationException("AddGrpc() ran after AddBuildGridDefaults(): call services.AddReadableRequestBinder() after it.");
         app.MapHealthChecks("/healthz");
         app.MapGrpcReflectionService();
+        if (app.Services.GetRequiredService<BuildGridSettings>().DaprEnabled)
+        {
+            app.MapGrpcService<DaprAppCallback>();
+            app.MapGrpcService<DaprAppHealthCheck>();
+        }
         return app;
     }
 
