@@ -1,0 +1,94 @@
+using System.Text;
+using BuildGrid.Builds.V1;
+using BuildGrid.Tests.Infrastructure;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.Data.Sqlite;
+
+namespace BuildGrid.Tests.Operations;
+
+/// <summary>
+/// The Data Protection key ring that encrypts stored credentials is one per installation: in the database every Builds
+/// replica shares (not on a pod's own disk), encrypted under a key derived from BUILDGRID_SERVICE_KEY, and still there
+/// after a restart. Two real Builds processes on one Redis queue: a run's secret stored (encrypted) by one is decrypted
+/// and used by the other, and by the first again after it restarts.
+/// </summary>
+public sealed class KeyRingTests
+{
+    static CancellationToken Ct => TestContext.Current.CancellationToken;
+    const string Password = "Key-ring-admin-1";
+    static Metadata Admin => new() { { "authorization", "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"admin:{Password}")) } };
+
+    [Fact]
+    public async Task A_secret_stored_by_one_builds_process_is_read_by_another_and_after_a_restart()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var dataDir = TestDirectories.Create("key-ring");
+        var outputs = TestDirectories.Create("key-ring-out");
+        try
+        {
+            Dictionary<string, string> Environment(int workers) => new()
+            {
+                ["BUILDGRID_DATA_DIR"] = dataDir,
+                ["BUILDGRID_REDIS"] = redis.ConnectionString,
+                ["BUILDGRID_SERVICE_KEY"] = "key-ring-test-service-key",
+                ["BUILDGRID_ADMIN_PASSWORD"] = Password,
+                ["Builds__Workers"] = workers.ToString(),
+            };
+            RunSpec Writing(string file, string secret) => new()
+            {
+                Script = $"printf %s \"$PASS\" > \"{outputs}/{file}\"",
+                Secrets = { ["PASS"] = secret },
+                TimeoutSeconds = 60,
+            };
+
+            // The first process only accepts runs (no workers): the second one, a replica, runs them.
+            await using var first = await ServiceProcess.StartAsync("BuildGrid.Builds", Environment(workers: 0));
+            await using var second = await ServiceProcess.StartAsync("BuildGrid.Builds", Environment(workers: 1));
+            string runId;
+            using (var channel = GrpcChannel.ForAddress(first.GrpcUrl))
+                runId = (await new BuildRuns.BuildRunsClient(channel).StartRunAsync(
+                    new StartRunRequest { Spec = Writing("one", "s3cret-from-first") }, Admin, cancellationToken: Ct)).Id;
+            using var secondChannel = GrpcChannel.ForAddress(second.GrpcUrl);
+            var secondRuns = new BuildRuns.BuildRunsClient(secondChannel);
+            var done = await Eventually.Async(() => secondRuns.GetRun(new GetRunRequest { Id = runId }, Admin, cancellationToken: Ct).State,
+                s => s is RunState.Succeeded or RunState.Failed, 60_000);
+            Assert.Equal(RunState.Succeeded, done);
+            Assert.Equal("s3cret-from-first", await File.ReadAllTextAsync(Path.Combine(outputs, "one"), Ct));
+
+            // With the worker gone, the first stores another; after a restart of the installation, that secret is read again.
+            await second.KillAsync();
+            using (var channel = GrpcChannel.ForAddress(first.GrpcUrl))
+                runId = (await new BuildRuns.BuildRunsClient(channel).StartRunAsync(
+                    new StartRunRequest { Spec = Writing("two", "s3cret-before-restart") }, Admin, cancellationToken: Ct)).Id;
+            await first.KillAsync();
+            await using var restarted = await ServiceProcess.StartAsync("BuildGrid.Builds", Environment(workers: 1));
+            using var restartedChannel = GrpcChannel.ForAddress(restarted.GrpcUrl);
+            var restartedRuns = new BuildRuns.BuildRunsClient(restartedChannel);
+            done = await Eventually.Async(() => restartedRuns.GetRun(new GetRunRequest { Id = runId }, Admin, cancellationToken: Ct).State,
+                s => s is RunState.Succeeded or RunState.Failed, 60_000);
+            Assert.Equal(RunState.Succeeded, done);
+            Assert.Equal("s3cret-before-restart", await File.ReadAllTextAsync(Path.Combine(outputs, "two"), Ct));
+
+            // The ring is in the shared database, each key encrypted (no master key in clear), and nothing on the disk.
+            Assert.False(Directory.Exists(Path.Combine(dataDir, "keys")) && Directory.EnumerateFiles(Path.Combine(dataDir, "keys")).Any(),
+                "the key ring must not live in the data directory");
+            await using var db = new SqliteConnection($"Data Source={Path.Combine(dataDir, "builds.db")};Mode=ReadOnly");
+            await db.OpenAsync(Ct);
+            await using var query = db.CreateCommand();
+            query.CommandText = "SELECT xml FROM data_protection_keys";
+            var keys = new List<string>();
+            await using (var reader = await query.ExecuteReaderAsync(Ct))
+                while (await reader.ReadAsync(Ct))
+                    keys.Add(reader.GetString(0));
+            Assert.NotEmpty(keys);
+            Assert.All(keys, key => Assert.Contains("<aesGcm>", key));
+            Assert.All(keys, key => Assert.DoesNotContain("<masterKey", key));
+        }
+        finally
+        {
+            TestDirectories.TryDelete(dataDir);
+            TestDirectories.TryDelete(outputs);
+        }
+    }
+}
