@@ -82,8 +82,8 @@ public sealed class KeyRingTests
                 while (await reader.ReadAsync(Ct))
                     keys.Add(reader.GetString(0));
             Assert.NotEmpty(keys);
-            Assert.All(keys, key => Assert.Contains("<aesGcm>", key));
-            Assert.All(keys, key => Assert.DoesNotContain("<masterKey", key));
+            foreach (var key in keys)
+                Assert.True(key.Contains("<aesGcm", StringComparison.Ordinal) && !key.Contains("<masterKey", StringComparison.Ordinal), $"a stored key is not encrypted: {key}");
         }
         finally
         {

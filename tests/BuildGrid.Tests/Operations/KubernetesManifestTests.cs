@@ -14,7 +14,7 @@ namespace BuildGrid.Tests.Operations;
 /// are never rolled, the builds grace outlasts Builds__ShutdownGrace, every image has a Containerfile, and each Dapr app
 /// is declared grpc on its gRPC port. The validator is shown to fail on a broken manifest too.
 /// </summary>
-public sealed partial class KubernetesManifestTests
+public sealed class KubernetesManifestTests
 {
     static readonly Dictionary<string, Type> DaprKinds = new()
     {
@@ -104,15 +104,13 @@ public sealed partial class KubernetesManifestTests
         Assert.Single(objects.OfType<DaprResiliency>());
     }
 
-    [GeneratedRegex(@"^(\s+)containerPort:", RegexOptions.Multiline)]
-    private static partial Regex ContainerPort();
-
     [Fact]
     public async Task The_validator_refuses_a_misspelt_field_and_a_wrong_type()
     {
         var rendered = await RenderAsync();
         Load(rendered);
-        Assert.ThrowsAny<Exception>(() => Load(ContainerPort().Replace(rendered, "$1containerport:", 1)));
+        var port = rendered.IndexOf("containerPort:", StringComparison.Ordinal);
+        Assert.ThrowsAny<Exception>(() => Load(string.Concat(rendered.AsSpan(0, port), "containerport:", rendered.AsSpan(port + "containerPort:".Length))));
         Assert.ThrowsAny<Exception>(() => Load(Regex.Replace(rendered, @"replicas: \d+", "replicas: two", RegexOptions.None, TimeSpan.FromSeconds(1))));
     }
 
