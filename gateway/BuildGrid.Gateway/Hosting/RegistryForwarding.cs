@@ -26,14 +26,8 @@ public static class RegistryForwarding
         var configured = app.Configuration[Setting];
         if (string.IsNullOrWhiteSpace(configured))
         {
-            RequestDelegate unavailable = async context =>
-            {
-                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-                await context.Response.WriteAsJsonAsync(new
-                {
-                    errors = new[] { new { code = "UNAVAILABLE", message = $"the registry runs as its own process: set {Setting} on the gateway to its REST address", detail = (object?)null } },
-                });
-            };
+            RequestDelegate unavailable = context =>
+                UnavailableAsync(context, $"the registry runs as its own process: set {Setting} on the gateway to its REST address");
             app.Map("/v2/{**path}", unavailable);
             app.Map("/service/token", unavailable);
             return app;
@@ -55,17 +49,18 @@ public static class RegistryForwarding
                 limit.MaxRequestBodySize = null;
             var error = await forwarder.SendAsync(context, destination, invoker, config, transformer);
             if (error != ForwarderError.None && !context.Response.HasStarted)
-            {
-                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-                await context.Response.WriteAsJsonAsync(new
-                {
-                    errors = new[] { new { code = "UNAVAILABLE", message = $"the registry at {destination} did not answer ({error})", detail = (object?)null } },
-                });
-            }
+                await UnavailableAsync(context, $"the registry at {destination} did not answer ({error})");
         }
         app.Map("/v2/{**path}", Forward);
         app.Map("/service/token", Forward);
         return app;
+    }
+
+    /// <summary>The distribution API's error body (<c>{"errors":[{"code":"UNAVAILABLE",…}]}</c>) with a 503.</summary>
+    static Task UnavailableAsync(HttpContext context, string message)
+    {
+        context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+        return context.Response.WriteAsJsonAsync(new { errors = new[] { new { code = "UNAVAILABLE", message, detail = (object?)null } } });
     }
 
     /// <summary>The default transforms (X-Forwarded-*), and the client's Host instead of the Registry's.</summary>
