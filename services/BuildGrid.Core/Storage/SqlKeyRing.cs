@@ -39,8 +39,10 @@ public static class SqlKeyRing
         services.AddSingleton<KeyRingKey>();
         services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp => new ConfigureOptions<KeyManagementOptions>(options =>
         {
-            options.XmlRepository = new SqlXmlRepository(sp.GetRequiredKeyedService<ServiceDatabase>(databaseName));
-            options.XmlEncryptor = new AesGcmXmlEncryptor(sp.GetRequiredService<KeyRingKey>());
+            var encryptor = new AesGcmXmlEncryptor(sp.GetRequiredService<KeyRingKey>());
+            options.XmlRepository = new SqlXmlRepository(sp.GetRequiredKeyedService<ServiceDatabase>(databaseName), encryptor,
+                Path.Combine(sp.GetRequiredService<BuildGridSettings>().DataDir, "keys"));
+            options.XmlEncryptor = encryptor;
         }));
         return services;
     }
@@ -79,20 +81,58 @@ public sealed class KeyRingKey
     internal byte[] Value { get; }
 }
 
-/// <summary>Data Protection's keys, one row each, as the key manager wrote them (already encrypted).</summary>
-sealed class SqlXmlRepository(ServiceDatabase database) : IXmlRepository
+/// <summary>
+/// Data Protection's keys, one row each, as the key manager wrote them (already encrypted). An empty table first takes
+/// the keys of the ring an earlier BuildGrid kept in <c>&lt;data&gt;/keys</c> (encrypting their secrets on the way), so
+/// that credentials stored before the upgrade stay readable.
+/// </summary>
+sealed class SqlXmlRepository(ServiceDatabase database, AesGcmXmlEncryptor encryptor, string legacyDirectory) : IXmlRepository
 {
+    static readonly XNamespace DataProtection = "http://schemas.asp.net/2015/03/dataProtection";
+
     public IReadOnlyCollection<XElement> GetAllElements()
     {
         using var connection = database.OpenAsync(CancellationToken.None).GetAwaiter().GetResult();
-        return [.. connection.Query<string>("SELECT xml FROM data_protection_keys ORDER BY created_at, name").Select(xml => XElement.Parse(xml))];
+        var stored = connection.Query<string>("SELECT xml FROM data_protection_keys ORDER BY created_at, name").ToList();
+        if (stored.Count == 0 && Directory.Exists(legacyDirectory))
+        {
+            foreach (var file in Directory.EnumerateFiles(legacyDirectory, "*.xml").Order(StringComparer.Ordinal))
+            {
+                try
+                {
+                    Insert(connection, Encrypted(XElement.Load(file)), Path.GetFileNameWithoutExtension(file));
+                }
+                catch (System.Data.Common.DbException)
+                {
+                    // Another replica imported it first.
+                }
+            }
+            stored = [.. connection.Query<string>("SELECT xml FROM data_protection_keys ORDER BY created_at, name")];
+        }
+        return [.. stored.Select(xml => XElement.Parse(xml))];
     }
 
     public void StoreElement(XElement element, string friendlyName)
     {
         using var connection = database.OpenAsync(CancellationToken.None).GetAwaiter().GetResult();
+        Insert(connection, element, friendlyName);
+    }
+
+    static void Insert(System.Data.Common.DbConnection connection, XElement element, string name) =>
         connection.Execute("INSERT INTO data_protection_keys (name, xml, created_at) VALUES (@name, @xml, @now)",
-            new { name = friendlyName, xml = element.ToString(SaveOptions.DisableFormatting), now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() });
+            new { name, xml = element.ToString(SaveOptions.DisableFormatting), now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() });
+
+    /// <summary>What the key manager does before it stores a key: each element marked requiresEncryption, encrypted.</summary>
+    XElement Encrypted(XElement key)
+    {
+        var copy = new XElement(key);
+        foreach (var secret in copy.Descendants().Where(e => (bool?)e.Attribute(DataProtection + "requiresEncryption") == true).ToList())
+        {
+            var encrypted = encryptor.Encrypt(secret);
+            secret.ReplaceWith(new XElement(DataProtection + "encryptedSecret",
+                new XAttribute("decryptorType", encrypted.DecryptorType.AssemblyQualifiedName!), encrypted.EncryptedElement));
+        }
+        return copy;
     }
 }
 

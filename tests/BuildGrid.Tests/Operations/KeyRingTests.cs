@@ -3,6 +3,8 @@ using BuildGrid.Builds.V1;
 using BuildGrid.Tests.Infrastructure;
 using Grpc.Core;
 using Grpc.Net.Client;
+using System.Xml.Linq;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Data.Sqlite;
 
 namespace BuildGrid.Tests.Operations;
@@ -27,20 +29,8 @@ public sealed class KeyRingTests
         var outputs = TestDirectories.Create("key-ring-out");
         try
         {
-            Dictionary<string, string> Environment(int workers) => new()
-            {
-                ["BUILDGRID_DATA_DIR"] = dataDir,
-                ["BUILDGRID_REDIS"] = redis.ConnectionString,
-                ["BUILDGRID_SERVICE_KEY"] = "key-ring-test-service-key",
-                ["BUILDGRID_ADMIN_PASSWORD"] = Password,
-                ["Builds__Workers"] = workers.ToString(),
-            };
-            RunSpec Writing(string file, string secret) => new()
-            {
-                Script = $"printf %s \"$PASS\" > \"{outputs}/{file}\"",
-                Secrets = { ["PASS"] = secret },
-                TimeoutSeconds = 60,
-            };
+            Dictionary<string, string> Environment(int workers) => BuildsEnvironment(dataDir, redis, workers);
+            RunSpec Writing(string file, string secret) => WritingSecret(outputs, file, secret);
 
             // The first process only accepts runs (no workers): the second one, a replica, runs them.
             await using var first = await ServiceProcess.StartAsync("BuildGrid.Builds", Environment(workers: 0));
@@ -73,22 +63,76 @@ public sealed class KeyRingTests
             // The ring is in the shared database, each key encrypted (no master key in clear), and nothing on the disk.
             Assert.False(Directory.Exists(Path.Combine(dataDir, "keys")) && Directory.EnumerateFiles(Path.Combine(dataDir, "keys")).Any(),
                 "the key ring must not live in the data directory");
-            await using var db = new SqliteConnection($"Data Source={Path.Combine(dataDir, "builds.db")};Mode=ReadOnly");
-            await db.OpenAsync(Ct);
-            await using var query = db.CreateCommand();
-            query.CommandText = "SELECT xml FROM data_protection_keys";
-            var keys = new List<string>();
-            await using (var reader = await query.ExecuteReaderAsync(Ct))
-                while (await reader.ReadAsync(Ct))
-                    keys.Add(reader.GetString(0));
-            Assert.NotEmpty(keys);
-            foreach (var key in keys)
-                Assert.True(key.Contains("<aesGcm", StringComparison.Ordinal) && !key.Contains("<masterKey", StringComparison.Ordinal), $"a stored key is not encrypted: {key}");
+            Assert.NotEmpty(await StoredKeysAsync(dataDir));
         }
         finally
         {
             TestDirectories.TryDelete(dataDir);
             TestDirectories.TryDelete(outputs);
         }
+    }
+    [Fact]
+    public async Task The_key_ring_an_earlier_version_kept_in_the_data_directory_is_carried_into_the_database()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var dataDir = TestDirectories.Create("key-ring-legacy");
+        var outputs = TestDirectories.Create("key-ring-legacy-out");
+        try
+        {
+            // The ring as BuildGrid kept it before: key files in <data>/keys (Data Protection's file system repository).
+            var legacy = DataProtectionProvider.Create(new DirectoryInfo(Path.Combine(dataDir, "keys")), b => b.SetApplicationName("BuildGrid"));
+            Assert.NotEmpty(legacy.CreateProtector("BuildGrid.Builds.RunSecrets").Protect("stored before the upgrade"));
+            var legacyKey = XElement.Load(Assert.Single(Directory.GetFiles(Path.Combine(dataDir, "keys"), "key-*.xml"))).Attribute("id")!.Value;
+
+            await using var builds = await ServiceProcess.StartAsync("BuildGrid.Builds", BuildsEnvironment(dataDir, redis, workers: 1));
+            using var channel = GrpcChannel.ForAddress(builds.GrpcUrl);
+            var runs = new BuildRuns.BuildRunsClient(channel);
+            var run = await runs.StartRunAsync(new StartRunRequest { Spec = WritingSecret(outputs, "after", "s3cret-after-upgrade") }, Admin, cancellationToken: Ct);
+            var done = await Eventually.Async(() => runs.GetRun(new GetRunRequest { Id = run.Id }, Admin, cancellationToken: Ct).State,
+                s => s is RunState.Succeeded or RunState.Failed, 60_000);
+            Assert.Equal(RunState.Succeeded, done);
+            Assert.Equal("s3cret-after-upgrade", await File.ReadAllTextAsync(Path.Combine(outputs, "after"), Ct));
+
+            // The same key (no new one), now in the database and encrypted: what it protected before stays readable.
+            var stored = await StoredKeysAsync(dataDir);
+            Assert.Equal([legacyKey], stored.Select(xml => XElement.Parse(xml).Attribute("id")!.Value));
+        }
+        finally
+        {
+            TestDirectories.TryDelete(dataDir);
+            TestDirectories.TryDelete(outputs);
+        }
+    }
+
+    static Dictionary<string, string> BuildsEnvironment(string dataDir, RedisServer redis, int workers) => new()
+    {
+        ["BUILDGRID_DATA_DIR"] = dataDir,
+        ["BUILDGRID_REDIS"] = redis.ConnectionString,
+        ["BUILDGRID_SERVICE_KEY"] = "key-ring-test-service-key",
+        ["BUILDGRID_ADMIN_PASSWORD"] = Password,
+        ["Builds__Workers"] = workers.ToString(),
+    };
+
+    static RunSpec WritingSecret(string outputs, string file, string secret) => new()
+    {
+        Script = $"printf %s \"$PASS\" > \"{outputs}/{file}\"",
+        Secrets = { ["PASS"] = secret },
+        TimeoutSeconds = 60,
+    };
+
+    /// <summary>The key ring as stored in builds.db; fails unless every key's secret is encrypted (no master key in clear).</summary>
+    static async Task<List<string>> StoredKeysAsync(string dataDir)
+    {
+        await using var db = new SqliteConnection($"Data Source={Path.Combine(dataDir, "builds.db")};Mode=ReadOnly");
+        await db.OpenAsync(Ct);
+        await using var query = db.CreateCommand();
+        query.CommandText = "SELECT xml FROM data_protection_keys";
+        var keys = new List<string>();
+        await using (var reader = await query.ExecuteReaderAsync(Ct))
+            while (await reader.ReadAsync(Ct))
+                keys.Add(reader.GetString(0));
+        foreach (var key in keys)
+            Assert.True(key.Contains("<aesGcm", StringComparison.Ordinal) && !key.Contains("<masterKey", StringComparison.Ordinal), $"a stored key is not encrypted: {key}");
+        return keys;
     }
 }
