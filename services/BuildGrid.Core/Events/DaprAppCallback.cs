@@ -13,11 +13,17 @@ public sealed class DaprSubscriptionTable
 {
     readonly ConcurrentDictionary<string, Func<CloudEvent, CancellationToken, Task>> handlers = new(StringComparer.Ordinal);
 
-    internal void Add(string topic, Func<CloudEvent, CancellationToken, Task> handler)
-    {
-        if (!handlers.TryAdd(topic, handler))
-            throw new InvalidOperationException($"{topic} is subscribed twice.");
-    }
+    /// <summary>
+    /// Adds a handler of <paramref name="topic"/>. Where one process hosts several services (the standalone host with a
+    /// sidecar), each service subscribes on its own: one delivery runs them in turn, and a redelivery after one failed
+    /// is harmless because each applies an event once in its own database (<see cref="Inbox"/>).
+    /// </summary>
+    internal void Add(string topic, Func<CloudEvent, CancellationToken, Task> handler) =>
+        handlers.AddOrUpdate(topic, handler, (_, previous) => async (cloudEvent, cancellationToken) =>
+        {
+            await previous(cloudEvent, cancellationToken);
+            await handler(cloudEvent, cancellationToken);
+        });
 
     public IReadOnlyCollection<string> Topics => [.. handlers.Keys.Order(StringComparer.Ordinal)];
 

@@ -64,6 +64,9 @@ public sealed partial class ContainerImageTests
             File.CreateSymbolicLink(Path.Combine(rootfs, "usr/bin/dotnet"), "/usr/share/dotnet/dotnet");
             Directory.CreateDirectory(Path.Combine(rootfs, "tmp"));
             await Tools.RunOkAsync("chmod", work, "1777", Path.Combine(rootfs, "tmp"));
+            // The product sets the process umask to 077 (owner-only data), and in-process hosts of other tests share this
+            // process: what the image's non-root user must read is made readable explicitly.
+            await Tools.RunOkAsync("chmod", work, "-R", "go+rX", rootfs);
             var baseContainer = (await Buildah("from", "scratch")).Trim();
             containers.Add(baseContainer);
             await Buildah("copy", baseContainer, rootfs, "/");
