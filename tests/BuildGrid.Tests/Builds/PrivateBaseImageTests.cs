@@ -54,6 +54,19 @@ public sealed class PrivateBaseImageTests
         using (var anonymous = new HttpClient { BaseAddress = host.RestUrl })
             Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/v2/vault/base/manifests/1", Ct)).StatusCode);
 
+        // Real users with these roles: the registry re-checks every token's user against Identity (a principal that is
+        // only signed, with no account behind it, gets no registry access).
+        var identity = new BuildGrid.Identity.V1.Identity.IdentityClient(channel);
+        foreach (var (user, grants) in new[]
+        {
+            ("rita", new[] { ("vault", BuildGrid.Identity.V1.Role.Guest), ("apps", BuildGrid.Identity.V1.Role.Developer) }),
+            ("sam", new[] { ("others", BuildGrid.Identity.V1.Role.Developer) }),
+        })
+        {
+            await identity.CreateUserAsync(new BuildGrid.Identity.V1.CreateUserRequest { Name = user, Password = $"{user}-Pa55word-1" }, Admin, cancellationToken: Ct);
+            foreach (var (ns, role) in grants)
+                await identity.GrantRoleAsync(new BuildGrid.Identity.V1.GrantRoleRequest { Namespace = ns, Principal = user, Role = role }, Admin, cancellationToken: Ct);
+        }
         var reader = Principal.User("rita", isAdmin: false, new Dictionary<string, Role> { ["vault"] = Role.Guest, ["apps"] = Role.Developer });
         var stranger = Principal.User("sam", isAdmin: false, new Dictionary<string, Role> { ["others"] = Role.Developer });
         var readerRun = await ProjectBuildAsync(projects, runs, As(reader), "apps", $"FROM {registry}/vault/base:1\nLABEL by=rita\n");
