@@ -46,7 +46,7 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
         foreach (var tool in Euid == 0 ? new[] { "bwrap", "setpriv", "prlimit", "pasta", "ip" } : ["bwrap", "prlimit", "pasta", "ip"])
         {
             if (Find(tool) is null)
-                throw new InvalidOperationException(
+                throw new StartupException(
                     $"Builds: the build sandbox needs '{tool}' on PATH (apt-get install bubblewrap passt iproute2 util-linux); set Builds:Sandbox=none only for development");
         }
         var probe = Path.Combine(settings.DataDir, "builds", "workspaces", $"sandbox-check-{Guid.NewGuid():N}");
@@ -61,7 +61,7 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
                 var (file, arguments) = lease.Wrap("true", []);
                 var result = await ProcessRunner.RunAsync(file, arguments, probe, new Dictionary<string, string> { ["PATH"] = DefaultPath }, lines.Add, cancellationToken);
                 if (result.ExitCode != 0)
-                    throw new InvalidOperationException(
+                    throw new StartupException(
                         $"Builds: the build sandbox cannot start (bwrap{(network == "" ? " with pasta" : "")} exited with {result.ExitCode}: {string.Join(" ", lines).Trim()}); " +
                         "this machine must allow unprivileged user namespaces (kernel.unprivileged_userns_clone=1); set Builds:Sandbox=none only for development");
             }
