@@ -2,13 +2,4 @@ using BuildGrid.Containers;
 using BuildGrid.Core.Hosting;
 
 // --help prints the settings; a start that fails for a setting or a port in use prints one line and exits 2.
-return await BuildGridProcess.RunAsync(args, arguments =>
-{
-    var builder = BuildGridDefaults.CreateBuilder(arguments);
-    builder.AddBuildGridDefaults();
-    builder.AddContainers();
-    var app = builder.Build();
-    app.MapBuildGridDefaults();
-    app.MapContainers();
-    return app;
-});
+return await BuildGridProcess.RunServiceAsync(args, builder => builder.AddContainers(), app => app.MapContainers());

@@ -2,13 +2,4 @@ using BuildGrid.Core.Hosting;
 using BuildGrid.Identity;
 
 // --help prints the settings; a start that fails for a setting or a port in use prints one line and exits 2.
-return await BuildGridProcess.RunAsync(args, arguments =>
-{
-    var builder = BuildGridDefaults.CreateBuilder(arguments);
-    builder.AddBuildGridDefaults();
-    builder.AddIdentity();
-    var app = builder.Build();
-    app.MapBuildGridDefaults();
-    app.MapIdentity();
-    return app;
-});
+return await BuildGridProcess.RunServiceAsync(args, builder => builder.AddIdentity(), app => app.MapIdentity());

@@ -42,6 +42,22 @@ public static class BuildGridProcess
         ("Builds__*, Registry__*, Gateway__*", "", "service settings: see README"),
     ];
 
+    /// <summary>
+    /// Runs one service as its own process: BuildGrid's defaults, then <paramref name="add"/> registers the service and
+    /// <paramref name="map"/> maps its endpoints.
+    /// </summary>
+    public static Task<int> RunServiceAsync(string[] args, Action<WebApplicationBuilder> add, Action<WebApplication> map) =>
+        RunAsync(args, arguments =>
+        {
+            var builder = BuildGridDefaults.CreateBuilder(arguments);
+            builder.AddBuildGridDefaults();
+            add(builder);
+            var app = builder.Build();
+            app.MapBuildGridDefaults();
+            map(app);
+            return app;
+        });
+
     /// <summary>Builds the application with <paramref name="create"/> and runs it until it is stopped.</summary>
     public static async Task<int> RunAsync(string[] args, Func<string[], WebApplication> create)
     {
