@@ -140,7 +140,9 @@ internal static class ConsoleHeaders
         headers.ContentSecurityPolicy = ContentSecurityPolicy;
         headers.XContentTypeOptions = "nosniff";
         headers.XFrameOptions = "DENY";
-        headers["Referrer-Policy"] = "no-referrer";
+        // Not no-referrer: with it a browser sends "Origin: null" on the console's own form posts, which the gateway's
+        // cross-origin guard (BrowserRequestGuard) then refuses.
+        headers["Referrer-Policy"] = "same-origin";
         headers["Cross-Origin-Opener-Policy"] = "same-origin";
     }
 }
