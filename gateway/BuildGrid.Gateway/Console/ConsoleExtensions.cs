@@ -51,6 +51,9 @@ public static class ConsoleExtensions
                 foreach (var part in ApplicationPartFactory.GetApplicationPartFactory(assembly).GetApplicationParts(assembly))
                     m.ApplicationParts.Add(part);
             });
+        // HTML-encode markup characters only, not every letter outside ASCII (names and messages stay readable, pages smaller).
+        builder.Services.Configure<Microsoft.Extensions.WebEncoders.WebEncoderOptions>(o =>
+            o.TextEncoderSettings = new System.Text.Encodings.Web.TextEncoderSettings(System.Text.Unicode.UnicodeRanges.All));
         builder.Services.AddAntiforgery(o =>
         {
             o.Cookie.Name = "buildgrid.console.csrf";
