@@ -59,6 +59,14 @@ public sealed class BuildsOptions : IValidatableObject
     /// </summary>
     public string Sandbox { get; set; } = "bwrap";
 
+    /// <summary>
+    /// Where runs keep their workspaces, cache dirs, image storage and auth files. Default: <c>{data}/builds</c>; when
+    /// the worker runs as root and a directory above the data dir does not let others search it (a data dir under
+    /// <c>/root</c>, mode 0700), the leased uid could not reach its workspace there, so runs live in
+    /// <c>/var/lib/buildgrid/runs/&lt;hash of the data dir&gt;</c> instead (0711, owned by the worker).
+    /// </summary>
+    public string RunRoot { get; set; } = "";
+
     /// <summary>The first uid of the pool leased to runs (one per running attempt) when the worker runs as root.</summary>
     [Range(1000, 2_000_000_000)]
     public int SandboxUidBase { get; set; } = 420_000;
