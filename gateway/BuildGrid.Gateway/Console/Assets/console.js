@@ -1,6 +1,6 @@
 // BuildGrid console: the few live parts, on top of pages that work without script.
 // - Copy buttons (data-copy="<input id>"): the Clipboard API, else select + execCommand.
-// - Forms with data-confirm ask before submitting.
+// - Forms with data-confirm ask before submitting; a posted form's button shows it is busy.
 // - The run page's log (pre#log[data-stream]): follows the run's server-sent events, appends lines in batches per
 //   animation frame, keeps the last data-keep lines in the page, and updates the run's state when the stream ends.
 "use strict";
@@ -88,7 +88,28 @@
   });
   document.addEventListener("submit", function (e) {
     var form = e.target;
-    if (form.hasAttribute("data-confirm") && !window.confirm(form.getAttribute("data-confirm"))) e.preventDefault();
+    if (form.hasAttribute("data-confirm") && !window.confirm(form.getAttribute("data-confirm"))) {
+      e.preventDefault();
+      return;
+    }
+    // Progress for a slow write (a build, a sign-in): the button says so and cannot be pressed twice.
+    var button = form.querySelector("button[type=submit]");
+    if (button && form.method.toLowerCase() === "post") {
+      window.setTimeout(function () {
+        button.disabled = true;
+        button.setAttribute("aria-busy", "true");
+        button.textContent = button.textContent + "…";
+      }, 0);
+    }
+  });
+  // Back to a page kept in the back-forward cache: its busy buttons are usable again.
+  window.addEventListener("pageshow", function (e) {
+    if (!e.persisted) return;
+    document.querySelectorAll("button[aria-busy=true]").forEach(function (b) {
+      b.disabled = false;
+      b.removeAttribute("aria-busy");
+      b.textContent = b.textContent.replace(/…$/, "");
+    });
   });
   document.addEventListener("DOMContentLoaded", function () {
     var log = document.querySelector("pre#log[data-stream]");

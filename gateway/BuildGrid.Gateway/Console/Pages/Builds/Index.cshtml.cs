@@ -17,12 +17,11 @@ public sealed class DefinitionsModel(ConsoleSession session, BuildDefinitions.Bu
 
     public async Task OnGetAsync()
     {
-        PageNumber = Math.Max(1, PageNumber);
+        PageNumber = Pager.Clamp(PageNumber);
         var answer = await definitions.ListDefinitionsAsync(new ListDefinitionsRequest { ProjectKey = Project?.Trim() ?? "", Page = PageNumber, PageSize = PageSize },
             Session.Options());
         Definitions = answer.Definitions;
         Total = answer.Total;
-        Pager = new Pager(PageNumber, (int)Math.Ceiling(Total / (double)PageSize),
-            n => $"/console/definitions?page={n}" + (Project is { Length: > 0 } ? "&project=" + Uri.EscapeDataString(Project) : ""));
+        Pager = Pager.Of(PageNumber, Total, PageSize, n => $"/console/definitions?page={n}" + (Project is { Length: > 0 } ? "&project=" + Uri.EscapeDataString(Project) : ""));
     }
 }

@@ -19,11 +19,11 @@ public sealed class ProjectsModel(ConsoleSession session, BuildGrid.Projects.V1.
 
     public async Task OnGetAsync()
     {
-        PageNumber = Math.Max(1, PageNumber);
+        PageNumber = Pager.Clamp(PageNumber);
         var answer = await projects.ListProjectsAsync(new ListProjectsRequest { Page = PageNumber, PageSize = PageSize, NameContains = Q?.Trim() ?? "" },
             Session.Options());
         Projects = answer.Projects;
         Total = answer.TotalCount;
-        Pager = new Pager(PageNumber, (int)Math.Ceiling(Total / (double)PageSize), n => $"/console/projects?page={n}" + (Q is { Length: > 0 } ? "&q=" + Uri.EscapeDataString(Q) : ""));
+        Pager = Pager.Of(PageNumber, Total, PageSize, n => $"/console/projects?page={n}" + (Q is { Length: > 0 } ? "&q=" + Uri.EscapeDataString(Q) : ""));
     }
 }

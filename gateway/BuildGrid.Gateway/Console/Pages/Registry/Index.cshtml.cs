@@ -20,12 +20,11 @@ public sealed class NamespacesModel(ConsoleSession session, RegistryClient regis
 
     public async Task OnGetAsync()
     {
-        PageNumber = Math.Max(1, PageNumber);
+        PageNumber = Pager.Clamp(PageNumber);
         var answer = await registry.ListNamespacesAsync(new ListNamespacesRequest { Page = PageNumber, PageSize = PageSize, NameContains = Q?.Trim() ?? "" },
             Session.Options());
         Namespaces = answer.Namespaces;
         Total = answer.TotalSize;
-        Pager = new Pager(PageNumber, (int)Math.Ceiling(Total / (double)PageSize),
-            n => $"/console/registry?page={n}" + (Q is { Length: > 0 } ? "&q=" + Uri.EscapeDataString(Q) : ""));
+        Pager = Pager.Of(PageNumber, Total, PageSize, n => $"/console/registry?page={n}" + (Q is { Length: > 0 } ? "&q=" + Uri.EscapeDataString(Q) : ""));
     }
 }

@@ -16,10 +16,10 @@ public sealed class RunsModel(ConsoleSession session, BuildRuns.BuildRunsClient 
 
     public async Task OnGetAsync()
     {
-        PageNumber = Math.Max(1, PageNumber);
+        PageNumber = Pager.Clamp(PageNumber);
         var answer = await runs.ListRunsAsync(new ListRunsRequest { Page = PageNumber, PageSize = PageSize }, Session.Options());
         Runs = answer.Runs;
         Total = answer.TotalCount;
-        Pager = new Pager(PageNumber, (int)Math.Ceiling(Total / (double)PageSize), n => $"/console/runs?page={n}");
+        Pager = Pager.Of(PageNumber, Total, PageSize, n => $"/console/runs?page={n}");
     }
 }
