@@ -40,6 +40,20 @@ public sealed class ConsoleSession(IHttpContextAccessor accessor, IdentityClient
         Http.User.FindAll(RoleClaim).Select(c => c.Value.Split('=', 2)).Where(p => p.Length == 2)
             .GroupBy(p => p[0]).ToDictionary(g => g.Key, g => g.First()[1]);
 
+    /// <summary>
+    /// Whether to offer a write that needs <paramref name="role"/> in <paramref name="namespace"/> (from the roles at
+    /// sign-in; the service decides when the write is made). The namespace of <c>ns/repo</c> is <c>ns</c>.
+    /// </summary>
+    public bool Offers(string @namespace, BuildGrid.Core.Identity.Role role)
+    {
+        if (IsAdmin)
+            return true;
+        var ns = @namespace.Split('/', 2)[0];
+        return Roles.TryGetValue(ns, out var held) && Rank(held) >= (int)role;
+    }
+
+    static int Rank(string role) => role switch { "guest" => 1, "developer" => 2, "owner" => 3, _ => 0 };
+
     /// <summary>The metadata of a call made for this caller: its credential and the request id.</summary>
     public Metadata Metadata()
     {

@@ -179,6 +179,14 @@ public sealed class ConsoleHttpTests(GuardedConsoleHost fixture) : IClassFixture
         var identity = new BuildGrid.Identity.V1.Identity.IdentityClient(fixture.Channel);
         var user = ImageMarketApi.UniqueName("guest").Replace('-', '_');
         await identity.CreateUserAsync(new CreateUserRequest { Name = user, Password = "guest-password-1" }, GuardedConsoleHost.Admin, cancellationToken: Ct);
+        var ns = ImageMarketApi.UniqueName("guestns").Replace('-', '_');
+        var repository = $"{ns}/app";
+        var hidden = $"{ImageMarketApi.UniqueName("hidden").Replace('-', '_')}/app";
+        var registry = new BuildGrid.Registry.V1.Registry.RegistryClient(fixture.Channel);
+        await registry.CreateRepositoryAsync(new CreateRepositoryRequest { Name = repository }, GuardedConsoleHost.Admin, cancellationToken: Ct);
+        await registry.CreateRepositoryAsync(new CreateRepositoryRequest { Name = hidden }, GuardedConsoleHost.Admin, cancellationToken: Ct);
+        await identity.GrantRoleAsync(new GrantRoleRequest { Namespace = ns, Principal = user, Role = BuildGrid.Identity.V1.Role.Guest },
+            GuardedConsoleHost.Admin, cancellationToken: Ct);
         using var client = NewClient();
         await client.SignInAsync(user, "guest-password-1");
         var dashboard = await client.PageAsync("/console/");
@@ -187,6 +195,19 @@ public sealed class ConsoleHttpTests(GuardedConsoleHost fixture) : IClassFixture
         using var users = await client.GetAsync("/console/users");
         Assert.Equal(HttpStatusCode.Forbidden, users.StatusCode);
         Assert.Contains("Not allowed:", await users.Content.ReadAsStringAsync(Ct));
+
+        // A guest reads its namespace's repository but is offered no owner's write; made anyway, the service refuses it.
+        var page = $"/console/registry/repository?name={Uri.EscapeDataString(repository)}";
+        var html = await client.PageAsync(page);
+        Assert.Contains($"Repository {repository}", html);
+        Assert.DoesNotContain("handler=Visibility", html);
+        using (var forced = await client.PostFormAsync(page, page + "&handler=Visibility", [new("MakePublic", "true")]))
+            Assert.Contains("Not allowed:", await forced.Content.ReadAsStringAsync(Ct));
+        Assert.False((await registry.GetRepositoryAsync(new GetRepositoryRequest { Name = repository }, GuardedConsoleHost.Admin, cancellationToken: Ct)).Public);
+        // Another namespace's private repository does not exist for it.
+        using var other = await client.GetAsync($"/console/registry/repository?name={Uri.EscapeDataString(hidden)}");
+        Assert.Equal(HttpStatusCode.NotFound, other.StatusCode);
+        Assert.DoesNotContain(hidden, await client.PageAsync("/console/registry"));
     }
 }
 
