@@ -177,6 +177,34 @@ public sealed class ConsoleBrowserTests(GuardedConsoleHost fixture, ITestOutputH
     }
 
     [Fact]
+    public async Task A_log_of_100000_lines_streams_to_its_end_keeping_the_page_small_and_the_stored_log_pages_through_it()
+    {
+        using var browser = Chromium.Start();
+        var runs = new BuildRuns.BuildRunsClient(fixture.Channel);
+        // 99,900 lines of output and BuildGrid's own: just under the Builds service's cap of 100,000 lines a run.
+        var run = await runs.StartRunAsync(new StartRunRequest { Spec = Runs.Script("seq 1 99900", 300) }, GuardedConsoleHost.Admin, cancellationToken: Ct);
+        Assert.Equal(RunState.Succeeded, (await Runs.FinishedAsync(runs, run.Id, 300, GuardedConsoleHost.Admin)).State);
+        Run(browser, "console-long-log", () =>
+        {
+            browser.Go(Url($"/console/runs/{run.Id}"));
+            SignIn(browser);
+            browser.Until(d => d.FindElement(By.Id("log-status")).Text.StartsWith("The run has finished", StringComparison.Ordinal), "the whole log", 120);
+            var count = Convert.ToInt64(browser.Driver.ExecuteScript("return document.getElementById('log').childElementCount;"));
+            Assert.Equal(5000, count);
+            var last = (string)browser.Driver.ExecuteScript("return document.querySelector('#log .line:last-child').textContent;")!;
+            Assert.Contains("[buildgrid] succeeded", last);
+            Assert.Contains("\n99900\n", (string)browser.Driver.ExecuteScript("return document.getElementById('log').textContent;")!);
+            // The page still answers: a click on the log-pages link goes at once.
+            browser.Driver.FindElement(By.LinkText("The stored log, page by page")).Click();
+            browser.Until(d => d.FindElement(By.CssSelector("h1")).Text == $"Log of run {run.Id}", "the stored log");
+            Assert.Equal(1000, browser.FindAll("pre.log .line").Count);
+            browser.Go(Url($"/console/runs/{run.Id}/log?from=99000"));
+            Assert.Contains("\n99900\n", browser.Find("pre.log").Text + "\n");
+            Assert.Contains("(the log is complete)", browser.Find("p.count").Text);
+        });
+    }
+
+    [Fact]
     public async Task Markup_renders_as_text_and_pages_fit_a_narrow_screen()
     {
         var registry = new BuildGrid.Registry.V1.Registry.RegistryClient(fixture.Channel);
