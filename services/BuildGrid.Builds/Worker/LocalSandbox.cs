@@ -25,6 +25,9 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
 
     static readonly uint Euid = OperatingSystem.IsLinux() ? GetEuid() : 1;
 
+    /// <summary>Why the sandbox cannot run on this machine, when the start-up check found so (Builds:WithoutSandbox=fail-runs).</summary>
+    public string? Unavailable { get; internal set; }
+
     /// <summary>Whether scripts run unsandboxed (Builds:Sandbox=none, development only).</summary>
     public bool Disabled => string.Equals(options.Value.Sandbox, "none", StringComparison.OrdinalIgnoreCase);
 
@@ -100,7 +103,7 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
         foreach (var tool in Euid == 0 ? new[] { "bwrap", "setpriv", "prlimit", "pasta", "ip" } : ["bwrap", "prlimit", "pasta", "ip"])
         {
             if (Find(tool) is null)
-                throw new InvalidOperationException(
+                throw new StartupException(
                     $"Builds: the build sandbox needs '{tool}' on PATH (apt-get install bubblewrap passt iproute2 util-linux); set Builds:Sandbox=none only for development");
         }
         var probe = Path.Combine(RunRoot, "workspaces", $"sandbox-check-{Guid.NewGuid():N}");
@@ -115,7 +118,7 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
                 var (file, arguments) = lease.Wrap("true", []);
                 var result = await ProcessRunner.RunAsync(file, arguments, probe, new Dictionary<string, string> { ["PATH"] = DefaultPath }, lines.Add, cancellationToken);
                 if (result.ExitCode != 0)
-                    throw new InvalidOperationException(
+                    throw new StartupException(
                         $"Builds: the build sandbox cannot start (bwrap{(network == "" ? " with pasta" : "")} exited with {result.ExitCode}: {string.Join(" ", lines).Trim()}); " +
                         "this machine must allow unprivileged user namespaces (kernel.unprivileged_userns_clone=1); set Builds:Sandbox=none only for development");
             }
@@ -135,6 +138,8 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
     /// </summary>
     public Lease Open(string workspace, string cache, RunSpec spec)
     {
+        if (Unavailable is { } reason)
+            throw new RunExecutor.StepFailed($"this worker cannot sandbox builds, so it runs none: {reason}");
         var value = options.Value;
         var memory = spec.Resources?.MemoryLimitMib > 0 ? spec.Resources.MemoryLimitMib : value.DefaultMemoryMiB;
         var pids = spec.Resources?.PidsLimit > 0 ? spec.Resources.PidsLimit : value.DefaultPids;
@@ -419,6 +424,12 @@ public sealed class SandboxCheck(LocalSandbox sandbox, IOptions<BuildsOptions> o
         }
         catch (InvalidOperationException e)
         {
+            if (options.Value.WithoutSandbox == "fail-runs")
+            {
+                sandbox.Unavailable = e.Message.TrimEnd('.');
+                Log.SandboxUnavailableRunsFail(logger, sandbox.Unavailable);
+                return;
+            }
             Log.SandboxUnavailable(logger, e.Message);
             throw;
         }
