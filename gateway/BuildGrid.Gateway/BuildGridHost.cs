@@ -3,6 +3,7 @@ using BuildGrid.Builds.Queue;
 using BuildGrid.Containers;
 using BuildGrid.Core.Clients;
 using BuildGrid.Core.Hosting;
+using BuildGrid.Gateway.Console;
 using BuildGrid.Gateway.Hosting;
 using BuildGrid.Identity;
 using BuildGrid.Projects;
@@ -58,6 +59,7 @@ public static class BuildGridHost
         if (hostIdentity)
             builder.AddIdentity();
         builder.AddGateway();
+        builder.AddConsole();
 
         var app = builder.Build();
         // Hand-written clients send "/api/project/new " (seed 000 does): the trailing space is not part of the route.
@@ -82,6 +84,7 @@ public static class BuildGridHost
         if (hostIdentity)
             app.MapIdentity();
         app.MapGateway();
+        app.MapConsole();
         return app;
     }
 }

@@ -11,6 +11,7 @@ using BuildGrid.Benchmarks;
 //   sandbox    [--runs N]       trivial-script run start->finish: local sandbox (default network, network none) vs Builds:Sandbox=none
 //   containers [--projects=10000] [--seconds=5] [--concurrency=4]   svacer list/add via REST vs direct gRPC
 //   signing    [--seconds N] [--concurrency N]   loopback gRPC call with a per-call service identity token vs without; Sign/Verify cost
+//   console    [--requests N]   console pages (1,000 projects, 10,000 tags) vs the REST reads of the same data: p50/p95, size
 // Every figure is a ratio against a baseline measured in the same run, on this machine.
 var scenario = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "projects";
 int Option(string name, int fallback) =>
@@ -44,7 +45,10 @@ switch (scenario)
     case "signing":
         await SigningBenchmark.RunAsync(Option("--seconds", 10), Option("--concurrency", 8));
         return 0;
+    case "console":
+        await ConsoleBenchmark.RunAsync(Option("--requests", 200));
+        return 0;
     default:
-        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: projects, builds, images, registry, distributed, faults, sandbox, containers, signing");
+        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: projects, builds, images, registry, distributed, faults, sandbox, containers, signing, console");
         return 2;
 }

@@ -37,7 +37,20 @@ internal static partial class RunLogFollow
 
     static bool IsTrue(string value) => value is "true" or "1" or "True";
 
-    static async Task FollowAsync(HttpContext context, string id)
+    static Task FollowAsync(HttpContext context, string id)
+    {
+        var metadata = new Metadata();
+        foreach (var name in Forwarded)
+            if (context.Request.Headers[name].ToString() is { Length: > 0 } value)
+                metadata.Add(name, value);
+        return FollowAsync(context, id, metadata);
+    }
+
+    /// <summary>
+    /// Writes the run's log as server-sent events, calling the Builds service with <paramref name="metadata"/> (the
+    /// caller's credentials): the REST route forwards the request's headers, the console its session's credential.
+    /// </summary>
+    internal static async Task FollowAsync(HttpContext context, string id, Metadata metadata)
     {
         if (!TryFirstLine(context.Request, out var from, out var problem))
         {
@@ -45,10 +58,6 @@ internal static partial class RunLogFollow
             return;
         }
         var runs = context.RequestServices.GetRequiredService<BuildRuns.BuildRunsClient>();
-        var metadata = new Metadata();
-        foreach (var name in Forwarded)
-            if (context.Request.Headers[name].ToString() is { Length: > 0 } value)
-                metadata.Add(name, value);
         var ct = context.RequestAborted;
         try
         {

@@ -1,0 +1,45 @@
+using BuildGrid.Identity.V1;
+using Microsoft.AspNetCore.Mvc;
+using IdentityClient = BuildGrid.Identity.V1.Identity.IdentityClient;
+
+namespace BuildGrid.Gateway.Console.Pages.Identity;
+
+/// <summary>Users and their roles (the Identity service answers only admins).</summary>
+public sealed class UsersModel(ConsoleSession session, IdentityClient identity) : ConsolePage(session)
+{
+    [BindProperty(Name = "after", SupportsGet = true)] public string? After { get; set; }
+    [BindProperty] public string NewName { get; set; } = "";
+    [BindProperty] public string NewEmail { get; set; } = "";
+    [BindProperty] public string NewPassword { get; set; } = "";
+    [BindProperty] public bool NewAdmin { get; set; }
+    [BindProperty] public string GrantNamespace { get; set; } = "";
+    [BindProperty] public Role GrantRole { get; set; } = Role.Guest;
+
+    public IReadOnlyList<User> Users { get; private set; } = [];
+    public string Next { get; private set; } = "";
+
+    public async Task OnGetAsync()
+    {
+        var answer = await identity.ListUsersAsync(new ListUsersRequest { PageSize = 100, PageToken = After ?? "", IncludeDisabled = true }, Session.Options());
+        Users = answer.Users;
+        Next = answer.NextPageToken;
+    }
+
+    public async Task<IActionResult> OnPostAsync()
+    {
+        var created = await TryAsync(async () =>
+        {
+            await identity.CreateUserAsync(new CreateUserRequest { Name = NewName.Trim(), Email = NewEmail.Trim(), Password = NewPassword, Admin = NewAdmin },
+                Session.Options());
+            if (GrantNamespace.Trim() is { Length: > 0 } ns)
+                await identity.GrantRoleAsync(new GrantRoleRequest { Namespace = ns, Principal = NewName.Trim(), Role = GrantRole }, Session.Options());
+        });
+        if (created)
+        {
+            Notice = $"User {NewName.Trim()} created.";
+            return LocalRedirect("/console/users");
+        }
+        await OnGetAsync();
+        return Page();
+    }
+}
