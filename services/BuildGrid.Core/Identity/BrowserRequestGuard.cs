@@ -14,7 +14,7 @@ namespace BuildGrid.Core.Identity;
 /// origin (the scheme and <c>Host</c> it was addressed to, or one listed in <c>BUILDGRID_ALLOWED_ORIGINS</c>), or that
 /// a browser marks <c>Sec-Fetch-Site: cross-site</c> / <c>same-site</c> without such an origin, is refused with 403 —
 /// unless it carries a bearer token. Browsers attach cookies and cached Basic credentials to a page's requests on
-/// their own, never a bearer token, so Basic does not exempt a cross-origin request (BuildGrid sets no cookies).</item>
+/// their own, never a bearer token, so Basic does not exempt a cross-origin request (the only cookies BuildGrid sets are the web console's, path /console, SameSite=Strict, with antiforgery on every form).</item>
 /// <item>In protected mode (calls without credentials act as the admin) a request whose <c>Host</c> is not a loopback
 /// name or address (<c>localhost</c>, <c>*.localhost</c>, 127.0.0.0/8, <c>[::1]</c>) is refused with 403: a page on
 /// <c>evil.example</c> that rebinds its name to 127.0.0.1 still sends <c>Host: evil.example</c>. gRPC calls
