@@ -94,14 +94,26 @@ internal static partial class OpenApiDocument
             JsonNode responseSchema = rule.ResponseBody.Length > 0 && responseType.FindFieldByName(rule.ResponseBody) is { } responseField
                 ? Schema(responseField, schemas)
                 : responseType.FullName == HttpBody.Descriptor.FullName ? new JsonObject() : Ref(responseType, schemas);
-            operation["responses"] = new JsonObject
-            {
-                ["200"] = new JsonObject
+            var responses = new JsonObject();
+            var success = SuccessStatus(method);
+            responses[success.ToString(System.Globalization.CultureInfo.InvariantCulture)] = success == 204
+                ? new JsonObject { ["description"] = "No Content" }
+                : new JsonObject
                 {
-                    ["description"] = "OK",
+                    ["description"] = success == 201 ? "Created" : "OK",
                     ["content"] = new JsonObject { ["application/json"] = new JsonObject { ["schema"] = responseSchema } },
-                },
-            };
+                };
+            if (ErrorSchema(method.Service, template) is { } error)
+            {
+                foreach (var (status, text) in new[] { ("400", "Bad input"), ("401", "No or wrong credentials"), ("403", "Not allowed"), ("404", "Not found"), ("default", "Other errors") })
+                    responses[status] = new JsonObject
+                    {
+                        ["description"] = text,
+                        ["content"] = new JsonObject { ["application/json"] = new JsonObject { ["schema"] = new JsonObject { ["$ref"] = $"#/components/schemas/{error}" } } },
+                    };
+                schemas[error] = ErrorSchemas[error].DeepClone();
+            }
+            operation["responses"] = responses;
             item[verb] = operation;
         }
         foreach (var probe in new[] { "/healthz", "/readyz" })
@@ -140,6 +152,37 @@ internal static partial class OpenApiDocument
             },
         };
     }
+
+    /// <summary>Quay answers creation with 201 and deletes and resets with 204 (QuayService sets them).</summary>
+    static int SuccessStatus(MethodDescriptor method) => method.Service.Name != "Quay" ? 200 : method.Name switch
+    {
+        "CreateRepository" or "CreateStar" or "CreateNotification" => 201,
+        "DeleteRepository" or "DeleteStar" or "DeleteNotification" or "ResetNotificationFailures" => 204,
+        _ => 200,
+    };
+
+    /// <summary>The dialect's error body; null where errors answer in the success envelope (image market) or google.rpc.Status.</summary>
+    static string? ErrorSchema(Google.Protobuf.Reflection.ServiceDescriptor service, string template) => service.Name switch
+    {
+        "Harbor" => template.StartsWith("/api/v2.0/", StringComparison.Ordinal) ? "HarborV2Errors" : "HarborError",
+        "Quay" or "QuayIdentity" => "QuayError",
+        "Zadig" => "ZadigError",
+        _ => null,
+    };
+
+    static JsonObject Object(params (string Name, JsonNode Schema)[] properties) =>
+        new() { ["type"] = "object", ["properties"] = new JsonObject(properties.Select(p => KeyValuePair.Create(p.Name, (JsonNode?)p.Schema))) };
+
+    static JsonObject Str => new() { ["type"] = "string" };
+    static JsonObject Int => new() { ["type"] = "integer", ["format"] = "int32" };
+
+    static readonly Dictionary<string, JsonObject> ErrorSchemas = new()
+    {
+        ["HarborError"] = Object(("code", Int), ("msg", Str)),
+        ["HarborV2Errors"] = Object(("errors", new JsonObject { ["type"] = "array", ["items"] = Object(("code", Str), ("message", Str)) })),
+        ["QuayError"] = Object(("detail", Str), ("error_message", Str), ("error_type", Str), ("title", Str), ("type", Str), ("status", Int)),
+        ["ZadigError"] = Object(("type", Str), ("message", Str), ("code", Int), ("description", Str), ("extra", Object(("reason", Str), ("field", Str)))),
+    };
 
     /// <summary>One tag per dialect (the facade service's name: Harbor, Quay, Zadig, ImageMarket, Svacer), BuildGrid for its own API.</summary>
     static string Tag(Google.Protobuf.Reflection.ServiceDescriptor service) =>

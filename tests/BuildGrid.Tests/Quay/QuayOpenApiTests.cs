@@ -28,6 +28,14 @@ public sealed class QuayOpenApiTests(StandaloneFixture fixture) : IDisposable
         Assert.DoesNotContain(get.GetProperty("parameters").EnumerateArray(), p => p.GetProperty("name").GetString() == "repository");
         Assert.Equal("Quay", get.GetProperty("tags")[0].GetString());
         Assert.True(paths.TryGetProperty("/api/v1/repository/{namespace}/{name}/notification/{uuid}", out _));
+        // Real statuses: 201 on create, 204 on delete, the error object on 4xx.
+        Assert.True(paths.GetProperty("/api/v1/repository").GetProperty("post").GetProperty("responses").TryGetProperty("201", out _));
+        var delete = paths.GetProperty("/api/v1/repository/{namespace}/{name}").GetProperty("delete").GetProperty("responses");
+        Assert.True(delete.TryGetProperty("204", out _));
+        Assert.False(delete.TryGetProperty("200", out _));
+        Assert.Equal("#/components/schemas/QuayError",
+            get.GetProperty("responses").GetProperty("404").GetProperty("content").GetProperty("application/json").GetProperty("schema").GetProperty("$ref").GetString());
+        Assert.True(document.GetProperty("components").GetProperty("schemas").GetProperty("QuayError").GetProperty("properties").TryGetProperty("error_type", out _));
 
         var schemes = document.GetProperty("components").GetProperty("securitySchemes");
         Assert.Equal("basic", schemes.GetProperty("basic").GetProperty("scheme").GetString());
