@@ -4,8 +4,11 @@ using Microsoft.Extensions.Options;
 namespace BuildGrid.Builds;
 
 /// <summary>Build engine settings, bound from the "Builds" section (env: Builds__Workers=4, ...).</summary>
-public sealed class BuildsOptions : IValidatableObject
+public sealed partial class BuildsOptions : IValidatableObject
 {
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")]
+    private static partial System.Text.RegularExpressions.Regex Namespace();
+
     /// <summary>Runs this process executes at once (0: this process only serves the API).</summary>
     [Range(0, 64)]
     public int Workers { get; set; } = 2;
@@ -30,6 +33,16 @@ public sealed class BuildsOptions : IValidatableObject
     /// own registries.conf; nothing under /etc is read for it or changed.
     /// </summary>
     public List<string> InsecureRegistries { get; set; } = [];
+
+    /// <summary>
+    /// Builder-wide mirrors: a registry as images name it (<c>docker.io</c>, <c>quay.io</c>) → a pull-through cache
+    /// namespace of BuildGrid's own registry (<c>Registry:ProxyCache:&lt;namespace&gt;</c>):
+    /// <c>Builds__Mirror__docker.io=hub</c>. Each run's registries.conf then lists <c>&lt;BuildGrid's registry&gt;/hub</c>
+    /// as a mirror of docker.io, so <c>FROM alpine:3.20</c> (docker.io/library/alpine) is pulled through the cache with
+    /// no change to the Dockerfile, with the run's own scoped pull token, and fresh for every run (as a base from
+    /// BuildGrid's registry). A docker.io mirror also makes docker.io the registry short names are searched in.
+    /// </summary>
+    public Dictionary<string, string> Mirror { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>
     /// On shutdown (SIGTERM) the worker takes no new runs and gives running ones this long to finish; then it kills
@@ -99,6 +112,14 @@ public sealed class BuildsOptions : IValidatableObject
     {
         foreach (var registry in InsecureRegistries.Where(r => !Worker.RegistriesConfig.IsValidLocation(r)))
             yield return new ValidationResult($"Builds:InsecureRegistries: '{registry}' is not a registry location (host[:port])", [nameof(InsecureRegistries)]);
+        foreach (var (registry, ns) in Mirror)
+        {
+            if (!Worker.RegistriesConfig.IsValidLocation(registry) || registry.Contains('/'))
+                yield return new ValidationResult($"Builds:Mirror:{registry}: '{registry}' is not a registry (host[:port], such as docker.io)", [nameof(Mirror)]);
+            if (!Namespace().IsMatch(ns ?? ""))
+                yield return new ValidationResult($"Builds:Mirror:{registry}: '{ns}' is not a namespace of BuildGrid's registry "
+                    + "(one lower-case component: a-z0-9 joined by '.', '_', '__' or '-'); name the pull-through cache namespace", [nameof(Mirror)]);
+        }
         if (Executor != Worker.LocalSandbox.Executor)
             yield return new ValidationResult($"Builds:Executor: '{Executor}' is not an executor (local-sandbox)", [nameof(Executor)]);
         if (WithoutSandbox is not ("refuse" or "fail-runs"))

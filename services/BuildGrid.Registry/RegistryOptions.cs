@@ -44,6 +44,14 @@ public sealed class RegistryOptions
     /// </summary>
     public bool SyncBlobs { get; set; } = true;
 
+    /// <summary>
+    /// Free space the data directory keeps: a new upload, or a chunk whose declared length would take the free space
+    /// below this, is refused (507) before a byte is written, so that the disk never fills to the point where SQLite
+    /// cannot write (default 256 MiB; 0 turns the check off).
+    /// </summary>
+    [Range(0L, long.MaxValue)]
+    public long MinFreeBytes { get; set; } = 256L * 1024 * 1024;
+
     /// <summary>The largest page of <c>/v2/_catalog</c> and <c>tags/list</c> (<c>n</c> above this is capped).</summary>
     [Range(1, 100_000)]
     public int MaxPageSize { get; set; } = 1000;

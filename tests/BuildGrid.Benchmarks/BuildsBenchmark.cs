@@ -20,11 +20,16 @@ namespace BuildGrid.Benchmarks;
 /// </summary>
 public static class BuildsBenchmark
 {
-    public static async Task RunAsync(int operations)
+    public static async Task RunAsync(int operations, bool latencyOnly = false)
     {
         var redisServer = StartRedis(out var redisPort);
         try
         {
+            if (latencyOnly)
+            {
+                await LatencyAndThroughputAsync($"127.0.0.1:{redisPort}", throughput: false);
+                return;
+            }
             await QueueRatioAsync("redis-server", $"127.0.0.1:{redisPort}", operations);
             var garnetDir = Path.Combine(Path.GetTempPath(), "buildgrid-bench", Guid.NewGuid().ToString("N"));
             var host = BuildGridHost.Create(["--BUILDGRID_REST_URL=http://127.0.0.1:0", "--BUILDGRID_GRPC_URL=http://127.0.0.1:0",
@@ -76,7 +81,8 @@ public static class BuildsBenchmark
         Console.WriteLine($"{name,-20} raw LPUSH+LMOVE {raw,9:F0} pairs/s   BuildQueue enqueue+take {ours,9:F0} /s   ratio {ours / raw:F2} (goal >= 0.5)");
     }
 
-    static async Task LatencyAndThroughputAsync(string redis)
+    /// <summary>(3) and, with <paramref name="throughput"/>, (4); <c>builds --latency</c> runs (3) alone.</summary>
+    public static async Task LatencyAndThroughputAsync(string redis, bool throughput = true)
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "buildgrid-bench", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dataDir);
@@ -88,19 +94,29 @@ public static class BuildsBenchmark
         using var channel = GrpcChannel.ForAddress(first.GrpcUrl);
         var client = new BuildRuns.BuildRunsClient(channel);
 
-        // (3) Idle worker: queue one run at a time; the script's first act is to print the clock.
+        // (3) Idle worker: queue one run at a time; the script's first act is to print the clock. Measured from the run's
+        // own queue time (recorded when it was stored, before the enqueue) to that clock, both this machine's; the run is
+        // awaited with a slow poll, so that the poll loop does not compete with the worker for the 2 cores.
         var latencies = new List<double>();
-        for (var i = 0; i < 60; i++)
+        var claims = new List<double>();
+        for (var i = 0; i < 110; i++)
         {
-            var queuedAt = DateTimeOffset.UtcNow;
             var run = await client.StartRunAsync(new StartRunRequest { Spec = new RunSpec { Script = "date +%s%N", TimeoutSeconds = 60 } });
-            await WaitAsync(client, [run.Id]);
+            var done = (await WaitAsync(client, [run.Id], TimeSpan.FromMilliseconds(200)))[0];
             var log = await client.ReadRunLogAsync(new ReadRunLogRequest { Id = run.Id });
-            var started = long.Parse(log.Lines.Select(l => l.Text).First(t => t.All(char.IsAsciiDigit)));
-            if (i >= 10) latencies.Add((DateTimeOffset.FromUnixTimeMilliseconds(started / 1_000_000) - queuedAt).TotalMilliseconds);
+            var started = long.Parse(log.Lines.Select(l => l.Text).First(t => t.Length > 0 && t.All(char.IsAsciiDigit)));
+            var scriptStart = DateTimeOffset.UnixEpoch.AddTicks(started / 100);
+            if (i < 10) continue;   // warm-up
+            latencies.Add((scriptStart - done.QueueTime.ToDateTimeOffset()).TotalMilliseconds);
+            claims.Add((done.StartTime.ToDateTimeOffset() - done.QueueTime.ToDateTimeOffset()).TotalMilliseconds);
         }
         latencies.Sort();
-        Console.WriteLine($"enqueue -> script start (idle worker, 50 runs): p50 {latencies[latencies.Count / 2]:F1} ms  p99 {latencies[(int)(latencies.Count * 0.99)]:F1} ms (goal p99 < 50 ms)");
+        claims.Sort();
+        Console.WriteLine($"enqueue -> script start (idle worker, {latencies.Count} runs, the run's queue time to the script's clock): "
+            + $"p50 {latencies[latencies.Count / 2]:F1} ms  p99 {latencies[(int)(latencies.Count * 0.99)]:F1} ms (goal p99 < 50 ms); "
+            + $"of which queue -> claimed p50 {claims[claims.Count / 2]:F1} ms  p99 {claims[(int)(claims.Count * 0.99)]:F1} ms");
+        if (!throughput)
+            return;
 
         // (4) 500 trivial runs through two worker processes sharing the queue and the database.
         await using var second = await ServiceHost.StartAsync("BuildGrid.Builds", environment);
@@ -118,7 +134,7 @@ public static class BuildsBenchmark
         try { Directory.Delete(dataDir, true); } catch (IOException) { }
     }
 
-    static async Task<List<Run>> WaitAsync(BuildRuns.BuildRunsClient client, IReadOnlyList<string> ids)
+    static async Task<List<Run>> WaitAsync(BuildRuns.BuildRunsClient client, IReadOnlyList<string> ids, TimeSpan? poll = null)
     {
         var pending = new HashSet<string>(ids);
         var done = new List<Run>();
@@ -134,7 +150,7 @@ public static class BuildsBenchmark
                     done.Add(run);
                 }
             }
-            if (pending.Count > 0) await Task.Delay(ids.Count == 1 ? 2 : 200);
+            if (pending.Count > 0) await Task.Delay(poll ?? TimeSpan.FromMilliseconds(200));
         }
         return done;
     }

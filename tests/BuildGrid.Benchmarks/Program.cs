@@ -2,7 +2,8 @@ using BuildGrid.Benchmarks;
 
 // dotnet build -c Release && dotnet run -c Release --no-build --project tests/BuildGrid.Benchmarks -- <scenario> [options]
 //   projects   [--seconds N] [--concurrency N]                REST info vs direct gRPC; cold start; idle memory
-//   builds     [--operations N]    queue vs raw LPUSH+LMOVE (redis-server, Garnet); enqueue->start latency; 500 runs, 2 workers
+//   builds     [--operations N] [--latency]   queue vs raw LPUSH+LMOVE (redis-server, Garnet); enqueue->start latency; 500 runs, 2 workers
+//   images     [--rounds N]   a 3-step plugin project: BuildGrid vs bare buildah bud+push, cached rebuild; pull through a cache vs direct
 //   registry   [--sizes 1,64,512]    blob push/pull (1, 64, 512 MB; 8 clients) and manifest GET vs docker-registry; memory over 1 GB
 //   distributed [--seconds N] [--clients N]  the multi-process layout under N concurrent REST clients (req/s, p99, errors)
 //   faults     [--builds N] [--pushes N]  kill -9 of each process kind in turn (and a Redis restart) during N builds and N pushes:
@@ -21,7 +22,10 @@ switch (scenario)
         await ProjectsBenchmark.RunAsync(Option("--seconds", 10), Option("--concurrency", 32));
         return 0;
     case "builds":
-        await BuildsBenchmark.RunAsync(Option("--operations", 20000));
+        await BuildsBenchmark.RunAsync(Option("--operations", 20000), args.Contains("--latency"));
+        return 0;
+    case "images":
+        await ImagesBenchmark.RunAsync(Option("--rounds", 3));
         return 0;
     case "registry":
         await RegistryBenchmark.RunAsync(Array.IndexOf(args, "--sizes") is var s and >= 0 && s + 1 < args.Length
@@ -41,6 +45,6 @@ switch (scenario)
         await SigningBenchmark.RunAsync(Option("--seconds", 10), Option("--concurrency", 8));
         return 0;
     default:
-        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: projects, builds, registry, distributed, faults, sandbox, containers, signing");
+        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: projects, builds, images, registry, distributed, faults, sandbox, containers, signing");
         return 2;
 }

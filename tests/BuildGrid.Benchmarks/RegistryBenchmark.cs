@@ -249,9 +249,9 @@ public static class RegistryBenchmark
         return "sha256:" + Convert.ToHexStringLower(SHA256.HashData(manifest));
     }
 
-    sealed record Reference(Process Process, Uri Url, string Dir);
+    internal sealed record Reference(Process Process, Uri Url, string Dir);
 
-    static async Task<Reference> StartDockerRegistryAsync()
+    internal static async Task<Reference> StartDockerRegistryAsync()
     {
         var dir = Path.Combine(Path.GetTempPath(), "buildgrid-bench", "docker-registry-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);

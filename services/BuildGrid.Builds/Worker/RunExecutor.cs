@@ -203,7 +203,7 @@ public sealed partial class RunExecutor(BuildGridEndpoints endpoints, IOptions<B
     {
         var buildah = FindOnPath("buildah")
             ?? throw new StepFailed("buildah is not installed: image builds need buildah on PATH (apt-get install buildah)");
-        var storage = Path.Combine(sandbox.RunRoot, "containers");
+        var storage = LayerStorage(spec, docker);
         string[] global = ["--root", Path.Combine(storage, "storage"), "--runroot", Path.Combine(storage, "run"), "--storage-driver", "vfs"];
         var dockerfile = docker.DockerfileContent.Length > 0
             ? Path.Combine(meta, "Dockerfile")
@@ -230,24 +230,32 @@ public sealed partial class RunExecutor(BuildGridEndpoints endpoints, IOptions<B
             var principal = Domain.RunPrincipals.ToPrincipal(spec.QueuedBy);
             var dockerfileText = await File.ReadAllTextAsync(dockerfile, cancellationToken);
             var bases = BaseImages.Of(dockerfileText, docker.BuildArgs);
+            // The repositories of BuildGrid's registry the build reads: bases named by its address, and bases of a mirrored
+            // registry (Builds:Mirror), which buildah pulls through the cache namespace.
             var ownBases = bases.Select(b => (Image: b, Host: BaseImages.HostOf(b)))
                 .Where(b => b.Host is not null && own.Contains(b.Host, StringComparer.OrdinalIgnoreCase))
-                .Select(b => BaseImages.RepositoryAfterHost(b.Image, b.Host!)).Distinct(StringComparer.Ordinal).ToList();
+                .Select(b => BaseImages.RepositoryAfterHost(b.Image, b.Host!))
+                .Concat(bases.Select(MirroredRepository).OfType<string>()).Distinct(StringComparer.Ordinal).ToList();
             var output = new StepOutput(log);
             using (var pullAuth = PullAuthFile(authDirectory, principal, ownBases, own, spec, log))
             {
                 // In the sandbox, bud has no network at all (nor do the Dockerfile's RUN steps): every image it reads is
-                // pulled first, here, by BuildGrid's own buildah with the run's scoped token — from BuildGrid's registry
-                // always (a run whose principal may not read a base fails instead of using another run's copy).
+                // pulled first, here, by BuildGrid's own buildah with the run's scoped token and the run's registries.conf
+                // (buildEnvironment), so that a mirrored registry's image (FROM alpine:3.20) comes through BuildGrid's cache
+                // and is stored under the name the Dockerfile uses (docker.io/library/alpine:3.20), which bud --pull=never
+                // then resolves locally. From BuildGrid's registry, the cache included, always: a run whose principal may
+                // not read a base fails instead of using another run's copy in the project's layer storage.
                 if (lease.IsolatesBuildah)
                 {
                     foreach (var image in bases)
                     {
                         var isOwn = BaseImages.HostOf(image) is { } host && own.Contains(host, StringComparer.OrdinalIgnoreCase);
+                        var cache = MirroredRepository(image);
                         output.Enter(BaseImages.StepOf(dockerfileText, docker.BuildArgs, image) ?? $"FROM {image}");
-                        log.Write($"[buildgrid] buildah pull {image}" + (isOwn ? $" as {principal.Name}" : ""));
+                        log.Write($"[buildgrid] buildah pull {image}" + (cache is not null ? $" through the cache {cache}" : "")
+                            + (isOwn || cache is not null ? $" as {principal.Name}" : ""));
                         var pulled = await ProcessRunner.RunAsync(buildah,
-                            [.. global, "pull", "--quiet", "--authfile", pullAuth.Path, "--policy", isOwn ? "always" : "missing", "--", image],
+                            [.. global, "pull", "--quiet", "--authfile", pullAuth.Path, "--policy", isOwn || cache is not null ? "always" : "missing", "--", image],
                             workspace, buildEnvironment, output.Write, cancellationToken);
                         if (pulled.Killed) cancellationToken.ThrowIfCancellationRequested();
                         if (pulled.ExitCode != 0)
@@ -255,7 +263,7 @@ public sealed partial class RunExecutor(BuildGridEndpoints endpoints, IOptions<B
                     }
                 }
                 List<string> bud = [.. global, "bud", "--isolation", "chroot", "--layers", "--authfile", pullAuth.Path, "-f", dockerfile, "-t", local];
-                // The image storage is shared by all runs: a base from BuildGrid's registry is fetched again for every run
+                // The image storage is shared by the runs of a project: a base from BuildGrid's registry is fetched again for every run
                 // (its unchanged layers are not), so that a run whose principal may not read it fails instead of using
                 // the copy another run pulled. buildah's default ("newer") would fall back to that copy.
                 if (lease.IsolatesBuildah)
@@ -290,7 +298,11 @@ public sealed partial class RunExecutor(BuildGridEndpoints endpoints, IOptions<B
             }
             finally
             {
-                await ProcessRunner.RunAsync(buildah, [.. global, "rmi", "-f", local], workspace, buildEnvironment, _ => { }, CancellationToken.None);
+                // The run's name goes, the image stays, named as the last build of its storage: its parents are the images of
+                // its steps, buildah --layers' cache of the next build ("Using cache"). rmi -f of its only name would remove
+                // them too (buildah removes the untagged parents of an image it removes).
+                await ProcessRunner.RunAsync(buildah, [.. global, "tag", local, LastBuild], workspace, buildEnvironment, _ => { }, CancellationToken.None);
+                await ProcessRunner.RunAsync(buildah, [.. global, "rmi", local], workspace, buildEnvironment, _ => { }, CancellationToken.None);
             }
         }
         finally
@@ -311,6 +323,9 @@ public sealed partial class RunExecutor(BuildGridEndpoints endpoints, IOptions<B
         if (output.InFrom && output.FromImage is { } image)
         {
             var what = $"base-image pull of {image} failed ({output.DockerfileStep})";
+            if (MirroredRepository(image) is { } cached)
+                what += $": it is pulled through BuildGrid's cache {cached} (Builds:Mirror), which could not serve it; "
+                    + "see whether the cache's upstream is reachable and holds the tag";
             if (BaseImages.HostOf(image) is { } host && own.Contains(host, StringComparer.OrdinalIgnoreCase))
             {
                 var repository = BaseImages.RepositoryAfterHost(image, host);
@@ -411,15 +426,69 @@ public sealed partial class RunExecutor(BuildGridEndpoints endpoints, IOptions<B
         return hosts.Distinct(StringComparer.OrdinalIgnoreCase).ToList();
     }
 
-    /// <summary>The registries.conf of a run: BuildGrid's registry and the configured insecure registries over plain HTTP, plus the mirrors others add.</summary>
+    /// <summary>
+    /// The registries.conf of a run: BuildGrid's registry and the configured insecure registries over plain HTTP, each
+    /// Builds:Mirror registry mirrored by its cache namespace in BuildGrid's registry, plus the mirrors others add.
+    /// </summary>
     RegistriesConfig RegistriesConfigFor(IReadOnlyList<string> own)
     {
         var config = new RegistriesConfig();
         foreach (var host in own.Concat(options.Value.InsecureRegistries))
             config.AddInsecure(host);
+        foreach (var (registry, ns) in options.Value.Mirror)
+        {
+            config.AddMirror(registry, $"{OwnRegistryAddress}/{ns}");
+            if (registry.Equals(DockerHub, StringComparison.OrdinalIgnoreCase) && !config.UnqualifiedSearch.Contains(DockerHub))
+                config.UnqualifiedSearch.Add(DockerHub);
+        }
         foreach (var configure in registriesConfigurers)
             configure(config);
         return config;
+    }
+
+    const string DockerHub = "docker.io";
+
+    /// <summary>The name each layer storage keeps its last built image under (see <see cref="LayerStorage"/>).</summary>
+    const string LastBuild = "localhost/buildgrid-last-build:latest";
+
+    /// <summary>
+    /// The image storage (vfs) of a run's build: one per cache key — a Zadig definition's, else the image's repository, so
+    /// one per image-market project — under the run root's <c>containers</c> (<see cref="LocalSandbox.RunRoot"/>). It keeps the project's base images and the
+    /// images of its steps, so that a rebuild of an unchanged project reuses its layers (buildah <c>--layers</c>), and no
+    /// project's build is ever served a layer another project's build made. Bases from BuildGrid's registry are pulled
+    /// again each run regardless (<c>--pull=always</c>), so the cache never stands in for a read the principal may not do.
+    /// </summary>
+    string LayerStorage(RunSpec spec, DockerBuild docker)
+    {
+        var key = spec.CacheKey.Length > 0 ? spec.CacheKey : "image-" + RepositoryOf(docker.Image);
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)))[..12];
+        var name = Unsafe().Replace(key, "_");
+        return Path.Combine(sandbox.RunRoot, "containers", $"{name[..Math.Min(name.Length, 80)]}-{hash}");
+    }
+
+    /// <summary>The address mirror entries name BuildGrid's registry by: its REST listener, else Builds:Registry.</summary>
+    string OwnRegistryAddress
+    {
+        get
+        {
+            try { return endpoints.RestUri.Authority; }
+            catch (InvalidOperationException) { return RegistryHost; }
+        }
+    }
+
+    /// <summary>
+    /// The repository of BuildGrid's registry that buildah pulls <paramref name="image"/> from when its registry has a
+    /// Builds:Mirror cache namespace (<c>alpine:3.20</c> → <c>hub/library/alpine</c>), or null. A reference without a
+    /// registry is docker.io's, and docker.io's one-component names are under <c>library/</c>, as docker resolves them.
+    /// </summary>
+    internal string? MirroredRepository(string image)
+    {
+        var host = BaseImages.HostOf(image);
+        var registry = host is null or "index.docker.io" or "registry-1.docker.io" ? DockerHub : host;
+        if (!options.Value.Mirror.TryGetValue(registry, out var ns))
+            return null;
+        var path = RepositoryOf(host is null ? image : image[(host.Length + 1)..]);
+        return registry == DockerHub && !path.Contains('/') ? $"{ns}/library/{path}" : $"{ns}/{path}";
     }
 
     /// <summary>The repository of an image reference without the registry host: <c>team/app:v1</c> and <c>team/app@sha256:…</c> are <c>team/app</c>.</summary>

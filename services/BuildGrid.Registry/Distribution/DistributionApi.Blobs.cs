@@ -134,6 +134,7 @@ public sealed partial class DistributionApi
             // Monolithic upload: POST ?digest= with the whole blob as the body.
             var digest = Digest.Parse(digestValue.ToString());
             RefuseDeclaredOverLimit(request, 0);
+            blobs.RequireFreeSpace(request.ContentLength ?? 0);
             LiftBodyLimit(context);
             // A session row claims the digest while the bytes arrive (see RegistryStore.ClaimUploadAsync); linking ends it.
             var uploadId = Guid.NewGuid().ToString("N");
@@ -163,6 +164,7 @@ public sealed partial class DistributionApi
         }
 
         var id = Guid.NewGuid().ToString("N");
+        blobs.RequireFreeSpace(request.ContentLength ?? 0);
         await using (File.Create(blobs.UploadPath(id))) { }
         await store.CreateUploadAsync(id, name, ct);
         UploadAccepted(context.Response, name, id, 0, StatusCodes.Status202Accepted);
@@ -190,6 +192,7 @@ public sealed partial class DistributionApi
                         $"Content-Range {start}-{end} is {end - start + 1} bytes but Content-Length is {declared}");
             }
             RefuseDeclaredOverLimit(request, offset);
+            blobs.RequireFreeSpace(request.ContentLength ?? 0);
             LiftBodyLimit(context);
             var written = await AppendAsync(id, file, offset, request.BodyReader, ct);
             UploadAccepted(context.Response, name, id, offset + written, StatusCodes.Status202Accepted);
@@ -216,6 +219,8 @@ public sealed partial class DistributionApi
                 throw new RegistryException(RegistryError.RangeInvalid, "blob upload invalid", $"the final chunk must start at {offset}");
             }
             RefuseDeclaredOverLimit(request, offset);
+            if (request.ContentLength is > 0)
+                blobs.RequireFreeSpace(request.ContentLength.Value);
             LiftBodyLimit(context);
             var size = offset + await AppendAsync(id, file, offset, request.BodyReader, ct);
             var actual = await hashes.DigestAsync(id, file, ct);
@@ -250,9 +255,10 @@ public sealed partial class DistributionApi
 
     async Task EndUploadAsync(string id, string file, CancellationToken ct)
     {
-        await store.DeleteUploadAsync(id, ct);
+        // The file first: on a full disk, removing it is what frees the room the database needs to delete the row.
         hashes.Forget(id);
         TryDelete(file);
+        await store.DeleteUploadAsync(id, ct);
     }
 
     /// <summary>Appends a body to a session's file, keeping the running hash when it can.</summary>
@@ -266,9 +272,18 @@ public sealed partial class DistributionApi
                 hashes.Store(id, hash, offset + written);
             return written;
         }
-        catch
+        catch (Exception e)
         {
             hash?.Dispose();
+            if (BlobStore.IsDiskFull(e))
+            {
+                // The chunk did not fit: drop what of it was written, so the session stays where it was and the disk
+                // gets its room back (GET on the session says the old offset; the client may resend the chunk).
+                hashes.Forget(id);
+                using (var handle = File.OpenHandle(file, FileMode.Open, FileAccess.Write))
+                    RandomAccess.SetLength(handle, offset);
+                throw BlobStore.DiskFull();
+            }
             throw;
         }
     }
@@ -290,7 +305,17 @@ public sealed partial class DistributionApi
     async Task<string> RequireUploadAsync(string name, string id, CancellationToken ct)
     {
         var file = blobs.UploadPath(id);
-        if (!await store.TouchUploadAsync(id, name, options.CurrentValue.UploadExpiry, ct) || !File.Exists(file))
+        bool live;
+        try
+        {
+            live = await store.TouchUploadAsync(id, name, options.CurrentValue.UploadExpiry, ct);
+        }
+        catch (Exception e) when (BlobStore.IsDiskFull(e))
+        {
+            // A full disk cannot take the refreshed expiry; a status read or a cancel must work all the same.
+            live = await store.UploadExistsAsync(id, ct);
+        }
+        if (!live || !File.Exists(file))
             throw new RegistryException(RegistryError.BlobUploadUnknown, "blob upload unknown to registry", id);
         return file;
     }

@@ -124,6 +124,13 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
         {
             await OciErrors.WriteAsync(response, e);
         }
+        catch (Exception e) when (!response.HasStarted && BlobStore.IsDiskFull(e))
+        {
+            Log.RequestFailed(logger, request.Method, request.Path.Value ?? "", e);
+            response.Clear();
+            response.Headers["Docker-Distribution-API-Version"] = "registry/2.0";
+            await OciErrors.WriteAsync(response, BlobStore.DiskFull());
+        }
         catch (Exception e) when (context.RequestAborted.IsCancellationRequested
             || e is BadHttpRequestException or Microsoft.AspNetCore.Connections.ConnectionResetException)
         {

@@ -28,6 +28,7 @@ public static class OciErrors
         RegistryError.Denied => ("DENIED", StatusCodes.Status403Forbidden),
         RegistryError.TooManyRequests => ("TOOMANYREQUESTS", StatusCodes.Status429TooManyRequests),
         RegistryError.Unavailable => ("UNAVAILABLE", StatusCodes.Status503ServiceUnavailable),
+        RegistryError.InsufficientStorage => ("UNKNOWN", StatusCodes.Status507InsufficientStorage),
         _ => ("UNKNOWN", StatusCodes.Status500InternalServerError),
     };
 

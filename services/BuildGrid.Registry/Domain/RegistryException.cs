@@ -29,6 +29,11 @@ public enum RegistryError
     TooManyRequests,
     /// <summary>A pull-through cache's upstream could not be asked and nothing is cached (503, code UNAVAILABLE as distribution writes it).</summary>
     Unavailable,
+    /// <summary>
+    /// The data directory is full, or below Registry:MinFreeBytes for a new upload (507 Insufficient Storage; the spec's
+    /// table has no code for it, so UNKNOWN as distribution writes faults, with a message that says so).
+    /// </summary>
+    InsufficientStorage,
     /// <summary>A fault of the registry itself (500, code UNKNOWN as distribution writes it).</summary>
     Unknown,
 }

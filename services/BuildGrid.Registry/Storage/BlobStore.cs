@@ -37,6 +37,33 @@ public sealed class BlobStore
 
     public string PathOf(Digest digest) => Path.Combine(blobs, digest.Hex[..2], digest.Hex);
 
+    /// <summary>
+    /// Refuses (507) a write of <paramref name="incoming"/> bytes (0 when unknown) that would leave less than
+    /// Registry:MinFreeBytes free in the data directory's file system.
+    /// </summary>
+    public void RequireFreeSpace(long incoming)
+    {
+        var reserve = options.CurrentValue.MinFreeBytes;
+        if (reserve <= 0)
+            return;
+        var free = new DriveInfo(Root).AvailableFreeSpace;
+        if (free - incoming < reserve)
+            throw new RegistryException(RegistryError.InsufficientStorage, "insufficient storage",
+                $"the registry's disk has {free} bytes free and keeps {reserve} (Registry:MinFreeBytes); free space or delete images, then retry");
+    }
+
+    /// <summary>Whether an exception says the disk is full: ENOSPC/EDQUOT from a file write, SQLITE_FULL from the database.</summary>
+    public static bool IsDiskFull(Exception exception) => exception switch
+    {
+        IOException io => (io.HResult & 0xFFFF) is 28 or 122 || io.HResult == unchecked((int)0x80070070) || io.HResult == unchecked((int)0x80070027),
+        Microsoft.Data.Sqlite.SqliteException sqlite => sqlite.SqliteErrorCode == 13,
+        _ => exception.InnerException is { } inner && IsDiskFull(inner),
+    };
+
+    public static RegistryException DiskFull() =>
+        new(RegistryError.InsufficientStorage, "insufficient storage",
+            "the registry's disk is full: nothing of this request was kept; free space or delete images, then retry");
+
     /// <summary>The upload file of a session; ids are server-made GUIDs (checked by the caller), never client paths.</summary>
     public string UploadPath(string uploadId) => Path.Combine(uploads, uploadId);
 

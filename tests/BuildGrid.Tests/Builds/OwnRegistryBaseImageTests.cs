@@ -39,7 +39,7 @@ public sealed class OwnRegistryBaseImageTests
 
         foreach (var address in new[] { $"127.0.0.1:{port}", $"localhost:{port}" })
         {
-            var seen = new List<(int Pid, string CommandLine, string Environment)>();
+            var seen = new List<(int Pid, string CommandLine, string Environment, string? PidNamespace)>();
             using var watching = new CancellationTokenSource();
             var watcher = Task.Run(() => WatchBuildahAsync(seen, watching.Token), Ct);
             var run = await client.StartRunAsync(new StartRunRequest
@@ -68,42 +68,69 @@ public sealed class OwnRegistryBaseImageTests
             Assert.Equal("own-registry", inspect.GetProperty("Labels").GetProperty("from").GetString());
             Assert.Equal(2, inspect.GetProperty("Layers").GetArrayLength());   // the base's layer and this build's
 
-            // The buildah processes of this run: bud and push were seen; neither carries a credential where others can read it.
-            var ofRun = seen.Where(p => p.CommandLine.Contains($"buildgrid-{run.Id}", StringComparison.Ordinal)).ToList();
-            Assert.Contains(ofRun, p => p.CommandLine.Contains(" bud ", StringComparison.Ordinal));
-            Assert.Contains(ofRun, p => p.CommandLine.Contains(" push ", StringComparison.Ordinal));
-            foreach (var (pid, commandLine, environment) in ofRun)
+            // The buildah processes of this run (its image's name or its auth directory on the command line): none carries
+            // a credential where others can read it. The pull of the base and the push run on the host, as BuildGrid, with
+            // the run's registries.conf and a private auth file; bud runs inside the sandbox (a PID namespace of its own,
+            // no network), where it reads nothing from any registry (--pull=never).
+            var ofRun = seen.Where(p => p.CommandLine.Contains($"buildgrid-{run.Id}", StringComparison.Ordinal)
+                || p.CommandLine.Contains($"/builds/auth/{run.Id}-", StringComparison.Ordinal)).ToList();
+            var described = string.Join("\n", ofRun.Select(p => $"{p.Pid} [{p.PidNamespace}] {p.CommandLine}\n    env: {p.Environment.Length} chars"));
+            foreach (var (pid, commandLine, environment, _) in ofRun)
             {
                 Assert.DoesNotContain("--creds", commandLine);
                 Assert.DoesNotContain("eyJ", commandLine);      // every JWT starts with base64 of '{"'
                 Assert.DoesNotContain("eyJ", environment);
-                Assert.Contains("CONTAINERS_REGISTRIES_CONF=", environment);
-                if (commandLine.Contains(" bud ", StringComparison.Ordinal) || commandLine.Contains(" push ", StringComparison.Ordinal))
-                    Assert.Contains("--authfile", commandLine);
             }
+            var registriesConf = $"CONTAINERS_REGISTRIES_CONF={host.DataDir}/builds/workspaces/{run.Id}-1/.buildgrid/registries.conf";
+            var ownNamespace = new FileInfo("/proc/self/ns/pid").LinkTarget;
+            static string Program(string commandLine) => Path.GetFileName(commandLine.Split(' ', 2)[0]);   // argv[0]: buildah, or its wrappers (bash, setsid, bwrap)
+            var buildahs = ofRun.Where(p => Program(p.CommandLine) == "buildah").ToList();
+            var hostSide = buildahs.Where(p => p.PidNamespace == ownNamespace).ToList();
+            foreach (var verb in new[] { " pull ", " push " })
+            {
+                var step = hostSide.Where(p => p.CommandLine.Contains(verb, StringComparison.Ordinal)).ToList();
+                Assert.True(step.Count > 0, $"no host-side buildah{verb}of the run was seen:\n{described}");
+                Assert.All(step, p => Assert.Contains("--authfile", p.CommandLine));
+                Assert.All(step, p => Assert.Contains(registriesConf, p.Environment.Split('\n')));
+            }
+            Assert.DoesNotContain(hostSide, p => p.CommandLine.Contains(" bud ", StringComparison.Ordinal));
+            var bud = buildahs.Where(p => p.CommandLine.Contains(" bud ", StringComparison.Ordinal)).ToList();
+            Assert.True(bud.Count > 0 && bud.All(p => p.PidNamespace != ownNamespace), $"buildah bud of the run did not run in a PID namespace of its own:\n{described}");
+            Assert.Contains("--pull=never", bud[0].CommandLine);
+            Assert.All(bud.Where(p => p.Environment.Length > 0), p => Assert.Contains(registriesConf, p.Environment.Split('\n')));
+            Assert.Contains(ofRun, p => Program(p.CommandLine) == "bwrap" && p.CommandLine.Contains(" --unshare-net ", StringComparison.Ordinal)
+                && p.CommandLine.Contains(" bud ", StringComparison.Ordinal));
             // The auth files were private to the run and are gone.
             Assert.False(Directory.Exists(Path.Combine(host.DataDir, "builds", "auth", $"{run.Id}-1")));
         }
     }
 
-    /// <summary>Reads the command line and environment of every buildah process until cancelled (each one once).</summary>
-    static async Task WatchBuildahAsync(List<(int Pid, string CommandLine, string Environment)> seen, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads the command line, environment and PID namespace of every buildah process of BuildGrid until cancelled (each
+    /// one once; an environment that cannot be read, as a process's that is exiting, reads as empty).
+    /// </summary>
+    static async Task WatchBuildahAsync(List<(int Pid, string CommandLine, string Environment, string? PidNamespace)> seen, CancellationToken cancellationToken)
     {
-        var known = new HashSet<int>();
+        // Seen by (pid, command line): BuildGrid starts each step as a bash wrapper that execs the tool in the same process.
+        var known = new HashSet<(int, string)>();
         while (!cancellationToken.IsCancellationRequested)
         {
             foreach (var dir in Directory.EnumerateDirectories("/proc"))
             {
-                if (!int.TryParse(Path.GetFileName(dir), out var pid) || known.Contains(pid))
+                if (!int.TryParse(Path.GetFileName(dir), out var pid))
                     continue;
                 try
                 {
                     var commandLine = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
-                    if (!commandLine.Contains("buildah", StringComparison.Ordinal) || !commandLine.Contains("buildgrid-", StringComparison.Ordinal))
+                    if (known.Contains((pid, commandLine)))
+                        continue;
+                    if (!commandLine.Contains("buildah", StringComparison.Ordinal)
+                        || !commandLine.Contains("buildgrid-", StringComparison.Ordinal) && !commandLine.Contains("/builds/auth/", StringComparison.Ordinal))
                         continue;
                     var environment = File.ReadAllText(Path.Combine(dir, "environ")).Replace('\0', '\n');
-                    known.Add(pid);
-                    lock (seen) seen.Add((pid, commandLine, environment));
+                    var pidNamespace = new FileInfo(Path.Combine(dir, "ns", "pid")).LinkTarget;
+                    known.Add((pid, commandLine));
+                    lock (seen) seen.Add((pid, commandLine, environment, pidNamespace));
                 }
                 catch (IOException) { }
                 catch (UnauthorizedAccessException) { }

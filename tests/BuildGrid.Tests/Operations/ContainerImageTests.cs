@@ -130,6 +130,14 @@ public sealed partial class ContainerImageTests
                 if (!run.HasExited)
                     run.Kill(entireProcessTree: true);
                 await run.WaitForExitAsync(Ct);
+                // buildah's chroot executor re-parents the container's process away from `buildah run`: kill it by its
+                // command line too, so that no gateway outlives the test.
+                foreach (var pid in Tools.ProcessesWith("/app/BuildGrid.Gateway.dll"))
+                {
+                    try { Process.GetProcessById(pid).Kill(); }
+                    catch (ArgumentException) { }
+                    catch (InvalidOperationException) { }
+                }
             }
         }
         finally
