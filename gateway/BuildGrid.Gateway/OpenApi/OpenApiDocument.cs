@@ -42,14 +42,25 @@ internal static partial class OpenApiDocument
                 continue;
             var method = metadata.MethodDescriptor;
             var pathVariables = PathVariable().Matches(template).Select(m => m.Groups[1].Value).ToHashSet();
-            var openApiPath = PathVariable().Replace(template, m => "{" + m.Groups[1].Value + "}");
+            // A variable that spans segments ({repository=*/*}) becomes one parameter per segment ({namespace}/{name}):
+            // a generated client would escape a "/" inside one parameter to %2F, which no route matches.
+            var pathParameters = new List<string>();
+            var openApiPath = PathVariable().Replace(template, m =>
+            {
+                var segments = m.Groups[2].Success ? m.Groups[2].Value[1..].Split('/').Length : 1;
+                var names = segments == 1 ? [m.Groups[1].Value]
+                    : segments == 2 ? ["namespace", "name"]
+                    : Enumerable.Range(1, segments).Select(i => $"{m.Groups[1].Value}{i}").ToArray();
+                pathParameters.AddRange(names);
+                return string.Join("/", names.Select(n => "{" + n + "}"));
+            });
             var item = paths[openApiPath] as JsonObject ?? new JsonObject();
             paths[openApiPath] = item;
             if (item.ContainsKey(verb))
                 continue;
 
             var parameters = new JsonArray();
-            foreach (var variable in pathVariables)
+            foreach (var variable in pathParameters)
                 parameters.Add(new JsonObject { ["name"] = variable, ["in"] = "path", ["required"] = true, ["schema"] = new JsonObject { ["type"] = "string" } });
             var bodyField = rule.Body is "" or "*" ? null : method.InputType.FindFieldByName(rule.Body);
             var lenient = bodyField?.FieldType == FieldType.Message && bodyField.MessageType.FullName == HttpBody.Descriptor.FullName;
@@ -66,7 +77,7 @@ internal static partial class OpenApiDocument
             var operation = new JsonObject
             {
                 ["operationId"] = $"{method.Service.FullName}.{method.Name}.{verb}",
-                ["tags"] = new JsonArray(method.Service.FullName),
+                ["tags"] = new JsonArray(Tag(method.Service)),
                 ["parameters"] = parameters,
             };
             if (rule.Body.Length > 0)
@@ -83,24 +94,99 @@ internal static partial class OpenApiDocument
             JsonNode responseSchema = rule.ResponseBody.Length > 0 && responseType.FindFieldByName(rule.ResponseBody) is { } responseField
                 ? Schema(responseField, schemas)
                 : responseType.FullName == HttpBody.Descriptor.FullName ? new JsonObject() : Ref(responseType, schemas);
-            operation["responses"] = new JsonObject
-            {
-                ["200"] = new JsonObject
+            var responses = new JsonObject();
+            var success = SuccessStatus(method);
+            responses[success.ToString(System.Globalization.CultureInfo.InvariantCulture)] = success == 204
+                ? new JsonObject { ["description"] = "No Content" }
+                : new JsonObject
                 {
-                    ["description"] = "OK",
+                    ["description"] = success == 201 ? "Created" : "OK",
                     ["content"] = new JsonObject { ["application/json"] = new JsonObject { ["schema"] = responseSchema } },
-                },
-            };
+                };
+            if (ErrorSchema(method.Service, template) is { } error)
+            {
+                foreach (var (status, text) in new[] { ("400", "Bad input"), ("401", "No or wrong credentials"), ("403", "Not allowed"), ("404", "Not found"), ("default", "Other errors") })
+                    responses[status] = new JsonObject
+                    {
+                        ["description"] = text,
+                        ["content"] = new JsonObject { ["application/json"] = new JsonObject { ["schema"] = new JsonObject { ["$ref"] = $"#/components/schemas/{error}" } } },
+                    };
+                schemas[error] = ErrorSchemas[error].DeepClone();
+            }
+            operation["responses"] = responses;
             item[verb] = operation;
         }
+        foreach (var probe in new[] { "/healthz", "/readyz" })
+            paths[probe] = new JsonObject
+            {
+                ["get"] = new JsonObject
+                {
+                    ["operationId"] = probe[1..], ["tags"] = new JsonArray("Health"), ["security"] = new JsonArray(),
+                    ["summary"] = probe == "/healthz" ? "Liveness: the process answers" : "Readiness: databases, Redis and disk are usable",
+                    ["responses"] = new JsonObject
+                    {
+                        ["200"] = new JsonObject { ["description"] = "Healthy" },
+                        ["503"] = new JsonObject { ["description"] = "Unhealthy" },
+                    },
+                },
+            };
+        var tags = paths.SelectMany(p => ((JsonObject)p.Value!).Select(o => o.Value?["tags"]?[0]?.GetValue<string>())).OfType<string>().Distinct().Order(StringComparer.Ordinal);
         return new JsonObject
         {
             ["openapi"] = "3.0.3",
             ["info"] = new JsonObject { ["title"] = "BuildGrid REST API", ["version"] = "v1" },
+            // Relative: the document is served by the gateway it describes.
+            ["servers"] = new JsonArray(new JsonObject { ["url"] = "/" }),
+            ["tags"] = new JsonArray([.. tags.Select(t => (JsonNode)new JsonObject { ["name"] = t })]),
+            // A user's password or robot token over Basic, or a bearer token; reads of public content need neither.
+            ["security"] = new JsonArray(new JsonObject { ["basic"] = new JsonArray() }, new JsonObject { ["bearer"] = new JsonArray() }, new JsonObject()),
             ["paths"] = paths,
-            ["components"] = new JsonObject { ["schemas"] = new JsonObject(schemas.Select(s => KeyValuePair.Create(s.Key, (JsonNode?)s.Value))) },
+            ["components"] = new JsonObject
+            {
+                ["securitySchemes"] = new JsonObject
+                {
+                    ["basic"] = new JsonObject { ["type"] = "http", ["scheme"] = "basic" },
+                    ["bearer"] = new JsonObject { ["type"] = "http", ["scheme"] = "bearer" },
+                },
+                ["schemas"] = new JsonObject(schemas.Select(s => KeyValuePair.Create(s.Key, (JsonNode?)s.Value))),
+            },
         };
     }
+
+    /// <summary>Quay answers creation with 201 and deletes and resets with 204 (QuayService sets them).</summary>
+    static int SuccessStatus(MethodDescriptor method) => method.Service.Name != "Quay" ? 200 : method.Name switch
+    {
+        "CreateRepository" or "CreateStar" or "CreateNotification" => 201,
+        "DeleteRepository" or "DeleteStar" or "DeleteNotification" or "ResetNotificationFailures" => 204,
+        _ => 200,
+    };
+
+    /// <summary>The dialect's error body; null where errors answer in the success envelope (image market) or google.rpc.Status.</summary>
+    static string? ErrorSchema(Google.Protobuf.Reflection.ServiceDescriptor service, string template) => service.Name switch
+    {
+        "Harbor" => template.StartsWith("/api/v2.0/", StringComparison.Ordinal) ? "HarborV2Errors" : "HarborError",
+        "Quay" or "QuayIdentity" => "QuayError",
+        "Zadig" => "ZadigError",
+        _ => null,
+    };
+
+    static JsonObject Object(params (string Name, JsonNode Schema)[] properties) =>
+        new() { ["type"] = "object", ["properties"] = new JsonObject(properties.Select(p => KeyValuePair.Create(p.Name, (JsonNode?)p.Schema))) };
+
+    static JsonObject Str => new() { ["type"] = "string" };
+    static JsonObject Int => new() { ["type"] = "integer", ["format"] = "int32" };
+
+    static readonly Dictionary<string, JsonObject> ErrorSchemas = new()
+    {
+        ["HarborError"] = Object(("code", Int), ("msg", Str)),
+        ["HarborV2Errors"] = Object(("errors", new JsonObject { ["type"] = "array", ["items"] = Object(("code", Str), ("message", Str)) })),
+        ["QuayError"] = Object(("detail", Str), ("error_message", Str), ("error_type", Str), ("title", Str), ("type", Str), ("status", Int)),
+        ["ZadigError"] = Object(("type", Str), ("message", Str), ("code", Int), ("description", Str), ("extra", Object(("reason", Str), ("field", Str)))),
+    };
+
+    /// <summary>One tag per dialect (the facade service's name: Harbor, Quay, Zadig, ImageMarket, Svacer), BuildGrid for its own API.</summary>
+    static string Tag(Google.Protobuf.Reflection.ServiceDescriptor service) =>
+        service.File.Package.StartsWith("buildgrid.gateway.rest.", StringComparison.Ordinal) ? "BuildGrid" : service.Name;
 
     static bool IsScalarLike(MessageDescriptor message) => message.FullName.StartsWith("google.protobuf.", StringComparison.Ordinal)
         && message.FullName is "google.protobuf.Timestamp" or "google.protobuf.Duration" or "google.protobuf.StringValue"

@@ -314,7 +314,12 @@ public sealed class ImageMarketTests(StandaloneFixture fixture) : IDisposable
             new { plugin = "packages", method = "render", @params = new { packages = new[] { "curl; rm -rf /" } } }), 10004);
         AssertFailed(await api.PostJsonAsync("/api/plugin/extension/interface",
             new { plugin = "packages", method = "render", @params = new { packages = new[] { "curl" }, typo = 1 } }), 10004);
-        AssertFailed(await api.PostJsonAsync("/api/plugin/extension/interface", new { method = "render" }), 10006);
+        // A missing plugin (or method) is 10004, the only parameter-error code the extension interface documents.
+        var noPlugin = await api.PostJsonAsync("/api/plugin/extension/interface", new { method = "render" });
+        AssertFailed(noPlugin, 10004);
+        Assert.Equal("param error: plugin is required", noPlugin.ErrMsg);
+        Assert.Equal(JsonValueKind.Object, noPlugin.Content.ValueKind);
+        AssertFailed(await api.PostJsonAsync("/api/plugin/extension/interface", new { plugin = "packages" }), 10004);
     }
 
     [Fact]

@@ -94,9 +94,10 @@ public sealed class QuayLimitsTests(StandaloneFixture fixture) : IDisposable
             Assert.Equal($"{field} nests deeper than 16 levels", json.GetProperty("error_message").GetString());
         }
         // 16 levels are fine, and read back whole.
-        var created = await Api.ExpectAsync(HttpStatusCode.Created, HttpMethod.Post, path, Body(Nested(16), "{}"));
-        var config = created.GetProperty("config");
-        for (var i = 1; i < 16; i++) config = config.GetProperty("a");
+        var created = await Api.ExpectAsync(HttpStatusCode.Created, HttpMethod.Post, path, Body("{\"target\":{\"kind\":\"user\",\"name\":\"q\"},\"deep\":" + Nested(15) + "}", "{}"));
+        // quay_notification needs a target at the top; the rest of the 16 levels under "deep".
+        var config = created.GetProperty("config").GetProperty("deep");
+        for (var i = 1; i < 15; i++) config = config.GetProperty("a");
         Assert.Equal("x", config.GetProperty("target").GetString());
         var large = Body($"{{\"pad\":\"{new string('x', 70 * 1024)}\"}}", "{}");
         var tooLarge = await Api.ExpectAsync(HttpStatusCode.BadRequest, HttpMethod.Post, path, large);
@@ -110,14 +111,14 @@ public sealed class QuayLimitsTests(StandaloneFixture fixture) : IDisposable
     public async Task A_notification_stored_before_the_limits_no_longer_breaks_the_list()
     {
         var repository = await Api.CreateRepositoryAsync(Unique("qr"), "app");
-        var good = await Api.CreateNotificationAsync(repository, "repo_push", "quay_notification", new { target = "x" });
+        var good = await Api.CreateNotificationAsync(repository, "repo_push", "quay_notification", new { target = new { kind = "user", name = "x" } });
         // What the store kept before configs were checked: a 60-level config, written through the real store.
         var store = fixture.Services.GetRequiredService<NotificationStore>();
         var bad = await store.CreateAsync(repository, "old", "repo_push", "quay_notification", Nested(60), "{}", Ct);
 
         var list = await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository/{repository}/notification/");
         var items = list.GetProperty("notifications").EnumerateArray().ToDictionary(n => n.GetProperty("uuid").GetString()!);
-        Assert.Equal("x", items[good].GetProperty("config").GetProperty("target").GetString());
+        Assert.Equal("x", items[good].GetProperty("config").GetProperty("target").GetProperty("name").GetString());
         Assert.Equal("{}", items[bad.Uuid].GetProperty("config").GetRawText());
         Assert.Contains("cannot be read", items[bad.Uuid].GetProperty("last_error").GetString());
         var one = await Api.NotificationAsync(repository, bad.Uuid);

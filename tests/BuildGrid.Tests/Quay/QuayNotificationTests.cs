@@ -48,7 +48,7 @@ public sealed class QuayNotificationTests(StandaloneFixture fixture) : IDisposab
 
         // A titled one; test answers {} and (quay_notification) stores the sample, readable through the API.
         var titled = await Api.ExpectAsync(HttpStatusCode.Created, HttpMethod.Post, $"/api/v1/repository/{repository}/notification/",
-            new { @event = "build_failure", method = "quay_notification", config = new { }, eventConfig = new { }, title = "Builds broke" });
+            new { @event = "build_failure", method = "quay_notification", config = new { target = new { name = "quayadmin", kind = "user" } }, eventConfig = new { }, title = "Builds broke" });
         Assert.Equal("Builds broke", titled.GetProperty("title").GetString());
         Assert.Equal("{}", (await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Post, $"/api/v1/repository/{repository}/notification/{uuid}/test")).GetRawText());
         var stored = await QuayApi.EventuallyAsync(() => Api.DeliveriesAsync(repository, uuid),
@@ -94,8 +94,14 @@ public sealed class QuayNotificationTests(StandaloneFixture fixture) : IDisposab
         error = await Api.ExpectAsync(HttpStatusCode.BadRequest, HttpMethod.Post, path, new { @event = "repo_push", method = "webhook", config = new { url = "http://example.com/" } });
         Assert.Equal("'eventConfig' is a required property", error.GetProperty("detail").GetString());
         error = await Api.ExpectAsync(HttpStatusCode.BadRequest, HttpMethod.Post, path,
-            new { @event = "repo_push", method = "quay_notification", config = new { }, eventConfig = new { }, title = 5 });
+            new { @event = "repo_push", method = "quay_notification", config = new { target = new { name = "quayadmin", kind = "user" } }, eventConfig = new { }, title = 5 });
         Assert.Equal("'title' is not of type 'string'", error.GetProperty("detail").GetString());
+        // Quay's QuayNotificationMethod.validate: quay_notification needs a target with a kind.
+        foreach (var config in new object[] { new { }, new { target = new { name = "quayadmin" } }, new { target = "quayadmin" } })
+        {
+            error = await Api.ExpectAsync(HttpStatusCode.BadRequest, HttpMethod.Post, path, new { @event = "repo_push", method = "quay_notification", config, eventConfig = new { } });
+            Assert.Equal("Missing target", error.GetProperty("detail").GetString());
+        }
         Assert.Equal("Not Found", (await Api.ExpectAsync(HttpStatusCode.NotFound, HttpMethod.Post, $"/api/v1/repository/{Unique("nx")}/app/notification/",
             new { @event = "repo_push", method = "quay_notification", config = new { }, eventConfig = new { } })).GetProperty("detail").GetString());
     }

@@ -156,7 +156,7 @@ public sealed class RegistryAuthTests
             Assert.Equal(["default_cluster/shared", "team-x/app"], await CatalogAsync(Basic("admin", Password)));
             using (var anonymous = Client(host))
             {
-                var harbor = JsonDocument.Parse(await anonymous.GetStringAsync("/repositories", Ct)).RootElement;
+                var harbor = JsonDocument.Parse(await anonymous.GetStringAsync("/repositories?project_id=1", Ct)).RootElement;
                 Assert.Equal(["default_cluster/shared"], harbor.EnumerateArray().Select(r => r.GetProperty("name").GetString()));
                 var quayList = JsonDocument.Parse(await anonymous.GetStringAsync("/api/v1/repository?public=true", Ct)).RootElement;
                 Assert.Equal(["shared"], quayList.GetProperty("repositories").EnumerateArray().Select(r => r.GetProperty("name").GetString()));

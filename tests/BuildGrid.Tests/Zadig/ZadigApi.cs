@@ -21,6 +21,16 @@ public sealed class ZadigApi(HttpClient http)
             Assert.Equal("""{"message":"success"}""", Text);
         }
 
+        /// <summary>Zadig's build-module errors (pkg/tool/errors/http_errors.go): HTTP 400, the module code and message in the body.</summary>
+        public void AssertModuleError(int code, string message)
+        {
+            Assert.True(Status == HttpStatusCode.BadRequest, $"{(int)Status}: {Text}");
+            Assert.Equal("error", Root.GetProperty("type").GetString());
+            Assert.Equal(code, Root.GetProperty("code").GetInt32());
+            Assert.Equal(message, Root.GetProperty("message").GetString());
+            Assert.False(string.IsNullOrEmpty(Root.GetProperty("description").GetString()), Text);
+        }
+
         /// <summary>Zadig's error shape: HTTP status = code, type "error", a description naming the field.</summary>
         public void AssertError(HttpStatusCode status, string? field = null)
         {

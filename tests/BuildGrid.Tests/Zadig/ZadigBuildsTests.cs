@@ -220,7 +220,8 @@ public sealed class ZadigBuildsTests(StandaloneFixture fixture) : IDisposable
             advanced.GetProperty("storages").GetRawText());
         Assert.Equal("""[{"key":"test-a","value":"abc"}]""", advanced.GetProperty("custom_annotations").GetRawText());
         Assert.Equal("""[{"key":"test-a","value":"abc"}]""", advanced.GetProperty("custom_labels").GetRawText());
-        Assert.Equal("""[{"name":"bb","description":""}]""", d.GetProperty("outputs").GetRawText());
+        // Zadig starts every build's outputs with IMAGE and PKG_FILE (build/service/openapi.go).
+        Assert.Equal("""[{"name":"IMAGE","description":""},{"name":"PKG_FILE","description":""},{"name":"bb","description":""}]""", d.GetProperty("outputs").GetRawText());
         var parameters = d.GetProperty("parameters").EnumerateArray().ToArray();
         Assert.Equal("aa", parameters[0].GetProperty("key").GetString());
         Assert.Equal("multi-select", parameters[0].GetProperty("type").GetString());
@@ -251,9 +252,10 @@ public sealed class ZadigBuildsTests(StandaloneFixture fixture) : IDisposable
         Assert.Equal("******", definition.Parameters[1].DefaultValue);
 
         (await api.DeleteAsync("/openapi/build?name=api-test&projectKey=yaml")).AssertSuccess();
-        (await api.GetAsync("/openapi/build/api-test/detail?projectKey=yaml&serviceName=service1&serviceModule=service1")).AssertError(HttpStatusCode.NotFound);
-        (await api.DeleteAsync("/openapi/build?name=api-test&projectKey=yaml")).AssertError(HttpStatusCode.NotFound);
-        (await api.PutAsync("/openapi/build?projectKey=yaml", SeedCreateBody)).AssertError(HttpStatusCode.NotFound);
+        // Zadig's module errors for a build that is gone: HTTP 400 with 6523 (detail) and 6521 (update); a delete succeeds.
+        (await api.GetAsync("/openapi/build/api-test/detail?projectKey=yaml&serviceName=service1&serviceModule=service1")).AssertModuleError(6523, "查询编译模块失败");
+        (await api.DeleteAsync("/openapi/build?name=api-test&projectKey=yaml")).AssertSuccess();
+        (await api.PutAsync("/openapi/build?projectKey=yaml", SeedCreateBody)).AssertModuleError(6521, "更新编译模块失败");
         Assert.Equal("""{"total":0,"builds":[]}""", (await api.GetAsync("/openapi/build?projectKey=yaml")).Text);
     }
 
@@ -388,7 +390,7 @@ public sealed class ZadigBuildsTests(StandaloneFixture fixture) : IDisposable
         var body = ZadigApi.Build(project, "b", "true").ToJsonString();
         (await api.PostAsync($"/openapi/build?projectKey={project}", body)).AssertSuccess();
         var twice = await api.PostAsync($"/openapi/build?projectKey={project}", body);
-        twice.AssertError(HttpStatusCode.Conflict);
+        twice.AssertModuleError(6520, "新建编译模块失败");
         Assert.Equal("BUILD_DEFINITION_ALREADY_EXISTS", twice.Reason);
 
         (await api.PostAsync($"/openapi/build?projectKey={project}", "{not json")).AssertError(HttpStatusCode.BadRequest);
@@ -398,7 +400,7 @@ public sealed class ZadigBuildsTests(StandaloneFixture fixture) : IDisposable
         (await api.PostAsync("/openapi/build?source=template", body)).AssertError(HttpStatusCode.BadRequest, "template_name");
         (await api.PostAsync($"/openapi/build?projectKey={project}", SeedTemplateBody.Replace("\"demo\"", $"\"{project}\""))).AssertError(HttpStatusCode.BadRequest, "template_name");
         (await api.GetAsync("/openapi/build")).AssertError(HttpStatusCode.BadRequest, "projectKey");
-        (await api.GetAsync($"/openapi/build?projectKey={project}&pageNum=0")).AssertError(HttpStatusCode.BadRequest, "pageNum");
+        (await api.GetAsync($"/openapi/build?projectKey={project}&pageNum=x")).AssertError(HttpStatusCode.BadRequest, "pageNum");
         (await api.GetAsync($"/openapi/build?projectKey={project}&pageSize=x")).AssertError(HttpStatusCode.BadRequest, "pageSize");
         (await api.GetAsync($"/openapi/build/b/detail?projectKey={project}&serviceModule=mod")).AssertError(HttpStatusCode.BadRequest, "serviceName");
         (await api.GetAsync($"/openapi/build/b/detail?projectKey={project}&serviceName=svc")).AssertError(HttpStatusCode.BadRequest, "serviceModule");

@@ -37,6 +37,10 @@ internal static class ImageMarketCodes
     public static Envelope Invalid(string detail) =>
         new() { Code = InvalidParameter, ErrMsg = $"parameter invalid: {detail}", Content = Failed };
 
+    /// <summary>The extension interface's documented parameter error: 10004 "param error: ...", content {}.</summary>
+    public static Envelope PluginParameterError(string message) =>
+        new() { Code = PluginError, ErrMsg = $"param error: {message}", Content = Value.ForStruct(new Struct()) };
+
     public static Envelope InternalError() => new() { Code = Internal, ErrMsg = "server internal error", Content = Failed };
 
     /// <summary>The envelope for a failed domain call; null when the failure is not the caller's (→ 10100).</summary>

@@ -123,10 +123,11 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
         Answer(Call.Plugin, new Dictionary<string, string>(), context, async () =>
         {
             var root = LenientBody.MergeInto(request, request.Body);
+            // 10004 is the only parameter-error code the extension interface documents: a missing plugin or method is one.
             if (string.IsNullOrWhiteSpace(request.Plugin))
-                throw new BadBodyException("plugin is required");
+                return ImageMarketCodes.PluginParameterError("plugin is required");
             if (string.IsNullOrWhiteSpace(request.Method))
-                throw new BadBodyException("method is required");
+                return ImageMarketCodes.PluginParameterError("method is required");
             var parameters = request.Params;
             if (parameters is null && root is not null)
             {

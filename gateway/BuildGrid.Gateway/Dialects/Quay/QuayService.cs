@@ -29,6 +29,8 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
             throw Bad(request.Visibility.Length == 0 ? "'visibility' is a required property" : $"'{request.Visibility}' is not one of ['public', 'private']");
         if (request.RepoKind.Length > 0 && request.RepoKind != "image")
             throw Bad($"'{request.RepoKind}' is not one of ['image']");
+        if (!request.HasDescription)
+            throw Bad("'description' is a required property");
         var ns = request.Namespace.Length > 0 ? request.Namespace : DefaultNamespaceOf(Access.PrincipalOf(context));
         if (ns.Contains('/') || request.Repository.Contains('/'))
             throw Bad("Invalid repository name");
@@ -62,12 +64,24 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
             throw Bad($"'{request.RepoKind}' is not one of ['image']");
         var response = new Qv1.ListRepositoriesResponse();
         // starred=true: the caller's starred repositories that it may still read, whether it holds a role on them or not.
-        var result = await registry.ListRepositoriesAsync(new Rv1.ListRepositoriesRequest
+        var list = new Rv1.ListRepositoriesRequest
         {
             PageSize = PageSize, PageToken = request.NextPage,
             NamePrefix = request.Namespace.Length > 0 ? request.Namespace + "/" : "", MemberOnly = !request.Public && !request.Starred,
             StarredOnly = request.Starred,
-        }, Caller.Options(context));
+        };
+        Rv1.ListRepositoriesResponse result;
+        try
+        {
+            result = await registry.ListRepositoriesAsync(list, Caller.Options(context));
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.InvalidArgument && list.PageToken.Length > 0
+                                     && Core.Errors.Errors.Info(e)?.Metadata.TryGetValue("field", out var field) == true && field == "page_token")
+        {
+            // Quay reads a next_page it cannot decrypt as none: the first page.
+            list.PageToken = "";
+            result = await registry.ListRepositoriesAsync(list, Caller.Options(context));
+        }
         foreach (var repository in result.Repositories)
         {
             var (ns, name) = Split(repository.Name);
@@ -77,7 +91,9 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
                 IsPublic = repository.Public, Kind = "image", State = "NORMAL", IsStarred = repository.Starred, QuotaReport = Quota(repository),
             };
             if (request.LastModified)
-                item.LastModified = repository.UpdateTime.Seconds;
+                item.LastModified = await LastPushAsync(repository.Name, context) is { } seconds ? Value.ForNumber(seconds) : Value.ForNull();
+            if (request.Popularity)
+                item.Popularity = 0;
             response.Repositories.Add(item);
         }
         if (result.NextPageToken.Length > 0)
@@ -85,10 +101,9 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         return response;
     }
 
-    public override async Task<RepositoryDetails> GetRepository(RepositoryRef request, ServerCallContext context)
+    public override async Task<RepositoryDetails> GetRepository(Qv1.GetRepositoryRequest request, ServerCallContext context)
     {
         var repository = await registry.GetRepositoryAsync(new Rv1.GetRepositoryRequest { Name = InPath(request.Repository) }, Caller.Options(context));
-        var tags = await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = request.Repository, PageSize = MaxTags }, Caller.Options(context));
         var (ns, name) = Split(repository.Name);
         var principal = Access.PrincipalOf(context);
         var details = new RepositoryDetails
@@ -98,13 +113,49 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
             TagExpirationS = 1209600, IsFreeAccount = true, State = "NORMAL", QuotaReport = Quota(repository),
             CanWrite = principal.Can(ns, Role.Developer), CanAdmin = principal.Can(ns, Role.Owner),
         };
-        foreach (var tag in tags.Tags)
-            details.Tags[tag.Name] = new QuayTag
+        if (!request.HasIncludeTags || request.IncludeTags)
+        {
+            var tags = await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = request.Repository, PageSize = MaxTags }, Caller.Options(context));
+            // Quay's tag size is its manifest's layers' total: one manifest read per distinct digest.
+            var sizes = new Dictionary<string, Value>();
+            foreach (var digest in tags.Tags.Select(t => t.Digest).Distinct())
             {
-                Name = tag.Name, Size = tag.Size, ManifestDigest = tag.Digest,
-                LastModified = tag.UpdateTime.ToDateTimeOffset().ToString("ddd, dd MMM yyyy HH:mm:ss '-0000'", CultureInfo.InvariantCulture),
-            };
+                var manifest = await registry.GetManifestAsync(new Rv1.GetManifestRequest { Repository = request.Repository, Reference = digest }, Caller.Options(context));
+                sizes[digest] = manifest.ConfigDescriptor is null && manifest.Manifests.Count > 0 ? Value.ForNull() : Value.ForNumber(manifest.Layers.Sum(l => l.Size));
+            }
+            details.Tags = new Struct();
+            foreach (var tag in tags.Tags)
+                details.Tags.Fields[tag.Name] = Value.ForStruct(new Struct
+                {
+                    Fields =
+                    {
+                        ["name"] = Value.ForString(tag.Name), ["size"] = sizes[tag.Digest], ["manifest_digest"] = Value.ForString(tag.Digest),
+                        ["last_modified"] = Value.ForString(tag.UpdateTime.ToDateTimeOffset().ToString("ddd, dd MMM yyyy HH:mm:ss '-0000'", CultureInfo.InvariantCulture)),
+                    },
+                });
+        }
+        if (request.IncludeStats)
+        {
+            // Quay's daily action counts over three months, zeros where a day has none; BuildGrid counts no actions.
+            details.Stats = new ListValue();
+            var today = DateTime.UtcNow.Date;
+            for (var day = 1; day < MaxDaysInThreeMonths; day++)
+                details.Stats.Values.Add(Value.ForStruct(new Struct
+                {
+                    Fields = { ["date"] = Value.ForString(today.AddDays(-day).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)), ["count"] = Value.ForNumber(0) },
+                }));
+        }
         return details;
+    }
+
+    /// <summary>Quay's MAX_DAYS_IN_3_MONTHS (endpoints/api/repository.py).</summary>
+    const int MaxDaysInThreeMonths = 92;
+
+    /// <summary>The newest tag's push time in Unix seconds (Quay's most recent tag lifetime start); null without tags.</summary>
+    async Task<long?> LastPushAsync(string repository, ServerCallContext context)
+    {
+        var tags = await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = repository }, Caller.Options(context));
+        return tags.Tags.Count == 0 ? null : tags.Tags.Max(t => t.UpdateTime.Seconds);
     }
 
     public override async Task<Success> UpdateRepository(Qv1.UpdateRepositoryRequest request, ServerCallContext context)
@@ -117,7 +168,16 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
 
     public override async Task<Empty> DeleteRepository(RepositoryRef request, ServerCallContext context)
     {
-        await registry.DeleteRepositoryAsync(new Rv1.DeleteRepositoryRequest { Name = InPath(request.Repository), Operator = Access.Operator(context, null) }, Caller.Options(context));
+        var name = InPath(request.Repository);
+        try
+        {
+            await registry.DeleteRepositoryAsync(new Rv1.DeleteRepositoryRequest { Name = name, Operator = Access.Operator(context, null) }, Caller.Options(context));
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && Access.PrincipalOf(context).Can(Split(request.Repository).Namespace, Role.Owner))
+        {
+            // Quay checks the namespace admin's permission, not the repository, and marks for deletion what is there:
+            // a repository already gone is 204 again for its admin (others see 403/404 as before).
+        }
         return NoContent(context);
     }
 
@@ -177,6 +237,15 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         foreach (var (field, value) in new[] { ("config", request.Config), ("eventConfig", request.EventConfig) })
             if (RepositoryLimits.ConfigProblem(value, field) is { } problem)
                 throw Bad(problem);
+        // Quay's QuayNotificationMethod.validate: a target with a kind is required ("Missing target").
+        if (request.Method == "quay_notification"
+            && !(request.Config!.Fields.TryGetValue("target", out var target) && target.StructValue?.Fields.TryGetValue("kind", out var kind) == true
+                 && kind.KindCase == Value.KindOneofCase.StringValue && kind.StringValue.Length > 0))
+        {
+            // As Quay, a repository that does not exist is 404 before the method's config is looked at.
+            await registry.GetRepositoryAsync(new Rv1.GetRepositoryRequest { Name = InPath(request.Repository) }, Caller.Options(context));
+            throw Bad("Missing target");
+        }
         var create = new Rv1.CreateNotificationRequest
         {
             Repository = InPath(request.Repository), Event = request.Event, Method = request.Method, Config = request.Config, EventConfig = request.EventConfig,

@@ -116,10 +116,9 @@ internal static class ZadigBody
             {
                 case JsonValueKind.String:
                     return value.GetValue<string>();
-                case JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False:
-                    return value.ToJsonString();
             }
         }
+        // As Zadig's JSON binding (encoding/json): a number or a boolean where a string belongs is refused, not converted.
         throw new BadBodyException($"{path} must be a string");
     }
 

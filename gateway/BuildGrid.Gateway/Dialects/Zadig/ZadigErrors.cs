@@ -16,6 +16,24 @@ internal static class ZadigErrors
 {
     const string ReasonKey = "buildgrid.zadig.reason";
     const string FieldKey = "buildgrid.zadig.field";
+    const string CodeKey = "buildgrid.zadig.code";
+    const string TitleKey = "buildgrid.zadig.title";
+
+    /// <summary>
+    /// Zadig's module error codes (pkg/tool/errors/http_errors.go) for a build that exists already or does not exist:
+    /// the body's code and message; Zadig answers every 6xxx code with HTTP 400 (errors.go ErrorMessage).
+    /// </summary>
+    public static readonly (int Code, string Title) CreateBuildModule = (6520, "新建编译模块失败"),
+        UpdateBuildModule = (6521, "更新编译模块失败"), GetBuildModule = (6523, "查询编译模块失败");
+
+    /// <summary>A build-module failure: HTTP 400 with Zadig's own code and message, the domain's reason kept in extra.</summary>
+    public static RpcException Module(ServerCallContext context, (int Code, string Title) error, RpcException domain)
+    {
+        var items = context.GetHttpContext().Items;
+        items[CodeKey] = error.Code;
+        items[TitleKey] = error.Title;
+        return Raise(context, StatusCode.InvalidArgument, domain.Info()?.Reason ?? Reasons.InvalidArgument, domain.Status.Detail);
+    }
 
     static readonly JsonSerializerOptions Json = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
@@ -70,8 +88,8 @@ internal static class ZadigErrors
         var body = new JsonObject
         {
             ["type"] = "error",
-            ["message"] = Title(status),
-            ["code"] = status,
+            ["message"] = context.Items[TitleKey] as string ?? Title(status),
+            ["code"] = context.Items[CodeKey] as int? ?? status,
             ["description"] = message,
             ["extra"] = extra,
         };

@@ -1,6 +1,7 @@
 using System.Globalization;
 using BuildGrid.Builds.V1;
 using BuildGrid.Core.Clients;
+using BuildGrid.Core.Errors;
 using BuildGrid.Gateway.Zadig.V1;
 using Grpc.Core;
 using Zv1 = BuildGrid.Gateway.Zadig.V1;
@@ -30,7 +31,14 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
                 throw ZadigErrors.Bad(context, "template_name", "template_name is required when source=template");
             if (source == "" && (definition.TemplateName.Length > 0 || definition.TargetServices.Count > 0))
                 throw ZadigErrors.Bad(context, "template_name", "template_name and target_services make a build from a template: use POST /openapi/build?source=template");
-            await definitions.CreateDefinitionAsync(new CreateDefinitionRequest { Definition = definition }, Caller.Options(context));
+            try
+            {
+                await definitions.CreateDefinitionAsync(new CreateDefinitionRequest { Definition = definition }, Caller.Options(context));
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
+            {
+                throw ZadigErrors.Module(context, ZadigErrors.CreateBuildModule, e);
+            }
             return Success;
         });
 
@@ -41,7 +49,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
             ApplyProjectKey(request.ProjectKey, definition, context);
             if (definition.TemplateName.Length > 0 || definition.TargetServices.Count > 0)
                 throw ZadigErrors.Bad(context, "template_name", "a build from a template is updated with PUT /openapi/build/{name}/template");
-            await definitions.UpdateDefinitionAsync(new UpdateDefinitionRequest { Definition = definition }, Caller.Options(context));
+            await UpdateAsync(definition, ZadigErrors.UpdateBuildModule, context);
             return Success;
         });
 
@@ -55,7 +63,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
             ApplyProjectKey(request.ProjectKey, definition, context);
             if (definition.TemplateName.Length == 0)
                 throw ZadigErrors.Bad(context, "template_name", "template_name is required");
-            await definitions.UpdateDefinitionAsync(new UpdateDefinitionRequest { Definition = definition }, Caller.Options(context));
+            await UpdateAsync(definition, ZadigErrors.GetBuildModule, context);
             return Success;
         });
 
@@ -63,12 +71,13 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
         Answer(context, "list", async () =>
         {
             RequireQuery(request.ProjectKey, "projectKey", context);
-            var page = PositiveInteger(request.PageNum, "pageNum", 1, context);
-            var size = PositiveInteger(request.PageSize, "pageSize", 20, context);
-            var answer = await definitions.ListDefinitionsAsync(
-                new ListDefinitionsRequest { ProjectKey = request.ProjectKey, Page = page, PageSize = size }, Caller.Options(context));
-            var response = new ListBuildsResponse { Total = answer.Total };
-            foreach (var definition in answer.Definitions)
+            var page = Integer(request.PageNum, "pageNum", 1, context);
+            var size = Integer(request.PageSize, "pageSize", 20, context);
+            var all = await AllDefinitionsAsync(request.ProjectKey, context);
+            var response = new ListBuildsResponse { Total = all.Count };
+            // As Zadig's BuildColl.ListByOptions: pages only when pageNum and pageSize are both positive, else every build.
+            var shown = page > 0 && size > 0 ? all.Skip((int)Math.Min((page - 1) * size, int.MaxValue)).Take((int)Math.Min(size, int.MaxValue)) : all;
+            foreach (var definition in shown)
             {
                 var item = new BuildItem
                 {
@@ -87,10 +96,18 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
             RequireQuery(request.ProjectKey, "projectKey", context);
             RequireQuery(request.ServiceName, "serviceName", context);
             RequireQuery(request.ServiceModule, "serviceModule", context);
-            var definition = await definitions.GetDefinitionAsync(new GetDefinitionRequest
+            Definition definition;
+            try
             {
-                ProjectKey = request.ProjectKey, Name = request.Name, ServiceName = request.ServiceName, ServiceModule = request.ServiceModule,
-            }, Caller.Options(context));
+                definition = await definitions.GetDefinitionAsync(new GetDefinitionRequest
+                {
+                    ProjectKey = request.ProjectKey, Name = request.Name, ServiceName = request.ServiceName, ServiceModule = request.ServiceModule,
+                }, Caller.Options(context));
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && e.Info()?.Reason == Reasons.BuildDefinitionNotFound)
+            {
+                throw ZadigErrors.Module(context, ZadigErrors.GetBuildModule, e);
+            }
             var hosts = definition.RepoInfo.Count > 0
                 ? (await definitions.ListCodeHostsAsync(new ListCodeHostsRequest(), Caller.Options(context))).CodeHosts.ToDictionary(h => h.Name)
                 : [];
@@ -102,9 +119,50 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
         {
             RequireQuery(request.Name, "name", context);
             RequireQuery(request.ProjectKey, "projectKey", context);
-            await definitions.DeleteDefinitionAsync(new DeleteDefinitionRequest { ProjectKey = request.ProjectKey, Name = request.Name }, Caller.Options(context));
+            try
+            {
+                await definitions.DeleteDefinitionAsync(new DeleteDefinitionRequest { ProjectKey = request.ProjectKey, Name = request.Name }, Caller.Options(context));
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && e.Info()?.Reason == Reasons.BuildDefinitionNotFound)
+            {
+                // Zadig deletes by query: a build that is not there is deleted already.
+            }
             return Success;
         });
+
+    /// <summary>An update; a build that does not exist is Zadig's module error (6521 update, 6523 update from a template).</summary>
+    async Task UpdateAsync(Definition definition, (int Code, string Title) missing, ServerCallContext context)
+    {
+        try
+        {
+            await definitions.UpdateDefinitionAsync(new UpdateDefinitionRequest { Definition = definition }, Caller.Options(context));
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && e.Info()?.Reason == Reasons.BuildDefinitionNotFound)
+        {
+            throw ZadigErrors.Module(context, missing, e);
+        }
+    }
+
+    /// <summary>Builds a project may hold before the list stops reading (Zadig lists a project's builds in one query).</summary>
+    const int MaxListed = 20_000;
+
+    /// <summary>Every build of a project in creation order, as Zadig's unsorted Mongo query returns them (then by name).</summary>
+    async Task<List<Definition>> AllDefinitionsAsync(string projectKey, ServerCallContext context)
+    {
+        const int size = 1000;
+        var all = new List<Definition>();
+        for (var page = 1; all.Count < MaxListed; page++)
+        {
+            var answer = await definitions.ListDefinitionsAsync(new ListDefinitionsRequest { ProjectKey = projectKey, Page = page, PageSize = size }, Caller.Options(context));
+            all.AddRange(answer.Definitions);
+            if (answer.Definitions.Count < size || all.Count >= answer.Total)
+                break;
+        }
+        return all.OrderBy(d => d.CreateTime?.ToDateTimeOffset() ?? DateTimeOffset.MinValue).ThenBy(d => d.Name, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>Zadig's default resource request of a build made without advanced settings (openapi.go: cpu 1000, memory 512).</summary>
+    static ResourceSpec DefaultResourceSpec => new() { CpuLimit = 1000, MemoryLimit = 512, GpuLimit = "" };
 
     static BuildDetail Detail(Definition definition, IReadOnlyDictionary<string, CodeHost> hosts)
     {
@@ -135,6 +193,9 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
         var advanced = definition.AdvancedSettings?.Clone() ?? new AdvancedSettings();
         if (advanced.Timeout == 0)
             advanced.Timeout = DefaultTimeoutMinutes;
+        if (advanced.ResourceSpec is null || advanced.ResourceSpec.Equals(new ResourceSpec()))
+            advanced.ResourceSpec = DefaultResourceSpec;
+        advanced.CacheSetting ??= new CacheSetting();
         detail.AdvancedSettings = advanced;
         foreach (var parameter in definition.Parameters)
         {
@@ -144,17 +205,16 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
                 Description = parameter.Description, ChoiceOption = { parameter.ChoiceOption }, ChoiceValue = { parameter.ChoiceValue },
             });
         }
-        detail.Outputs.Add(advanced.Outputs.Select(name => new DetailOutput { Name = name }));
+        // Zadig starts every build's outputs with IMAGE and PKG_FILE, then the build's own.
+        detail.Outputs.Add(new[] { "IMAGE", "PKG_FILE" }.Concat(advanced.Outputs.Except(["IMAGE", "PKG_FILE"])).Select(name => new DetailOutput { Name = name }));
+        detail.PostBuild = new PostBuild { ObjectStorageUpload = new ObjectStorageUpload(), FileArchive = new FileArchive(), Scripts = "" };
         if (definition.DockerBuildStep is { } docker && !docker.Equals(new DockerBuildStep()))
         {
-            detail.PostBuild = new PostBuild
+            detail.PostBuild.DockerBuild = new Zv1.DockerBuild
             {
-                DockerBuild = new Zv1.DockerBuild
-                {
-                    WorkDir = docker.BuildContextDir, DockerFile = docker.DockerfileDirectory, BuildArgs = docker.BuildArgs,
-                    Source = docker.DockerfileSource, TemplateName = docker.TemplateName, EnableBuildkit = docker.EnableBuildkit,
-                    Platforms = docker.Platforms,
-                },
+                WorkDir = docker.BuildContextDir, DockerFile = docker.DockerfileDirectory, BuildArgs = docker.BuildArgs,
+                Source = docker.DockerfileSource, TemplateName = docker.TemplateName, EnableBuildkit = docker.EnableBuildkit,
+                Platforms = docker.Platforms,
             };
         }
         return detail;
@@ -180,12 +240,13 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
             throw ZadigErrors.Bad(context, name, $"{name} is required");
     }
 
-    static int PositiveInteger(string value, string name, int fallback, ServerCallContext context)
+    /// <summary>An integer query parameter as Zadig's form binding reads it (int64; 0 or less means no paging).</summary>
+    static long Integer(string value, string name, long fallback, ServerCallContext context)
     {
         if (value.Length == 0)
             return fallback;
-        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var number) || number < 1)
-            throw ZadigErrors.Bad(context, name, $"{name} must be a positive integer, not '{value}'");
+        if (!long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var number))
+            throw ZadigErrors.Bad(context, name, $"{name} must be an integer, not '{value}'");
         return number;
     }
 
