@@ -144,7 +144,7 @@ public sealed class CampaignHost : IAsyncLifetime
 public sealed class HostileCampaignTests(CampaignHost host, ITestOutputHelper output) : IClassFixture<CampaignHost>
 {
     const int Seed = 20261123;
-    static readonly string[] HarborPostReads = ["/repositories/manifests", "/repositories/tags"];
+    internal static readonly string[] HarborPostReads = ["/repositories/manifests", "/repositories/tags", "/api/repositories/manifests", "/api/repositories/tags"];
 
     [Fact]
     public async Task Rest_routes_from_the_openapi_document_and_the_seeds()

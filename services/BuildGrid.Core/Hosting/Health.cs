@@ -49,14 +49,17 @@ public static class Health
         services.AddHealthChecks().Add(new HealthCheckRegistration($"sql:{name}",
             sp => new DatabaseCheck(sp.GetRequiredKeyedService<ServiceDatabase>(name)), HealthStatus.Unhealthy, [ReadyTag], CheckTimeout));
 
+    /// <summary>Probes are reads: other methods answer 405.</summary>
+    internal static readonly Microsoft.AspNetCore.Routing.HttpMethodMetadata ProbeMethods = new(["GET", "HEAD"]);
+
     internal static void MapBuildGridHealth(this WebApplication app)
     {
-        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).WithMetadata(ProbeMethods);
         app.MapHealthChecks("/readyz", new HealthCheckOptions
         {
             Predicate = check => check.Tags.Contains(ReadyTag),
             ResponseWriter = WriteAsync,
-        });
+        }).WithMetadata(ProbeMethods);
         app.MapGrpcHealthChecksService();
     }
 

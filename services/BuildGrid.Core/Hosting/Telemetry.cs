@@ -52,5 +52,5 @@ public static class Telemetry
     }
 
     /// <summary><c>GET /metrics</c> for Prometheus (HTTP/1.1: the REST listener; the gRPC listener speaks only HTTP/2).</summary>
-    internal static void MapBuildGridMetrics(this WebApplication app) => app.MapPrometheusScrapingEndpoint(ScrapePath);
+    internal static void MapBuildGridMetrics(this WebApplication app) => app.MapPrometheusScrapingEndpoint(ScrapePath).WithMetadata(Health.ProbeMethods);
 }

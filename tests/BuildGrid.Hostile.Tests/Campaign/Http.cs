@@ -14,7 +14,10 @@ public sealed record HttpShot(string Method, string PathAndQuery, byte[]? Body =
     static string Shorten(string text) => text.Length > 120 ? text[..120] + "…" : text;
 
     public HostileRequest ToRequest(string surface, HttpClient client) =>
-        new(surface, Describe(), Mutating: Method is not ("GET" or "HEAD"), (caller, ct) => SendAsync(client, caller, ct));
+        // Harbor's seed reads tags and manifests with POST: reads, whose hiding of private repositories is checked apart.
+        new(surface, Describe(), Mutating: Method is not ("GET" or "HEAD")
+            && !HostileCampaignTests.HarborPostReads.Any(r => PathAndQuery.StartsWith(r + "?", StringComparison.Ordinal) || PathAndQuery == r),
+            (caller, ct) => SendAsync(client, caller, ct));
 
     public async Task<Outcome> SendAsync(HttpClient client, CallerProfile caller, CancellationToken ct)
     {

@@ -371,7 +371,11 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
     /// <summary>204 with no body: the transcoder's "{}" goes to Stream.Null (JSON transcoding always writes a body for an empty message).</summary>
     internal static Empty NoContent(ServerCallContext context)
     {
-        var response = context.GetHttpContext().Response;
+        var http = context.GetHttpContext();
+        // Only the REST route answers 204 without a body; a gRPC caller of the facade gets its Empty message.
+        if (http.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true)
+            return new Empty();
+        var response = http.Response;
         response.Body = Stream.Null;
         response.OnStarting(() =>
         {
