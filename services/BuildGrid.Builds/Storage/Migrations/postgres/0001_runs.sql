@@ -21,7 +21,7 @@ CREATE TABLE runs (
     max_attempts     BIGINT  NOT NULL,
     worker           TEXT    NOT NULL DEFAULT '',
     lease_until      BIGINT  NULL,
-    cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
+    cancel_requested INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1)),
     outputs          TEXT    NOT NULL DEFAULT '{}',
     checkouts        TEXT    NOT NULL DEFAULT '[]',
     timeout_minutes  BIGINT  NOT NULL,

@@ -2,7 +2,7 @@
 CREATE TABLE projects (
     id                  TEXT    NOT NULL PRIMARY KEY,
     name                TEXT    COLLATE "C" NOT NULL,
-    review_with_comment BOOLEAN NOT NULL DEFAULT FALSE,
+    review_with_comment INTEGER NOT NULL DEFAULT 0 CHECK (review_with_comment IN (0, 1)),
     created_at          BIGINT  NOT NULL,
     updated_at          BIGINT  NOT NULL
 );

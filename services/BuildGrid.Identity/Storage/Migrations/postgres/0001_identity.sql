@@ -3,8 +3,8 @@ CREATE TABLE users (
     name          TEXT    COLLATE "C" NOT NULL PRIMARY KEY,
     email         TEXT    NOT NULL DEFAULT '',
     password_hash TEXT    NULL,
-    is_admin      BOOLEAN NOT NULL DEFAULT FALSE,
-    disabled      BOOLEAN NOT NULL DEFAULT FALSE,
+    is_admin      INTEGER NOT NULL DEFAULT 0 CHECK (is_admin IN (0, 1)),
+    disabled      INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
     created_at    BIGINT  NOT NULL,
     updated_at    BIGINT  NOT NULL
 );

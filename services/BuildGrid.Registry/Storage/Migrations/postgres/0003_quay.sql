@@ -1,6 +1,6 @@
 -- See the sqlite migration.
 ALTER TABLE repositories ADD COLUMN description TEXT NULL;
-ALTER TABLE repositories ADD COLUMN is_public BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE repositories ADD COLUMN is_public INTEGER NOT NULL DEFAULT 0 CHECK (is_public IN (0, 1));
 ALTER TABLE repositories ADD COLUMN quota_bytes BIGINT NULL;
 
 CREATE TABLE repository_notifications (
