@@ -45,6 +45,8 @@ public static class BuildGridHost
         var hostRegistry = !ServiceAddresses.IsRemote(builder.Configuration, RegistryExtensions.AppId);
         if (hostRegistry)
             builder.AddRegistry();
+        else
+            builder.Services.AddRegistryForwarding();
         var hostIdentity = !ServiceAddresses.IsRemote(builder.Configuration, IdentityExtensions.AppId);
         if (hostIdentity)
             builder.AddIdentity();
@@ -68,6 +70,8 @@ public static class BuildGridHost
             app.MapBuilds();
         if (hostRegistry)
             app.MapRegistry();
+        else
+            app.MapRegistryForwarding();
         if (hostIdentity)
             app.MapIdentity();
         app.MapGateway();

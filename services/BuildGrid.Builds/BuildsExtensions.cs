@@ -6,7 +6,6 @@ using BuildGrid.Core.Clients;
 using BuildGrid.Core.Hosting;
 using BuildGrid.Core.Identity;
 using BuildGrid.Core.Storage;
-using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -39,14 +38,16 @@ public static class BuildsExtensions
         builder.Services.AddServiceDatabase(AppId, typeof(BuildsExtensions).Assembly);
         builder.Services.TryAddSingleton(sp => new RedisConnection(() => sp.GetRequiredService<BuildGridSettings>().Redis
             ?? throw new InvalidOperationException("The Builds service needs Redis: set BUILDGRID_REDIS (standalone BuildGrid embeds Garnet).")));
-        // Secrets of runs are stored encrypted; every Builds process of one installation shares the key ring.
-        var keys = Path.Combine(BuildGridSettings.From(builder.Configuration).DataDir, "keys");
-        builder.Services.AddDataProtection().SetApplicationName("BuildGrid").PersistKeysToFileSystem(new DirectoryInfo(keys));
+        // Secrets of runs are stored encrypted; every Builds replica of one installation shares the key ring (in SQL).
+        builder.Services.AddBuildGridDataProtection(AppId);
         builder.Services.AddSingleton<BuildQueue>();
         builder.Services.AddSingleton<RunStore>();
         builder.Services.AddSingleton<RunLauncher>();
         builder.Services.AddSingleton<DefinitionStore>();
+        builder.Services.AddSingleton<LocalSandbox>();
         builder.Services.AddSingleton<RunExecutor>();
+        builder.Services.AddSingleton<IRunExecutor>(sp => sp.GetRequiredService<RunExecutor>());
+        builder.Services.AddHostedService<SandboxCheck>();
         builder.Services.TryAddSingleton<RegistryTokens>();
         builder.Services.AddSingleton<BuildWorker>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BuildWorker>());

@@ -49,10 +49,44 @@ public sealed class BuildsOptions : IValidatableObject
     [Range(typeof(TimeSpan), "00:00:00.200", "00:10:00")]
     public TimeSpan ReaperInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>How runs execute: <c>local-sandbox</c> (the only executor; SANDBOX.md describes a Kubernetes one).</summary>
+    public string Executor { get; set; } = Worker.LocalSandbox.Executor;
+
+    /// <summary>
+    /// <c>bwrap</c> (default): every run executes in a bubblewrap sandbox (SANDBOX.md). <c>none</c>: build scripts run
+    /// unsandboxed as the worker's own user, which lets any build read and change BuildGrid's data — development only;
+    /// the worker logs a warning at start and every run records executor "none".
+    /// </summary>
+    public string Sandbox { get; set; } = "bwrap";
+
+    /// <summary>The first uid of the pool leased to runs (one per running attempt) when the worker runs as root.</summary>
+    [Range(1000, 2_000_000_000)]
+    public int SandboxUidBase { get; set; } = 420_000;
+
+    /// <summary>Uids in the pool: attempts running at once on this worker at most.</summary>
+    [Range(1, 65_536)]
+    public int SandboxUids { get; set; } = 256;
+
+    /// <summary>Memory of a run whose definition sets none (Zadig resource_spec.memory_limit, MiB), e.g. image-market builds.</summary>
+    [Range(16, 1_048_576)]
+    public int DefaultMemoryMiB { get; set; } = 4096;
+
+    /// <summary>Processes of a run whose definition sets none.</summary>
+    [Range(16, 1_000_000)]
+    public int DefaultPids { get; set; } = 1024;
+
+    /// <summary>CPU of a run whose definition sets none (millicores; 0: unlimited). Enforced only with cgroup v2.</summary>
+    [Range(0, 1_024_000)]
+    public int DefaultCpuMillicores { get; set; }
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         foreach (var registry in InsecureRegistries.Where(r => !Worker.RegistriesConfig.IsValidLocation(r)))
             yield return new ValidationResult($"Builds:InsecureRegistries: '{registry}' is not a registry location (host[:port])", [nameof(InsecureRegistries)]);
+        if (Executor != Worker.LocalSandbox.Executor)
+            yield return new ValidationResult($"Builds:Executor: '{Executor}' is not an executor (local-sandbox)", [nameof(Executor)]);
+        if (Sandbox is not ("bwrap" or "none"))
+            yield return new ValidationResult($"Builds:Sandbox: '{Sandbox}' is not a sandbox (bwrap, or none for development)", [nameof(Sandbox)]);
     }
 }
 

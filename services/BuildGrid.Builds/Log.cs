@@ -34,4 +34,10 @@ internal static partial class Log
 
     [LoggerMessage(11, LogLevel.Information, "Run {RunId} attempt {Attempt} was stopped by the worker's shutdown; queued again")]
     public static partial void RequeuedAtShutdown(ILogger logger, string runId, int attempt);
+
+    [LoggerMessage(12, LogLevel.Warning, "Builds:Sandbox=none: build scripts run UNSANDBOXED as this process's user and can read and change BuildGrid's data. Development only.")]
+    public static partial void Unsandboxed(ILogger logger);
+
+    [LoggerMessage(13, LogLevel.Critical, "{Reason}")]
+    public static partial void SandboxUnavailable(ILogger logger, string reason);
 }

@@ -28,6 +28,12 @@ internal static partial class Log
     [LoggerMessage(8, LogLevel.Warning, "Refused a delivery to {Path} from {RemoteAddress}: {Reason}")]
     public static partial void EventRouteRefused(ILogger logger, string path, string? remoteAddress, string reason);
 
+    [LoggerMessage(43, LogLevel.Warning, "Dapr delivery of event {EventId} on {Topic} failed; answering RETRY")]
+    public static partial void DaprDeliveryFailed(ILogger logger, string eventId, string topic, Exception exception);
+
+    [LoggerMessage(44, LogLevel.Warning, "Dapr delivered event {EventId} on {Topic} that cannot be applied ({Reason}); answering DROP")]
+    public static partial void DaprDeliveryDropped(ILogger logger, string eventId, string topic, string reason);
+
     [LoggerMessage(9, LogLevel.Warning, "Ignored a message on Redis {Channel} that is not signed with this installation's key (forged, or another installation shares this Redis)")]
     public static partial void UnsignedMessageIgnored(ILogger logger, string channel);
 

@@ -36,6 +36,7 @@ public static class IdentityExtensions
         // PBKDF2 (HMAC-SHA512, 100,000 iterations, per-password salt): ASP.NET Core Identity's vetted format.
         builder.Services.AddSingleton(new PasswordHasher<UserRow>());
         builder.Services.AddSingleton<LoginThrottle>();
+        builder.Services.AddSingleton<PasswordChecks>();
         builder.Services.AddSingleton<Authenticator>();
         builder.Services.AddHostedService<AdminBootstrap>();
         builder.Services.AddHostedService<RobotExpiryWatch>();

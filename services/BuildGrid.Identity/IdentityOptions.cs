@@ -14,9 +14,22 @@ public sealed class IdentityOptions
     [Range(typeof(TimeSpan), "00:00:00", "365.00:00:00")]
     public TimeSpan RobotExpiryWarning { get; set; } = TimeSpan.FromDays(7);
 
-    /// <summary>Failed logins of one account within <see cref="FailureWindow"/> that lock it.</summary>
+    /// <summary>Failed logins of one account from one client address within <see cref="FailureWindow"/> that lock that
+    /// pair (others, elsewhere, may still log in to the account).</summary>
     [Range(2, 100)]
     public int MaxFailedLogins { get; set; } = 5;
+
+    /// <summary>Failed logins of one account from all addresses together within <see cref="FailureWindow"/> that lock the
+    /// account for everyone: the ceiling on guessing from many addresses. Failures of a locked pair no longer count.</summary>
+    [Range(2, 100_000)]
+    public int MaxFailedLoginsPerAccount { get; set; } = 100;
+
+    /// <summary>Password hashes verified at once (each is ~100–300 ms of PBKDF2); logins beyond wait <see cref="PasswordCheckWait"/>, then get a 429.</summary>
+    [Range(1, 1024)]
+    public int MaxConcurrentPasswordChecks { get; set; } = Math.Max(2, Environment.ProcessorCount);
+
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:30")]
+    public TimeSpan PasswordCheckWait { get; set; } = TimeSpan.FromMilliseconds(500);
 
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
     public TimeSpan FailureWindow { get; set; } = TimeSpan.FromMinutes(1);

@@ -7,7 +7,6 @@ using BuildGrid.Registry.Gc;
 using BuildGrid.Registry.Grpc;
 using BuildGrid.Registry.Notifications;
 using BuildGrid.Registry.Proxy;
-using Microsoft.AspNetCore.DataProtection;
 using BuildGrid.Registry.Storage;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -38,8 +37,7 @@ public static class RegistryExtensions
         builder.Services.AddOptions<ProxyCacheSettings>().BindConfiguration(ProxyOptions.CachesSection).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<ProxyCacheSettings>, ProxyCacheSettingsValidator>();
         // Upstream passwords of pull-through caches are stored encrypted, with the installation's key ring.
-        builder.Services.AddDataProtection().SetApplicationName("BuildGrid")
-            .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(BuildGrid.Core.Hosting.BuildGridSettings.From(builder.Configuration).DataDir, "keys")));
+        builder.Services.AddBuildGridDataProtection(AppId);
         builder.Services.AddSingleton<ProxyCacheStore>();
         builder.Services.AddSingleton<UpstreamUrls>();
         builder.Services.AddSingleton<UpstreamClient>();

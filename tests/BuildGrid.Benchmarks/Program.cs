@@ -7,7 +7,9 @@ using BuildGrid.Benchmarks;
 //   distributed [--seconds N] [--clients N]  the multi-process layout under N concurrent REST clients (req/s, p99, errors)
 //   faults     [--builds N] [--pushes N]  kill -9 of each process kind in turn (and a Redis restart) during N builds and N pushes:
 //                                     runs lost/overlapping, corrupt blobs, events missing/twice, recovery time, builds/min vs no fault
+//   sandbox    [--runs N]       trivial-script run start->finish: local sandbox (default network, network none) vs Builds:Sandbox=none
 //   containers [--projects=10000] [--seconds=5] [--concurrency=4]   svacer list/add via REST vs direct gRPC
+//   signing    [--seconds N] [--concurrency N]   loopback gRPC call with a per-call service identity token vs without; Sign/Verify cost
 // Every figure is a ratio against a baseline measured in the same run, on this machine.
 var scenario = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "projects";
 int Option(string name, int fallback) =>
@@ -30,9 +32,15 @@ switch (scenario)
         return 0;
     case "faults":
         return await FaultsBenchmark.RunAsync(Option("--builds", 50), Option("--pushes", 20));
+    case "sandbox":
+        await SandboxBenchmark.RunAsync(Option("--runs", 100));
+        return 0;
     case "containers":
         return await ContainersBenchmark.RunAsync(args.Where(a => a != "containers").ToArray());
+    case "signing":
+        await SigningBenchmark.RunAsync(Option("--seconds", 10), Option("--concurrency", 8));
+        return 0;
     default:
-        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: projects, builds, registry, distributed, faults, containers");
+        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: projects, builds, registry, distributed, faults, sandbox, containers, signing");
         return 2;
 }

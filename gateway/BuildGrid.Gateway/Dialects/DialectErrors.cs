@@ -52,6 +52,8 @@ internal static class DialectErrors
         Grpc.Core.StatusCode.InvalidArgument or Grpc.Core.StatusCode.FailedPrecondition or Grpc.Core.StatusCode.OutOfRange => Grpc.Core.StatusCode.InvalidArgument,
         Grpc.Core.StatusCode.NotFound => Grpc.Core.StatusCode.NotFound,
         Grpc.Core.StatusCode.AlreadyExists or Grpc.Core.StatusCode.Aborted => Grpc.Core.StatusCode.AlreadyExists,
+        // Too many failed logins or password checks at once: the caller's to wait out (429 with Retry-After), not a fault.
+        Grpc.Core.StatusCode.ResourceExhausted => Grpc.Core.StatusCode.ResourceExhausted,
         _ => null,
     };
 
@@ -129,6 +131,7 @@ internal static class DialectErrors
         405 => "METHOD_NOT_ALLOWED",
         409 => "CONFLICT",
         413 => "PAYLOAD_TOO_LARGE",
+        429 => "TOO_MANY_REQUESTS",
         503 => "UNAVAILABLE",
         >= 500 => "INTERNAL",
         _ => badRequest,
@@ -148,6 +151,7 @@ internal static class DialectErrors
             401 => "this call needs credentials",
             403 => "permission denied",
             413 => "the request body is larger than this endpoint accepts",
+            429 => "too many requests; retry after the time Retry-After names",
             _ => "the request could not be read",
         };
     }

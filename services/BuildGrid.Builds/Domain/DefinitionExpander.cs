@@ -144,6 +144,10 @@ public static partial class DefinitionExpander
         var advanced = effective.AdvancedSettings ?? new AdvancedSettings();
         spec.TimeoutMinutes = advanced.Timeout > 0 ? advanced.Timeout : defaultTimeoutMinutes;
         spec.Outputs.Add(advanced.Outputs);
+        // Zadig's resource_spec: CPU in millicores, memory in MiB; the sandbox enforces the limits (0: the worker's default).
+        if (advanced.ResourceSpec is { } resources && (resources.CpuLimit > 0 || resources.MemoryLimit > 0))
+            spec.Resources = new RunResources { CpuLimitMillicores = resources.CpuLimit, MemoryLimitMib = resources.MemoryLimit };
+        spec.Network = advanced.Network;
         if (advanced.CacheSetting is { Enabled: true })
             spec.CacheKey = $"definition-{effective.ProjectKey}-{effective.Name}";
 

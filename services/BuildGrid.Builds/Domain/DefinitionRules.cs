@@ -174,6 +174,8 @@ public static partial class DefinitionRules
             if (resources.MemoryLimit > 0 && resources.MemoryReq > resources.MemoryLimit)
                 throw Bad("advanced_settings.resource_spec.memory_req", "must not exceed memory_limit");
         }
+        if (advanced.Network is not ("" or "none"))
+            throw Bad("advanced_settings.network", $"must be '' (outbound only) or 'none', not '{advanced.Network}'");
         if (advanced.CacheSetting is { Enabled: true } cache && cache.CacheDir.Length == 0)
             throw Bad("advanced_settings.cache_setting.cache_dir", "is required when the cache is enabled");
         if (advanced.Storages is { } storages)

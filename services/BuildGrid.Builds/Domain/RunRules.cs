@@ -66,6 +66,10 @@ public static partial class RunRules
             throw Bad("script", $"script is longer than {MaxScriptLength} characters");
         if (spec.Script.Contains('\0'))
             throw Bad("script", "script contains a NUL character");
+        if (spec.Network is not ("" or "none"))
+            throw Bad("network", $"network is '' (outbound only) or 'none', not '{spec.Network}'");
+        if (spec.Resources is { } resources && (resources.CpuLimitMillicores < 0 || resources.MemoryLimitMib < 0 || resources.PidsLimit < 0))
+            throw Bad("resources", "resources limits must not be negative (0: the worker's default)");
         for (var i = 0; i < spec.Repos.Count; i++)
         {
             var repo = spec.Repos[i];

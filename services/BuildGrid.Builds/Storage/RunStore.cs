@@ -24,7 +24,8 @@ public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] Service
         tag AS Tag, image AS Image, spec AS Spec, state AS State, operator AS Operator, queued_at AS QueuedAt, started_at AS StartedAt,
         finished_at AS FinishedAt, image_digest AS ImageDigest, failure_reason AS FailureReason, attempt AS Attempt,
         max_attempts AS MaxAttempts, worker AS Worker, cancel_requested AS CancelRequested, outputs AS Outputs,
-        checkouts AS Checkouts, timeout_minutes AS TimeoutMinutes, log_lines AS LogLines, trace_parent AS TraceParent, namespace AS Namespace
+        checkouts AS Checkouts, timeout_minutes AS TimeoutMinutes, log_lines AS LogLines, trace_parent AS TraceParent, namespace AS Namespace,
+        sandbox AS Sandbox
         """;
 
     static readonly JsonFormatter Formatter = new(JsonFormatter.Settings.Default);
@@ -156,6 +157,16 @@ public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] Service
         var cancel = await connection.ExecuteScalarAsync<int>(new CommandDefinition("SELECT cancel_requested FROM runs WHERE id = @id",
             new { id }, cancellationToken: cancellationToken));
         return (true, cancel != 0);
+    }
+
+    /// <summary>Records how the worker isolates the attempt it owns (shown on the run while it runs and after).</summary>
+    public async Task RecordSandboxAsync(Run run, string worker, RunSandbox sandbox, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition("""
+            UPDATE runs SET sandbox = @sandbox WHERE id = @id AND worker = @worker AND attempt = @attempt AND state = @running
+            """, new { id = run.Id, worker, attempt = run.Attempt, sandbox = Formatter.Format(sandbox), running = (int)RunState.Running },
+            cancellationToken: cancellationToken));
     }
 
     public sealed record Outcome(RunState State, string ImageDigest, string FailureReason, IDictionary<string, string> Outputs,
@@ -383,6 +394,7 @@ public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] Service
         public long LogLines { get; init; }
         public string TraceParent { get; init; } = "";
         public string Namespace { get; init; } = "";
+        public string Sandbox { get; init; } = "";
 
         static Timestamp? Time(long? ms) => ms is { } value ? Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(value)) : null;
 
@@ -394,7 +406,7 @@ public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] Service
                 Image = Image, State = (RunState)State, Operator = Operator, QueueTime = Time(QueuedAt), StartTime = Time(StartedAt),
                 FinishTime = Time(FinishedAt), ImageDigest = ImageDigest, FailureReason = FailureReason, Attempt = (int)Attempt,
                 MaxAttempts = (int)MaxAttempts, Worker = Worker, TimeoutMinutes = (int)TimeoutMinutes, TraceParent = TraceParent,
-                Namespace = Namespace,
+                Namespace = Namespace, Sandbox = Sandbox.Length > 0 ? Parser.Parse<RunSandbox>(Sandbox) : null,
             };
             foreach (var (key, value) in JsonSerializer.Deserialize<Dictionary<string, string>>(Outputs) ?? [])
                 run.Outputs[key] = value;

@@ -57,6 +57,27 @@ public static partial class BaseImages
         return images;
     }
 
+    /// <summary>
+    /// The step of <c>buildah bud</c> that first reads <paramref name="image"/>, as buildah prints it (<c>STEP 1/2: FROM
+    /// team/base:1</c>: instructions numbered from the first FROM on), for a reason that names the step; null if none does.
+    /// </summary>
+    public static string? StepOf(string dockerfile, IEnumerable<string> buildArgs, string image)
+    {
+        var all = Instructions(dockerfile).ToList();
+        var first = all.FindIndex(i => i.StartsWith("FROM ", StringComparison.OrdinalIgnoreCase) || i.StartsWith("FROM\t", StringComparison.OrdinalIgnoreCase));
+        if (first < 0)
+            return null;
+        var prefix = string.Join('\n', all.Take(first));
+        var steps = all.Skip(first).ToList();
+        var arguments = buildArgs.ToList();
+        for (var k = 0; k < steps.Count; k++)
+        {
+            if (Of(prefix + "\n" + steps[k], arguments).Contains(image, StringComparer.Ordinal))
+                return $"STEP {k + 1}/{steps.Count}: {steps[k]}";
+        }
+        return null;
+    }
+
     static void Add(List<string> images, string image)
     {
         if (!images.Contains(image, StringComparer.Ordinal))

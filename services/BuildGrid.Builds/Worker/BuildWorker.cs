@@ -14,7 +14,7 @@ namespace BuildGrid.Builds.Worker;
 /// On shutdown (SIGTERM) the slots take nothing new; running builds get <see cref="BuildsOptions.ShutdownGrace"/> to
 /// finish, then their process trees are killed and they are queued again at once for their next attempt.
 /// </summary>
-public sealed class BuildWorker(BuildQueue queue, RunStore store, RunExecutor executor, IOptions<BuildsOptions> options,
+public sealed class BuildWorker(BuildQueue queue, RunStore store, IRunExecutor executor, IOptions<BuildsOptions> options,
     ILogger<BuildWorker> logger) : BackgroundService
 {
     /// <summary>Cancelled <see cref="BuildsOptions.ShutdownGrace"/> after shutdown began: running builds are killed then.</summary>

@@ -7,13 +7,20 @@ using Microsoft.Extensions.Options;
 
 namespace BuildGrid.Builds.Worker;
 
+/// <summary>The executor seam: runs one attempt of a run and says how it ended (Builds:Executor; local-sandbox only, for now).</summary>
+public interface IRunExecutor
+{
+    Task<RunStore.Outcome> ExecuteAsync(Run run, RunSpec spec, RunLog log, CancellationToken cancel, CancellationToken timeout);
+}
+
 /// <summary>
-/// Executes one attempt of a run in a fresh workspace: check out each repository (git), run the script (bash -e) with
-/// parameters and built-in variables, collect outputs, then build the image with buildah and push it to the registry.
+/// The local-sandbox executor: one attempt of a run in a fresh workspace: check out each repository (git, as the worker),
+/// run the script (bash -e) with parameters and built-in variables inside the run's <see cref="LocalSandbox"/>, collect
+/// outputs, then build the image with buildah (sandboxed too) and push it to the registry.
 /// Throws nothing for a failing build: the outcome says how it ended.
 /// </summary>
 public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEndpoints endpoints, IOptions<BuildsOptions> options, RegistryTokens tokens,
-    IEnumerable<Action<RegistriesConfig>> registriesConfigurers)
+    IEnumerable<Action<RegistriesConfig>> registriesConfigurers, LocalSandbox sandbox, RunStore store) : IRunExecutor
 {
     public sealed class StepFailed(string message) : Exception(message);
 
@@ -47,13 +54,21 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
                 environment[$"COMMIT_{i}"] = checkout.Commit;
             }
 
+            using var lease = sandbox.Open(workspace, environment["CACHE_DIR"], spec);
+            await store.RecordSandboxAsync(run, run.Worker, lease.Record, linked.Token);
+            log.Write(Describe(lease.Record));
+
             if (spec.Script.Length > 0)
             {
                 var script = Path.Combine(meta, "script.sh");
                 await File.WriteAllTextAsync(script, spec.Script, linked.Token);
                 log.Write("[buildgrid] running the build script");
                 var output = new StepOutput(log);
-                var result = await ProcessRunner.RunAsync("bash", ["--noprofile", "--norc", "-e", script], workspace, environment, output.Write, linked.Token);
+                await lease.HandOverAsync(linked.Token);
+                var (file, arguments) = lease.Wrap("bash", ["--noprofile", "--norc", "-e", script]);
+                var result = await ProcessRunner.RunAsync(file, arguments, workspace, environment, output.Write, linked.Token);
+                // Every process of the sandbox is gone now; the worker takes the workspace back before it reads or writes there.
+                await lease.TakeBackAsync(CancellationToken.None);
                 if (result.Killed) linked.Token.ThrowIfCancellationRequested();
                 if (result.ExitCode != 0)
                     throw new StepFailed(output.Reason($"build script exited with code {result.ExitCode}"));
@@ -67,7 +82,7 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
 
             var digest = "";
             if (spec.DockerBuild is { Image.Length: > 0 } docker)
-                digest = await BuildImageAsync(run, spec, docker, workspace, meta, environment, log, linked.Token);
+                digest = await BuildImageAsync(run, spec, docker, workspace, meta, environment, lease, log, linked.Token);
             log.Write("[buildgrid] succeeded");
             return new RunStore.Outcome(RunState.Succeeded, digest, "", outputs, checkouts);
         }
@@ -103,6 +118,12 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
         }
     }
 
+    static string Describe(RunSandbox sandbox) => sandbox.Executor == "none"
+        ? "[buildgrid] UNSANDBOXED: Builds:Sandbox=none (development only); the script runs as the worker's own user and can reach everything it can"
+        : $"[buildgrid] sandbox: {sandbox.Executor}, uid {sandbox.Uid}, network {sandbox.Network}, limits ({sandbox.Limits}, " +
+          (sandbox.LimitsEnforced ? "enforced" : "not enforced") + $"): memory {sandbox.MemoryLimitMib} MiB, {sandbox.PidsLimit} processes, " +
+          (sandbox.CpuLimitMillicores > 0 ? $"cpu {sandbox.CpuLimitMillicores}m" + (sandbox.LimitsEnforced ? "" : " (not limited)") : "cpu unlimited");
+
     Dictionary<string, string> BaseEnvironment(Run run, RunSpec spec, string workspace, string meta)
     {
         var environment = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -111,6 +132,7 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
             ["HOME"] = workspace,
             ["LANG"] = "C.UTF-8",
             ["GIT_TERMINAL_PROMPT"] = "0",
+            ["TMPDIR"] = "/tmp",
         };
         foreach (var (key, value) in spec.Env.Concat(spec.Secrets))
         {
@@ -177,7 +199,7 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
     }
 
     async Task<string> BuildImageAsync(Run run, RunSpec spec, DockerBuild docker, string workspace, string meta, Dictionary<string, string> environment,
-        RunLog log, CancellationToken cancellationToken)
+        LocalSandbox.Lease lease, RunLog log, CancellationToken cancellationToken)
     {
         var buildah = FindOnPath("buildah")
             ?? throw new StepFailed("buildah is not installed: image builds need buildah on PATH (apt-get install buildah)");
@@ -206,24 +228,46 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
             var local = $"localhost/buildgrid-{run.Id}:{run.Attempt}";
             var target = $"{RegistryHost}/{docker.Image}";
             var principal = Domain.RunPrincipals.ToPrincipal(spec.QueuedBy);
-            var bases = BaseImages.Of(await File.ReadAllTextAsync(dockerfile, cancellationToken), docker.BuildArgs);
+            var dockerfileText = await File.ReadAllTextAsync(dockerfile, cancellationToken);
+            var bases = BaseImages.Of(dockerfileText, docker.BuildArgs);
             var ownBases = bases.Select(b => (Image: b, Host: BaseImages.HostOf(b)))
                 .Where(b => b.Host is not null && own.Contains(b.Host, StringComparer.OrdinalIgnoreCase))
                 .Select(b => BaseImages.RepositoryAfterHost(b.Image, b.Host!)).Distinct(StringComparer.Ordinal).ToList();
             var output = new StepOutput(log);
             using (var pullAuth = PullAuthFile(authDirectory, principal, ownBases, own, spec, log))
             {
+                // In the sandbox, bud has no network at all (nor do the Dockerfile's RUN steps): every image it reads is
+                // pulled first, here, by BuildGrid's own buildah with the run's scoped token — from BuildGrid's registry
+                // always (a run whose principal may not read a base fails instead of using another run's copy).
+                if (lease.IsolatesBuildah)
+                {
+                    foreach (var image in bases)
+                    {
+                        var isOwn = BaseImages.HostOf(image) is { } host && own.Contains(host, StringComparer.OrdinalIgnoreCase);
+                        output.Enter(BaseImages.StepOf(dockerfileText, docker.BuildArgs, image) ?? $"FROM {image}");
+                        log.Write($"[buildgrid] buildah pull {image}" + (isOwn ? $" as {principal.Name}" : ""));
+                        var pulled = await ProcessRunner.RunAsync(buildah,
+                            [.. global, "pull", "--quiet", "--authfile", pullAuth.Path, "--policy", isOwn ? "always" : "missing", "--", image],
+                            workspace, buildEnvironment, output.Write, cancellationToken);
+                        if (pulled.Killed) cancellationToken.ThrowIfCancellationRequested();
+                        if (pulled.ExitCode != 0)
+                            throw new StepFailed(await BudFailureAsync(output, principal, own, cancellationToken));
+                    }
+                }
                 List<string> bud = [.. global, "bud", "--isolation", "chroot", "--layers", "--authfile", pullAuth.Path, "-f", dockerfile, "-t", local];
                 // The image storage is shared by all runs: a base from BuildGrid's registry is fetched again for every run
                 // (its unchanged layers are not), so that a run whose principal may not read it fails instead of using
                 // the copy another run pulled. buildah's default ("newer") would fall back to that copy.
-                if (ownBases.Count > 0)
+                if (lease.IsolatesBuildah)
+                    bud.Add("--pull=never");
+                else if (ownBases.Count > 0)
                     bud.Add("--pull=always");
                 foreach (var arg in docker.BuildArgs) { bud.Add("--build-arg"); bud.Add(arg); }
                 if (docker.Platforms.Count > 0) { bud.Add("--platform"); bud.Add(string.Join(',', docker.Platforms)); }
                 bud.Add(context);
                 log.Write($"[buildgrid] buildah bud -t {target}" + (ownBases.Count > 0 ? $" (pulling {string.Join(", ", ownBases)} as {principal.Name})" : ""));
-                var built = await ProcessRunner.RunAsync(buildah, bud, workspace, buildEnvironment, output.Write, cancellationToken);
+                var (budFile, budArguments) = lease.WrapBuildah(buildah, bud, storage, authDirectory);
+                var built = await ProcessRunner.RunAsync(budFile, budArguments, workspace, buildEnvironment, output.Write, cancellationToken);
                 if (built.Killed) cancellationToken.ThrowIfCancellationRequested();
                 if (built.ExitCode != 0)
                     throw new StepFailed(await BudFailureAsync(output, principal, own, cancellationToken));

@@ -26,6 +26,13 @@ public sealed partial class StepOutput(RunLog log, int keep = 6)
         ? m.Groups[3].Value[5..].Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault(w => !w.StartsWith("--", StringComparison.Ordinal))
         : null;
 
+    /// <summary>Enters a Dockerfile step (<c>STEP n/m: FROM …</c>) that BuildGrid performs itself (a base-image pull before bud).</summary>
+    public void Enter(string step)
+    {
+        DockerfileStep = step;
+        tail.Clear();
+    }
+
     public void Write(string line)
     {
         log.Write(line);

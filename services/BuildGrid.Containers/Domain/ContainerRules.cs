@@ -20,6 +20,12 @@ public static class ContainerKinds
 /// What ids, names and snapshot fields may be. Names are free text for people (a branch may be <c>feature/x</c>,
 /// a project <c>proftpd 1.3 (legacy)</c>): 1..255 characters, valid Unicode, no control or format characters, no
 /// white space at either end. Ids are UUIDs, written lower-case.
+/// <para>So that two names that look the same are the same name (or one is refused): a name is stored in Unicode NFC
+/// (an NFD <c>é</c>, e + U+0301, is the NFC one); the only space is U+0020 (no-break, ideographic and other spaces are
+/// refused, as are zero-width and other invisible characters); and letters of Latin, Cyrillic and Greek — whose
+/// look-alikes (Latin a / Cyrillic а, Latin o / Greek ο) make confusable names — may not be mixed within one word
+/// (a run of letters: <c>pаyments</c> with a Cyrillic а is refused; <c>core ядро</c> is two words and accepted).
+/// Normalisation needs ICU: this service runs with InvariantGlobalization off (see its project file).</para>
 /// </summary>
 public static partial class ContainerRules
 {
@@ -35,9 +41,51 @@ public static partial class ContainerRules
         if (value.Length > MaxNameLength)
             throw Errors.Invalid(Reasons.InvalidArgument, field, $"{field} is longer than {MaxNameLength} characters");
         CheckText(value, field, Reasons.InvalidName);
+        value = Nfc(value);
         if (char.IsWhiteSpace(value[0]) || char.IsWhiteSpace(value[^1]))
             throw Errors.Invalid(Reasons.InvalidName, field, $"{field} must not start or end with white space");
+        CheckLookAlikes(value, field);
         return value;
+    }
+
+    /// <summary>The NFC form (what two spellings of one name, composed or not, are stored and found as).</summary>
+    static string Nfc(string value) => value.IsNormalized(NormalizationForm.FormC) ? value : value.Normalize(NormalizationForm.FormC);
+
+    enum Script { None, Latin, Greek, Cyrillic }
+
+    static Script ScriptOf(Rune rune) => rune.Value switch
+    {
+        _ when !Rune.IsLetter(rune) => Script.None,
+        <= 0x024F or (>= 0x1E00 and <= 0x1EFF) or (>= 0x2C60 and <= 0x2C7F) or (>= 0xA720 and <= 0xA7FF) or (>= 0xFF21 and <= 0xFF5A) => Script.Latin,
+        (>= 0x0370 and <= 0x03FF) or (>= 0x1F00 and <= 0x1FFF) => Script.Greek,
+        (>= 0x0400 and <= 0x052F) or (>= 0x1C80 and <= 0x1C8F) or (>= 0x2DE0 and <= 0x2DFF) or (>= 0xA640 and <= 0xA69F) => Script.Cyrillic,
+        _ => Script.None,
+    };
+
+    /// <summary>Refuses spaces other than U+0020 and words (runs of letters) mixing Latin, Greek and Cyrillic letters (confusables).</summary>
+    static void CheckLookAlikes(string value, string field)
+    {
+        var seen = Script.None;
+        foreach (var rune in value.EnumerateRunes())
+        {
+            if (Rune.IsWhiteSpace(rune) && rune.Value != ' ')
+                throw Errors.Invalid(Reasons.InvalidName, field,
+                    $"{field} contains a space other than U+0020: U+{rune.Value.ToString("X4", CultureInfo.InvariantCulture)}",
+                    ("char", $"U+{rune.Value.ToString("X4", CultureInfo.InvariantCulture)}"));
+            var script = ScriptOf(rune);
+            if (script == Script.None)
+            {
+                // A word ends at anything but a letter or a combining mark: "Team Ω" mixes words, not letters.
+                if (!Rune.IsLetter(rune) && Rune.GetUnicodeCategory(rune) is not (UnicodeCategory.NonSpacingMark or UnicodeCategory.SpacingCombiningMark))
+                    seen = Script.None;
+                continue;
+            }
+            if (seen != Script.None && script != seen)
+                throw Errors.Invalid(Reasons.InvalidName, field,
+                    $"{field} mixes {seen} and {script} letters (U+{rune.Value.ToString("X4", CultureInfo.InvariantCulture)}), which look alike: write it in one script",
+                    ("char", $"U+{rune.Value.ToString("X4", CultureInfo.InvariantCulture)}"));
+            seen = script;
+        }
     }
 
     /// <summary>A substring filter: empty, or text a name could contain.</summary>
@@ -48,7 +96,7 @@ public static partial class ContainerRules
         if (value.Length > MaxNameLength)
             throw Errors.Invalid(Reasons.InvalidArgument, field, $"{field} is longer than {MaxNameLength} characters");
         CheckText(value, field, Reasons.InvalidArgument);
-        return value;
+        return Nfc(value);
     }
 
     /// <summary>A required id: a UUID, returned in its canonical lower-case form.</summary>

@@ -47,6 +47,7 @@ public static class Reasons
     public const string RobotAlreadyExists = "ROBOT_ALREADY_EXISTS";
     public const string RoleBindingNotFound = "ROLE_BINDING_NOT_FOUND";
     public const string TooManyFailedLogins = "TOO_MANY_FAILED_LOGINS";
+    public const string TooManyPasswordChecks = "TOO_MANY_PASSWORD_CHECKS";
 
     // Registry: repositories, tags, manifests, garbage collection.
     public const string RepositoryNotFound = "REPOSITORY_NOT_FOUND";

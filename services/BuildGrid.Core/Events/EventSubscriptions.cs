@@ -1,25 +1,19 @@
-using System.Text.Json;
 using BuildGrid.Core.Hosting;
-using Dapr;
 using Google.Protobuf;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace BuildGrid.Core.Events;
 
 /// <summary>
 /// Subscribing to an integration event the same way in every run mode: in standalone mode on the in-process bus (fed
-/// by the <see cref="RedisEventBus"/> when services are separate processes without a sidecar), with
-/// a Dapr sidecar as a topic route (<c>POST /events/{topic}</c>, declared to the sidecar by <c>/dapr/subscribe</c>) that
-/// takes the CloudEvent envelope as BuildGrid published it, from the sidecar only (<see cref="DaprAppGuard"/>). A handler that throws makes the delivery fail, so it is
-/// retried (by the outbox relay in-process, by Dapr otherwise): handlers must be idempotent — see <see cref="Inbox"/>.
+/// by the <see cref="RedisEventBus"/> when services are separate processes without a sidecar), with a Dapr sidecar
+/// through Dapr's gRPC AppCallback (<see cref="DaprAppCallback"/>: ListTopicSubscriptions and OnTopicEvent, from the
+/// sidecar only). A handler that throws makes the delivery fail, so it is retried (by the outbox relay in-process, by
+/// Dapr otherwise): handlers must be idempotent — see <see cref="Inbox"/>.
 /// </summary>
 public static class EventSubscriptions
 {
-    const string SubscribeHandlerMapped = "buildgrid:dapr-subscribe-mapped";
-
     public static string DeadLetterTopic(string topic) => topic + ".deadletter";
 
     /// <summary>
@@ -68,53 +62,9 @@ public static class EventSubscriptions
             }
             return app;
         }
-        if (!((IApplicationBuilder)app).Properties.ContainsKey(SubscribeHandlerMapped))
-        {
-            ((IApplicationBuilder)app).Properties[SubscribeHandlerMapped] = true;
-            app.MapSubscribeHandler();
-        }
-        var guard = ActivatorUtilities.GetServiceOrCreateInstance<DaprAppGuard>(app.Services);
-        app.MapPost($"/events/{topic}", async (HttpContext context) =>
-        {
-            // Only the sidecar delivers: a forged CloudEvent from anyone else never reaches the handler.
-            if (guard.Refuse(context) is { } refusal)
-                return refusal;
-            CloudEvent cloudEvent;
-            try
-            {
-                using var envelope = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
-                var root = envelope.RootElement;
-                cloudEvent = new CloudEvent(
-                    root.GetProperty("id").GetString()!,
-                    root.TryGetProperty("source", out var source) ? source.GetString() ?? "" : "",
-                    root.TryGetProperty("type", out var type) ? type.GetString() ?? "" : "",
-                    topic,
-                    root.TryGetProperty("time", out var time) && time.TryGetDateTimeOffset(out var at) ? at : DateTimeOffset.UtcNow,
-                    root.GetProperty("data").GetRawText(),
-                    root.TryGetProperty("traceparent", out var trace) ? trace.GetString() : null);
-            }
-            catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
-            {
-                // Not a CloudEvent we can read: tell Dapr to drop it (to the dead-letter topic) rather than retry forever.
-                return Results.Json(new { status = "DROP" });
-            }
-            try
-            {
-                await handler(cloudEvent, context.RequestAborted);
-            }
-            catch (InvalidProtocolBufferException)
-            {
-                // Data that is not the topic's message never will be: dead-letter it instead of retrying forever.
-                return Results.Json(new { status = "DROP" });
-            }
-            return Results.Json(new { status = "SUCCESS" });
-        }).WithTopic(new TopicOptions
-        {
-            PubsubName = EventsExtensions.PubSubName,
-            Name = topic,
-            // What keeps failing after Dapr's retries (resiliency policy) is kept, not lost: <topic>.deadletter.
-            DeadLetterTopic = DeadLetterTopic(topic),
-        });
+        // With a sidecar (app-protocol grpc): daprd learns the topic from AppCallback/ListTopicSubscriptions and delivers
+        // by OnTopicEvent (DaprAppCallback, mapped by MapBuildGridDefaults).
+        app.Services.GetRequiredService<DaprSubscriptionTable>().Add(topic, handler);
         return app;
     }
 }

@@ -20,6 +20,8 @@ public static class EventsExtensions
         if (settings.DaprEnabled)
         {
             services.AddDaprClient();
+            services.TryAddSingleton<DaprSubscriptionTable>();
+            services.TryAddSingleton<DaprAppGuard>();
             services.TryAddSingleton<IEventPublisher>(sp => new DaprEventPublisher(sp.GetRequiredService<DaprClient>(), PubSubName));
         }
         else if (RedisEventBus.AppIdOf(configuration, settings, applicationName) is { } appId)

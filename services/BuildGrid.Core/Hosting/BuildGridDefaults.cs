@@ -49,6 +49,10 @@ public static class BuildGridDefaults
             // room for a Basic or Bearer credential and a signed identity token, not for a flood of headers.
             kestrel.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
             kestrel.Limits.MaxRequestHeaderCount = 100;
+            // Kestrel's own floor (240 B/s) gives each pending write size/240 seconds: a 1 MiB blob chunk over an hour, so
+            // a client that stops reading a large blob held its buffers for good. At 64 KiB/s it gets 16 s per MiB.
+            kestrel.Limits.MinResponseDataRate = settings.MinResponseBytesPerSecond > 0
+                ? new MinDataRate(settings.MinResponseBytesPerSecond, TimeSpan.FromSeconds(10)) : null;
             endpoints.Rest = Listen(kestrel, settings.RestUrl, HttpProtocols.Http1);
             endpoints.Grpc = Listen(kestrel, settings.GrpcUrl, HttpProtocols.Http2);
         });
@@ -69,6 +73,10 @@ public static class BuildGridDefaults
         builder.Services.AddSingleton<AuditTrail>();
         builder.Services.AddSingleton<AuditInterceptor>();
         builder.Services.AddOptions<AnonymousAccessOptions>();
+        builder.Services.Configure<AnonymousAccessOptions>(o => o.Methods.UnionWith(Health.GrpcMethods));
+        if (settings.DaprEnabled)
+            // The sidecar calls AppCallback without BuildGrid credentials; DaprAppGuard checks its app API token instead.
+            builder.Services.Configure<AnonymousAccessOptions>(o => o.Methods.UnionWith(DaprAppCallback.MethodNames));
 
         builder.Services.AddGrpc(options =>
         {
@@ -82,7 +90,7 @@ public static class BuildGridDefaults
         });
         builder.Services.AddReadableRequestBinder();
         builder.Services.AddGrpcReflection();
-        builder.Services.AddHealthChecks();
+        builder.Services.AddBuildGridHealth(settings, builder.Configuration);
         builder.AddBuildGridTelemetry();
         builder.Services.TryAddSingleton<ServiceAddresses>();
         builder.Services.AddBuildGridEvents(settings, builder.Configuration, builder.Environment.ApplicationName);
@@ -90,7 +98,7 @@ public static class BuildGridDefaults
         return builder;
     }
 
-    /// <summary>/healthz in every environment, and gRPC server reflection.</summary>
+    /// <summary>/healthz, /readyz and grpc.health.v1 (<see cref="Health"/>), gRPC server reflection, and Dapr's AppCallback with a sidecar.</summary>
     public static WebApplication MapBuildGridDefaults(this WebApplication app)
     {
         if (app.Services.GetService<BuildGridEndpoints>() is null)
@@ -98,8 +106,13 @@ public static class BuildGridDefaults
         if (app.Services.GetServices<Grpc.AspNetCore.Server.Model.IServiceMethodProvider<Grpc.Reflection.ReflectionServiceImpl>>()
             .Any(p => p.GetType().Name.StartsWith("BinderServiceMethodProvider", StringComparison.Ordinal)))
             throw new InvalidOperationException("AddGrpc() ran after AddBuildGridDefaults(): call services.AddReadableRequestBinder() after it.");
-        app.MapHealthChecks("/healthz");
+        app.MapBuildGridHealth();
         app.MapGrpcReflectionService();
+        if (app.Services.GetRequiredService<BuildGridSettings>().DaprEnabled)
+        {
+            app.MapGrpcService<DaprAppCallback>();
+            app.MapGrpcService<DaprAppHealthCheck>();
+        }
         return app;
     }
 

@@ -19,6 +19,12 @@ public sealed class BuildGridSettings
     /// own schema in that database); unused for SQLite, whose files live in <see cref="DataDir"/>.
     /// </summary>
     public string? Sql { get; init; }
+    /// <summary>
+    /// The slowest a client may take a response while BuildGrid is writing it (bytes/s, after a 10 s grace; 0: no floor):
+    /// a reader that stalls — or trickles below it — is disconnected instead of holding the response's buffers.
+    /// </summary>
+    public int MinResponseBytesPerSecond { get; init; } = DefaultMinResponseBytesPerSecond;
+    public const int DefaultMinResponseBytesPerSecond = 64 * 1024;
     public int? DaprGrpcPort { get; init; }
     public int? DaprHttpPort { get; init; }
     public bool DaprEnabled => DaprGrpcPort is not null || DaprHttpPort is not null;
@@ -40,6 +46,7 @@ public sealed class BuildGridSettings
             Redis = NonEmpty(config["BUILDGRID_REDIS"]),
             SqlProvider = provider,
             Sql = NonEmpty(config["BUILDGRID_SQL"]),
+            MinResponseBytesPerSecond = ParseRate(config, "BUILDGRID_MIN_RESPONSE_RATE"),
             DaprGrpcPort = ParsePort(config, "DAPR_GRPC_PORT"),
             DaprHttpPort = ParsePort(config, "DAPR_HTTP_PORT"),
         };
@@ -54,6 +61,11 @@ public sealed class BuildGridSettings
             throw new InvalidOperationException($"{key} must be an http:// URL such as {fallback}, not '{text}'.");
         return uri;
     }
+
+    static int ParseRate(IConfiguration config, string key) =>
+        NonEmpty(config[key]) is not { } text ? DefaultMinResponseBytesPerSecond
+        : int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var rate) ? rate
+        : throw new InvalidOperationException($"{key} must be a number of bytes per second (0: no floor), not '{text}'.");
 
     static int? ParsePort(IConfiguration config, string key) =>
         int.TryParse(config[key], out var port) && port is > 0 and < 65536 ? port : null;

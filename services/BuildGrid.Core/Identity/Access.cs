@@ -28,6 +28,21 @@ public static class Access
             : Unauthenticated($"Reading or changing '{@namespace}' needs credentials.");
     }
 
+    /// <summary>
+    /// As <see cref="Require"/>, for something that exists in the namespace — but a caller who may not even read there
+    /// gets <paramref name="notFound"/>, the very answer for something missing, so that existence leaks to no one.
+    /// </summary>
+    public static Principal RequireVisible(ServerCallContext context, string @namespace, Role role, Func<RpcException> notFound)
+    {
+        var principal = PrincipalOf(context);
+        if (!principal.Can(@namespace, Role.Guest))
+        {
+            Events.AuditNotes.Namespace(context, @namespace, role);
+            throw notFound();
+        }
+        return Require(context, @namespace, role);
+    }
+
     public static Principal RequireAdmin(ServerCallContext context)
     {
         var principal = PrincipalOf(context);
@@ -41,6 +56,11 @@ public static class Access
 
     public static RpcException Unauthenticated(string message) =>
         Errors.Errors.Create(Code.Unauthenticated, Reasons.Unauthenticated, message);
+
+    /// <summary>The <c>retry_after_seconds</c> a RESOURCE_EXHAUSTED refusal names (login throttle, password-check bound), if any.</summary>
+    public static int? RetryAfterSeconds(RpcException exception) =>
+        exception.Info()?.Metadata.TryGetValue("retry_after_seconds", out var wait) == true
+        && int.TryParse(wait, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds) ? seconds : null;
 
     public static RpcException Denied(string message) =>
         Errors.Errors.Create(Code.PermissionDenied, Reasons.PermissionDenied, message);

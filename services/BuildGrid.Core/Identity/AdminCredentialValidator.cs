@@ -10,7 +10,7 @@ namespace BuildGrid.Core.Identity;
 /// </summary>
 internal sealed class AdminCredentialValidator(IdentitySettings settings) : ICredentialValidator
 {
-    public ValueTask<Principal?> ValidateAsync(string authorization, CancellationToken cancellationToken)
+    public ValueTask<Principal?> ValidateAsync(string authorization, string? clientAddress, CancellationToken cancellationToken)
     {
         if (settings.AdminPassword is not { } password
             || !AuthenticationHeaderValue.TryParse(authorization, out var header)

@@ -45,6 +45,13 @@ public sealed record Principal(string Name, PrincipalKind Kind, bool IsAdmin, IR
 
     public bool IsAuthenticated => Kind is not PrincipalKind.Anonymous;
 
+    /// <summary>
+    /// Which credential authenticated this principal, as the Identity service names it (<c>password</c>, <c>token:&lt;id&gt;</c>,
+    /// <c>robot:&lt;hash prefix&gt;</c>); null for principals no credential made (local, service, anonymous). A registry
+    /// token carries it so that revoking that credential stops the token (see <see cref="ICredentialValidator.RecheckAsync"/>).
+    /// </summary>
+    public string? Credential { get; init; }
+
     public Role RoleIn(string @namespace) =>
         IsAdmin ? Role.Owner : Roles.TryGetValue(@namespace, out var role) ? role : Role.None;
 

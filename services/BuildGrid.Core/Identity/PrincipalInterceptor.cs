@@ -67,13 +67,32 @@ public sealed class PrincipalInterceptor(IdentitySettings settings, ServiceToken
             (principal, clientAddress) = (identity.Principal, identity.ClientAddress);
         }
         else if (context.RequestHeaders.GetValue("authorization") is { Length: > 0 } authorization)
-            principal = await validator.ValidateAsync(authorization, context.CancellationToken)
+            principal = await ValidateAsync(authorization, context)
                 ?? throw Access.Unauthenticated("The credentials are wrong, expired or revoked.");
         else
             principal = settings.ProtectedMode ? Principal.Local : Principal.Anonymous;
         if (principal.Kind == PrincipalKind.Anonymous && !anonymous.Value.Methods.Contains(context.Method))
             throw Access.Unauthenticated("This call needs credentials: Authorization: Basic (user and password) or Bearer (an API token).");
         context.UserState[CallIdentity.Key] = new CallIdentity(principal, clientAddress);
+    }
+
+    /// <summary>
+    /// Checks the call's own credentials, counting failures against the connection's address. A refusal for too many
+    /// failures or password checks (RESOURCE_EXHAUSTED) tells a REST client when to come back in <c>Retry-After</c>.
+    /// </summary>
+    async ValueTask<Principal?> ValidateAsync(string authorization, ServerCallContext context)
+    {
+        var http = context is Clients.InProcessServerCallContext ? null : context.GetHttpContext();
+        try
+        {
+            return await validator.ValidateAsync(authorization, Clients.Caller.ClientAddressOf(context), context.CancellationToken);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted && http is { Response.HasStarted: false })
+        {
+            if (Access.RetryAfterSeconds(e) is { } seconds)
+                http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            throw;
+        }
     }
 }
 

@@ -34,8 +34,9 @@ public sealed record RegistryGrant(Principal Principal, IReadOnlyList<RegistryAc
 /// The bearer tokens of the OCI distribution token flow (<c>GET /v2/token</c>): short-lived JWTs (HS256) that grant a
 /// principal the listed actions on the listed repositories. Signed with a key derived from the installation's service
 /// key, so any BuildGrid process can mint one — the build worker mints a push token for exactly its run's repository —
-/// and the registry checks it. The principal rides along so that the registry can also apply what changed since
-/// (a repository made private is private at once).
+/// and the registry checks it. The principal rides along — with the credential that authenticated it (<c>bg_cred</c>) —
+/// so that the registry can apply what changed since: a repository made private is private at once, and a revoked role,
+/// API token or robot, or a deleted user, stops the token within seconds (<see cref="ICredentialValidator.RecheckAsync"/>).
 /// </summary>
 public sealed class RegistryTokens(IdentitySettings settings, TimeProvider time)
 {
@@ -62,6 +63,8 @@ public sealed class RegistryTokens(IdentitySettings settings, TimeProvider time)
             ["bg_kind"] = principal.Kind.ToString(),
             ["bg_admin"] = principal.IsAdmin,
         };
+        if (principal.Credential is { } credential)
+            claims["bg_cred"] = credential;
         if (principal.Roles.Count > 0)
             claims["bg_roles"] = principal.Roles.ToDictionary(r => r.Key, r => (object)r.Value.ToString());
         var token = handler.CreateToken(new SecurityTokenDescriptor
@@ -112,7 +115,8 @@ public sealed class RegistryTokens(IdentitySettings settings, TimeProvider time)
             foreach (var entry in root.GetProperty("access").EnumerateArray())
                 access.Add(new RegistryAccess(entry.GetProperty("type").GetString() ?? "", entry.GetProperty("name").GetString() ?? "",
                     entry.GetProperty("actions").EnumerateArray().Select(a => a.GetString() ?? "").ToList()));
-            return new RegistryGrant(new Principal(name, kind, root.GetProperty("bg_admin").GetBoolean(), roles), access);
+            var credential = root.TryGetProperty("bg_cred", out var cred) && cred.ValueKind == JsonValueKind.String ? cred.GetString() : null;
+            return new RegistryGrant(new Principal(name, kind, root.GetProperty("bg_admin").GetBoolean(), roles) { Credential = credential }, access);
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {

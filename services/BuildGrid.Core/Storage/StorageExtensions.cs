@@ -10,13 +10,14 @@ public static class StorageExtensions
 {
     /// <summary>
     /// Registers a service's database under <paramref name="name"/> (a keyed singleton), migrates it at start, and runs
-    /// its outbox relay.
+    /// its outbox relay; <c>/readyz</c> checks that it answers.
     /// </summary>
     public static IServiceCollection AddServiceDatabase(this IServiceCollection services, string name, System.Reflection.Assembly migrations)
     {
         services.AddKeyedSingleton(name, (sp, _) => new ServiceDatabase(name, migrations,
             sp.GetRequiredService<BuildGridSettings>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<IHostedService>(sp => new DatabaseStartup(sp.GetRequiredKeyedService<ServiceDatabase>(name)));
+        services.AddDatabaseCheck(name);
         services.AddSingleton<IHostedService>(sp => new OutboxRelay(sp.GetRequiredKeyedService<ServiceDatabase>(name), $"/buildgrid/{name}",
             sp.GetRequiredService<IEventPublisher>(), sp.GetRequiredService<OutboxSignal>(), sp.GetRequiredService<ILogger<OutboxRelay>>()));
         return services;

@@ -30,8 +30,21 @@ public sealed class IdentityService(IdentityStore store, AuditStore audit, Authe
     const int MaxUserPage = 100;
     const int MaxAuditPage = 200;
 
+    // The client's address: what the calling BuildGrid process signed into the call's identity, else the connection's own.
     public override Task<AuthenticatedPrincipal> Authenticate(AuthenticateRequest request, ServerCallContext context) =>
-        authenticator.AuthenticateAsync(request.Authorization, context.CancellationToken);
+        authenticator.AuthenticateAsync(request.Authorization, Caller.ClientAddressOf(context), context.CancellationToken);
+
+    public override Task<AuthenticatedPrincipal> CheckPrincipal(CheckPrincipalRequest request, ServerCallContext context)
+    {
+        var caller = Access.PrincipalOf(context);
+        if (!caller.IsAuthenticated)
+            throw Access.Unauthenticated("CheckPrincipal needs a BuildGrid service's or an admin's credentials.");
+        if (caller.Kind != Core.Identity.PrincipalKind.Service && !caller.IsAdmin)
+            throw Access.Denied("Only BuildGrid services and admins may check another principal.");
+        if (string.IsNullOrEmpty(request.Name))
+            throw Errors.Invalid(Reasons.InvalidArgument, "name", "name is required");
+        return authenticator.CheckAsync(request.Name, request.Kind, request.CredentialId, context.CancellationToken);
+    }
 
     public override async Task<AuthenticatedPrincipal> GetCaller(GetCallerRequest request, ServerCallContext context)
     {

@@ -38,8 +38,8 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
     {
         ProjectRules.ValidateName(request.Name, "name");
         var project = await store.FindAsync(request.Name, context.CancellationToken)
-            ?? throw Errors.NotFound(Reasons.ProjectNotFound, "project", request.Name);
-        Access.Require(context, project.Cluster, Role.Guest);
+            ?? throw Missing(request.Name);
+        Access.RequireVisible(context, project.Cluster, Role.Guest, () => Missing(request.Name));
         if (project.BuildContext is { ArchiveDigest.Length: > 0 } buildContext)
             buildContext.ArchiveCheckout = archives.CheckoutPath(buildContext.ArchiveDigest);
         return project;
@@ -92,7 +92,7 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
             case SaveProjectRequest.Types.Mode.Update:
                 return await store.UpdateAsync(request.Name, request.ExpectedVersion, project =>
                 {
-                    Access.Require(context, project.Cluster, Role.Developer);
+                    Access.RequireVisible(context, project.Cluster, Role.Developer, () => Missing(request.Name));
                     var effective = request.BuildContext is null ? project.BuildContext : buildContext;
                     renderer.Validate(request.Plugins, effective is not null);
                     project.BuildContext = effective;
@@ -115,8 +115,8 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
         ProjectRules.ValidateName(request.Name, "name");
         var @operator = OperatorOf(request.Operator, context);
         var existing = await store.FindAsync(request.Name, context.CancellationToken)
-            ?? throw Errors.NotFound(Reasons.ProjectNotFound, "project", request.Name);
-        Access.Require(context, existing.Cluster, Role.Developer);
+            ?? throw Missing(request.Name);
+        Access.RequireVisible(context, existing.Cluster, Role.Developer, () => Missing(request.Name));
         var digest = await archives.StoreAsync(request.Archive.ToByteArray(), context.CancellationToken);
         var now = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
         var saved = await store.UpdateAsync(request.Name, 0, project =>
@@ -160,9 +160,9 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
         ProjectRules.ValidateName(request.TargetName, "target_name");
         var @operator = OperatorOf(request.Operator, context);
         var source = await store.FindAsync(request.SourceName, context.CancellationToken)
-            ?? throw Errors.NotFound(Reasons.ProjectNotFound, "project", request.SourceName);
+            ?? throw Missing(request.SourceName);
         // The clone stays in the source's cluster.
-        Access.Require(context, source.Cluster, Role.Developer);
+        Access.RequireVisible(context, source.Cluster, Role.Developer, () => Missing(request.SourceName));
         var now = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
         var clone = source.Clone();
         clone.Name = request.TargetName;
@@ -180,7 +180,7 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
         ProjectRules.ValidateName(request.Name, "name");
         var @operator = OperatorOf(request.Operator, context);
         if (await store.FindAsync(request.Name, context.CancellationToken) is { } project)
-            Access.Require(context, project.Cluster, Role.Owner);
+            Access.RequireVisible(context, project.Cluster, Role.Owner, () => Missing(request.Name));
         await store.DeleteAsync(request.Name, @operator, context.CancellationToken);
         return new Empty();
     }
@@ -190,6 +190,12 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
         var project = await GetProject(new GetProjectRequest { Name = request.Name }, context);
         return new RenderDockerfileResponse { Dockerfile = await renderer.RenderAsync(project, context.CancellationToken) };
     }
+
+    /// <summary>
+    /// A project that does not exist — and one the caller may not read, answered alike (as Quay, Harbor and /v2/ answer a
+    /// private repository), so that no caller learns which projects exist in clusters it has no role in.
+    /// </summary>
+    static RpcException Missing(string name) => Errors.NotFound(Reasons.ProjectNotFound, "project", name);
 
     public override Task<ListPluginsResponse> ListPlugins(ListPluginsRequest request, ServerCallContext context) =>
         Task.FromResult(new ListPluginsResponse { Plugins = { plugins.All.Select(PluginRegistry.Describe) } });

@@ -68,12 +68,12 @@ public sealed class RegistryAuth(IdentitySettings identity, ICredentialValidator
     {
         if (context.Items.TryGetValue(ItemKey, out var known))
             return (RegistryCaller?)known;
-        var caller = await ResolveAsync(context.Request.Headers.Authorization, context.RequestAborted);
+        var caller = await ResolveAsync(context.Request.Headers.Authorization, context.Connection.RemoteIpAddress?.ToString(), context.RequestAborted);
         context.Items[ItemKey] = caller;
         return caller;
     }
 
-    async ValueTask<RegistryCaller?> ResolveAsync(StringValues header, CancellationToken cancellationToken)
+    async ValueTask<RegistryCaller?> ResolveAsync(StringValues header, string? clientAddress, CancellationToken cancellationToken)
     {
         var authorization = header.ToString();
         if (authorization.Length == 0)
@@ -84,20 +84,24 @@ public sealed class RegistryAuth(IdentitySettings identity, ICredentialValidator
         var token = parsed.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase) ? parameter
             : parsed.Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase) ? BasicPassword(parameter) : null;
         if (token is not null && RegistryTokens.LooksLikeToken(token) && await tokens.VerifyAsync(token) is { } grant)
-            return new RegistryCaller(grant.Principal, grant, true);
+        {
+            // The token's principal as it stands now (at most a few seconds old): a deleted or disabled user, a revoked
+            // API token or robot token ends the token; a revoked role narrows it at once.
+            return await validator.RecheckAsync(grant.Principal, cancellationToken) is { } current
+                ? new RegistryCaller(current, grant with { Principal = current }, true) : null;
+        }
         // Anything else (a user's password, a robot's or an API token) is the credential validator's to judge.
         // The failed-login throttle answers RESOURCE_EXHAUSTED: the client's to wait out (429), not a fault of the registry.
         Principal? validated;
         try
         {
-            validated = await validator.ValidateAsync(authorization, cancellationToken);
+            validated = await validator.ValidateAsync(authorization, clientAddress, cancellationToken);
         }
         catch (global::Grpc.Core.RpcException e) when (e.StatusCode == global::Grpc.Core.StatusCode.ResourceExhausted)
         {
             throw new RegistryException(RegistryError.TooManyRequests, "too many requests", e.Status.Detail)
             {
-                RetryAfterSeconds = e.Info()?.Metadata.TryGetValue("retry_after_seconds", out var wait) == true
-                    && int.TryParse(wait, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds) ? seconds : null,
+                RetryAfterSeconds = Access.RetryAfterSeconds(e),
             };
         }
         return validated is { } principal ? new RegistryCaller(principal, null, true) : null;

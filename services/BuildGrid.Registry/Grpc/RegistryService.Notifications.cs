@@ -19,6 +19,7 @@ public sealed partial class RegistryService
     public override async Task<Repository> CreateRepository(CreateRepositoryRequest request, ServerCallContext context)
     {
         RequireRole(context, request.Name, "name", Role.Developer);
+        RequireDescription(request.HasDescription ? request.Description : null);
         if (!await store.CreateRepositoryAsync(request.Name, request.HasDescription ? request.Description : null, request.Public,
                 OperatorOf(request.Operator, context), context.CancellationToken))
             throw Errors.Create(Google.Rpc.Code.AlreadyExists, Reasons.RepositoryExists, "Repository already exists", ("id", request.Name));
@@ -31,10 +32,17 @@ public sealed partial class RegistryService
         RequireRole(context, request.Name, "name", request.HasPublic || request.HasQuotaBytes ? Role.Owner : Role.Developer);
         if (request.HasQuotaBytes && request.QuotaBytes < 0)
             throw Errors.Invalid(Reasons.InvalidArgument, "quota_bytes", "quota_bytes must be 0 or more");
+        RequireDescription(request.HasDescription ? request.Description : null);
         if (!await store.UpdateRepositoryAsync(request.Name, request.HasDescription ? request.Description : null,
                 request.HasPublic ? request.Public : null, request.HasQuotaBytes ? request.QuotaBytes : null, context.CancellationToken))
             throw Errors.NotFound(Reasons.RepositoryNotFound, "repository", request.Name);
         return ToProto((await store.GetRepositorySummaryAsync(request.Name, Access.PrincipalOf(context).Name, context.CancellationToken))!);
+    }
+
+    static void RequireDescription(string? description)
+    {
+        if (description is not null && RepositoryLimits.DescriptionProblem(description) is { } problem)
+            throw Errors.Invalid(Reasons.InvalidArgument, "description", problem);
     }
 
     public override async Task<Notification> CreateNotification(CreateNotificationRequest request, ServerCallContext context)
@@ -46,6 +54,10 @@ public sealed partial class RegistryService
         if (!NotificationEvents.Methods.Contains(request.Method))
             throw Errors.Invalid(Reasons.InvalidArgument, "method",
                 $"Unknown method '{Names.Shorten(request.Method)}'; allowed: {string.Join(", ", NotificationEvents.Methods)}");
+        // Before anything is stored: a config too deep to read back would break the repository's notification list.
+        foreach (var (field, value) in new[] { ("config", request.Config), ("event_config", request.EventConfig) })
+            if (RepositoryLimits.ConfigProblem(value, field) is { } problem)
+                throw Errors.Invalid(Reasons.InvalidArgument, field, problem);
         var config = request.Config ?? new Struct();
         if (request.Method is NotificationEvents.Webhook or NotificationEvents.Slack)
         {
@@ -137,16 +149,39 @@ public sealed partial class RegistryService
 
     static Notification ToProto(NotificationRow row)
     {
+        var config = ReadStored(row.Config);
+        var eventConfig = ReadStored(row.EventConfig);
         var notification = new Notification
         {
             Uuid = row.Uuid, Repository = row.Repository, Event = row.Event, Method = row.Method,
-            Config = Struct.Parser.ParseJson(row.Config), EventConfig = Struct.Parser.ParseJson(row.EventConfig),
+            Config = config ?? new Struct(), EventConfig = eventConfig ?? new Struct(),
             NumberOfFailures = row.NumberOfFailures, Enabled = row.NumberOfFailures < NotificationStore.DisableAfterFailures,
-            LastError = row.LastError ?? "", CreateTime = Time(row.CreatedAt),
+            LastError = config is null || eventConfig is null
+                ? $"the stored {(config is null ? "config" : "event_config")} cannot be read (nested deeper than {RepositoryLimits.MaxConfigDepth} levels, " +
+                  "larger than allowed, or malformed; stored before these limits): delete this notification and create it again"
+                : row.LastError ?? "",
+            CreateTime = Time(row.CreatedAt),
         };
         if (row.Title is not null)
             notification.Title = row.Title;
         return notification;
+    }
+
+    /// <summary>
+    /// A stored config as a Struct, or null when it cannot be one within the limits — a row stored before they held must
+    /// not make the whole list fail (nor the answer, which the caller's protobuf parser reads with the same limits).
+    /// </summary>
+    static Struct? ReadStored(string json)
+    {
+        try
+        {
+            var value = Struct.Parser.ParseJson(json);
+            return RepositoryLimits.ConfigProblem(value, "config") is null ? value : null;
+        }
+        catch (Exception e) when (e is InvalidProtocolBufferException or InvalidJsonException or FormatException)
+        {
+            return null;
+        }
     }
 }
 

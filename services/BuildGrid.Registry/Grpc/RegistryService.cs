@@ -40,11 +40,21 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
         var (items, total) = await store.ListRepositoriesAsync(after, size + 1, NullIfEmpty(request.NamePrefix),
             NullIfEmpty(request.NameContains), request.HasPublic ? request.Public : null, visibleTo, principal.Name, request.StarredOnly,
             context.CancellationToken);
-        var page = items.Take(size).ToList();
+        // A page stops early once its descriptions pass the budget (at least one repository each): the page token goes on.
+        var page = new List<RepositorySummary>();
+        long descriptionBytes = 0;
+        foreach (var item in items.Take(size))
+        {
+            var bytes = item.Description is null ? 0 : System.Text.Encoding.UTF8.GetByteCount(item.Description);
+            if (page.Count > 0 && descriptionBytes + bytes > RepositoryLimits.ListDescriptionBudgetBytes)
+                break;
+            page.Add(item);
+            descriptionBytes += bytes;
+        }
         return new ListRepositoriesResponse
         {
             Repositories = { page.Select(ToProto) },
-            NextPageToken = items.Count > size ? EncodeToken(page[^1].Name) : "",
+            NextPageToken = items.Count > page.Count ? EncodeToken(page[^1].Name) : "",
             TotalSize = total,
         };
     }

@@ -96,7 +96,16 @@ public sealed class NotificationSender(NotificationStore store, [FromKeyedServic
     {
         if (delivery.Method == NotificationEvents.QuayNotification)
             return null;   // stored: the delivery row is the notice, read through ListNotificationDeliveries
-        var config = JsonNode.Parse(delivery.Config) as JsonObject;
+        JsonObject? config;
+        try
+        {
+            config = JsonNode.Parse(delivery.Config) as JsonObject;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            // A row stored before config depth was bounded: a failure of this notification, not of the sender.
+            return "The notification's stored config cannot be read: delete the notification and create it again";
+        }
         if (config?["url"] is not JsonValue urlValue || !urlValue.TryGetValue<string>(out var url) || !Uri.TryCreate(url, UriKind.Absolute, out var uri))
             return "Missing webhook URL";
         var body = delivery.Method == NotificationEvents.Slack

@@ -1,77 +1,139 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
+using System.Text.Json.Nodes;
+using BuildGrid.Core.Events;
+using BuildGrid.Gateway;
 using BuildGrid.Tests.Infrastructure;
+using Dapr.AppCallback.Autogen.Grpc.v1;
+using Google.Protobuf;
+using Grpc.Core;
 using Grpc.Net.Client;
 using ContainersClient = BuildGrid.Containers.V1.Containers.ContainersClient;
 using Cv1 = BuildGrid.Containers.V1;
+using DaprApi = Dapr.Client.Autogen.Grpc.v1;
 
 namespace BuildGrid.Tests.Builds;
 
 /// <summary>
-/// The Dapr side of subscriptions, checked at its contract as the Dapr SDK's own tests do (daprd cannot be installed
-/// here): a service started with sidecar variables declares its topics on /dapr/subscribe and applies a CloudEvent POSTed
-/// to the topic route exactly once, however often it is delivered.
+/// Subscriptions as a real sidecar with <c>app-protocol: grpc</c> drives them (through the daprd stand-in, which follows
+/// daprd 1.14, over real redis-server): the app declares its topics on AppCallback/ListTopicSubscriptions, events
+/// published through Dapr's PublishEvent reach it by OnTopicEvent, a redelivered event is applied once, what can never
+/// be applied is dropped to the dead-letter topic, and a handler's transient failure is retried.
 /// </summary>
 public sealed class DaprSubscriptionTests
 {
     static CancellationToken Ct => TestContext.Current.CancellationToken;
+    const string AppToken = "subscription-test-app-token";
+
+    static ByteString Envelope(string id, JsonObject data, string type = "buildgrid.events.v1.BuildFinished") => ByteString.CopyFromUtf8(new JsonObject
+    {
+        ["specversion"] = "1.0", ["id"] = id, ["source"] = "/buildgrid/builds", ["type"] = type,
+        ["datacontenttype"] = "application/json", ["time"] = DateTimeOffset.UtcNow.ToString("O"), ["data"] = data.DeepClone(),
+    }.ToJsonString());
 
     [Fact]
-    public async Task Containers_subscribes_to_build_finished_and_applies_a_redelivered_event_once()
+    public async Task Containers_takes_build_finished_through_the_grpc_app_callback_once_and_dead_letters_what_it_cannot_read()
     {
+        await using var redis = await RedisServer.StartAsync();
+        await using var sidecar = await FakeDaprSidecar.StartAsync(redis, AppToken);
         var dataDir = TestDirectories.Create("containers-dapr");
         try
         {
-            // The sidecar ports point at nothing: only the app side of the contract is exercised.
             await using var containers = await ServiceProcess.StartAsync("BuildGrid.Containers", new Dictionary<string, string>
             {
                 ["BUILDGRID_DATA_DIR"] = dataDir,
-                ["DAPR_HTTP_PORT"] = ServiceProcess.FreePort().ToString(),
-                ["DAPR_GRPC_PORT"] = ServiceProcess.FreePort().ToString(),
+                ["BUILDGRID_REDIS"] = redis.ConnectionString,
+                ["DAPR_HTTP_PORT"] = sidecar.HttpPort.ToString(),
+                ["DAPR_GRPC_PORT"] = sidecar.GrpcPort.ToString(),
+                ["APP_API_TOKEN"] = AppToken,
             });
-            using var http = new HttpClient { BaseAddress = containers.RestUrl };
-            var subscriptions = JsonDocument.Parse(await http.GetStringAsync("/dapr/subscribe", Ct)).RootElement;
-            var subscription = Assert.Single(subscriptions.EnumerateArray(), s => s.GetProperty("topic").GetString() == "buildgrid.build.finished");
-            Assert.Equal("buildgrid-pubsub", subscription.GetProperty("pubsubName").GetString());
-            Assert.Equal("buildgrid.build.finished.deadletter", subscription.GetProperty("deadLetterTopic").GetString());
-            // The SDK declares routes relative to the app's root (daprd POSTs to /<route>).
-            var route = "/" + (subscription.TryGetProperty("route", out var r) ? r.GetString()! : subscription.GetProperty("routes").GetProperty("default").GetString()!).TrimStart('/');
-            Assert.Equal("/events/buildgrid.build.finished", route);
+            // What daprd asks at its start: the declared topics, each with its dead-letter topic. Only with the app token.
+            using var appChannel = GrpcChannel.ForAddress(containers.GrpcUrl);
+            var callInvoker = appChannel.CreateCallInvoker();
+            var list = new Method<Google.Protobuf.WellKnownTypes.Empty, ListTopicSubscriptionsResponse>(MethodType.Unary, "dapr.proto.runtime.v1.AppCallback",
+                "ListTopicSubscriptions", Marshallers.Create(m => m.ToByteArray(), Google.Protobuf.WellKnownTypes.Empty.Parser.ParseFrom),
+                Marshallers.Create(m => m.ToByteArray(), ListTopicSubscriptionsResponse.Parser.ParseFrom));
+            var refused = await Assert.ThrowsAsync<RpcException>(async () => await callInvoker.AsyncUnaryCall(list, null, new CallOptions(), new()));
+            Assert.Equal(StatusCode.Unauthenticated, refused.StatusCode);
+            var declared = await callInvoker.AsyncUnaryCall(list, null, new CallOptions(new Metadata { { "dapr-api-token", AppToken } }), new());
+            var subscription = Assert.Single(declared.Subscriptions, s => s.Topic == "buildgrid.build.finished");
+            Assert.Equal(("buildgrid-pubsub", "buildgrid.build.finished.deadletter"), (subscription.PubsubName, subscription.DeadLetterTopic));
 
-            using var channel = GrpcChannel.ForAddress(containers.GrpcUrl);
-            var client = new ContainersClient(channel);
+            await sidecar.RegisterAsync("containers", containers.GrpcUrl);
+            var client = new ContainersClient(appChannel);
             var project = await client.CreateProjectAsync(new Cv1.CreateProjectRequest { Name = "svc" }, cancellationToken: Ct);
             var branch = await client.CreateBranchAsync(new Cv1.CreateBranchRequest { ProjectId = project.Id, Name = "release" }, cancellationToken: Ct);
 
-            var cloudEvent = new
+            // Published three times through Dapr's gRPC API (as BuildGrid's publisher does): delivered three times, applied once.
+            using var daprChannel = GrpcChannel.ForAddress($"http://127.0.0.1:{sidecar.GrpcPort}");
+            var dapr = new DaprApi.Dapr.DaprClient(daprChannel);
+            async Task PublishAsync(ByteString envelope) => await dapr.PublishEventAsync(new DaprApi.PublishEventRequest
             {
-                specversion = "1.0", id = Guid.NewGuid().ToString(), source = "/buildgrid/builds", type = "buildgrid.events.v1.BuildFinished",
-                datacontenttype = "application/json", topic = "buildgrid.build.finished", time = DateTimeOffset.UtcNow.ToString("O"),
-                data = new { runId = "run-1", project = "svc", branch = "release", status = "succeeded", tag = "2.0", commit = new string('a', 40), imageDigest = "sha256:" + new string('b', 64) },
+                PubsubName = "buildgrid-pubsub", Topic = "buildgrid.build.finished", Data = envelope, DataContentType = "application/cloudevents+json",
+            }, cancellationToken: Ct);
+            var id = Guid.NewGuid().ToString();
+            var finished = new JsonObject
+            {
+                ["runId"] = "run-1", ["project"] = "svc", ["branch"] = "release", ["status"] = "succeeded", ["tag"] = "2.0",
+                ["commit"] = new string('a', 40), ["imageDigest"] = "sha256:" + new string('b', 64),
             };
-            for (var delivery = 0; delivery < 3; delivery++)
-            {
-                using var content = JsonContent.Create(cloudEvent, new System.Net.Http.Headers.MediaTypeHeaderValue("application/cloudevents+json"));
-                using var response = await http.PostAsync(route, content, Ct);
-                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-                Assert.Equal("SUCCESS", JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("status").GetString());
-            }
+            for (var i = 0; i < 3; i++)
+                await PublishAsync(Envelope(id, finished));
+            await Eventually.Async(() => sidecar.Deliveries.Count(d => d.EventId == id && d.Status == "SUCCESS"), n => n == 3, 30_000);
             var snapshot = Assert.Single((await client.ListSnapshotsAsync(new Cv1.ListSnapshotsRequest { BranchId = branch.Id }, cancellationToken: Ct)).Snapshots);
             Assert.Equal(("2.0", "run-1"), (snapshot.Name, snapshot.BuildRunId));
 
-            using var garbage = new StringContent("not a cloud event", System.Text.Encoding.UTF8, "application/cloudevents+json");
-            using var dropped = await http.PostAsync(route, garbage, Ct);
-            Assert.Equal("DROP", JsonDocument.Parse(await dropped.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("status").GetString());
-            // A readable envelope whose data is not a BuildFinished is dropped too (retrying would never help), and changes nothing.
-            using var wrongData = JsonContent.Create(new { specversion = "1.0", id = Guid.NewGuid().ToString(), source = "/x", type = "t", data = new { status = 5, runId = new[] { 1 } } },
-                new System.Net.Http.Headers.MediaTypeHeaderValue("application/cloudevents+json"));
-            using var droppedData = await http.PostAsync(route, wrongData, Ct);
-            Assert.Equal("DROP", JsonDocument.Parse(await droppedData.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("status").GetString());
+            // Data that is not a BuildFinished never will be: DROP, at once, to the dead-letter topic; nothing changes.
+            var wrong = Guid.NewGuid().ToString();
+            await PublishAsync(Envelope(wrong, new JsonObject { ["status"] = 5, ["runId"] = new JsonArray(1) }));
+            await Eventually.Async(() => sidecar.DeadLetters.Contains(("buildgrid.build.finished.deadletter", wrong)), found => found, 30_000);
+            Assert.Equal(["DROP"], sidecar.Deliveries.Where(d => d.EventId == wrong).Select(d => d.Status));
             Assert.Single((await client.ListSnapshotsAsync(new Cv1.ListSnapshotsRequest { BranchId = branch.Id }, cancellationToken: Ct)).Snapshots);
         }
         finally
         {
+            TestDirectories.TryDelete(dataDir);
+        }
+    }
+
+    [Fact]
+    public async Task A_handler_that_fails_is_retried_by_the_sidecar_and_dead_lettered_once_the_retries_are_spent()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var sidecar = await FakeDaprSidecar.StartAsync(redis, AppToken);
+        var dataDir = TestDirectories.Create("dapr-retry");
+        var app = BuildGridHost.Create(
+        [
+            "--BUILDGRID_REST_URL=http://127.0.0.1:0", "--BUILDGRID_GRPC_URL=http://127.0.0.1:0", $"--BUILDGRID_DATA_DIR={dataDir}",
+            "--Logging:LogLevel:Default=Warning", $"--DAPR_GRPC_PORT={sidecar.GrpcPort}", $"--DAPR_HTTP_PORT={sidecar.HttpPort}",
+            $"--APP_API_TOKEN={AppToken}",
+        ]);
+        // A handler whose store is briefly away: it fails twice, then applies the event; one that never recovers.
+        var attempts = 0;
+        app.MapEventSubscription("buildgrid.test.flaky", (_, _) =>
+            Interlocked.Increment(ref attempts) <= 2 ? throw new InvalidOperationException("database is locked") : Task.CompletedTask);
+        app.MapEventSubscription("buildgrid.test.broken", (_, _) => throw new InvalidOperationException("still down"));
+        await app.StartAsync(Ct);
+        try
+        {
+            var grpcUrl = app.Services.GetRequiredService<Core.Hosting.BuildGridEndpoints>().GrpcUri;
+            await sidecar.RegisterAsync("gateway", grpcUrl);
+            using var daprChannel = GrpcChannel.ForAddress($"http://127.0.0.1:{sidecar.GrpcPort}");
+            var dapr = new DaprApi.Dapr.DaprClient(daprChannel);
+            var (flaky, broken) = (Guid.NewGuid().ToString(), Guid.NewGuid().ToString());
+            await dapr.PublishEventAsync(new DaprApi.PublishEventRequest { PubsubName = "buildgrid-pubsub", Topic = "buildgrid.test.flaky",
+                Data = Envelope(flaky, new JsonObject { ["n"] = 1 }, "test") }, cancellationToken: Ct);
+            await dapr.PublishEventAsync(new DaprApi.PublishEventRequest { PubsubName = "buildgrid-pubsub", Topic = "buildgrid.test.broken",
+                Data = Envelope(broken, new JsonObject { ["n"] = 2 }, "test") }, cancellationToken: Ct);
+
+            await Eventually.Async(() => sidecar.Deliveries.Any(d => d.EventId == flaky && d.Status == "SUCCESS"), done => done, 30_000);
+            Assert.Equal(["RETRY", "RETRY", "SUCCESS"], sidecar.Deliveries.Where(d => d.EventId == flaky).Select(d => d.Status));
+            await Eventually.Async(() => sidecar.DeadLetters.Contains(("buildgrid.test.broken.deadletter", broken)), found => found, 30_000);
+            Assert.Equal(Enumerable.Repeat("RETRY", 1 + FakeDaprSidecar.MaxRetries), sidecar.Deliveries.Where(d => d.EventId == broken).Select(d => d.Status));
+            Assert.DoesNotContain(sidecar.DeadLetters, d => d.EventId == flaky);
+        }
+        finally
+        {
+            await app.StopAsync(CancellationToken.None);
+            await app.DisposeAsync();
             TestDirectories.TryDelete(dataDir);
         }
     }

@@ -15,6 +15,9 @@ public sealed class QueueTests
     static string[] FastLeases(RedisServer redis) =>
         [$"--BUILDGRID_REDIS={redis.ConnectionString}", "--Builds:Lease=00:00:03", "--Builds:ReaperInterval=00:00:00.500"];
 
+    /// <summary>A run that appends its number to a file in its own cache dir (kept after the run, on the host).</summary>
+    static RunSpec Executions(int i) => new() { Script = $"echo run-{i} >> \"$CACHE_DIR/executions\"", TimeoutSeconds = 120, CacheKey = $"queue-{i}" };
+
     [Fact]
     public async Task On_redis_server_every_run_is_executed_exactly_once()
     {
@@ -24,11 +27,12 @@ public sealed class QueueTests
         using var channel = GrpcChannel.ForAddress(host.GrpcUrl);
         var client = new BuildRuns.BuildRunsClient(channel);
         var runs = await Task.WhenAll(Enumerable.Range(0, 24).Select(i =>
-            client.StartRunAsync(new StartRunRequest { Spec = Runs.Script($"echo run-{i} >> \"{dataDir}/executions\"") }, cancellationToken: Ct).ResponseAsync));
+            client.StartRunAsync(new StartRunRequest { Spec = Executions(i) }, cancellationToken: Ct).ResponseAsync));
         var done = await Task.WhenAll(runs.Select(r => Runs.FinishedAsync(client, r.Id)));
         Assert.All(done, r => Assert.Equal((RunState.Succeeded, 1), (r.State, r.Attempt)));
-        var executions = await File.ReadAllLinesAsync(Path.Combine(dataDir, "executions"), Ct);
-        Assert.Equal(Enumerable.Range(0, 24).Select(i => $"run-{i}").Order(), executions.Order());
+        // Each run appended one line to its own cache dir (a sandboxed script reaches nothing else that outlives it).
+        foreach (var i in Enumerable.Range(0, 24))
+            Assert.Equal([$"run-{i}"], await File.ReadAllLinesAsync(Path.Combine(dataDir, "builds", "cache", $"queue-{i}", "executions"), Ct));
     }
 
     [Fact]
@@ -86,7 +90,11 @@ public sealed class QueueTests
             var client = new BuildRuns.BuildRunsClient(channel);
             var run = await client.StartRunAsync(new StartRunRequest
             {
-                Spec = Runs.Script($"echo \"attempt $BUILD_ATTEMPT\" >> \"{dataDir}/attempts\"\nif [ \"$BUILD_ATTEMPT\" = 1 ]; then sleep {marker}; fi\necho finished"),
+                Spec = new RunSpec
+                {
+                    Script = $"echo \"attempt $BUILD_ATTEMPT\" >> \"$CACHE_DIR/attempts\"\nif [ \"$BUILD_ATTEMPT\" = 1 ]; then sleep {marker}; fi\necho finished",
+                    TimeoutSeconds = 120, CacheKey = "attempts",
+                },
             }, cancellationToken: Ct);
             var running = await Runs.WaitAsync(client, run.Id, r => r.State == RunState.Running);
             await Eventually.Async(() => Tools.ProcessesWith($"sleep {marker}").Count, n => n == 1);
@@ -103,7 +111,7 @@ public sealed class QueueTests
             Assert.Equal(RunState.Succeeded, done.State);
             Assert.Equal(2, done.Attempt);
             Assert.Contains($":{second.Id}:", done.Worker);
-            Assert.Equal(["attempt 1", "attempt 2"], await File.ReadAllLinesAsync(Path.Combine(dataDir, "attempts"), Ct));
+            Assert.Equal(["attempt 1", "attempt 2"], await File.ReadAllLinesAsync(Path.Combine(dataDir, "builds", "cache", "attempts", "attempts"), Ct));
             var log = await Runs.LogAsync(client2, run.Id);
             Assert.Contains("attempt 2 of 2", log);
             Assert.Contains("finished", log);

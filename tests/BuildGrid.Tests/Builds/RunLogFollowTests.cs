@@ -44,9 +44,10 @@ public sealed class RunLogFollowTests(StandaloneFixture fixture) : IDisposable
     {
         var run = await client.StartRunAsync(new StartRunRequest
         {
-            Spec = Runs.Script("echo first line\nwhile [ ! -f \"$WORKSPACE/../../go-" + "$TASK_ID\" ]; do sleep 0.05; done\necho second line\nexit 4", 120),
+            Spec = Runs.Script("echo first line\nwhile [ ! -f \"$WORKSPACE/go\" ]; do sleep 0.05; done\necho second line\nexit 4", 120),
         }, cancellationToken: Ct);
-        var gate = Path.Combine(fixture.DataDir, "builds", "go-" + run.Id);
+        // The gate is in the run's own workspace: the sandboxed script sees nothing else of the data dir.
+        var gate = Path.Combine(fixture.DataDir, "builds", "workspaces", $"{run.Id}-1", "go");
         var stateAtFirstLine = RunState.Unspecified;
         var events = await FollowAsync(fixture.Rest, $"/buildgrid/v1/runs/{run.Id}/log?follow=true", onEvent: async e =>
         {

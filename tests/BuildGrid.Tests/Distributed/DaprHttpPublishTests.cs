@@ -32,7 +32,7 @@ public sealed class DaprHttpPublishTests
                 ["DAPR_GRPC_PORT"] = sidecar.GrpcPort.ToString(),
                 ["DAPR_HTTP_PORT"] = sidecar.HttpPort.ToString(),
             });
-            await sidecar.RegisterAsync("containers", containers.GrpcUrl, containers.RestUrl);
+            await sidecar.RegisterAsync("containers", containers.GrpcUrl);
             using var channel = GrpcChannel.ForAddress(containers.GrpcUrl);
             var client = new ContainersClient(channel);
             var project = await client.CreateProjectAsync(new Cv1.CreateProjectRequest { Name = "svc" }, cancellationToken: Ct);
@@ -58,7 +58,7 @@ public sealed class DaprHttpPublishTests
             // Published again (at-least-once): delivered again, applied once.
             using (var again = await Publish(FakeDaprSidecar.PubSubName, cloudEvent))
                 Assert.Equal(HttpStatusCode.NoContent, again.StatusCode);
-            await Eventually.Async(() => sidecar.Deliveries.Count(d => d.EventId == eventId && d.Status == 200), n => n >= 2, 30_000);
+            await Eventually.Async(() => sidecar.Deliveries.Count(d => d.EventId == eventId && d.Status == "SUCCESS"), n => n >= 2, 30_000);
             Assert.Single((await client.ListSnapshotsAsync(new Cv1.ListSnapshotsRequest { BranchId = branch.Id }, cancellationToken: Ct)).Snapshots);
 
             // daprd's errors: an unknown pub/sub component, and a body that is not a CloudEvent.

@@ -23,7 +23,9 @@ public sealed class EndToEndTests
     {
         Tools.Require("buildah", "buildah");
         await using var redis = await RedisServer.StartAsync();
-        await using var sidecar = await FakeDaprSidecar.StartAsync(redis);
+        // Dapr's app API token, as the Kubernetes manifests set it: the sidecar sends it on every call to an app.
+        const string AppToken = "e2e-app-api-token";
+        await using var sidecar = await FakeDaprSidecar.StartAsync(redis, AppToken);
         var root = TestDirectories.Create("e2e");
         var processes = new List<ServiceProcess>();
         OwnedHost? gateway = null;
@@ -37,6 +39,7 @@ public sealed class EndToEndTests
                     ["DAPR_GRPC_PORT"] = sidecar.GrpcPort.ToString(),
                     ["DAPR_HTTP_PORT"] = ServiceProcess.FreePort().ToString(),
                     ["BUILDGRID_REDIS"] = redis.ConnectionString,
+                    ["APP_API_TOKEN"] = AppToken,
                 };
                 foreach (var (key, value) in extra) env[key] = value;
                 return env;
@@ -55,10 +58,12 @@ public sealed class EndToEndTests
             (string, string)[] builds = [("Builds__Registry", registry.RestUrl.Authority), ("Builds__Workers", "2")];
             var workerA = await Start("BuildGrid.Builds", Env("builds", builds));
             var workerB = await Start("BuildGrid.Builds", Env("builds", builds));
-            await sidecar.RegisterAsync("projects", projects.GrpcUrl, projects.RestUrl);
-            await sidecar.RegisterAsync("containers", containers.GrpcUrl, containers.RestUrl);
-            await sidecar.RegisterAsync("registry", registry.GrpcUrl, registry.RestUrl);
+            await sidecar.RegisterAsync("projects", projects.GrpcUrl);
+            await sidecar.RegisterAsync("containers", containers.GrpcUrl);
+            await sidecar.RegisterAsync("registry", registry.GrpcUrl);
+            // Both workers are instances of one app id (competing consumers), as Kubernetes replicas are.
             await sidecar.RegisterAsync("builds", workerA.GrpcUrl);
+            await sidecar.RegisterAsync("builds", workerB.GrpcUrl);
             gateway = await OwnedHost.StartAsync("e2e-gateway", $"--DAPR_GRPC_PORT={sidecar.GrpcPort}");
 
             using var http = new HttpClient { BaseAddress = gateway.RestUrl };
@@ -121,8 +126,8 @@ public sealed class EndToEndTests
             // Every hop went through the sidecar: invocations by app id, events delivered to both subscribers.
             Assert.Contains(sidecar.Invocations, i => i.StartsWith("builds /buildgrid.builds.v1.BuildRuns/StartProjectBuild"));
             Assert.Contains(sidecar.Invocations, i => i.StartsWith("projects /buildgrid.projects.v1.Projects/RenderDockerfile"));
-            Assert.Contains(sidecar.Deliveries, d => d is { App: "projects", Topic: "buildgrid.build.finished", Status: 200 });
-            Assert.Contains(sidecar.Deliveries, d => d is { App: "containers", Topic: "buildgrid.build.finished", Status: 200 });
+            Assert.Contains(sidecar.Deliveries, d => d is { App: "projects", Topic: "buildgrid.build.finished", Status: "SUCCESS" });
+            Assert.Contains(sidecar.Deliveries, d => d is { App: "containers", Topic: "buildgrid.build.finished", Status: "SUCCESS" });
         }
         finally
         {

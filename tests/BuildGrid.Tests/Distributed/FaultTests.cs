@@ -38,7 +38,7 @@ public sealed class FaultTests
             };
             var containers = await ServiceProcess.StartAsync("BuildGrid.Containers", Env("containers"));
             processes.Add(containers);
-            await sidecar.RegisterAsync("containers", containers.GrpcUrl, containers.RestUrl);
+            await sidecar.RegisterAsync("containers", containers.GrpcUrl);
             var workerA = await ServiceProcess.StartAsync("BuildGrid.Builds", Env("builds"));
             var workerB = await ServiceProcess.StartAsync("BuildGrid.Builds", Env("builds"));
             processes.AddRange([workerA, workerB]);
@@ -133,7 +133,7 @@ public sealed class FaultTests
             var registry = await ServiceProcess.StartAsync("BuildGrid.Registry", Env("registry", registryPort));
             var worker = await ServiceProcess.StartAsync("BuildGrid.Builds", Env("builds"));
             processes.AddRange([containers, registry, worker]);
-            await sidecar.RegisterAsync("containers", containers.GrpcUrl, containers.RestUrl);
+            await sidecar.RegisterAsync("containers", containers.GrpcUrl);
 
             using (var setup = GrpcChannel.ForAddress(containers.GrpcUrl))
             {

@@ -152,35 +152,53 @@ public sealed class InternalDoorsTests
     }
 
     [Fact]
-    public async Task In_dapr_mode_event_routes_take_only_the_sidecar_with_its_app_token_on_its_listener()
+    public async Task In_dapr_mode_the_app_callback_takes_only_the_sidecar_with_its_app_token_on_its_listener()
     {
         await using var redis = await RedisServer.StartAsync();
         await using var host = await OwnedHost.StartAsync("doors-dapr", $"--DAPR_HTTP_PORT={ServiceProcess.FreePort()}", "--APP_API_TOKEN=sidecar-app-token",
             $"--BUILDGRID_REDIS={redis.ConnectionString}", "--Builds:Workers=0");
-        const string Route = "/events/buildgrid.audit.recorded";
-        async Task<HttpStatusCode> PostAsync(Uri listener, string? token, Version version)
+        var onTopicEvent = new Method<Dapr.AppCallback.Autogen.Grpc.v1.TopicEventRequest, Dapr.AppCallback.Autogen.Grpc.v1.TopicEventResponse>(
+            MethodType.Unary, "dapr.proto.runtime.v1.AppCallback", "OnTopicEvent",
+            Marshallers.Create(m => Google.Protobuf.MessageExtensions.ToByteArray(m), Dapr.AppCallback.Autogen.Grpc.v1.TopicEventRequest.Parser.ParseFrom),
+            Marshallers.Create(m => Google.Protobuf.MessageExtensions.ToByteArray(m), Dapr.AppCallback.Autogen.Grpc.v1.TopicEventResponse.Parser.ParseFrom));
+        using var channel = GrpcChannel.ForAddress(host.GrpcUrl);
+        async Task<string> DeliverAsync(string? token)
+        {
+            var forged = new Dapr.AppCallback.Autogen.Grpc.v1.TopicEventRequest
+            {
+                Id = Guid.NewGuid().ToString(), Source = "/forged", Type = "buildgrid.events.v1.AuditRecorded", SpecVersion = "1.0",
+                DataContentType = "application/json", Topic = "buildgrid.audit.recorded", PubsubName = "buildgrid-pubsub",
+                Data = Google.Protobuf.ByteString.CopyFromUtf8(new JsonObject { ["principal"] = "forged", ["service"] = "projects", ["action"] = "DeleteProject" }.ToJsonString()),
+            };
+            var headers = new Metadata();
+            if (token is not null)
+                headers.Add("dapr-api-token", token);
+            try
+            {
+                var answer = await channel.CreateCallInvoker().AsyncUnaryCall(onTopicEvent, null, new CallOptions(headers, cancellationToken: Ct), forged);
+                return answer.Status.ToString();
+            }
+            catch (RpcException e)
+            {
+                return e.StatusCode.ToString();
+            }
+        }
+        Assert.Equal(nameof(StatusCode.Unauthenticated), await DeliverAsync(null));
+        Assert.Equal(nameof(StatusCode.Unauthenticated), await DeliverAsync("guessed"));
+        Assert.Equal("Success", await DeliverAsync("sidecar-app-token"));
+        // The HTTP topic routes are gone on both listeners (every app is declared app-protocol grpc).
+        foreach (var (listener, version) in new[] { (host.RestUrl, HttpVersion.Version11), (host.GrpcUrl, HttpVersion.Version20) })
         {
             using var http = new HttpClient { BaseAddress = listener };
-            using var request = new HttpRequestMessage(HttpMethod.Post, Route)
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/events/buildgrid.audit.recorded")
             {
                 Version = version, VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-                Content = new StringContent(new JsonObject
-                {
-                    ["specversion"] = "1.0", ["id"] = Guid.NewGuid().ToString(), ["source"] = "/forged", ["type"] = "buildgrid.events.v1.AuditRecorded",
-                    ["data"] = new JsonObject { ["principal"] = "forged", ["service"] = "projects", ["action"] = "DeleteProject" },
-                }.ToJsonString(), Encoding.UTF8, new MediaTypeHeaderValue("application/cloudevents+json")),
+                Content = new StringContent("{}", Encoding.UTF8, new MediaTypeHeaderValue("application/cloudevents+json")),
             };
-            if (token is not null)
-                request.Headers.Add("dapr-api-token", token);
+            request.Headers.Add("dapr-api-token", "sidecar-app-token");
             using var response = await http.SendAsync(request, Ct);
-            var body = await response.Content.ReadAsStringAsync(Ct);
-            Assert.DoesNotContain("SUCCESS", response.StatusCode == HttpStatusCode.OK ? "" : body);
-            return response.StatusCode;
+            Assert.NotEqual(HttpStatusCode.OK, response.StatusCode);
         }
-        Assert.Equal(HttpStatusCode.Unauthorized, await PostAsync(host.RestUrl, null, HttpVersion.Version11));
-        Assert.Equal(HttpStatusCode.Unauthorized, await PostAsync(host.RestUrl, "guessed", HttpVersion.Version11));
-        Assert.Equal(HttpStatusCode.NotFound, await PostAsync(host.GrpcUrl, "sidecar-app-token", HttpVersion.Version20));
-        Assert.Equal(HttpStatusCode.OK, await PostAsync(host.RestUrl, "sidecar-app-token", HttpVersion.Version11));
     }
 
     [Fact]

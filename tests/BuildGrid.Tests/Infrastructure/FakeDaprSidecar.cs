@@ -2,72 +2,139 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
 using BuildGrid.Tests.DaprStandIn;
+using Dapr.AppCallback.Autogen.Grpc.v1;
+using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
+using Grpc.Net.Client;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using StackExchange.Redis;
 using Yarp.ReverseProxy.Forwarder;
+using TopicStatus = Dapr.AppCallback.Autogen.Grpc.v1.TopicEventResponse.Types.TopicEventResponseStatus;
 
 namespace BuildGrid.Tests.Infrastructure;
 
 /// <summary>
-/// FAKE: stands in for the Dapr sidecar (daprd), which cannot be installed on these machines. It implements the
-/// contracts BuildGrid relies on, and nothing more:
+/// FAKE: stands in for the Dapr sidecar (daprd), which cannot be installed on these machines. It follows daprd 1.14
+/// for an app declared <c>app-protocol: grpc</c>, from Dapr's protos (dapr/proto/runtime/v1/appcallback.proto,
+/// dapr.proto) and its pub/sub and resiliency documentation, and does nothing else:
 /// <list type="bullet">
-/// <item>service invocation: gRPC calls with <c>dapr-app-id</c> metadata are proxied (HTTP/2, trailers intact) to that
-/// app; a missing or unknown app id fails as daprd fails it;</item>
-/// <item>pub/sub: the Dapr gRPC <c>PublishEvent</c> call, and the Dapr HTTP publish API
-/// (<c>POST /v1.0/publish/&lt;pubsub&gt;/&lt;topic&gt;</c> on the HTTP port: a CloudEvent as is, other content wrapped
-/// in one; 204, or 404 ERR_PUBSUB_NOT_FOUND / 400 ERR_PUBSUB_CLOUD_EVENTS_SER), store the CloudEvent on a real Redis list per subscribed app,
-/// and a delivery loop POSTs it to the route the app declared on <c>/dapr/subscribe</c>, retrying a non-2xx or RETRY
-/// answer with backoff and moving a DROP to the dead-letter topic — at-least-once, as Dapr delivers.</item>
+/// <item>service invocation: a gRPC call with <c>dapr-app-id</c> metadata is proxied (HTTP/2, trailers intact) to an
+/// instance of that app (round robin over the instances of one app id); a missing or unknown app id fails as daprd
+/// fails it. Every call to the app carries <c>dapr-api-token</c> when an app API token is set;</item>
+/// <item>subscriptions: when an app is registered (daprd: once the app channel is ready), it calls
+/// <c>AppCallback/ListTopicSubscriptions</c> on the app's gRPC port. One app id is one consumer group
+/// (<c>consumerID: {appID}</c>): each event goes to one instance of each subscribing app id;</item>
+/// <item>publishing: the gRPC <c>PublishEvent</c> call (what the app's DaprClient uses), and the HTTP publish API
+/// (<c>POST /v1.0/publish/&lt;pubsub&gt;/&lt;topic&gt;</c>: a CloudEvent as is, other content wrapped in one; 204, or
+/// 404 ERR_PUBSUB_NOT_FOUND / 400 ERR_PUBSUB_CLOUD_EVENTS_SER). Events wait on a real Redis list per app id and topic;</item>
+/// <item>delivery: <c>AppCallback/OnTopicEvent</c> with the CloudEvent split as daprd splits it (core attributes as fields,
+/// <c>data</c> as JSON bytes for a JSON content type, <c>data_base64</c> decoded, every other attribute in
+/// <c>extensions</c>). SUCCESS acknowledges; DROP (and gRPC Unimplemented) moves the event to the subscription's
+/// dead-letter topic; RETRY, an unknown status or another gRPC error is retried under the resiliency policy
+/// (dapr/components/resiliency.yaml, <c>transient</c>: exponential, 5 retries; intervals shortened for tests), then
+/// dead-lettered. An app that cannot be reached (Unavailable) keeps its events pending until it answers again, as daprd
+/// with app health checks pauses the subscription of an unhealthy app.</item>
 /// </list>
 /// </summary>
 public sealed class FakeDaprSidecar : IAsyncDisposable
 {
+    /// <summary>The one pub/sub component, named as in dapr/components/pubsub.yaml.</summary>
+    public const string PubSubName = "buildgrid-pubsub";
+    /// <summary>The resiliency policy <c>transient</c> of dapr/components/resiliency.yaml: retries after the first attempt.</summary>
+    public const int MaxRetries = 5;
+
+    const string AppCallbackService = "dapr.proto.runtime.v1.AppCallback";
+    static readonly Method<Empty, ListTopicSubscriptionsResponse> ListTopicSubscriptionsMethod = new(MethodType.Unary, AppCallbackService,
+        "ListTopicSubscriptions", Marshal(Empty.Parser), Marshal(ListTopicSubscriptionsResponse.Parser));
+    static readonly Method<TopicEventRequest, TopicEventResponse> OnTopicEventMethod = new(MethodType.Unary, AppCallbackService,
+        "OnTopicEvent", Marshal(TopicEventRequest.Parser), Marshal(TopicEventResponse.Parser));
+
+    static Marshaller<T> Marshal<T>(MessageParser<T> parser) where T : IMessage<T> =>
+        Marshallers.Create(m => m.ToByteArray(), parser.ParseFrom);
+
     readonly WebApplication app;
-    readonly ConcurrentDictionary<string, Uri> grpcApps = new();
-    readonly ConcurrentDictionary<string, List<Subscription>> subscriptions = new();
+    readonly string? appApiToken;
+    readonly ConcurrentDictionary<string, AppInstances> apps = new();
+    readonly ConcurrentDictionary<(string AppId, string Topic), Subscription> subscriptions = new();
     readonly CancellationTokenSource stopping = new();
     readonly List<Task> deliveries = [];
     readonly IConnectionMultiplexer? redis;
-    readonly HttpClient http = new();
 
-    sealed record Subscription(string AppId, Uri RestUrl, string Topic, string Route, string? DeadLetterTopic);
+    sealed record Subscription(string AppId, string Topic, string? DeadLetterTopic);
 
-    public ConcurrentQueue<string> Invocations { get; } = new();
-    /// <summary>Every delivery attempt: app, topic, event id, HTTP status (0 when the app could not be reached).</summary>
-    public ConcurrentQueue<(string App, string Topic, string EventId, int Status)> Deliveries { get; } = new();
-    public int GrpcPort { get; private set; }
-    /// <summary>The Dapr HTTP API's port (HTTP/1.1), as daprd's DAPR_HTTP_PORT.</summary>
-    public int HttpPort { get; private set; }
-    /// <summary>The one pub/sub component, named as in dapr/components/pubsub.yaml.</summary>
-    public const string PubSubName = "buildgrid-pubsub";
-
-    FakeDaprSidecar(WebApplication app, IConnectionMultiplexer? redis) => (this.app, this.redis) = (app, redis);
-
-    /// <summary>Registers an app: its gRPC address for invocation and, with pub/sub, its REST address for subscriptions.</summary>
-    public async Task RegisterAsync(string appId, Uri grpcAddress, Uri? restAddress = null)
+    sealed class AppInstances
     {
-        grpcApps[appId] = grpcAddress;
-        if (restAddress is null || redis is null)
-            return;
-        using var declared = JsonDocument.Parse(await http.GetStringAsync(new Uri(restAddress, "/dapr/subscribe")));
-        foreach (var item in declared.RootElement.EnumerateArray())
+        readonly List<(Uri Address, GrpcChannel Channel)> instances = [];
+        int next;
+
+        public void Add(Uri address)
         {
-            var route = item.TryGetProperty("route", out var r) ? r.GetString()! : item.GetProperty("routes").GetProperty("default").GetString()!;
-            var subscription = new Subscription(appId, restAddress, item.GetProperty("topic").GetString()!, "/" + route.TrimStart('/'),
-                item.TryGetProperty("deadLetterTopic", out var dead) ? dead.GetString() : null);
-            subscriptions.AddOrUpdate(subscription.Topic, _ => [subscription], (_, list) => { lock (list) list.Add(subscription); return list; });
-            lock (deliveries) deliveries.Add(Task.Run(() => DeliverAsync(subscription)));
+            lock (instances)
+            {
+                if (instances.All(i => i.Address != address))
+                    instances.Add((address, GrpcChannel.ForAddress(address)));
+            }
+        }
+
+        public (Uri Address, GrpcChannel Channel) Next()
+        {
+            lock (instances) return instances[next++ % instances.Count];
+        }
+
+        public void Dispose()
+        {
+            lock (instances) foreach (var instance in instances) instance.Channel.Dispose();
         }
     }
 
-    public void Register(string appId, Uri grpcAddress) => grpcApps[appId] = grpcAddress;
+    /// <summary>Every proxied call: "&lt;app id&gt; &lt;gRPC path&gt;".</summary>
+    public ConcurrentQueue<string> Invocations { get; } = new();
+    /// <summary>Every delivery attempt: app, topic, event id, the app's answer (SUCCESS, RETRY, DROP, or the gRPC status code of a failed call).</summary>
+    public ConcurrentQueue<(string App, string Topic, string EventId, string Status)> Deliveries { get; } = new();
+    /// <summary>Every event moved to a dead-letter topic: that topic, and the event id.</summary>
+    public ConcurrentQueue<(string Topic, string EventId)> DeadLetters { get; } = new();
+    public int GrpcPort { get; private set; }
+    /// <summary>The Dapr HTTP API's port (HTTP/1.1), as daprd's DAPR_HTTP_PORT.</summary>
+    public int HttpPort { get; private set; }
+    /// <summary>The first retry interval (daprd's exponential policy doubles it each time).</summary>
+    public TimeSpan RetryInterval { get; init; } = TimeSpan.FromMilliseconds(50);
 
-    public static async Task<FakeDaprSidecar> StartAsync(RedisServer? pubsubRedis = null)
+    FakeDaprSidecar(WebApplication app, IConnectionMultiplexer? redis, string? appApiToken) =>
+        (this.app, this.redis, this.appApiToken) = (app, redis, appApiToken);
+
+    /// <summary>Registers an instance of an app by its gRPC address (the app port), and with pub/sub asks it for its subscriptions.</summary>
+    public async Task RegisterAsync(string appId, Uri grpcAddress)
+    {
+        var instances = apps.GetOrAdd(appId, _ => new AppInstances());
+        instances.Add(grpcAddress);
+        if (redis is null)
+            return;
+        using var channel = GrpcChannel.ForAddress(grpcAddress);
+        var declared = await channel.CreateCallInvoker().AsyncUnaryCall(ListTopicSubscriptionsMethod, null, CallOptions(), new Empty());
+        foreach (var item in declared.Subscriptions.Where(s => s.PubsubName == PubSubName))
+        {
+            var subscription = new Subscription(appId, item.Topic, item.DeadLetterTopic is { Length: > 0 } dead ? dead : null);
+            if (subscriptions.TryAdd((appId, item.Topic), subscription))
+                lock (deliveries) deliveries.Add(Task.Run(() => DeliverAsync(subscription)));
+        }
+    }
+
+    /// <summary>Registers an app for service invocation only.</summary>
+    public void Register(string appId, Uri grpcAddress) => apps.GetOrAdd(appId, _ => new AppInstances()).Add(grpcAddress);
+
+    CallOptions CallOptions(CancellationToken cancellationToken = default)
+    {
+        var headers = new Metadata();
+        if (appApiToken is not null)
+            headers.Add("dapr-api-token", appApiToken);
+        return new CallOptions(headers, cancellationToken: cancellationToken);
+    }
+
+    /// <summary>Starts the stand-in; with <paramref name="pubsubRedis"/>, pub/sub on it; with <paramref name="appApiToken"/>, Dapr's app API token.</summary>
+    public static async Task<FakeDaprSidecar> StartAsync(RedisServer? pubsubRedis = null, string? appApiToken = null, TimeSpan? retryInterval = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         ListenOptions? grpcListener = null, httpListener = null;
@@ -84,7 +151,7 @@ public sealed class FakeDaprSidecar : IAsyncDisposable
         builder.Services.AddSingleton(sp => new PublishService(sp.GetRequiredService<Holder>().Sidecar!));
         builder.Services.AddSingleton<Holder>();
         var app = builder.Build();
-        var sidecar = new FakeDaprSidecar(app, redis);
+        var sidecar = new FakeDaprSidecar(app, redis, appApiToken) { RetryInterval = retryInterval ?? TimeSpan.FromMilliseconds(50) };
         app.Services.GetRequiredService<Holder>().Sidecar = sidecar;
         app.MapGrpcService<PublishService>();
         var invoker = new HttpMessageInvoker(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false, UseCookies = false });
@@ -130,7 +197,7 @@ public sealed class FakeDaprSidecar : IAsyncDisposable
         app.Map("/{**path}", async (HttpContext context, IHttpForwarder forwarder) =>
         {
             var appId = context.Request.Headers["dapr-app-id"].ToString();
-            if (appId.Length == 0 || !sidecar.grpcApps.TryGetValue(appId, out var target))
+            if (appId.Length == 0 || !sidecar.apps.TryGetValue(appId, out var instances))
             {
                 context.Response.ContentType = "application/grpc";
                 context.Response.AppendTrailer("grpc-status", appId.Length == 0 ? "3" : "14");
@@ -138,7 +205,9 @@ public sealed class FakeDaprSidecar : IAsyncDisposable
                 return;
             }
             sidecar.Invocations.Enqueue($"{appId} {context.Request.Path}");
-            await forwarder.SendAsync(context, target.ToString().TrimEnd('/'), invoker, config);
+            if (sidecar.appApiToken is not null)
+                context.Request.Headers["dapr-api-token"] = sidecar.appApiToken;
+            await forwarder.SendAsync(context, instances.Next().Address.ToString().TrimEnd('/'), invoker, config);
         });
         await app.StartAsync();
         // Kestrel writes the bound port back into each listener's endpoint.
@@ -152,25 +221,48 @@ public sealed class FakeDaprSidecar : IAsyncDisposable
 
     async Task PublishAsync(PublishEventRequest request)
     {
-        if (redis is null)
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, "no pub/sub component"));
+        if (redis is null || request.PubsubName != PubSubName)
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"pubsub {request.PubsubName} is not found"));
         await EnqueueAsync(request.Topic, request.Data.ToByteArray());
     }
 
     async Task EnqueueAsync(string topic, byte[] envelope)
     {
-        if (!subscriptions.TryGetValue(topic, out var list))
-            return;
-        Subscription[] targets;
-        lock (list) targets = [.. list];
-        foreach (var subscription in targets)
+        foreach (var subscription in subscriptions.Values.Where(s => s.Topic == topic))
             await redis!.GetDatabase().ListLeftPushAsync(Queue(subscription.AppId, subscription.Topic), envelope);
+    }
+
+    /// <summary>The CloudEvent as daprd hands it to a gRPC app (daprd 1.14, pkg/runtime/subscription: publishMessageGRPC).</summary>
+    static TopicEventRequest ToTopicEvent(JsonElement cloudEvent, Subscription subscription)
+    {
+        string Text(string name) => cloudEvent.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
+        var request = new TopicEventRequest
+        {
+            Id = Text("id"), Source = Text("source"), Type = Text("type"), SpecVersion = Text("specversion"),
+            DataContentType = Text("datacontenttype"), Topic = subscription.Topic, PubsubName = PubSubName,
+        };
+        if (cloudEvent.TryGetProperty("data_base64", out var base64) && base64.ValueKind == JsonValueKind.String)
+            request.Data = ByteString.FromBase64(base64.GetString()!);
+        else if (cloudEvent.TryGetProperty("data", out var data) && data.ValueKind != JsonValueKind.Null)
+        {
+            var type = request.DataContentType;
+            if (type.StartsWith("text/", StringComparison.OrdinalIgnoreCase) && data.ValueKind == JsonValueKind.String)
+                request.Data = ByteString.CopyFromUtf8(data.GetString()!);
+            else if (type.Contains("json", StringComparison.OrdinalIgnoreCase))
+                request.Data = ByteString.CopyFromUtf8(data.GetRawText());
+        }
+        string[] core = ["id", "source", "type", "specversion", "datacontenttype", "data", "data_base64"];
+        var extensions = new Struct();
+        foreach (var property in cloudEvent.EnumerateObject().Where(p => !core.Contains(p.Name)))
+            extensions.Fields[property.Name] = Value.Parser.ParseJson(property.Value.GetRawText());
+        request.Extensions = extensions;
+        return request;
     }
 
     async Task DeliverAsync(Subscription subscription)
     {
         var db = redis!.GetDatabase();
-        var backoff = TimeSpan.FromMilliseconds(50);
+        var instances = apps[subscription.AppId];
         while (!stopping.IsCancellationRequested)
         {
             var item = await db.ListRightPopAsync(Queue(subscription.AppId, subscription.Topic));
@@ -180,38 +272,54 @@ public sealed class FakeDaprSidecar : IAsyncDisposable
                 continue;
             }
             byte[] body = item!;
-            var eventId = JsonDocument.Parse(body).RootElement.TryGetProperty("id", out var id) ? id.GetString() ?? "" : "";
-            string? status = null;
-            var code = 0;
-            try
+            using var document = JsonDocument.Parse(body);
+            var request = ToTopicEvent(document.RootElement, subscription);
+            var retries = 0;
+            var interval = RetryInterval;
+            while (!stopping.IsCancellationRequested)
             {
-                using var content = new ByteArrayContent(body);
-                content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/cloudevents+json");
-                using var response = await http.PostAsync(new Uri(subscription.RestUrl, subscription.Route), content, stopping.Token);
-                code = (int)response.StatusCode;
-                if (response.IsSuccessStatusCode)
+                string status;
+                try
                 {
-                    var text = await response.Content.ReadAsStringAsync(stopping.Token);
-                    status = text.Length == 0 ? "SUCCESS" : JsonDocument.Parse(text).RootElement.GetProperty("status").GetString();
+                    var response = await instances.Next().Channel.CreateCallInvoker()
+                        .AsyncUnaryCall(OnTopicEventMethod, null, CallOptions(stopping.Token), request);
+                    status = response.Status switch
+                    {
+                        TopicStatus.Success => "SUCCESS",
+                        TopicStatus.Drop => "DROP",
+                        TopicStatus.Retry => "RETRY",
+                        _ => "UNKNOWN",
+                    };
                 }
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException) { }
-            Deliveries.Enqueue((subscription.AppId, subscription.Topic, eventId, code));
-            if (status == "SUCCESS")
-            {
-                backoff = TimeSpan.FromMilliseconds(50);
-            }
-            else if (status == "DROP")
-            {
-                if (subscription.DeadLetterTopic is { } dead)
-                    await db.ListLeftPushAsync($"standin:deadletter:{dead}", body);
-            }
-            else
-            {
-                // Not delivered: back to the front of the line, and wait before trying again.
-                await db.ListRightPushAsync(Queue(subscription.AppId, subscription.Topic), body);
-                await Task.Delay(backoff).ConfigureAwait(false);
-                backoff = TimeSpan.FromMilliseconds(Math.Min(2000, backoff.TotalMilliseconds * 2));
+                catch (RpcException e) when (!stopping.IsCancellationRequested)
+                {
+                    status = e.StatusCode.ToString();
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+                Deliveries.Enqueue((subscription.AppId, subscription.Topic, request.Id, status));
+                if (status == "SUCCESS")
+                    break;
+                if (status == nameof(StatusCode.Unavailable))
+                {
+                    // The app is away (app health check failing): the event stays pending, the subscription waits.
+                    await Task.Delay(200).ConfigureAwait(false);
+                    continue;
+                }
+                if (status is "DROP" or nameof(StatusCode.Unimplemented) || retries == MaxRetries)
+                {
+                    if (subscription.DeadLetterTopic is { } dead)
+                    {
+                        DeadLetters.Enqueue((dead, request.Id));
+                        await EnqueueAsync(dead, body);
+                    }
+                    break;
+                }
+                retries++;
+                await Task.Delay(interval).ConfigureAwait(false);
+                interval *= 2;
             }
         }
     }
@@ -233,7 +341,7 @@ public sealed class FakeDaprSidecar : IAsyncDisposable
         await Task.WhenAll(pending).ContinueWith(_ => { }, TaskScheduler.Default);
         await app.StopAsync();
         await app.DisposeAsync();
+        foreach (var instances in apps.Values) instances.Dispose();
         if (redis is not null) await redis.DisposeAsync();
-        http.Dispose();
     }
 }

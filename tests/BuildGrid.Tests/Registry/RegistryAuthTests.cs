@@ -291,6 +291,15 @@ public sealed class RegistryAuthTests
         }
 
         // Roles bound what a token can carry: a developer of team-a pushes there but may not delete (owner) or touch team-b.
+        // (The registry re-checks a token's user against the identity: "dev" must exist, with that role.)
+        using (var channel = GrpcChannel.ForAddress(host.GrpcUrl))
+        {
+            var identity = new BuildGrid.Identity.V1.Identity.IdentityClient(channel);
+            var admin = new Metadata { { "authorization", Basic("admin", Password).ToString() } };
+            await identity.CreateUserAsync(new BuildGrid.Identity.V1.CreateUserRequest { Name = "dev", Password = "dev-Pa55word-x" }, admin, cancellationToken: Ct);
+            await identity.GrantRoleAsync(new BuildGrid.Identity.V1.GrantRoleRequest { Namespace = "team-a", Principal = "dev", Role = BuildGrid.Identity.V1.Role.Developer },
+                admin, cancellationToken: Ct);
+        }
         var developer = host.App.Services.GetRequiredService<RegistryTokens>().Issue(
             Principal.User("dev", isAdmin: false, new Dictionary<string, Role> { ["team-a"] = Role.Developer }),
             [new RegistryAccess("repository", "team-a/one", ["pull", "push", "delete"]), new RegistryAccess("repository", "team-b/two", ["pull", "push"])]).Token;

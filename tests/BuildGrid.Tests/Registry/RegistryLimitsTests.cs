@@ -121,6 +121,55 @@ public sealed class RegistryLimitsTests
     }
 
     [Fact]
+    public async Task A_client_that_stops_reading_a_large_blob_is_disconnected()
+    {
+        // BUILDGRID_MIN_RESPONSE_RATE (4 MiB/s here, to keep the test short): below Kestrel's own floor of 240 B/s a
+        // pending 1 MiB write was given over an hour, so a stalled reader held its connection and buffers for good.
+        var dataDir = TestDirectories.Create("registry-stall");
+        var (app, rest, _) = await StandaloneFixture.StartAsync(dataDir, null, "--BUILDGRID_MIN_RESPONSE_RATE=4194304");
+        try
+        {
+            using var http = new HttpClient { BaseAddress = rest };
+            var blob = new TestBlob(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24 << 20), "application/octet-stream");
+            await new V2Client(http).PushBlobAsync("team/stall", blob);
+
+            using var tcp = new TcpClient { ReceiveBufferSize = 4096 };
+            await tcp.ConnectAsync(rest.Host, rest.Port, Ct);
+            var stream = tcp.GetStream();
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET /v2/team/stall/blobs/{blob.Digest} HTTP/1.1\r\nHost: {rest.Authority}\r\n\r\n"), Ct);
+            var buffer = new byte[1 << 20];
+            long received = await stream.ReadAsync(buffer.AsMemory(0, 1024), Ct);
+            Assert.StartsWith("HTTP/1.1 200", Encoding.ASCII.GetString(buffer, 0, (int)received));
+            // The client stops reading; then, well past the grace period, it drains as fast as it can. A connection the
+            // server dropped ends far short of the blob; one it kept delivers all of it.
+            await Task.Delay(TimeSpan.FromSeconds(30), Ct);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(60));
+            try
+            {
+                int read;
+                while ((read = await stream.ReadAsync(buffer, timeout.Token)) > 0)
+                    received += read;
+            }
+            catch (IOException)
+            {
+                // reset by the server: dropped, as it should be
+            }
+            Assert.True(received < blob.Size, $"the stalled reader was not disconnected: it still got {received} bytes of a {blob.Size}-byte blob");
+
+            // A reader that keeps up gets the whole blob.
+            using var whole = await http.GetAsync($"/v2/team/stall/blobs/{blob.Digest}", Ct);
+            Assert.Equal(blob.Size, (await whole.Content.ReadAsByteArrayAsync(Ct)).LongLength);
+        }
+        finally
+        {
+            await app.StopAsync(Ct);
+            await app.DisposeAsync();
+            TestDirectories.TryDelete(dataDir);
+        }
+    }
+
+    [Fact]
     public async Task Invalid_settings_stop_the_start()
     {
         var dataDir = TestDirectories.Create("registry-settings");

@@ -24,15 +24,28 @@ public sealed class HarborService(Registry.V1.Registry.RegistryClient registry) 
         var (page, size) = Paging(request.Page, request.PageSize.Length > 0 ? request.PageSize : request.Pagesize);
         var result = await registry.ListNamespacesAsync(new ListNamespacesRequest { Page = page, PageSize = size, NameContains = request.ProjectName }, Caller.Options(context));
         var response = new Hv1.ListProjectsResponse();
+        var caller = Access.PrincipalOf(context);
         response.Items.AddRange(result.Namespaces.Select(n => new HarborProject
         {
-            Togglable = true, CreationTime = Time(n.CreateTime), CreationTimeStr = "", CurrentUserRoleId = 1, Deleted = 0,
+            Togglable = true, CreationTime = Time(n.CreateTime), CreationTimeStr = "", CurrentUserRoleId = HarborRoleId(caller, n.Name), Deleted = 0,
             Name = n.Name, OwnerId = 1, OwnerName = "", ProjectId = n.Id, Public = n.Public ? 1 : 0, RepoCount = n.RepositoryCount,
             UpdateTime = Time(n.UpdateTime),
         }));
         TotalCount(context, result.TotalSize);
         return response;
     }
+
+    /// <summary>
+    /// The caller's role in a project as Harbor numbers it: 1 project admin (an owner, or a system admin), 2 developer,
+    /// 3 guest; 0 when it holds none (an anonymous caller on a public project), as Harbor answers it.
+    /// </summary>
+    internal static int HarborRoleId(Principal caller, string project) => caller.RoleIn(project) switch
+    {
+        Role.Owner => 1,
+        Role.Developer => 2,
+        Role.Guest => 3,
+        _ => 0,
+    };
 
     public override async Task<Hv1.ListRepositoriesResponse> ListRepositories(Hv1.ListRepositoriesRequest request, ServerCallContext context)
     {

@@ -26,6 +26,7 @@ internal static class ImageMarketCodes
     public const int Unauthenticated = 10401;
     public const int Forbidden = 10403;
     public const int TooLarge = 10413;
+    public const int TooManyRequests = 10429;
     public const int Internal = 10100;
 
     public static readonly Value Nothing = Value.ForString("");

@@ -21,13 +21,14 @@ internal static class ImageMarketExtensions
                 401 => new Envelope { Code = ImageMarketCodes.Unauthenticated, ErrMsg = message.Length > 0 ? message : "credentials required", Content = ImageMarketCodes.Failed },
                 403 => new Envelope { Code = ImageMarketCodes.Forbidden, ErrMsg = message.Length > 0 ? message : "permission denied", Content = ImageMarketCodes.Failed },
                 413 => new Envelope { Code = ImageMarketCodes.TooLarge, ErrMsg = "request body too large", Content = ImageMarketCodes.Failed },
+                429 => new Envelope { Code = ImageMarketCodes.TooManyRequests, ErrMsg = message.Length > 0 ? message : "too many requests; retry later", Content = ImageMarketCodes.Failed },
                 >= 500 => ImageMarketCodes.InternalError(),
                 _ => ImageMarketCodes.Invalid(message.Length > 0 ? message : "the request could not be read"),
             };
             // The envelope's rule: every answer is HTTP 200 except a route or method that does not exist, missing or
             // insufficient credentials (401 with its challenge, 403) and a body over the limit (413), which HTTP clients
-            // and proxies must see as such.
-            context.Response.StatusCode = status is 404 or 405 or 401 or 403 or 413 ? status : StatusCodes.Status200OK;
+            // and proxies must see as such, and too many requests (429 with Retry-After).
+            context.Response.StatusCode = status is 404 or 405 or 401 or 403 or 413 or 429 ? status : StatusCodes.Status200OK;
             context.Response.ContentType = "application/json; charset=utf-8";
             // Compact, like the transcoder's own output.
             await context.Response.WriteAsync(System.Text.Json.Nodes.JsonNode.Parse(Formatter.Format(envelope))!.ToJsonString());

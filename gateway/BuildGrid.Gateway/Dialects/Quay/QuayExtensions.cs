@@ -28,6 +28,7 @@ internal static class QuayExtensions
                 405 or 501 => (405, "invalid_request"),
                 409 => (409, "invalid_request"),
                 413 => (413, "invalid_request"),
+                429 => (429, "too_many_requests"),
                 >= 500 => (500, "internal_error"),
                 _ => (status, "invalid_request"),
             };
@@ -38,6 +39,7 @@ internal static class QuayExtensions
                 >= 500 => "Internal Server Error",
                 413 => "The request body is larger than this endpoint accepts",
                 401 when message.Length == 0 => "Authentication required",
+                429 when message.Length == 0 => "Too many requests; retry later",
                 _ => message.Length > 0 ? message : "The request could not be read",
             };
             context.Response.StatusCode = code;

@@ -45,7 +45,8 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.InvalidArgument)
         {
-            throw Bad("Invalid repository name");
+            throw Bad(Core.Errors.Errors.Info(e)?.Metadata.TryGetValue("field", out var field) == true && field == "description"
+                ? e.Status.Detail : "Invalid repository name");
         }
         SetStatus(context, StatusCodes.Status201Created);
         return new CreatedRepository { Namespace = ns, Name = request.Repository, Kind = "image" };
@@ -172,6 +173,10 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
                      ("eventConfig", request.EventConfig is null) })
             if (missing)
                 throw Bad($"'{field}' is a required property");
+        // Checked here too, before a deep message crosses to the Registry (whose parser would refuse it as a transport error).
+        foreach (var (field, value) in new[] { ("config", request.Config), ("eventConfig", request.EventConfig) })
+            if (RepositoryLimits.ConfigProblem(value, field) is { } problem)
+                throw Bad(problem);
         var create = new Rv1.CreateNotificationRequest
         {
             Repository = InPath(request.Repository), Event = request.Event, Method = request.Method, Config = request.Config, EventConfig = request.EventConfig,

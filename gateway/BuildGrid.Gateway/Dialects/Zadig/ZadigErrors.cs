@@ -55,6 +55,7 @@ internal static class ZadigErrors
         405 => "Method Not Allowed",
         409 => "Conflict",
         413 => "Request Entity Too Large",
+        429 => "Too Many Requests",
         503 => "Service Unavailable",
         _ => status >= 500 ? "Internal Error" : "Bad Request",
     };

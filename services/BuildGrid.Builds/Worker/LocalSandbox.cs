@@ -1,0 +1,367 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using BuildGrid.Builds.V1;
+using BuildGrid.Core.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace BuildGrid.Builds.Worker;
+
+/// <summary>
+/// The local-sandbox executor's isolation (see SANDBOX.md beside this file): every build script runs under bubblewrap
+/// (<c>bwrap</c>) in its own user, mount, PID, IPC, UTS and network namespaces, as an unprivileged uid leased to the run
+/// from a pool (<see cref="BuildsOptions.SandboxUidBase"/>, applied with <c>setpriv</c>, no capabilities), seeing only
+/// the host's tools read-only, a filtered <c>/etc</c>, a private <c>/tmp</c>, its own <c>/proc</c>, its workspace and its
+/// cache dir. Its network is pasta's (outbound only: the host's loopback, its own addresses and link-local/metadata
+/// addresses are unreachable) or none. Limits are rlimits (<c>prlimit</c>: address space, processes of the leased uid);
+/// CPU is not limited, and the run records that its limits were not enforced.
+/// </summary>
+public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<BuildsOptions> options)
+{
+    public const string Executor = "local-sandbox";
+
+    [DllImport("libc", EntryPoint = "geteuid")]
+    private static extern uint GetEuid();
+
+    static readonly uint Euid = OperatingSystem.IsLinux() ? GetEuid() : 1;
+
+    /// <summary>Whether scripts run unsandboxed (Builds:Sandbox=none, development only).</summary>
+    public bool Disabled => string.Equals(options.Value.Sandbox, "none", StringComparison.OrdinalIgnoreCase);
+
+    readonly ConcurrentQueue<int> freeUids = new(Enumerable.Range(0, options.Value.SandboxUids).Select(i => options.Value.SandboxUidBase + i));
+
+    /// <summary>Files under <c>/etc</c> no run sees: password hashes, sudo rules, SSH host keys, TLS private keys, registry logins.</summary>
+    static readonly string[] HiddenEtc =
+    [
+        "shadow", "shadow-", "gshadow", "gshadow-", "sudoers", "sudoers.d", "ssh", "ssl/private", "containers/auth.json",
+        "security/opasswd", "buildgrid",
+    ];
+
+    /// <summary>
+    /// Refuses to start the worker when the sandbox cannot run: a missing tool or a kernel that forbids the namespaces.
+    /// Starts a real sandbox (both network modes) running <c>true</c>; throws with a one-line reason.
+    /// </summary>
+    public async Task CheckAsync(CancellationToken cancellationToken)
+    {
+        foreach (var tool in Euid == 0 ? new[] { "bwrap", "setpriv", "prlimit", "pasta", "ip" } : ["bwrap", "prlimit", "pasta", "ip"])
+        {
+            if (Find(tool) is null)
+                throw new InvalidOperationException(
+                    $"Builds: the build sandbox needs '{tool}' on PATH (apt-get install bubblewrap passt iproute2 util-linux); set Builds:Sandbox=none only for development");
+        }
+        var probe = Path.Combine(settings.DataDir, "builds", "workspaces", $"sandbox-check-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(probe);
+        try
+        {
+            foreach (var network in new[] { "none", "" })
+            {
+                using var lease = Open(probe, probe, new RunSpec { Network = network });
+                await lease.HandOverAsync(cancellationToken);
+                var lines = new List<string>();
+                var (file, arguments) = lease.Wrap("true", []);
+                var result = await ProcessRunner.RunAsync(file, arguments, probe, new Dictionary<string, string> { ["PATH"] = DefaultPath }, lines.Add, cancellationToken);
+                if (result.ExitCode != 0)
+                    throw new InvalidOperationException(
+                        $"Builds: the build sandbox cannot start (bwrap{(network == "" ? " with pasta" : "")} exited with {result.ExitCode}: {string.Join(" ", lines).Trim()}); " +
+                        "this machine must allow unprivileged user namespaces (kernel.unprivileged_userns_clone=1); set Builds:Sandbox=none only for development");
+            }
+        }
+        finally
+        {
+            try { Directory.Delete(probe, recursive: true); }
+            catch (IOException) { }
+        }
+    }
+
+    public const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+    /// <summary>
+    /// The sandbox of one attempt: leases a uid (when the worker runs as root), hands the workspace and cache dir to it, and
+    /// takes them back on dispose. Throws <see cref="RunExecutor.StepFailed"/> when every uid of the pool is in use.
+    /// </summary>
+    public Lease Open(string workspace, string cache, RunSpec spec)
+    {
+        var value = options.Value;
+        var memory = spec.Resources?.MemoryLimitMib > 0 ? spec.Resources.MemoryLimitMib : value.DefaultMemoryMiB;
+        var pids = spec.Resources?.PidsLimit > 0 ? spec.Resources.PidsLimit : value.DefaultPids;
+        var cpu = spec.Resources?.CpuLimitMillicores > 0 ? spec.Resources.CpuLimitMillicores : value.DefaultCpuMillicores;
+        var record = new RunSandbox
+        {
+            Executor = Disabled ? "none" : Executor, Network = Disabled ? "host" : spec.Network == "none" ? "none" : "pasta",
+            MemoryLimitMib = memory, PidsLimit = pids, CpuLimitMillicores = cpu, Limits = Disabled ? "none" : "rlimit", LimitsEnforced = false,
+        };
+        if (Disabled)
+            return new Lease(this, record, workspace, cache, uid: null);
+        int? uid = null;
+        if (Euid == 0)
+        {
+            AllowTraverse(workspace, cache);
+            if (!freeUids.TryDequeue(out var leased))
+                throw new RunExecutor.StepFailed($"every sandbox uid is in use ({value.SandboxUids} from {value.SandboxUidBase}); raise Builds:SandboxUids");
+            uid = leased;
+        }
+        record.Uid = (int)(uid ?? (int)Euid);
+        return new Lease(this, record, workspace, cache, uid);
+    }
+
+    void Release(int uid) => freeUids.Enqueue(uid);
+
+    /// <summary>
+    /// bwrap binds the workspace and cache dir as the leased uid, which must therefore reach them: the directories above
+    /// them in the data dir get search permission for others (0711: no listing), their files stay 0600. Inside the
+    /// sandbox the data dir is an empty tmpfs anyway.
+    /// </summary>
+    void AllowTraverse(params string[] paths)
+    {
+        if (OperatingSystem.IsWindows())
+            return;
+        var root = Path.GetFullPath(settings.DataDir);
+        foreach (var path in paths)
+        {
+            for (var dir = Path.GetDirectoryName(Path.GetFullPath(path)); dir is not null && dir.Length >= root.Length; dir = Path.GetDirectoryName(dir))
+            {
+                var mode = File.GetUnixFileMode(dir);
+                if ((mode & UnixFileMode.OtherExecute) == 0)
+                    File.SetUnixFileMode(dir, mode | UnixFileMode.OtherExecute);
+            }
+        }
+    }
+
+    string DataDir => settings.DataDir;
+
+    /// <summary>One attempt's sandbox: wraps each command the run executes, and owns the leased uid until disposed.</summary>
+    public sealed class Lease : IDisposable
+    {
+        readonly LocalSandbox sandbox;
+        readonly string workspace;
+        readonly string cache;
+        readonly int? uid;
+        bool handedOver;
+
+        internal Lease(LocalSandbox sandbox, RunSandbox record, string workspace, string cache, int? uid)
+        {
+            this.sandbox = sandbox;
+            Record = record;
+            this.workspace = workspace;
+            this.cache = cache;
+            this.uid = uid;
+        }
+
+        /// <summary>What the run's API record says about its isolation.</summary>
+        public RunSandbox Record { get; }
+
+        /// <summary>Gives the workspace and cache dir to the leased uid (before the script runs), without following links.</summary>
+        public async Task HandOverAsync(CancellationToken cancellationToken)
+        {
+            if (uid is not { } owner)
+                return;
+            await ChownAsync(owner, cancellationToken);
+            handedOver = true;
+        }
+
+        /// <summary>
+        /// Takes the workspace back for the worker once no process of the sandbox is left: owned by the worker again, and
+        /// <c>.buildgrid</c> (where the worker writes next) a plain directory without links the script could have planted.
+        /// </summary>
+        public async Task TakeBackAsync(CancellationToken cancellationToken)
+        {
+            if (handedOver)
+                await ChownAsync((int)Euid, cancellationToken);
+            handedOver = false;
+            var meta = Path.Combine(workspace, ".buildgrid");
+            var info = new DirectoryInfo(meta);
+            if (info.LinkTarget is not null || File.Exists(meta))
+                File.Delete(meta);
+            Directory.CreateDirectory(meta);
+            foreach (var entry in new DirectoryInfo(meta).EnumerateFileSystemInfos())
+            {
+                if (entry.LinkTarget is not null || entry is DirectoryInfo)
+                {
+                    if (entry is DirectoryInfo { LinkTarget: null } directory) directory.Delete(recursive: true);
+                    else entry.Delete();
+                }
+            }
+        }
+
+        async Task ChownAsync(int owner, CancellationToken cancellationToken)
+        {
+            var id = owner.ToString(CultureInfo.InvariantCulture);
+            var result = await ProcessRunner.RunAsync("chown", ["-R", "-P", $"{id}:{id}", "--", workspace, cache], workspace,
+                new Dictionary<string, string> { ["PATH"] = DefaultPath }, _ => { }, cancellationToken);
+            if (result.Killed) cancellationToken.ThrowIfCancellationRequested();
+            if (result.ExitCode != 0)
+                throw new IOException($"the workspace could not be handed to the sandbox's uid {id} (chown exited with code {result.ExitCode})");
+        }
+
+        /// <summary>The command line that runs <paramref name="file"/> inside this sandbox (as is with Builds:Sandbox=none).</summary>
+        public (string File, IReadOnlyList<string> Arguments) Wrap(string file, IReadOnlyList<string> arguments)
+        {
+            if (sandbox.Disabled)
+                return (file, arguments);
+            var command = new List<string>();
+            // rlimits survive setpriv and apply to every process of the sandbox; RLIMIT_NPROC counts the leased uid's processes.
+            command.AddRange(["--as=" + ((long)Record.MemoryLimitMib * 1024 * 1024).ToString(CultureInfo.InvariantCulture)]);
+            if (uid is not null)
+                command.Add("--nproc=" + Record.PidsLimit.ToString(CultureInfo.InvariantCulture));
+            // The worker (.NET) ignores SIGPIPE, and an ignored signal stays ignored across exec: pasta refuses to start
+            // so ("Couldn't install signal handlers") and a script's `yes | head` would misbehave. Every signal is reset.
+            command.AddRange(["--", "env", "--default-signal"]);
+            if (uid is { } leased)
+            {
+                var id = leased.ToString(CultureInfo.InvariantCulture);
+                command.AddRange(["setpriv", $"--reuid={id}", $"--regid={id}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--"]);
+            }
+            if (Record.Network == "pasta")
+            {
+                // pasta (passt) gives the namespace outbound TCP/UDP through the host's sockets: no port is forwarded in
+                // either direction (-t/-u/-T/-U none), the gateway is not mapped to the host (--no-map-gw); the routes
+                // below refuse link-local (cloud metadata) and this host's own addresses before the script starts.
+                command.AddRange(["pasta", "--config-net", "--quiet", "-t", "none", "-u", "none", "-T", "none", "-U", "none", "--no-map-gw", "--",
+                    "sh", "-c", Routes(), "sh"]);
+            }
+            command.AddRange(Bwrap());
+            command.Add(file);
+            command.AddRange(arguments);
+            return ("prlimit", command);
+        }
+
+        string Routes()
+        {
+            var ip = Find("ip") ?? "ip";
+            var lines = new List<string> { "set -e", $"{ip} route replace prohibit 169.254.0.0/16", $"{ip} -6 route replace prohibit fe80::/10 2>/dev/null || true" };
+            foreach (var address in System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+                .SelectMany(n => n.GetIPProperties().UnicastAddresses).Select(u => u.Address)
+                .Where(a => !System.Net.IPAddress.IsLoopback(a) && !a.IsIPv6LinkLocal))
+            {
+                lines.Add(address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
+                    ? $"{ip} -6 route replace prohibit {address}/128 2>/dev/null || true"
+                    : $"{ip} route replace prohibit {address}/32");
+            }
+            lines.Add("exec \"$@\"");
+            return string.Join('\n', lines);
+        }
+
+        List<string> Bwrap()
+        {
+            var id = Record.Uid.ToString(CultureInfo.InvariantCulture);
+            var args = new List<string>
+            {
+                "bwrap", "--die-with-parent", "--new-session", "--unshare-user", "--uid", id, "--gid", id,
+                "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", "buildgrid-run",
+            };
+            if (Record.Network == "none")
+                args.Add("--unshare-net");
+            ToolRoot(args);
+            args.AddRange(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/run"]);
+            // BuildGrid's data dir is an empty tmpfs inside (even where it lies under a bound tree); only this run's
+            // workspace and cache dir are bound into it, read-write.
+            args.AddRange(["--tmpfs", sandbox.DataDir, "--bind", workspace, workspace]);
+            if (cache != workspace)
+                args.AddRange(["--bind", cache, cache]);
+            args.AddRange(["--chdir", workspace, "--"]);
+            return args;
+        }
+
+        /// <summary>Whether <c>buildah bud</c> runs sandboxed (the worker runs as root and the sandbox is on).</summary>
+        public bool IsolatesBuildah => !sandbox.Disabled && Euid == 0;
+
+        /// <summary>
+        /// The command line of <c>buildah bud</c>. buildah runs as the worker (root: its image storage is shared), in
+        /// bwrap's mount, PID, IPC, UTS and network namespaces with only the capabilities <c>--isolation chroot</c> needs,
+        /// seeing the tools, its storage, the workspace and the step's auth directory, and no network at all: the worker
+        /// pulls every image bud reads before, and pushes after. The Dockerfile's RUN steps run inside that.
+        /// </summary>
+        public (string File, IReadOnlyList<string> Arguments) WrapBuildah(string buildah, IReadOnlyList<string> arguments, string storage, string auth)
+        {
+            if (!IsolatesBuildah)
+                return (buildah, arguments);
+            var args = new List<string> { "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--hostname", "buildgrid-run" };
+            foreach (var capability in BuildahCapabilities)
+                args.AddRange(["--cap-add", "CAP_" + capability]);
+            ToolRoot(args);
+            Directory.CreateDirectory(Path.Combine(storage, "tmp"));
+            // buildah writes lock files under /etc/containers/networks: /etc/containers is a tmpfs holding the host's
+            // configuration (policy.json, registries.conf …) read-only and a writable, empty networks directory.
+            if (Directory.Exists("/etc/containers"))
+            {
+                args.AddRange(["--tmpfs", "/etc/containers"]);
+                foreach (var entry in Directory.EnumerateFileSystemEntries("/etc/containers"))
+                {
+                    if (Path.GetFileName(entry) is not ("networks" or "auth.json"))
+                        args.AddRange(["--ro-bind", entry, entry]);
+                }
+                args.AddRange(["--dir", "/etc/containers/networks"]);
+            }
+            args.AddRange(["--proc", "/proc", "--dev", "/dev", "--ro-bind", "/sys", "/sys",
+                "--tmpfs", "/tmp", "--tmpfs", "/run", "--bind", Path.Combine(storage, "tmp"), "/var/tmp",
+                "--tmpfs", sandbox.DataDir, "--bind", storage, storage, "--bind", workspace, workspace]);
+            if (Directory.Exists(auth))
+                args.AddRange(["--ro-bind", auth, auth]);
+            args.AddRange(["--chdir", workspace, "--setenv", "TMPDIR", "/var/tmp", "--", buildah]);
+            args.AddRange(arguments);
+            return ("bwrap", args);
+        }
+
+        /// <summary>The read-only tool root: the host's /usr, /bin, /sbin, /lib*, and /etc without its secrets.</summary>
+        static void ToolRoot(List<string> args)
+        {
+            args.AddRange(["--ro-bind", "/usr", "/usr"]);
+            foreach (var top in new[] { "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32" })
+            {
+                var info = new FileInfo(top);
+                if (info.LinkTarget is { } target)
+                    args.AddRange(["--symlink", target, top]);
+                else if (Directory.Exists(top))
+                    args.AddRange(["--ro-bind", top, top]);
+            }
+            args.AddRange(["--ro-bind", "/etc", "/etc"]);
+            foreach (var hidden in HiddenEtc.Select(h => "/etc/" + h))
+            {
+                if (Directory.Exists(hidden)) args.AddRange(["--tmpfs", hidden]);
+                else if (File.Exists(hidden)) args.AddRange(["--ro-bind", "/dev/null", hidden]);
+            }
+        }
+
+        static readonly string[] BuildahCapabilities =
+            ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP", "SYS_CHROOT", "SYS_ADMIN", "SETFCAP", "NET_BIND_SERVICE", "AUDIT_WRITE"];
+
+        public void Dispose()
+        {
+            if (uid is { } leased)
+                sandbox.Release(leased);
+        }
+    }
+
+    static string? Find(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") + ":" + DefaultPath).Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Select(dir => Path.Combine(dir, name)).FirstOrDefault(File.Exists);
+}
+
+/// <summary>
+/// Stops a worker process (Builds:Workers above 0) at start when its sandbox cannot run, with one line saying why, so that
+/// no build ever runs unsandboxed by accident; warns on every start with Builds:Sandbox=none.
+/// </summary>
+public sealed class SandboxCheck(LocalSandbox sandbox, IOptions<BuildsOptions> options, ILogger<SandboxCheck> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (options.Value.Workers == 0)
+            return;
+        if (sandbox.Disabled)
+        {
+            Log.Unsandboxed(logger);
+            return;
+        }
+        try
+        {
+            await sandbox.CheckAsync(cancellationToken);
+        }
+        catch (InvalidOperationException e)
+        {
+            Log.SandboxUnavailable(logger, e.Message);
+            throw;
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

@@ -1,0 +1,138 @@
+using System.Text;
+using BuildGrid.Builds.V1;
+using BuildGrid.Tests.Infrastructure;
+using Grpc.Core;
+using Grpc.Net.Client;
+using System.Xml.Linq;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Data.Sqlite;
+
+namespace BuildGrid.Tests.Operations;
+
+/// <summary>
+/// The Data Protection key ring that encrypts stored credentials is one per installation: in the database every Builds
+/// replica shares (not on a pod's own disk), encrypted under a key derived from BUILDGRID_SERVICE_KEY, and still there
+/// after a restart. Two real Builds processes on one Redis queue: a run's secret stored (encrypted) by one is decrypted
+/// and used by the other, and by the first again after it restarts.
+/// </summary>
+public sealed class KeyRingTests
+{
+    static CancellationToken Ct => TestContext.Current.CancellationToken;
+    const string Password = "Key-ring-admin-1";
+    static Metadata Admin => new() { { "authorization", "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"admin:{Password}")) } };
+
+    [Fact]
+    public async Task A_secret_stored_by_one_builds_process_is_read_by_another_and_after_a_restart()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var dataDir = TestDirectories.Create("key-ring");
+        var outputs = TestDirectories.Create("key-ring-out");
+        try
+        {
+            Dictionary<string, string> Environment(int workers) => BuildsEnvironment(dataDir, redis, workers);
+            RunSpec Writing(string file, string secret) => WritingSecret(outputs, file, secret);
+
+            // The first process only accepts runs (no workers): the second one, a replica, runs them.
+            await using var first = await ServiceProcess.StartAsync("BuildGrid.Builds", Environment(workers: 0));
+            await using var second = await ServiceProcess.StartAsync("BuildGrid.Builds", Environment(workers: 1));
+            string runId;
+            using (var channel = GrpcChannel.ForAddress(first.GrpcUrl))
+                runId = (await new BuildRuns.BuildRunsClient(channel).StartRunAsync(
+                    new StartRunRequest { Spec = Writing("one", "s3cret-from-first") }, Admin, cancellationToken: Ct)).Id;
+            using var secondChannel = GrpcChannel.ForAddress(second.GrpcUrl);
+            var secondRuns = new BuildRuns.BuildRunsClient(secondChannel);
+            var done = await Eventually.Async(() => secondRuns.GetRun(new GetRunRequest { Id = runId }, Admin, cancellationToken: Ct).State,
+                s => s is RunState.Succeeded or RunState.Failed, 60_000);
+            Assert.Equal(RunState.Succeeded, done);
+            Assert.Equal("s3cret-from-first", await File.ReadAllTextAsync(Path.Combine(outputs, "one"), Ct));
+
+            // With the worker gone, the first stores another; after a restart of the installation, that secret is read again.
+            await second.KillAsync();
+            using (var channel = GrpcChannel.ForAddress(first.GrpcUrl))
+                runId = (await new BuildRuns.BuildRunsClient(channel).StartRunAsync(
+                    new StartRunRequest { Spec = Writing("two", "s3cret-before-restart") }, Admin, cancellationToken: Ct)).Id;
+            await first.KillAsync();
+            await using var restarted = await ServiceProcess.StartAsync("BuildGrid.Builds", Environment(workers: 1));
+            using var restartedChannel = GrpcChannel.ForAddress(restarted.GrpcUrl);
+            var restartedRuns = new BuildRuns.BuildRunsClient(restartedChannel);
+            done = await Eventually.Async(() => restartedRuns.GetRun(new GetRunRequest { Id = runId }, Admin, cancellationToken: Ct).State,
+                s => s is RunState.Succeeded or RunState.Failed, 60_000);
+            Assert.Equal(RunState.Succeeded, done);
+            Assert.Equal("s3cret-before-restart", await File.ReadAllTextAsync(Path.Combine(outputs, "two"), Ct));
+
+            // The ring is in the shared database, each key encrypted (no master key in clear), and nothing on the disk.
+            Assert.False(Directory.Exists(Path.Combine(dataDir, "keys")) && Directory.EnumerateFiles(Path.Combine(dataDir, "keys")).Any(),
+                "the key ring must not live in the data directory");
+            Assert.NotEmpty(await StoredKeysAsync(dataDir));
+        }
+        finally
+        {
+            TestDirectories.TryDelete(dataDir);
+            TestDirectories.TryDelete(outputs);
+        }
+    }
+    [Fact]
+    public async Task The_key_ring_an_earlier_version_kept_in_the_data_directory_is_carried_into_the_database()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var dataDir = TestDirectories.Create("key-ring-legacy");
+        var outputs = TestDirectories.Create("key-ring-legacy-out");
+        try
+        {
+            // The ring as BuildGrid kept it before: key files in <data>/keys (Data Protection's file system repository).
+            var legacy = DataProtectionProvider.Create(new DirectoryInfo(Path.Combine(dataDir, "keys")), b => b.SetApplicationName("BuildGrid"));
+            Assert.NotEmpty(legacy.CreateProtector("BuildGrid.Builds.RunSecrets").Protect("stored before the upgrade"));
+            var legacyKey = XElement.Load(Assert.Single(Directory.GetFiles(Path.Combine(dataDir, "keys"), "key-*.xml"))).Attribute("id")!.Value;
+
+            await using var builds = await ServiceProcess.StartAsync("BuildGrid.Builds", BuildsEnvironment(dataDir, redis, workers: 1));
+            using var channel = GrpcChannel.ForAddress(builds.GrpcUrl);
+            var runs = new BuildRuns.BuildRunsClient(channel);
+            var run = await runs.StartRunAsync(new StartRunRequest { Spec = WritingSecret(outputs, "after", "s3cret-after-upgrade") }, Admin, cancellationToken: Ct);
+            var done = await Eventually.Async(() => runs.GetRun(new GetRunRequest { Id = run.Id }, Admin, cancellationToken: Ct).State,
+                s => s is RunState.Succeeded or RunState.Failed, 60_000);
+            Assert.Equal(RunState.Succeeded, done);
+            Assert.Equal("s3cret-after-upgrade", await File.ReadAllTextAsync(Path.Combine(outputs, "after"), Ct));
+
+            // The same key (no new one), now in the database and encrypted: what it protected before stays readable.
+            var stored = await StoredKeysAsync(dataDir);
+            Assert.Equal([legacyKey], stored.Select(xml => XElement.Parse(xml).Attribute("id")!.Value));
+        }
+        finally
+        {
+            TestDirectories.TryDelete(dataDir);
+            TestDirectories.TryDelete(outputs);
+        }
+    }
+
+    static Dictionary<string, string> BuildsEnvironment(string dataDir, RedisServer redis, int workers) => new()
+    {
+        ["BUILDGRID_DATA_DIR"] = dataDir,
+        ["BUILDGRID_REDIS"] = redis.ConnectionString,
+        ["BUILDGRID_SERVICE_KEY"] = "key-ring-test-service-key",
+        ["BUILDGRID_ADMIN_PASSWORD"] = Password,
+        ["Builds__Workers"] = workers.ToString(),
+    };
+
+    static RunSpec WritingSecret(string outputs, string file, string secret) => new()
+    {
+        Script = $"printf %s \"$PASS\" > \"{outputs}/{file}\"",
+        Secrets = { ["PASS"] = secret },
+        TimeoutSeconds = 60,
+    };
+
+    /// <summary>The key ring as stored in builds.db; fails unless every key's secret is encrypted (no master key in clear).</summary>
+    static async Task<List<string>> StoredKeysAsync(string dataDir)
+    {
+        await using var db = new SqliteConnection($"Data Source={Path.Combine(dataDir, "builds.db")};Mode=ReadOnly");
+        await db.OpenAsync(Ct);
+        await using var query = db.CreateCommand();
+        query.CommandText = "SELECT xml FROM data_protection_keys";
+        var keys = new List<string>();
+        await using (var reader = await query.ExecuteReaderAsync(Ct))
+            while (await reader.ReadAsync(Ct))
+                keys.Add(reader.GetString(0));
+        foreach (var key in keys)
+            Assert.True(key.Contains("<aesGcm", StringComparison.Ordinal) && !key.Contains("<masterKey", StringComparison.Ordinal), $"a stored key is not encrypted: {key}");
+        return keys;
+    }
+}
