@@ -22,6 +22,13 @@ public static class BuildGridHost
     public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = BuildGridDefaults.CreateBuilder(args);
+        // The all-in-one process serves every API: where the build sandbox cannot run (a machine with only the .NET SDK),
+        // it starts anyway and each run fails saying what is missing, instead of the whole of BuildGrid refusing to start.
+        // First source: any configuration overrides it.
+        builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource
+        {
+            InitialData = new Dictionary<string, string?> { ["Builds:WithoutSandbox"] = "fail-runs" },
+        });
         configure?.Invoke(builder);
         builder.AddBuildGridDefaults();
         var settings = BuildGridSettings.From(builder.Configuration);

@@ -37,7 +37,7 @@ public static class BuildsExtensions
         });
         builder.Services.AddServiceDatabase(AppId, typeof(BuildsExtensions).Assembly);
         builder.Services.TryAddSingleton(sp => new RedisConnection(() => sp.GetRequiredService<BuildGridSettings>().Redis
-            ?? throw new InvalidOperationException("The Builds service needs Redis: set BUILDGRID_REDIS (standalone BuildGrid embeds Garnet).")));
+            ?? throw new StartupException("The Builds service needs Redis: set BUILDGRID_REDIS (standalone BuildGrid embeds Garnet).")));
         // Secrets of runs are stored encrypted; every Builds replica of one installation shares the key ring (in SQL).
         builder.Services.AddBuildGridDataProtection(AppId);
         builder.Services.AddSingleton<BuildQueue>();
@@ -53,6 +53,7 @@ public static class BuildsExtensions
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BuildWorker>());
         builder.Services.AddSingleton<Reaper>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Reaper>());
+        builder.Services.AddHostedService<BuildsMetrics>();
         builder.Services.AddBuildGridClient<Projects.V1.Projects.ProjectsClient>("projects");
         return builder;
     }

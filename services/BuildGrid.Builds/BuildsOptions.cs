@@ -59,6 +59,22 @@ public sealed class BuildsOptions : IValidatableObject
     /// </summary>
     public string Sandbox { get; set; } = "bwrap";
 
+    /// <summary>
+    /// Where runs keep their workspaces, cache dirs, image storage and auth files. Default: <c>{data}/builds</c>; when
+    /// the worker runs as root and a directory above the data dir does not let others search it (a data dir under
+    /// <c>/root</c>, mode 0700), the leased uid could not reach its workspace there, so runs live in
+    /// <c>/var/lib/buildgrid/runs/&lt;hash of the data dir&gt;</c> instead (0711, owned by the worker).
+    /// </summary>
+    public string RunRoot { get; set; } = "";
+
+    /// <summary>
+    /// What a worker does when the sandbox cannot run on this machine (a missing tool, a kernel without user namespaces):
+    /// <c>refuse</c> (default for a Builds process) — the process does not start, saying why; <c>fail-runs</c> (default of
+    /// the standalone gateway, which serves everything else too) — it starts, and every run fails at once with that
+    /// reason. Never does a run execute unsandboxed because of it.
+    /// </summary>
+    public string WithoutSandbox { get; set; } = "refuse";
+
     /// <summary>The first uid of the pool leased to runs (one per running attempt) when the worker runs as root.</summary>
     [Range(1000, 2_000_000_000)]
     public int SandboxUidBase { get; set; } = 420_000;
@@ -85,6 +101,8 @@ public sealed class BuildsOptions : IValidatableObject
             yield return new ValidationResult($"Builds:InsecureRegistries: '{registry}' is not a registry location (host[:port])", [nameof(InsecureRegistries)]);
         if (Executor != Worker.LocalSandbox.Executor)
             yield return new ValidationResult($"Builds:Executor: '{Executor}' is not an executor (local-sandbox)", [nameof(Executor)]);
+        if (WithoutSandbox is not ("refuse" or "fail-runs"))
+            yield return new ValidationResult($"Builds:WithoutSandbox: '{WithoutSandbox}' is not one of refuse, fail-runs", [nameof(WithoutSandbox)]);
         if (Sandbox is not ("bwrap" or "none"))
             yield return new ValidationResult($"Builds:Sandbox: '{Sandbox}' is not a sandbox (bwrap, or none for development)", [nameof(Sandbox)]);
     }

@@ -40,4 +40,7 @@ internal static partial class Log
 
     [LoggerMessage(13, LogLevel.Critical, "{Reason}")]
     public static partial void SandboxUnavailable(ILogger logger, string reason);
+
+    [LoggerMessage(14, LogLevel.Critical, "{Reason}. This process serves the API but builds no run: each one fails saying so (Builds:WithoutSandbox=fail-runs).")]
+    public static partial void SandboxUnavailableRunsFail(ILogger logger, string reason);
 }

@@ -1,10 +1,5 @@
 using BuildGrid.Builds;
 using BuildGrid.Core.Hosting;
 
-var builder = BuildGridDefaults.CreateBuilder(args);
-builder.AddBuildGridDefaults();
-builder.AddBuilds();
-var app = builder.Build();
-app.MapBuildGridDefaults();
-app.MapBuilds();
-app.Run();
+// --help prints the settings; a start that fails for a setting or a port in use prints one line and exits 2.
+return await BuildGridProcess.RunServiceAsync(args, builder => builder.AddBuilds(), app => app.MapBuilds());

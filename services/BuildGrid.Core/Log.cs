@@ -45,4 +45,7 @@ internal static partial class Log
 
     [LoggerMessage(42, LogLevel.Error, "Error when executing service method '{Method}' (in-process call)")]
     public static partial void InProcessCallError(ILogger logger, string method, Exception exception);
+
+    [LoggerMessage(60, LogLevel.Warning, "A metrics sample failed (the gauge keeps its last value): {Reason}")]
+    public static partial void MetricSampleFailed(ILogger logger, string reason);
 }

@@ -1,10 +1,5 @@
 using BuildGrid.Core.Hosting;
 using BuildGrid.Projects;
 
-var builder = BuildGridDefaults.CreateBuilder(args);
-builder.AddBuildGridDefaults();
-builder.AddProjects();
-var app = builder.Build();
-app.MapBuildGridDefaults();
-app.MapProjects();
-app.Run();
+// --help prints the settings; a start that fails for a setting or a port in use prints one line and exits 2.
+return await BuildGridProcess.RunServiceAsync(args, builder => builder.AddProjects(), app => app.MapProjects());

@@ -44,6 +44,8 @@ public sealed class EmbeddedGarnet(BuildGridSettings settings, IConfiguration co
             "--device-type", "RandomAccess",
             // Sized for queues, leases and log fan-out, not for a cache: Garnet's defaults reserve gigabytes.
             "--memory", "32m", "--page", "1m", "--index", "1m", "--aof-memory", "8m", "--aof-page-size", "2m",
+            // Quiet: no version banner and text art on stdout, which is the log stream of a container.
+            "-q",
         ]);
         server.Start();
         Endpoint = $"127.0.0.1:{port}";

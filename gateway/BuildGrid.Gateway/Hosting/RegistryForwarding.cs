@@ -1,3 +1,4 @@
+using BuildGrid.Core.Hosting;
 using System.Net;
 using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Forwarder;
@@ -33,7 +34,7 @@ public static class RegistryForwarding
             return app;
         }
         if (!Uri.TryCreate(configured.Trim(), UriKind.Absolute, out var target) || target.Scheme != Uri.UriSchemeHttp)
-            throw new InvalidOperationException($"{Setting} must be an http:// URL such as http://127.0.0.1:9280, not '{configured}'.");
+            throw new StartupException($"{Setting} must be an http:// URL such as http://127.0.0.1:9280, not '{configured}'.");
         var destination = target.GetLeftPart(UriPartial.Authority);
         var invoker = new HttpMessageInvoker(new SocketsHttpHandler
         {

@@ -25,8 +25,65 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
 
     static readonly uint Euid = OperatingSystem.IsLinux() ? GetEuid() : 1;
 
+    /// <summary>Why the sandbox cannot run on this machine, when the start-up check found so (Builds:WithoutSandbox=fail-runs).</summary>
+    public string? Unavailable { get; internal set; }
+
     /// <summary>Whether scripts run unsandboxed (Builds:Sandbox=none, development only).</summary>
     public bool Disabled => string.Equals(options.Value.Sandbox, "none", StringComparison.OrdinalIgnoreCase);
+
+    readonly Lazy<string> runRoot = new(() => ChooseRunRoot(settings, options.Value));
+
+    /// <summary>Where runs keep their workspaces, caches, image storage and auth files (<see cref="BuildsOptions.RunRoot"/>).</summary>
+    public string RunRoot => runRoot.Value;
+
+    /// <summary>Whether <see cref="RunRoot"/> lies outside the data dir (and must be hidden inside the sandbox on its own).</summary>
+    bool RunRootOutsideDataDir => !IsUnder(RunRoot, Path.GetFullPath(settings.DataDir));
+
+    static string ChooseRunRoot(BuildGridSettings settings, BuildsOptions options)
+    {
+        if (options.RunRoot.Length > 0)
+            return Prepared(Path.GetFullPath(options.RunRoot));
+        var dataDir = Path.GetFullPath(settings.DataDir);
+        var inside = Path.Combine(dataDir, "builds");
+        if (OperatingSystem.IsWindows() || Euid != 0 || string.Equals(options.Sandbox, "none", StringComparison.OrdinalIgnoreCase) || AncestorsSearchable(dataDir))
+            return inside;
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(dataDir)))[..16];
+        return Prepared(Path.Combine("/var/lib/buildgrid/runs", hash));
+    }
+
+    /// <summary>Whether others may search every directory above <paramref name="path"/> (what the leased uid needs to reach it).</summary>
+    static bool AncestorsSearchable(string path)
+    {
+        if (OperatingSystem.IsWindows())
+            return true;
+        for (var dir = Path.GetDirectoryName(path); dir is not null; dir = Path.GetDirectoryName(dir))
+        {
+            if ((File.GetUnixFileMode(dir) & UnixFileMode.OtherExecute) == 0)
+                return false;
+        }
+        return true;
+    }
+
+    /// <summary>Creates a run root outside the data dir: each directory of it the worker creates is 0711 (searchable, not listable).</summary>
+    static string Prepared(string root)
+    {
+        if (OperatingSystem.IsWindows())
+            return root;
+        var missing = new Stack<string>();
+        for (var dir = root; dir is not null && !Directory.Exists(dir); dir = Path.GetDirectoryName(dir))
+            missing.Push(dir);
+        const UnixFileMode Searchable = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+            | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+        foreach (var dir in missing)
+        {
+            Directory.CreateDirectory(dir);
+            File.SetUnixFileMode(dir, Searchable);
+        }
+        return root;
+    }
+
+    static bool IsUnder(string path, string root) =>
+        path == root || path.StartsWith(root.TrimEnd('/') + "/", StringComparison.Ordinal);
 
     readonly ConcurrentQueue<int> freeUids = new(Enumerable.Range(0, options.Value.SandboxUids).Select(i => options.Value.SandboxUidBase + i));
 
@@ -46,10 +103,10 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
         foreach (var tool in Euid == 0 ? new[] { "bwrap", "setpriv", "prlimit", "pasta", "ip" } : ["bwrap", "prlimit", "pasta", "ip"])
         {
             if (Find(tool) is null)
-                throw new InvalidOperationException(
+                throw new StartupException(
                     $"Builds: the build sandbox needs '{tool}' on PATH (apt-get install bubblewrap passt iproute2 util-linux); set Builds:Sandbox=none only for development");
         }
-        var probe = Path.Combine(settings.DataDir, "builds", "workspaces", $"sandbox-check-{Guid.NewGuid():N}");
+        var probe = Path.Combine(RunRoot, "workspaces", $"sandbox-check-{Guid.NewGuid():N}");
         Directory.CreateDirectory(probe);
         try
         {
@@ -61,7 +118,7 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
                 var (file, arguments) = lease.Wrap("true", []);
                 var result = await ProcessRunner.RunAsync(file, arguments, probe, new Dictionary<string, string> { ["PATH"] = DefaultPath }, lines.Add, cancellationToken);
                 if (result.ExitCode != 0)
-                    throw new InvalidOperationException(
+                    throw new StartupException(
                         $"Builds: the build sandbox cannot start (bwrap{(network == "" ? " with pasta" : "")} exited with {result.ExitCode}: {string.Join(" ", lines).Trim()}); " +
                         "this machine must allow unprivileged user namespaces (kernel.unprivileged_userns_clone=1); set Builds:Sandbox=none only for development");
             }
@@ -81,6 +138,8 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
     /// </summary>
     public Lease Open(string workspace, string cache, RunSpec spec)
     {
+        if (Unavailable is { } reason)
+            throw new RunExecutor.StepFailed($"this worker cannot sandbox builds, so it runs none: {reason}");
         var value = options.Value;
         var memory = spec.Resources?.MemoryLimitMib > 0 ? spec.Resources.MemoryLimitMib : value.DefaultMemoryMiB;
         var pids = spec.Resources?.PidsLimit > 0 ? spec.Resources.PidsLimit : value.DefaultPids;
@@ -108,14 +167,15 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
 
     /// <summary>
     /// bwrap binds the workspace and cache dir as the leased uid, which must therefore reach them: the directories above
-    /// them in the data dir get search permission for others (0711: no listing), their files stay 0600. Inside the
-    /// sandbox the data dir is an empty tmpfs anyway.
+    /// them in the data dir (or in the run root, <see cref="RunRoot"/>) get search permission for others (0711: no
+    /// listing), their files stay 0600. Inside the sandbox the data dir and the run root are empty tmpfs anyway.
     /// </summary>
     void AllowTraverse(params string[] paths)
     {
         if (OperatingSystem.IsWindows())
             return;
-        var root = Path.GetFullPath(settings.DataDir);
+        // Up to the data dir (whose parents others may search), or up to a run root outside it (made searchable).
+        var root = RunRootOutsideDataDir ? RunRoot : Path.GetFullPath(settings.DataDir);
         foreach (var path in paths)
         {
             for (var dir = Path.GetDirectoryName(Path.GetFullPath(path)); dir is not null && dir.Length >= root.Length; dir = Path.GetDirectoryName(dir))
@@ -255,7 +315,10 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
             args.AddRange(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/run"]);
             // BuildGrid's data dir is an empty tmpfs inside (even where it lies under a bound tree); only this run's
             // workspace and cache dir are bound into it, read-write.
-            args.AddRange(["--tmpfs", sandbox.DataDir, "--bind", workspace, workspace]);
+            args.AddRange(["--tmpfs", sandbox.DataDir]);
+            if (sandbox.RunRootOutsideDataDir)
+                args.AddRange(["--tmpfs", sandbox.RunRoot]);
+            args.AddRange(["--bind", workspace, workspace]);
             if (cache != workspace)
                 args.AddRange(["--bind", cache, cache]);
             args.AddRange(["--chdir", workspace, "--"]);
@@ -294,7 +357,10 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
             }
             args.AddRange(["--proc", "/proc", "--dev", "/dev", "--ro-bind", "/sys", "/sys",
                 "--tmpfs", "/tmp", "--tmpfs", "/run", "--bind", Path.Combine(storage, "tmp"), "/var/tmp",
-                "--tmpfs", sandbox.DataDir, "--bind", storage, storage, "--bind", workspace, workspace]);
+                "--tmpfs", sandbox.DataDir]);
+            if (sandbox.RunRootOutsideDataDir)
+                args.AddRange(["--tmpfs", sandbox.RunRoot]);
+            args.AddRange(["--bind", storage, storage, "--bind", workspace, workspace]);
             if (Directory.Exists(auth))
                 args.AddRange(["--ro-bind", auth, auth]);
             args.AddRange(["--chdir", workspace, "--setenv", "TMPDIR", "/var/tmp", "--", buildah]);
@@ -358,6 +424,12 @@ public sealed class SandboxCheck(LocalSandbox sandbox, IOptions<BuildsOptions> o
         }
         catch (InvalidOperationException e)
         {
+            if (options.Value.WithoutSandbox == "fail-runs")
+            {
+                sandbox.Unavailable = e.Message.TrimEnd('.');
+                Log.SandboxUnavailableRunsFail(logger, sandbox.Unavailable);
+                return;
+            }
             Log.SandboxUnavailable(logger, e.Message);
             throw;
         }

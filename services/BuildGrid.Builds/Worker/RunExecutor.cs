@@ -19,7 +19,7 @@ public interface IRunExecutor
 /// outputs, then build the image with buildah (sandboxed too) and push it to the registry.
 /// Throws nothing for a failing build: the outcome says how it ended.
 /// </summary>
-public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEndpoints endpoints, IOptions<BuildsOptions> options, RegistryTokens tokens,
+public sealed partial class RunExecutor(BuildGridEndpoints endpoints, IOptions<BuildsOptions> options, RegistryTokens tokens,
     IEnumerable<Action<RegistriesConfig>> registriesConfigurers, LocalSandbox sandbox, RunStore store) : IRunExecutor
 {
     public sealed class StepFailed(string message) : Exception(message);
@@ -34,7 +34,7 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
 
     public async Task<RunStore.Outcome> ExecuteAsync(Run run, RunSpec spec, RunLog log, CancellationToken cancel, CancellationToken timeout)
     {
-        var root = Path.Combine(settings.DataDir, "builds");
+        var root = sandbox.RunRoot;
         var workspace = Path.Combine(root, "workspaces", $"{run.Id}-{run.Attempt}");
         var checkouts = new List<RepoCheckout>();
         var outputs = new Dictionary<string, string>();
@@ -140,7 +140,7 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
                 throw new StepFailed($"'{key}' is not a valid variable name");
             environment[key] = value;
         }
-        var cache = Path.Combine(settings.DataDir, "builds", "cache", spec.CacheKey.Length > 0 ? Unsafe().Replace(spec.CacheKey, "_") : run.Id);
+        var cache = Path.Combine(sandbox.RunRoot, "cache", spec.CacheKey.Length > 0 ? Unsafe().Replace(spec.CacheKey, "_") : run.Id);
         Directory.CreateDirectory(cache);
         environment["WORKSPACE"] = workspace;
         environment["TASK_ID"] = run.Id;
@@ -174,7 +174,7 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
         string[] clone = repo.Branch.Length > 0
             ? ["clone", "--quiet", "--depth", "50", "--branch", repo.Branch, "--single-branch", "--", url, name]
             : ["clone", "--quiet", "--depth", "50", "--", url, name];
-        var prompt = secret is null ? null : await AskPass.CreateAsync(Path.Combine(settings.DataDir, "builds", "askpass"), username!, secret, cancellationToken);
+        var prompt = secret is null ? null : await AskPass.CreateAsync(Path.Combine(sandbox.RunRoot, "askpass"), username!, secret, cancellationToken);
         var output = new StepOutput(log);
         ProcessRunner.Result result;
         try
@@ -203,7 +203,7 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
     {
         var buildah = FindOnPath("buildah")
             ?? throw new StepFailed("buildah is not installed: image builds need buildah on PATH (apt-get install buildah)");
-        var storage = Path.Combine(settings.DataDir, "builds", "containers");
+        var storage = Path.Combine(sandbox.RunRoot, "containers");
         string[] global = ["--root", Path.Combine(storage, "storage"), "--runroot", Path.Combine(storage, "run"), "--storage-driver", "vfs"];
         var dockerfile = docker.DockerfileContent.Length > 0
             ? Path.Combine(meta, "Dockerfile")
@@ -222,7 +222,7 @@ public sealed partial class RunExecutor(BuildGridSettings settings, BuildGridEnd
         {
             ["CONTAINERS_REGISTRIES_CONF"] = await RegistriesConfigFor(own).WriteAsync(meta, cancellationToken),
         };
-        var authDirectory = Path.Combine(settings.DataDir, "builds", "auth", $"{run.Id}-{run.Attempt}");
+        var authDirectory = Path.Combine(sandbox.RunRoot, "auth", $"{run.Id}-{run.Attempt}");
         try
         {
             var local = $"localhost/buildgrid-{run.Id}:{run.Attempt}";

@@ -36,7 +36,7 @@ public sealed class ServiceAddresses(IConfiguration configuration, BuildGridSett
         if (configuration[UrlSetting(appId)] is { Length: > 0 } url)
         {
             if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp)
-                throw new InvalidOperationException($"{UrlSetting(appId)} must be an http:// (h2c) URL, not '{url}'.");
+                throw new StartupException($"{UrlSetting(appId)} must be an http:// (h2c) URL, not '{url}'.");
             return new ServiceRoute(uri, null, InProcess: false);
         }
         if (settings.DaprGrpcPort is { } daprPort)

@@ -92,13 +92,17 @@ public static class BuildGridDefaults
         builder.Services.AddGrpcReflection();
         builder.Services.AddBuildGridHealth(settings, builder.Configuration);
         builder.AddBuildGridTelemetry();
+        builder.AddRequestLogging();
         builder.Services.TryAddSingleton<ServiceAddresses>();
         builder.Services.AddBuildGridEvents(settings, builder.Configuration, builder.Environment.ApplicationName);
         builder.Services.AddHostedService<ListeningBanner>();
         return builder;
     }
 
-    /// <summary>/healthz, /readyz and grpc.health.v1 (<see cref="Health"/>), gRPC server reflection, and Dapr's AppCallback with a sidecar.</summary>
+    /// <summary>
+    /// One log line per request (<see cref="RequestLogging"/>), /healthz, /readyz and grpc.health.v1 (<see cref="Health"/>),
+    /// /metrics (<see cref="Telemetry"/>), gRPC server reflection, and Dapr's AppCallback with a sidecar.
+    /// </summary>
     public static WebApplication MapBuildGridDefaults(this WebApplication app)
     {
         if (app.Services.GetService<BuildGridEndpoints>() is null)
@@ -106,7 +110,9 @@ public static class BuildGridDefaults
         if (app.Services.GetServices<Grpc.AspNetCore.Server.Model.IServiceMethodProvider<Grpc.Reflection.ReflectionServiceImpl>>()
             .Any(p => p.GetType().Name.StartsWith("BinderServiceMethodProvider", StringComparison.Ordinal)))
             throw new InvalidOperationException("AddGrpc() ran after AddBuildGridDefaults(): call services.AddReadableRequestBinder() after it.");
+        app.UseRequestLogging();
         app.MapBuildGridHealth();
+        app.MapBuildGridMetrics();
         app.MapGrpcReflectionService();
         if (app.Services.GetRequiredService<BuildGridSettings>().DaprEnabled)
         {
@@ -132,7 +138,7 @@ public static class BuildGridDefaults
                 break;
             default:
                 if (!IPAddress.TryParse(url.Host.Trim('[', ']'), out var address))
-                    throw new InvalidOperationException($"Listen address '{url}' must be an IP address, localhost or *.");
+                    throw new StartupException($"Listen address '{url}' must be an IP address, localhost or *.");
                 kestrel.Listen(address, url.Port, Configure);
                 break;
         }

@@ -35,9 +35,9 @@ public sealed class BuildGridSettings
         if (provider is "postgresql")
             provider = "postgres";
         if (provider is not ("sqlite" or "sqlserver" or "postgres"))
-            throw new InvalidOperationException($"BUILDGRID_SQL_PROVIDER must be 'sqlite', 'postgres' or 'sqlserver', not '{provider}'.");
+            throw new StartupException($"BUILDGRID_SQL_PROVIDER must be 'sqlite', 'postgres' or 'sqlserver', not '{provider}'.");
         if (provider != "sqlite" && string.IsNullOrWhiteSpace(config["BUILDGRID_SQL"]))
-            throw new InvalidOperationException($"BUILDGRID_SQL_PROVIDER={provider} needs a connection string in BUILDGRID_SQL.");
+            throw new StartupException($"BUILDGRID_SQL_PROVIDER={provider} needs a connection string in BUILDGRID_SQL.");
         return new BuildGridSettings
         {
             RestUrl = ParseUrl(config, "BUILDGRID_REST_URL", DefaultRestUrl),
@@ -58,14 +58,14 @@ public sealed class BuildGridSettings
     {
         var text = NonEmpty(config[key]) ?? fallback;
         if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp)
-            throw new InvalidOperationException($"{key} must be an http:// URL such as {fallback}, not '{text}'.");
+            throw new StartupException($"{key} must be an http:// URL such as {fallback}, not '{text}'.");
         return uri;
     }
 
     static int ParseRate(IConfiguration config, string key) =>
         NonEmpty(config[key]) is not { } text ? DefaultMinResponseBytesPerSecond
         : int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var rate) ? rate
-        : throw new InvalidOperationException($"{key} must be a number of bytes per second (0: no floor), not '{text}'.");
+        : throw new StartupException($"{key} must be a number of bytes per second (0: no floor), not '{text}'.");
 
     static int? ParsePort(IConfiguration config, string key) =>
         int.TryParse(config[key], out var port) && port is > 0 and < 65536 ? port : null;

@@ -36,7 +36,7 @@ public static class Health
     internal static void AddBuildGridHealth(this IServiceCollection services, BuildGridSettings settings, IConfiguration configuration)
     {
         var reserve = configuration[DiskReserveSetting] is { Length: > 0 } text
-            ? long.TryParse(text, out var mb) && mb >= 0 ? mb : throw new InvalidOperationException($"{DiskReserveSetting} must be a number of megabytes, not '{text}'.")
+            ? long.TryParse(text, out var mb) && mb >= 0 ? mb : throw new StartupException($"{DiskReserveSetting} must be a number of megabytes, not '{text}'.")
             : DefaultDiskReserveMb;
         services.AddHealthChecks()
             .AddCheck("disk", () => DiskCheck(settings.DataDir, reserve), [ReadyTag])

@@ -10,8 +10,6 @@ namespace BuildGrid.Core.Hosting;
 /// </summary>
 public static class OwnerOnlyFiles
 {
-    const UnixFileMode Shared = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
-        | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
     const UnixFileMode OwnerDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
 
     [DllImport("libc", EntryPoint = "umask")]
@@ -33,9 +31,15 @@ public static class OwnerOnlyFiles
             Directory.CreateDirectory(path, OwnerDirectory);
     }
 
-    /// <summary>Whether group or others may read, write or enter <paramref name="path"/> (an existing data directory from before).</summary>
+    /// <summary>
+    /// Whether group or others may list or write <paramref name="path"/> (an existing data directory from before). Search
+    /// permission alone (0711) is not: the build sandbox gives it to the directories above each run's workspace, so that
+    /// the run's leased uid can reach its own workspace without listing anything (see the Builds service's LocalSandbox).
+    /// </summary>
     public static bool IsOpenToOthers(string path) =>
-        !OperatingSystem.IsWindows() && Directory.Exists(path) && (File.GetUnixFileMode(path) & Shared) != 0;
+        !OperatingSystem.IsWindows() && Directory.Exists(path) && (File.GetUnixFileMode(path) & Listable) != 0;
+
+    const UnixFileMode Listable = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite;
 
     /// <summary>The mode as <c>ls -l</c> would print its octal form (0755).</summary>
     public static string Octal(string path) =>

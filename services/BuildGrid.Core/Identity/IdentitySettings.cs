@@ -31,7 +31,7 @@ public sealed class IdentitySettings
         var serviceKey = NonEmpty(configuration[ServiceKeySetting]);
         var loopbackOnly = IsLoopback(settings.RestUrl) && IsLoopback(settings.GrpcUrl);
         if (!loopbackOnly && adminPassword is null && serviceKey is null)
-            throw new InvalidOperationException(
+            throw new StartupException(
                 $"BuildGrid listens on {settings.RestUrl} and {settings.GrpcUrl}, not only on loopback, and {AdminPasswordSetting} is not set. " +
                 $"Refusing to start: anyone who can reach it would be the admin. Set {AdminPasswordSetting} (and {ServiceKeySetting} on every " +
                 "process of a distributed installation), or listen on 127.0.0.1.");
@@ -48,7 +48,7 @@ public sealed class IdentitySettings
         else if (!distributed)
             key = RandomNumberGenerator.GetBytes(32); // the all-in-one process signs and verifies: a fresh secret each start
         else
-            throw new InvalidOperationException(
+            throw new StartupException(
                 $"The services run as separate processes: set {ServiceKeySetting} to the same secret on every process, " +
                 "so that they can trust the identity each call carries.");
         return new IdentitySettings { AdminPassword = adminPassword, ProtectedMode = protectedMode, ServiceKey = key };

@@ -1,3 +1,4 @@
+using BuildGrid.Core.Hosting;
 using System.Reflection;
 using System.Text.RegularExpressions;
 using Dapper;
@@ -69,7 +70,7 @@ internal sealed partial class Migrator(ServiceDatabase database, IReadOnlyList<A
                 var current = await connection.ExecuteScalarAsync<int?>(
                     "SELECT MAX(version) FROM schema_version WHERE track = @track", new { track }, tx) ?? 0;
                 if (current > scripts.Count)
-                    throw new InvalidOperationException(
+                    throw new StartupException(
                         $"Database {database.Name} is at {track} migration {current}, newer than this code ({scripts.Count}). Upgrade BuildGrid.");
                 if (current >= version)
                 {

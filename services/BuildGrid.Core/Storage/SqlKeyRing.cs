@@ -75,7 +75,7 @@ public sealed class KeyRingKey
         }
         Value = File.ReadAllBytes(path);
         if (Value.Length != 32)
-            throw new InvalidOperationException($"{path} must hold 32 bytes (the key ring's key); it holds {Value.Length}. Restore it or set {IdentitySettings.ServiceKeySetting}.");
+            throw new StartupException($"{path} must hold 32 bytes (the key ring's key); it holds {Value.Length}. Restore it or set {IdentitySettings.ServiceKeySetting}.");
     }
 
     internal byte[] Value { get; }

@@ -18,6 +18,7 @@ public static class StorageExtensions
             sp.GetRequiredService<BuildGridSettings>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<IHostedService>(sp => new DatabaseStartup(sp.GetRequiredKeyedService<ServiceDatabase>(name)));
         services.AddDatabaseCheck(name);
+        services.AddSingleton(new Hosting.ServiceDatabaseName(name));
         services.AddSingleton<IHostedService>(sp => new OutboxRelay(sp.GetRequiredKeyedService<ServiceDatabase>(name), $"/buildgrid/{name}",
             sp.GetRequiredService<IEventPublisher>(), sp.GetRequiredService<OutboxSignal>(), sp.GetRequiredService<ILogger<OutboxRelay>>()));
         return services;

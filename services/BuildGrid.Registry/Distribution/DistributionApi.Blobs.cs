@@ -53,6 +53,7 @@ public sealed partial class DistributionApi
             if (read == 0)
                 throw new IOException($"blob {digest} is shorter than its recorded size");
             writer.Advance(read);
+            RegistryMetrics.Sent(read);
             count -= read;
             var flushed = await writer.FlushAsync(context.RequestAborted);
             if (flushed.IsCanceled || flushed.IsCompleted)

@@ -132,6 +132,7 @@ public sealed class BlobStore
             if (result.IsCompleted)
                 break;
         }
+        RegistryMetrics.Received(offset - start);
         return offset - start;
     }
 

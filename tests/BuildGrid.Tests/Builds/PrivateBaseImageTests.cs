@@ -56,6 +56,15 @@ public sealed class PrivateBaseImageTests
 
         var reader = Principal.User("rita", isAdmin: false, new Dictionary<string, Role> { ["vault"] = Role.Guest, ["apps"] = Role.Developer });
         var stranger = Principal.User("sam", isAdmin: false, new Dictionary<string, Role> { ["others"] = Role.Developer });
+        // The registry re-checks a pull token's user against the identity: both are real users with these roles.
+        var identity = new BuildGrid.Identity.V1.Identity.IdentityClient(channel);
+        foreach (var (user, bindings) in new[] { (reader, new[] { ("vault", BuildGrid.Identity.V1.Role.Guest), ("apps", BuildGrid.Identity.V1.Role.Developer) }),
+                     (stranger, new[] { ("others", BuildGrid.Identity.V1.Role.Developer) }) })
+        {
+            await identity.CreateUserAsync(new BuildGrid.Identity.V1.CreateUserRequest { Name = user.Name, Password = user.Name + "-Pa55word-x" }, Admin, cancellationToken: Ct);
+            foreach (var (ns, role) in bindings)
+                await identity.GrantRoleAsync(new BuildGrid.Identity.V1.GrantRoleRequest { Namespace = ns, Principal = user.Name, Role = role }, Admin, cancellationToken: Ct);
+        }
         var readerRun = await ProjectBuildAsync(projects, runs, As(reader), "apps", $"FROM {registry}/vault/base:1\nLABEL by=rita\n");
         var readerDone = await Runs.FinishedAsync(runs, readerRun.Id, 180, Admin);
         Assert.True(readerDone.State == RunState.Succeeded, $"{readerDone.State}: {readerDone.FailureReason}\n{await Runs.LogAsync(runs, readerRun.Id, Admin)}");

@@ -7,7 +7,7 @@ namespace BuildGrid.Tests.Builds;
 
 /// <summary>
 /// A hostile build script, as a developer of one namespace could write it, tries every escape of issue 15 on the
-/// standalone host (real bwrap sandbox, real workers): read BuildGrid's data dir, identity.db, the Data Protection keys
+/// standalone host (real bwrap sandbox, real workers): read BuildGrid's data dir, identity.db, the embedded Garnet's password
 /// and another run's workspace; connect to BuildGrid's REST and gRPC ports and to Garnet (Redis) on 127.0.0.1; reach
 /// 169.254.169.254; write outside its workspace; see host processes; kill another run; exceed its memory and process
 /// limits; leave a process behind. Each attempt fails, the honest part of the same script still runs, and the run's API
@@ -27,7 +27,7 @@ public sealed class SandboxEscapeTests(StandaloneFixture fixture) : IDisposable
         try() { local name=$1; shift; if ( "$@" ) >/dev/null 2>&1; then echo "ESCAPE $name"; else echo "blocked $name"; fi; }
         try data-dir        bash -c 'ls "$DATA" | grep -q "\.db$"'
         try identity-db     bash -c 'head -c 15 "$DATA/identity.db" | grep -q "SQLite format 3"'
-        try keys            bash -c 'ls "$DATA/keys" | grep -q "\.xml$"'
+        try keys            bash -c 'test -s "$DATA/garnet/password"'
         try other-workspace bash -c 'grep -q victim-secret "$VICTIM_WORKSPACE/marker"'
         try rest-port       timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$REST_PORT'
         try grpc-port       timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$GRPC_PORT'
@@ -80,7 +80,7 @@ public sealed class SandboxEscapeTests(StandaloneFixture fixture) : IDisposable
         spec.Env["GRPC_PORT"] = grpc.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         spec.Env["REDIS_PORT"] = redis.Split(':')[^1];
         spec.Env["MARK"] = mark;
-        // A secret makes the host write its Data Protection key ring (keys/*.xml) before the run starts.
+        // A secret stored with the run (encrypted by the key ring in builds.db); the keys escape reads the embedded Garnet's password.
         spec.Secrets["TOKEN"] = "hostile-" + mark;
         spec.Outputs.Add("RESULT");
         spec.Resources = new RunResources { MemoryLimitMib = 384, PidsLimit = 64 };

@@ -49,14 +49,16 @@ public sealed class FaultTests
             var branch = await containerClient.CreateBranchAsync(new Cv1.CreateBranchRequest { ProjectId = project.Id, Name = "main" }, cancellationToken: Ct);
             using var repo = await GitRepository.CreateAsync("main", new Dictionary<string, string> { ["README"] = "faults" });
 
-            var completed = Path.Combine(root, "completed");
+            // Each run appends to its own cache dir (kept on the host; a sandboxed script reaches nothing else that outlives it).
+            var completed = Path.Combine(root, "builds", "builds", "cache");
             using var channelB = GrpcChannel.ForAddress(workerB.GrpcUrl);
             var client = new BuildRuns.BuildRunsClient(channelB);
             var runs = new List<Run>();
             for (var i = 0; i < 20; i++)
             {
-                var spec = Runs.Script($"echo \"$TASK_ID $BUILD_ATTEMPT start $(date +%s%N)\" >> \"{completed}\"\nsleep 1.5\n" +
-                    $"echo \"$TASK_ID $BUILD_ATTEMPT end $(date +%s%N)\" >> \"{completed}\"");
+                var spec = Runs.Script("echo \"$TASK_ID $BUILD_ATTEMPT start $(date +%s%N)\" >> \"$CACHE_DIR/completed\"\nsleep 1.5\n" +
+                    "echo \"$TASK_ID $BUILD_ATTEMPT end $(date +%s%N)\" >> \"$CACHE_DIR/completed\"");
+                spec.CacheKey = $"fault-{i}";
                 spec.Repos.Add(new RepoSpec { Url = repo.Url, Branch = "main" });
                 runs.Add(await client.StartRunAsync(new StartRunRequest { Spec = spec, Project = "svc", Tag = $"t{i}" }, cancellationToken: Ct));
             }
@@ -73,7 +75,7 @@ public sealed class FaultTests
             // Every run ran to its end, and the attempt that was recorded did. A killed attempt may have got as far as its
             // last line before its watchdog struck (a crash cannot be undone), but never ran at the same time as its retry:
             // each attempt starts after the previous one's last sign of life.
-            var records = (await File.ReadAllLinesAsync(completed, Ct)).Select(l => l.Split(' '))
+            var records = (await CompletedAsync(completed)).Select(l => l.Split(' '))
                 .Select(f => (Run: f[0], Attempt: int.Parse(f[1]), Kind: f[2], At: long.Parse(f[3]))).ToList();
             foreach (var run in done)
             {
@@ -270,13 +272,15 @@ public sealed class FaultTests
             var branch = await containerClient.CreateBranchAsync(new Cv1.CreateBranchRequest { ProjectId = project.Id, Name = "main" }, cancellationToken: Ct);
             using var repo = await GitRepository.CreateAsync("main", new Dictionary<string, string> { ["README"] = "faults" });
 
-            var completed = Path.Combine(root, "completed");
+            // Each run appends to its own cache dir (kept on the host; a sandboxed script reaches nothing else that outlives it).
+            var completed = Path.Combine(root, "builds", "builds", "cache");
             using var buildsChannel = GrpcChannel.ForAddress(worker.GrpcUrl);
             var client = new BuildRuns.BuildRunsClient(buildsChannel);
             var runs = new List<Run>();
             for (var i = 0; i < 20; i++)
             {
-                var spec = Runs.Script($"echo \"$TASK_ID start\" >> \"{completed}\"\nsleep 1.5\necho \"$TASK_ID end\" >> \"{completed}\"");
+                var spec = Runs.Script("echo \"$TASK_ID start\" >> \"$CACHE_DIR/completed\"\nsleep 1.5\necho \"$TASK_ID end\" >> \"$CACHE_DIR/completed\"");
+                spec.CacheKey = $"fault-{i}";
                 spec.Repos.Add(new RepoSpec { Url = repo.Url, Branch = "main" });
                 runs.Add(await client.StartRunAsync(new StartRunRequest { Spec = spec, Project = "svc", Tag = $"t{i}" }, cancellationToken: Ct));
             }
@@ -294,7 +298,7 @@ public sealed class FaultTests
             var done = await Task.WhenAll(runs.Select(r => Runs.FinishedAsync(client, r.Id, 240)));
             Assert.All(done, r => Assert.Equal((RunState.Succeeded, 1), (r.State, r.Attempt)));
             // Each run executed once: one start and one end line each.
-            var records = (await File.ReadAllLinesAsync(completed, Ct)).Select(l => l.Split(' ')).ToList();
+            var records = (await CompletedAsync(completed)).Select(l => l.Split(' ')).ToList();
             foreach (var run in done)
                 Assert.Equal(["end", "start"], records.Where(f => f[0] == run.Id).Select(f => f[1]).Order());
             // The restarted gateway answers for every run.
@@ -354,13 +358,15 @@ public sealed class FaultTests
             var project = await containerClient.CreateProjectAsync(new Cv1.CreateProjectRequest { Name = "svc" }, cancellationToken: Ct);
             var branch = await containerClient.CreateBranchAsync(new Cv1.CreateBranchRequest { ProjectId = project.Id, Name = "main" }, cancellationToken: Ct);
             using var repo = await GitRepository.CreateAsync("main", new Dictionary<string, string> { ["README"] = "faults" });
-            var completed = Path.Combine(root, "completed");
+            // Each run appends to its own cache dir (kept on the host; a sandboxed script reaches nothing else that outlives it).
+            var completed = Path.Combine(root, "builds", "builds", "cache");
             using var buildsChannel = GrpcChannel.ForAddress(worker.GrpcUrl);
             var client = new BuildRuns.BuildRunsClient(buildsChannel);
             var runs = new List<Run>();
             for (var i = 0; i < 20; i++)
             {
-                var spec = Runs.Script($"echo \"$TASK_ID start\" >> \"{completed}\"\nsleep 1\necho \"$TASK_ID end\" >> \"{completed}\"");
+                var spec = Runs.Script("echo \"$TASK_ID start\" >> \"$CACHE_DIR/completed\"\nsleep 1\necho \"$TASK_ID end\" >> \"$CACHE_DIR/completed\"");
+                spec.CacheKey = $"fault-{i}";
                 spec.Repos.Add(new RepoSpec { Url = repo.Url, Branch = "main" });
                 runs.Add(await client.StartRunAsync(new StartRunRequest { Spec = spec, Project = "svc", Tag = $"t{i}" }, cancellationToken: Ct));
             }
@@ -374,7 +380,7 @@ public sealed class FaultTests
 
             var done = await Task.WhenAll(runs.Select(r => Runs.FinishedAsync(client, r.Id, 240)));
             Assert.All(done, r => Assert.Equal(RunState.Succeeded, r.State));
-            var records = (await File.ReadAllLinesAsync(completed, Ct)).Select(l => l.Split(' ')).ToList();
+            var records = (await CompletedAsync(completed)).Select(l => l.Split(' ')).ToList();
             foreach (var run in done.Where(r => r.Attempt == 1))
                 Assert.Equal(["end", "start"], records.Where(f => f[0] == run.Id).Select(f => f[1]).Order());
             var snapshots = await Eventually.Async(() => containerClient.ListSnapshots(new Cv1.ListSnapshotsRequest { BranchId = branch.Id, PageSize = 100 }, cancellationToken: Ct).Snapshots.ToList(),
@@ -388,5 +394,14 @@ public sealed class FaultTests
             foreach (var process in processes) await process.DisposeAsync();
             TestDirectories.TryDelete(root);
         }
+    }
+
+    /// <summary>The lines every run appended to its cache dir's <c>completed</c> file (under <paramref name="cacheRoot"/>).</summary>
+    static async Task<List<string>> CompletedAsync(string cacheRoot)
+    {
+        var lines = new List<string>();
+        foreach (var file in Directory.EnumerateFiles(cacheRoot, "completed", SearchOption.AllDirectories))
+            lines.AddRange(await File.ReadAllLinesAsync(file, TestContext.Current.CancellationToken));
+        return lines;
     }
 }

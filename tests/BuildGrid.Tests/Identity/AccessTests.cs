@@ -112,7 +112,7 @@ public sealed class AccessTests(GuardedHost guarded) : IClassFixture<GuardedHost
         Assert.Equal(name, (await Projects.GetProjectAsync(new GetProjectRequest { Name = name }, guarded.As(guest), cancellationToken: Ct)).Name);
         var hidden = await Assert.ThrowsAsync<RpcException>(() => Projects.GetProjectAsync(
             new GetProjectRequest { Name = name }, guarded.As(stranger), cancellationToken: Ct).ResponseAsync);
-        Assert.Equal(StatusCode.PermissionDenied, hidden.StatusCode);
+        Assert.Equal(StatusCode.NotFound, hidden.StatusCode);   // a stranger learns nothing, not even that it exists
 
         // Lists show only readable clusters.
         var guestList = await Projects.ListProjectsAsync(new ListProjectsRequest { PageSize = 100 }, guarded.As(guest), cancellationToken: Ct);

@@ -2,11 +2,24 @@ namespace BuildGrid.Tests.Infrastructure;
 
 public static class TestDirectories
 {
-    /// <summary>A fresh directory under the system temp folder, removed by the caller's fixture.</summary>
+    /// <summary>
+    /// A fresh directory under the system temp folder, removed by the caller's fixture. It and its parent are 0755, as
+    /// the parents of a data directory normally are (/var/lib, /srv): in-process hosts set this process's umask to 077,
+    /// and the build sandbox's leased uid must be able to search the directories above its workspace. (A data dir under
+    /// a 0700 parent is tested on its own: SandboxRunRootTests.)
+    /// </summary>
     public static string Create(string prefix)
     {
-        var path = Path.Combine(Path.GetTempPath(), "buildgrid-tests", $"{prefix}-{Guid.NewGuid():N}");
+        var parent = Path.Combine(Path.GetTempPath(), "buildgrid-tests");
+        var path = Path.Combine(parent, $"{prefix}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(path);
+        if (!OperatingSystem.IsWindows())
+        {
+            const UnixFileMode Open = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead
+                | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
+            File.SetUnixFileMode(parent, Open);
+            File.SetUnixFileMode(path, Open);
+        }
         return path;
     }
 

@@ -25,11 +25,10 @@ public sealed class KeyRingTests
     {
         await using var redis = await RedisServer.StartAsync();
         var dataDir = TestDirectories.Create("key-ring");
-        var outputs = TestDirectories.Create("key-ring-out");
         try
         {
             Dictionary<string, string> Environment(int workers) => BuildsEnvironment(dataDir, redis, workers);
-            RunSpec Writing(string file, string secret) => WritingSecret(outputs, file, secret);
+            RunSpec Writing(string secret) => WritingSecret(secret);
 
             // The first process only accepts runs (no workers): the second one, a replica, runs them.
             await using var first = await ServiceProcess.StartAsync("BuildGrid.Builds", Environment(workers: 0));
@@ -37,19 +36,19 @@ public sealed class KeyRingTests
             string runId;
             using (var channel = GrpcChannel.ForAddress(first.GrpcUrl))
                 runId = (await new BuildRuns.BuildRunsClient(channel).StartRunAsync(
-                    new StartRunRequest { Spec = Writing("one", "s3cret-from-first") }, Admin, cancellationToken: Ct)).Id;
+                    new StartRunRequest { Spec = Writing("s3cret-from-first") }, Admin, cancellationToken: Ct)).Id;
             using var secondChannel = GrpcChannel.ForAddress(second.GrpcUrl);
             var secondRuns = new BuildRuns.BuildRunsClient(secondChannel);
             var done = await Eventually.Async(() => secondRuns.GetRun(new GetRunRequest { Id = runId }, Admin, cancellationToken: Ct).State,
                 s => s is RunState.Succeeded or RunState.Failed, 60_000);
             Assert.Equal(RunState.Succeeded, done);
-            Assert.Equal("s3cret-from-first", await File.ReadAllTextAsync(Path.Combine(outputs, "one"), Ct));
+            Assert.Equal(Sha("s3cret-from-first"), (await secondRuns.GetRunAsync(new GetRunRequest { Id = runId }, Admin, cancellationToken: Ct)).Outputs["PASS_SHA"]);
 
             // With the worker gone, the first stores another; after a restart of the installation, that secret is read again.
             await second.KillAsync();
             using (var channel = GrpcChannel.ForAddress(first.GrpcUrl))
                 runId = (await new BuildRuns.BuildRunsClient(channel).StartRunAsync(
-                    new StartRunRequest { Spec = Writing("two", "s3cret-before-restart") }, Admin, cancellationToken: Ct)).Id;
+                    new StartRunRequest { Spec = Writing("s3cret-before-restart") }, Admin, cancellationToken: Ct)).Id;
             await first.KillAsync();
             await using var restarted = await ServiceProcess.StartAsync("BuildGrid.Builds", Environment(workers: 1));
             using var restartedChannel = GrpcChannel.ForAddress(restarted.GrpcUrl);
@@ -57,7 +56,7 @@ public sealed class KeyRingTests
             done = await Eventually.Async(() => restartedRuns.GetRun(new GetRunRequest { Id = runId }, Admin, cancellationToken: Ct).State,
                 s => s is RunState.Succeeded or RunState.Failed, 60_000);
             Assert.Equal(RunState.Succeeded, done);
-            Assert.Equal("s3cret-before-restart", await File.ReadAllTextAsync(Path.Combine(outputs, "two"), Ct));
+            Assert.Equal(Sha("s3cret-before-restart"), (await restartedRuns.GetRunAsync(new GetRunRequest { Id = runId }, Admin, cancellationToken: Ct)).Outputs["PASS_SHA"]);
 
             // The ring is in the shared database, each key encrypted (no master key in clear), and nothing on the disk.
             Assert.False(Directory.Exists(Path.Combine(dataDir, "keys")) && Directory.EnumerateFiles(Path.Combine(dataDir, "keys")).Any(),
@@ -67,7 +66,6 @@ public sealed class KeyRingTests
         finally
         {
             TestDirectories.TryDelete(dataDir);
-            TestDirectories.TryDelete(outputs);
         }
     }
     [Fact]
@@ -75,7 +73,6 @@ public sealed class KeyRingTests
     {
         await using var redis = await RedisServer.StartAsync();
         var dataDir = TestDirectories.Create("key-ring-legacy");
-        var outputs = TestDirectories.Create("key-ring-legacy-out");
         try
         {
             // The ring as BuildGrid kept it before: key files in <data>/keys (Data Protection's file system repository).
@@ -86,11 +83,11 @@ public sealed class KeyRingTests
             await using var builds = await ServiceProcess.StartAsync("BuildGrid.Builds", BuildsEnvironment(dataDir, redis, workers: 1));
             using var channel = GrpcChannel.ForAddress(builds.GrpcUrl);
             var runs = new BuildRuns.BuildRunsClient(channel);
-            var run = await runs.StartRunAsync(new StartRunRequest { Spec = WritingSecret(outputs, "after", "s3cret-after-upgrade") }, Admin, cancellationToken: Ct);
+            var run = await runs.StartRunAsync(new StartRunRequest { Spec = WritingSecret("s3cret-after-upgrade") }, Admin, cancellationToken: Ct);
             var done = await Eventually.Async(() => runs.GetRun(new GetRunRequest { Id = run.Id }, Admin, cancellationToken: Ct).State,
                 s => s is RunState.Succeeded or RunState.Failed, 60_000);
             Assert.Equal(RunState.Succeeded, done);
-            Assert.Equal("s3cret-after-upgrade", await File.ReadAllTextAsync(Path.Combine(outputs, "after"), Ct));
+            Assert.Equal(Sha("s3cret-after-upgrade"), (await runs.GetRunAsync(new GetRunRequest { Id = run.Id }, Admin, cancellationToken: Ct)).Outputs["PASS_SHA"]);
 
             // The same key (no new one), now in the database and encrypted: what it protected before stays readable.
             var stored = await StoredKeysAsync(dataDir);
@@ -99,7 +96,6 @@ public sealed class KeyRingTests
         finally
         {
             TestDirectories.TryDelete(dataDir);
-            TestDirectories.TryDelete(outputs);
         }
     }
 
@@ -112,12 +108,19 @@ public sealed class KeyRingTests
         ["Builds__Workers"] = workers.ToString(),
     };
 
-    static RunSpec WritingSecret(string outputs, string file, string secret) => new()
+    /// <summary>
+    /// A run that reads its stored secret: the sandboxed script writes nowhere but its workspace, so it reports the
+    /// secret's SHA-256 as an output (the secret itself would be masked).
+    /// </summary>
+    static RunSpec WritingSecret(string secret) => new()
     {
-        Script = $"printf %s \"$PASS\" > \"{outputs}/{file}\"",
+        Script = "echo \"PASS_SHA=$(printf %s \"$PASS\" | sha256sum | cut -c1-64)\" >> \"$BUILDGRID_OUTPUTS\"",
         Secrets = { ["PASS"] = secret },
+        Outputs = { "PASS_SHA" },
         TimeoutSeconds = 60,
     };
+
+    static string Sha(string text) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
 
     /// <summary>The key ring as stored in builds.db; fails unless every key's secret is encrypted (no master key in clear).</summary>
     static async Task<List<string>> StoredKeysAsync(string dataDir)
