@@ -48,8 +48,15 @@ public sealed class ErrorSizeInterceptor : Interceptor
     /// 57P01/57P03, SQL Server's transient numbers) is Unavailable (503 through the gateway) — worth a retry — not an
     /// Internal error. The request's transaction did not commit.
     /// </summary>
-    static RpcException DatabaseUnavailable(System.Data.Common.DbException e) =>
-        new(new Status(StatusCode.Unavailable, "The database is unavailable; try again shortly. " + Errors.Shorten(e.Message)));
+    static RpcException DatabaseUnavailable(System.Data.Common.DbException e)
+    {
+        // After a PostgreSQL restart every idle pooled connection is dead, and Npgsql only finds out when one is used:
+        // drop them all at the first failure, so that the requests after the outage open fresh ones instead of failing
+        // once per stale connection.
+        if (e is Npgsql.NpgsqlException)
+            Npgsql.NpgsqlConnection.ClearAllPools();
+        return new(new Status(StatusCode.Unavailable, "The database is unavailable; try again shortly. " + Errors.Shorten(e.Message)));
+    }
 
     static bool Oversize(RpcException e) => e.Status.Detail.Length > Errors.MaxTextLength || Redaction.HasUrlUserInfo(e.Status.Detail);
 

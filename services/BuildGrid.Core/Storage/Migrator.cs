@@ -103,5 +103,8 @@ internal sealed partial class Migrator(ServiceDatabase database, IReadOnlyList<A
         var schema = await connection.ExecuteScalarAsync<string>("SELECT split_part(current_setting('search_path'), ',', 1)");
         await connection.ExecuteAsync($"CREATE SCHEMA IF NOT EXISTS {schema!.Trim()}");
         await connection.ExecuteAsync("CREATE EXTENSION IF NOT EXISTS citext WITH SCHEMA public");
+        // Npgsql loads a data source's types on its first connection, which may predate citext (another service creates
+        // it): without a reload a citext column reads as an unknown type ('-.-').
+        await ((Npgsql.NpgsqlConnection)connection).ReloadTypesAsync();
     }
 }
