@@ -10,6 +10,8 @@ using BuildGrid.Benchmarks;
 //   sandbox    [--runs N]       trivial-script run start->finish: local sandbox (default network, network none) vs Builds:Sandbox=none
 //   containers [--projects=10000] [--seconds=5] [--concurrency=4]   svacer list/add via REST vs direct gRPC
 //   signing    [--seconds N] [--concurrency N]   loopback gRPC call with a per-call service identity token vs without; Sign/Verify cost
+//   database   --postgres '<Npgsql string>' [--seconds N] [--concurrency N] [--runs N]   REST info, /api/project/new and N
+//                                     trivial runs on PostgreSQL (a fresh database of that server) vs SQLite
 // Every figure is a ratio against a baseline measured in the same run, on this machine.
 var scenario = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "projects";
 int Option(string name, int fallback) =>
@@ -40,7 +42,10 @@ switch (scenario)
     case "signing":
         await SigningBenchmark.RunAsync(Option("--seconds", 10), Option("--concurrency", 8));
         return 0;
+    case "database":
+        return await DatabaseBenchmark.RunAsync(Array.IndexOf(args, "--postgres") is var p and >= 0 && p + 1 < args.Length ? args[p + 1] : null,
+            Option("--seconds", 10), Option("--concurrency", 16), Option("--runs", 500));
     default:
-        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: projects, builds, registry, distributed, faults, sandbox, containers, signing");
+        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: projects, builds, registry, distributed, faults, sandbox, containers, signing, database");
         return 2;
 }
