@@ -12,6 +12,8 @@ using BuildGrid.Benchmarks;
 //   containers [--projects=10000] [--seconds=5] [--concurrency=4]   svacer list/add via REST vs direct gRPC
 //   signing    [--seconds N] [--concurrency N]   loopback gRPC call with a per-call service identity token vs without; Sign/Verify cost
 //   console    [--requests N]   console pages (1,000 projects, 10,000 tags) vs the REST reads of the same data: p50/p95, size
+//   database   --postgres '<Npgsql string>' [--seconds N] [--concurrency N] [--runs N]   REST info, /api/project/new and N
+//                                     trivial runs on PostgreSQL (a fresh database of that server) vs SQLite
 // Every figure is a ratio against a baseline measured in the same run, on this machine.
 var scenario = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "projects";
 int Option(string name, int fallback) =>
@@ -48,7 +50,10 @@ switch (scenario)
     case "console":
         await ConsoleBenchmark.RunAsync(Option("--requests", 200));
         return 0;
+    case "database":
+        return await DatabaseBenchmark.RunAsync(Array.IndexOf(args, "--postgres") is var p and >= 0 && p + 1 < args.Length ? args[p + 1] : null,
+            Option("--seconds", 10), Option("--concurrency", 16), Option("--runs", 500));
     default:
-        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: projects, builds, images, registry, distributed, faults, sandbox, containers, signing, console");
+        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: projects, builds, images, registry, distributed, faults, sandbox, containers, signing, console, database");
         return 2;
 }

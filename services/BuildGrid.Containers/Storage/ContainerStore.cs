@@ -318,7 +318,7 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
         if (nameContains.Length > 0)
             sql += db.Dialect.Name == "sqlserver"
                 ? $@" AND {alias}.name COLLATE Latin1_General_100_CI_AS LIKE @pattern ESCAPE '\'"
-                : $@" AND {alias}.name LIKE @pattern ESCAPE '\'";
+                : $@" AND {alias}.name {db.Dialect.Like} @pattern ESCAPE '\'";
         return sql;
     }
 

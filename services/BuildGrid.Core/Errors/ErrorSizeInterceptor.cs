@@ -16,6 +16,7 @@ public sealed class ErrorSizeInterceptor : Interceptor
     {
         try { return await continuation(request, context); }
         catch (RpcException e) when (Oversize(e)) { throw Capped(e); }
+        catch (System.Data.Common.DbException e) when (e.IsTransient) { throw DatabaseUnavailable(e); }
     }
 
     public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
@@ -23,6 +24,7 @@ public sealed class ErrorSizeInterceptor : Interceptor
     {
         try { await continuation(request, responseStream, context); }
         catch (RpcException e) when (Oversize(e)) { throw Capped(e); }
+        catch (System.Data.Common.DbException e) when (e.IsTransient) { throw DatabaseUnavailable(e); }
     }
 
     public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
@@ -30,6 +32,7 @@ public sealed class ErrorSizeInterceptor : Interceptor
     {
         try { return await continuation(requestStream, context); }
         catch (RpcException e) when (Oversize(e)) { throw Capped(e); }
+        catch (System.Data.Common.DbException e) when (e.IsTransient) { throw DatabaseUnavailable(e); }
     }
 
     public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
@@ -37,6 +40,22 @@ public sealed class ErrorSizeInterceptor : Interceptor
     {
         try { await continuation(requestStream, responseStream, context); }
         catch (RpcException e) when (Oversize(e)) { throw Capped(e); }
+        catch (System.Data.Common.DbException e) when (e.IsTransient) { throw DatabaseUnavailable(e); }
+    }
+
+    /// <summary>
+    /// A database that is restarting or unreachable (a transient DbException: Npgsql's broken connection or
+    /// 57P01/57P03, SQL Server's transient numbers) is Unavailable (503 through the gateway) — worth a retry — not an
+    /// Internal error. The request's transaction did not commit.
+    /// </summary>
+    static RpcException DatabaseUnavailable(System.Data.Common.DbException e)
+    {
+        // After a PostgreSQL restart every idle pooled connection is dead, and Npgsql only finds out when one is used:
+        // drop them all at the first failure, so that the requests after the outage open fresh ones instead of failing
+        // once per stale connection.
+        if (e is Npgsql.NpgsqlException)
+            Npgsql.NpgsqlConnection.ClearAllPools();
+        return new(new Status(StatusCode.Unavailable, "The database is unavailable; try again shortly. " + Errors.Shorten(e.Message)));
     }
 
     static bool Oversize(RpcException e) => e.Status.Detail.Length > Errors.MaxTextLength || Redaction.HasUrlUserInfo(e.Status.Detail);

@@ -59,6 +59,8 @@ public sealed class OutboxRelay(ServiceDatabase database, string source, IEventP
     /// <summary>Publishes everything due now; returns how many rows went out.</summary>
     public async Task<int> PublishPendingAsync(CancellationToken cancellationToken)
     {
+        if (database.Dialect.SkipLocked.Length > 0)
+            return await PublishClaimedAsync(cancellationToken);
         var sent = 0;
         while (true)
         {
@@ -102,6 +104,60 @@ public sealed class OutboxRelay(ServiceDatabase database, string source, IEventP
                     return sent;
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// PostgreSQL, where several replicas of a service share its outbox: each batch is claimed with FOR UPDATE SKIP
+    /// LOCKED inside a transaction that also marks the rows, so two relays never publish the same row at once (a relay
+    /// that dies mid-batch leaves its rows unsent: they go again, and subscribers' inboxes drop the duplicates).
+    /// Rows a concurrent relay holds are skipped, so a topic's order holds per relay, not across relays.
+    /// </summary>
+    async Task<int> PublishClaimedAsync(CancellationToken cancellationToken)
+    {
+        var sent = 0;
+        while (true)
+        {
+            await using var connection = await database.OpenAsync(cancellationToken);
+            await using var tx = await database.Dialect.BeginWriteAsync(connection, cancellationToken);
+            var rows = (await connection.QueryAsync<Row>(new CommandDefinition(
+                $"""
+                SELECT id, event_id AS EventId, topic, type, data, trace_parent AS TraceParent, created_at AS CreatedAt, attempts
+                FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= @now ORDER BY id LIMIT 100 {database.Dialect.SkipLocked}
+                """,
+                new { now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() }, tx, cancellationToken: cancellationToken))).ToList();
+            if (rows.Count == 0)
+                return sent;
+            foreach (var row in rows)
+            {
+                var cloudEvent = new CloudEvent(row.EventId, source, row.Type, row.Topic,
+                    DateTimeOffset.FromUnixTimeMilliseconds(row.CreatedAt), row.Data, row.TraceParent);
+                try
+                {
+                    await publisher.PublishAsync(cloudEvent, cancellationToken);
+                    await connection.ExecuteAsync(new CommandDefinition("UPDATE outbox SET sent_at = @now, attempts = attempts + 1 WHERE id = @id",
+                        new { id = row.Id, now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() }, tx, cancellationToken: cancellationToken));
+                    sent++;
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    if (e is System.Data.Common.DbException)
+                        throw;
+                    var delay = TimeSpan.FromSeconds(Math.Min(MaxBackoff.TotalSeconds, Math.Pow(2, Math.Min(row.Attempts, 16L))));
+                    Log.PublishFailed(logger, database.Name, row.EventId, row.Topic, (int)row.Attempts + 1, delay, e);
+                    await connection.ExecuteAsync(new CommandDefinition(
+                        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = @next, last_error = @error WHERE id = @id",
+                        new
+                        {
+                            id = row.Id,
+                            next = DateTimeOffset.UtcNow.Add(delay).ToUnixTimeMilliseconds(),
+                            error = e.Message.Length > 1000 ? e.Message[..1000] : e.Message,
+                        }, tx, cancellationToken: cancellationToken));
+                    await tx.CommitAsync(cancellationToken);
+                    return sent;
+                }
+            }
+            await tx.CommitAsync(cancellationToken);
         }
     }
 

@@ -14,7 +14,10 @@ public sealed class BuildGridSettings
     /// <summary>A StackExchange.Redis connection string; null means the embedded Garnet server (standalone).</summary>
     public string? Redis { get; init; }
     public required string SqlProvider { get; init; }
-    /// <summary>The SQL Server connection string (sqlserver provider); unused for SQLite, whose files live in <see cref="DataDir"/>.</summary>
+    /// <summary>
+    /// The connection string of the sqlserver or postgres provider (for postgres an Npgsql one: each service keeps to its
+    /// own schema in that database); unused for SQLite, whose files live in <see cref="DataDir"/>.
+    /// </summary>
     public string? Sql { get; init; }
     /// <summary>
     /// The slowest a client may take a response while BuildGrid is writing it (bytes/s, after a 10 s grace; 0: no floor):
@@ -29,10 +32,12 @@ public sealed class BuildGridSettings
     public static BuildGridSettings From(IConfiguration config)
     {
         var provider = (config["BUILDGRID_SQL_PROVIDER"] ?? "sqlite").Trim().ToLowerInvariant();
-        if (provider is not ("sqlite" or "sqlserver"))
-            throw new StartupException($"BUILDGRID_SQL_PROVIDER must be 'sqlite' or 'sqlserver', not '{provider}'.");
-        if (provider == "sqlserver" && string.IsNullOrWhiteSpace(config["BUILDGRID_SQL"]))
-            throw new StartupException("BUILDGRID_SQL_PROVIDER=sqlserver needs a connection string in BUILDGRID_SQL.");
+        if (provider is "postgresql")
+            provider = "postgres";
+        if (provider is not ("sqlite" or "sqlserver" or "postgres"))
+            throw new StartupException($"BUILDGRID_SQL_PROVIDER must be 'sqlite', 'postgres' or 'sqlserver', not '{provider}'.");
+        if (provider != "sqlite" && string.IsNullOrWhiteSpace(config["BUILDGRID_SQL"]))
+            throw new StartupException($"BUILDGRID_SQL_PROVIDER={provider} needs a connection string in BUILDGRID_SQL.");
         return new BuildGridSettings
         {
             RestUrl = ParseUrl(config, "BUILDGRID_REST_URL", DefaultRestUrl),

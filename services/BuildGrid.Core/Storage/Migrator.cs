@@ -60,6 +60,8 @@ internal sealed partial class Migrator(ServiceDatabase database, IReadOnlyList<A
                 throw new InvalidOperationException($"Migrations of {track}/{dialect.Name} must be numbered 0001, 0002, ... without gaps.");
 
             await using var connection = await database.OpenRawAsync(cancellationToken);
+            if (dialect.Name == "postgres")
+                await PreparePostgresAsync(connection, cancellationToken);
             await connection.ExecuteAsync(dialect.Name == "sqlserver" ? CreateVersionTableSqlServer : CreateVersionTable);
             foreach (var (resource, version, name) in scripts)
             {
@@ -84,6 +86,25 @@ internal sealed partial class Migrator(ServiceDatabase database, IReadOnlyList<A
                 await tx.CommitAsync(cancellationToken);
                 Log.MigrationApplied(logger, database.Name, track, version, name);
             }
+            if (dialect.Name == "postgres")
+                await connection.ExecuteAsync("SELECT pg_advisory_unlock_all()");
         }
+    }
+
+    /// <summary>
+    /// PostgreSQL: takes the database-wide migration lock (a session advisory lock, released at the end of the track or
+    /// when the connection dies) so that services and replicas starting together never race on CREATE SCHEMA or
+    /// CREATE EXTENSION, then creates the service's schema (first on the connection's search_path) and citext.
+    /// </summary>
+    async Task PreparePostgresAsync(System.Data.Common.DbConnection connection, CancellationToken cancellationToken)
+    {
+        await connection.ExecuteAsync(new CommandDefinition("SELECT COUNT(*) FROM (SELECT pg_advisory_lock(hashtextextended('buildgrid.migrations', 0))) l",
+            cancellationToken: cancellationToken));
+        var schema = await connection.ExecuteScalarAsync<string>("SELECT split_part(current_setting('search_path'), ',', 1)");
+        await connection.ExecuteAsync($"CREATE SCHEMA IF NOT EXISTS {schema!.Trim()}");
+        await connection.ExecuteAsync("CREATE EXTENSION IF NOT EXISTS citext WITH SCHEMA public");
+        // Npgsql loads a data source's types on its first connection, which may predate citext (another service creates
+        // it): without a reload a citext column reads as an unknown type ('-.-').
+        await ((Npgsql.NpgsqlConnection)connection).ReloadTypesAsync();
     }
 }

@@ -7,8 +7,9 @@ using Microsoft.Extensions.Logging;
 namespace BuildGrid.Core.Storage;
 
 /// <summary>
-/// One service's database: SQLite file <c>{data}/{name}.db</c> or a SQL Server database (or schema) named by
-/// BUILDGRID_SQL. The first open applies the embedded migrations (Core's track, then the service's).
+/// One service's database: SQLite file <c>{data}/{name}.db</c>, the schema <c>{name}</c> of the PostgreSQL database
+/// BUILDGRID_SQL names, or a SQL Server database (or schema) named by BUILDGRID_SQL. The first open applies the embedded
+/// migrations (Core's track, then the service's). See DATABASES.md beside this file.
 /// </summary>
 public sealed class ServiceDatabase
 {
@@ -18,10 +19,12 @@ public sealed class ServiceDatabase
     public ServiceDatabase(string name, Assembly migrations, BuildGridSettings settings, ILoggerFactory loggers)
     {
         Name = name;
-        Dialect = settings.SqlProvider == "sqlserver" ? new SqlServerDialect() : new SqliteDialect();
-        connectionString = settings.SqlProvider == "sqlserver"
-            ? settings.Sql!
-            : SqliteDialect.ConnectionString(Path.Combine(settings.DataDir, $"{name}.db"));
+        (Dialect, connectionString) = settings.SqlProvider switch
+        {
+            "sqlserver" => ((ISqlDialect)new SqlServerDialect(), settings.Sql!),
+            "postgres" => (new PostgresDialect(), PostgresDialect.ConnectionString(settings.Sql!, name)),
+            _ => (new SqliteDialect(), SqliteDialect.ConnectionString(Path.Combine(settings.DataDir, $"{name}.db"))),
+        };
         var migrator = new Migrator(this, [typeof(ServiceDatabase).Assembly, migrations], loggers.CreateLogger<Migrator>());
         migrated = new Lazy<Task>(() => migrator.MigrateAsync(CancellationToken.None), LazyThreadSafetyMode.ExecutionAndPublication);
     }
@@ -40,19 +43,32 @@ public sealed class ServiceDatabase
         return await OpenRawAsync(cancellationToken);
     }
 
+    /// <summary>
+    /// Opens a connection. Opening is always safe to retry: a transient failure (a server restarting, a dropped socket)
+    /// is retried twice within about a second, then surfaces (as Unavailable, see ErrorSizeInterceptor) instead of
+    /// queueing the request for the length of an outage.
+    /// </summary>
     internal async Task<DbConnection> OpenRawAsync(CancellationToken cancellationToken)
     {
-        var connection = Dialect.CreateConnection(connectionString);
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            await connection.OpenAsync(cancellationToken);
-            await Dialect.InitializeAsync(connection, cancellationToken);
-            return connection;
-        }
-        catch
-        {
-            await connection.DisposeAsync();
-            throw;
+            var connection = Dialect.CreateConnection(connectionString);
+            try
+            {
+                await connection.OpenAsync(cancellationToken);
+                await Dialect.InitializeAsync(connection, cancellationToken);
+                return connection;
+            }
+            catch (DbException e) when (e.IsTransient && attempt < 3 && !cancellationToken.IsCancellationRequested)
+            {
+                await connection.DisposeAsync();
+                await Task.Delay(attempt * 300, cancellationToken);
+            }
+            catch
+            {
+                await connection.DisposeAsync();
+                throw;
+            }
         }
     }
 }

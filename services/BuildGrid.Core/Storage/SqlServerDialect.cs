@@ -1,11 +1,19 @@
 using System.Data;
 using System.Data.Common;
+using Dapper;
 using Microsoft.Data.SqlClient;
 
 namespace BuildGrid.Core.Storage;
 
+/// <summary>SQL Server: never executed on the machines BuildGrid is tested on (DATABASES.md); kept aligned with PostgreSQL by review.</summary>
 public sealed class SqlServerDialect : ISqlDialect
 {
+    // UPDLOCK, READPAST: SQL Server's spelling of PostgreSQL's FOR UPDATE SKIP LOCKED (a table hint, after FROM name).
+    public string SkipLocked => "";
+    public Task LockAsync(DbConnection connection, DbTransaction transaction, string key, CancellationToken cancellationToken) =>
+        connection.ExecuteAsync(new CommandDefinition(
+            "EXEC sp_getapplock @Resource = @key, @LockMode = 'Exclusive', @LockOwner = 'Transaction', @LockTimeout = 60000",
+            new { key }, transaction, cancellationToken: cancellationToken));
     public string Name => "sqlserver";
     public DbConnection CreateConnection(string connectionString) => new SqlConnection(connectionString);
     public Task InitializeAsync(DbConnection connection, CancellationToken cancellationToken) => Task.CompletedTask;

@@ -45,7 +45,7 @@ public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] S
         IReadOnlyCollection<string>? clusters, CancellationToken cancellationToken)
     {
         var filters = new List<string>();
-        if (!string.IsNullOrEmpty(nameContains)) filters.Add(@"name LIKE @pattern ESCAPE '\'");
+        if (!string.IsNullOrEmpty(nameContains)) filters.Add($@"name {db.Dialect.Like} @pattern ESCAPE '\'");
         if (clusters is not null) filters.Add(clusters.Count == 0 ? "1 = 0" : "cluster IN @clusters");
         var filter = filters.Count > 0 ? "WHERE " + string.Join(" AND ", filters) : "";
         var parameters = new { offset, limit, pattern = "%" + SqlText.EscapeLike(nameContains ?? "") + "%", clusters };

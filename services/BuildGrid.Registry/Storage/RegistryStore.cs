@@ -42,6 +42,8 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
     /// <summary>The repository's id, creating it (with its RepositoryCreated event) inside the caller's transaction.</summary>
     async Task<long> EnsureRepositoryAsync(DbConnection connection, DbTransaction tx, string name, string @operator, CancellationToken ct)
     {
+        // Replicas on PostgreSQL: two first pushes of one repository (or namespace) must not both insert it.
+        await db.Dialect.LockAsync(connection, tx, "registry.repository:" + name, ct);
         var id = await connection.QuerySingleOrDefaultAsync<long?>(Cmd("SELECT id FROM repositories WHERE name = @name", new { name }, tx, ct));
         if (id is { } existing)
             return existing;
@@ -56,6 +58,7 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
         await outbox.AddAsync(connection, tx, new RepositoryCreated { Repository = name, Operator = @operator, Time = Time(now) }, ct);
         if (name.IndexOf('/') > 0)
         {
+            await db.Dialect.LockAsync(connection, tx, "registry.namespace:" + ns, ct);
             // The first repository of a namespace creates it (writes are serialized, so the check cannot race).
             if (await connection.ExecuteAsync(Cmd("UPDATE namespaces SET updated_at = @now WHERE name = @ns", new { ns, now }, tx, ct)) == 0)
                 await connection.ExecuteAsync(Cmd("INSERT INTO namespaces (name, is_public, created_at, updated_at) VALUES (@ns, 0, @now, @now)",
@@ -104,7 +107,7 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
         IReadOnlyList<string>? members, CancellationToken cancellationToken)
     {
         var filters = new List<string>();
-        if (!string.IsNullOrEmpty(nameContains)) filters.Add(@"n.name LIKE @contains ESCAPE '\'");
+        if (!string.IsNullOrEmpty(nameContains)) filters.Add($@"n.name {db.Dialect.Like} @contains ESCAPE '\'");
         if (members is not null) filters.Add(members.Count == 0 ? "n.is_public <> 0" : "(n.is_public <> 0 OR n.name IN @members)");
         var where = filters.Count == 0 ? "" : "WHERE " + string.Join(" AND ", filters);
         var parameters = new { offset, limit, contains = "%" + SqlText.EscapeLike(nameContains ?? "") + "%", members = members ?? [] };
@@ -122,8 +125,8 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
             $"SELECT {Concat(NamespaceColumns)} FROM namespaces n WHERE n.id = @id", new { id }, null, cancellationToken));
     }
 
-    /// <summary>String concatenation is '||' in SQLite and '+' in SQL Server.</summary>
-    string Concat(string sql) => db.Dialect.Name == "sqlite" ? sql.Replace(" + ", " || ", StringComparison.Ordinal) : sql;
+    /// <summary>String concatenation is '||' in SQLite and PostgreSQL and '+' in SQL Server.</summary>
+    string Concat(string sql) => db.Dialect.Name != "sqlserver" ? sql.Replace(" + ", " || ", StringComparison.Ordinal) : sql;
 
     /// <param name="caller">Whose stars <see cref="RepositorySummary.Starred"/> reports.</param>
     /// <param name="starredOnly">Only the repositories <paramref name="caller"/> starred.</param>
@@ -136,8 +139,8 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
         if (visibleTo is not null) filters.Add(visibleTo.Filter(parameters));
         if (isPublic is { } visible) filters.Add(visible ? "is_public <> 0" : "is_public = 0");
         if (starredOnly) filters.Add("id IN (SELECT s.repository_id FROM repository_stars s WHERE s.user_name = @caller)");
-        if (!string.IsNullOrEmpty(prefix)) filters.Add(@"name LIKE @prefix ESCAPE '\'");
-        if (!string.IsNullOrEmpty(contains)) filters.Add(@"name LIKE @contains ESCAPE '\'");
+        if (!string.IsNullOrEmpty(prefix)) filters.Add($@"name {db.Dialect.Like} @prefix ESCAPE '\'");
+        if (!string.IsNullOrEmpty(contains)) filters.Add($@"name {db.Dialect.Like} @contains ESCAPE '\'");
         var where = filters.Count == 0 ? "" : "WHERE " + string.Join(" AND ", filters);
         var page = filters.Count == 0 ? (after is null ? "" : "WHERE name > @after") : where + (after is null ? "" : " AND name > @after");
         parameters.AddDynamicParams(new
@@ -264,6 +267,7 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
 
     async Task LinkAsync(DbConnection connection, DbTransaction tx, long repositoryId, Digest digest, long size, CancellationToken ct)
     {
+        await LockDigestAsync(connection, tx, digest, ct);
         var now = Now();
         var parameters = new { repositoryId, digest = digest.ToString(), size, now };
         if (await connection.ExecuteAsync(Cmd("UPDATE blobs SET last_linked_at = @now WHERE digest = @digest", parameters, tx, ct)) == 0)
@@ -520,6 +524,7 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
             await using (var connection = await db.OpenAsync(ct))
             {
                 await using var tx = await db.Dialect.BeginWriteAsync(connection, ct);
+                await LockDigestAsync(connection, tx, digest, ct);
                 var now = Now();
                 var parameters = new { id, repository, digest = digest.ToString(), now, cutoff = now - (long)expiry.TotalMilliseconds, gc = GcLease };
                 if (!await connection.ExecuteScalarAsync<bool>(Cmd(DeletionInProgress, parameters, tx, ct)))
@@ -535,6 +540,15 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
             await Task.Delay(20, ct);
         }
     }
+
+    /// <summary>
+    /// Serializes, per digest, the upload claim, the link and the collector's deletion. SQLite serializes every write
+    /// transaction anyway; on PostgreSQL (READ COMMITTED) a collection's DELETE could otherwise miss a claim committed
+    /// after its snapshot, and two replicas linking a new blob would both insert its row. The blob row itself cannot
+    /// carry the lock: a new blob has none yet.
+    /// </summary>
+    Task LockDigestAsync(DbConnection connection, DbTransaction tx, Digest digest, CancellationToken ct) =>
+        db.Dialect.LockAsync(connection, tx, "registry.blob:" + digest, ct);
 
     /// <summary>The name of the collector's lease in registry_leases.</summary>
     public const string GcLease = "gc";
@@ -606,6 +620,7 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        await LockDigestAsync(connection, tx, digest, cancellationToken);
         var parameters = new
         {
             digest = digest.ToString(), cutoff = cutoff.ToUnixTimeMilliseconds(), kind = KindBlob, holder, now = Now(),
@@ -632,6 +647,7 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        await LockDigestAsync(connection, tx, digest, cancellationToken);
         var parameters = new { digest = digest.ToString(), holder, now = Now(), uploadCutoff = uploadCutoff.ToUnixTimeMilliseconds() };
         var free = await connection.ExecuteScalarAsync<bool>(Cmd("""
             SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM blobs WHERE digest = @digest)
@@ -687,6 +703,8 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
+        // Two replicas taking a free lease would otherwise both pass NOT EXISTS and one fail on the key (PostgreSQL).
+        await db.Dialect.LockAsync(connection, tx, "registry.lease:" + name, cancellationToken);
         var now = Now();
         var parameters = new { name, holder, now, expires = now + (long)duration.TotalMilliseconds };
         var taken = await connection.ExecuteAsync(Cmd("""

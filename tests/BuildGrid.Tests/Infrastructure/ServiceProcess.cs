@@ -43,6 +43,10 @@ public sealed partial class ServiceProcess : IAsyncDisposable
         start.Environment["BUILDGRID_GRPC_URL"] = "http://127.0.0.1:0";
         start.Environment["Logging__Console__FormatterName"] = "simple";
         start.Environment["Logging__Console__FormatterOptions__SingleLine"] = "true";
+        // BUILDGRID_TEST_SQL=postgres: the processes of one data directory share one database (unless the test chose).
+        if (environment.TryGetValue("BUILDGRID_DATA_DIR", out var dataDir) && !environment.ContainsKey("BUILDGRID_SQL_PROVIDER"))
+            foreach (var (key, value) in await PostgresServer.SettingsFor(dataDir))
+                start.Environment[key] = value;
         foreach (var (key, value) in environment)
             start.Environment[key] = value;
 

@@ -6,7 +6,8 @@ namespace BuildGrid.Tests.Infrastructure;
 
 /// <summary>
 /// Standalone BuildGrid as a user runs it — the same composition as <c>dotnet run --project gateway/BuildGrid.Gateway</c> —
-/// on loopback port 0 with its own data directory: real Kestrel, real SQLite files, embedded Garnet.
+/// on loopback port 0 with its own data directory: real Kestrel, real SQLite files (or, with BUILDGRID_TEST_SQL=postgres,
+/// a fresh database of the test run's PostgreSQL cluster, see <see cref="PostgresServer"/>), embedded Garnet.
 /// </summary>
 public sealed class StandaloneFixture : IAsyncLifetime
 {
@@ -39,11 +40,16 @@ public sealed class StandaloneFixture : IAsyncLifetime
         Channel = GrpcChannel.ForAddress(GrpcUrl);
     }
 
-    /// <summary>Starts a standalone host; extra arguments are configuration (<c>--KEY=value</c>).</summary>
+    /// <summary>
+    /// Starts a standalone host; extra arguments are configuration (<c>--KEY=value</c>, after and so above the database
+    /// settings that <see cref="PostgresServer.SettingsFor"/> gives its data directory).
+    /// </summary>
     public static async Task<(WebApplication App, Uri RestUrl, Uri GrpcUrl)> StartAsync(string dataDir, ErrorLog? errors = null, params string[] extra)
     {
+        var database = (await PostgresServer.SettingsFor(dataDir)).Select(s => $"--{s.Key}={s.Value}");
         var app = BuildGridHost.Create(
         [
+            .. database,
             "--BUILDGRID_REST_URL=http://127.0.0.1:0",
             "--BUILDGRID_GRPC_URL=http://127.0.0.1:0",
             $"--BUILDGRID_DATA_DIR={dataDir}",

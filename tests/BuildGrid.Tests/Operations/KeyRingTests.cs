@@ -5,7 +5,6 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using System.Xml.Linq;
 using Microsoft.AspNetCore.DataProtection;
-using Microsoft.Data.Sqlite;
 
 namespace BuildGrid.Tests.Operations;
 
@@ -126,8 +125,7 @@ public sealed class KeyRingTests
     /// <summary>The key ring as stored in builds.db; fails unless every key's secret is encrypted (no master key in clear).</summary>
     static async Task<List<string>> StoredKeysAsync(string dataDir)
     {
-        await using var db = new SqliteConnection($"Data Source={Path.Combine(dataDir, "builds.db")};Mode=ReadOnly");
-        await db.OpenAsync(Ct);
+        await using var db = await PostgresServer.OpenServiceDatabaseAsync(dataDir, "builds");
         await using var query = db.CreateCommand();
         query.CommandText = "SELECT xml FROM data_protection_keys";
         var keys = new List<string>();

@@ -8,7 +8,6 @@ using BuildGrid.Tests.Quay;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Grpc.Net.Client;
-using Microsoft.Data.Sqlite;
 using RegistryClient = BuildGrid.Registry.V1.Registry.RegistryClient;
 using V1 = BuildGrid.Registry.V1;
 
@@ -205,12 +204,13 @@ public sealed class ReplicaTests : IAsyncLifetime
 
         // The lease row a replica writes when it starts collecting, left by one that was killed mid-way (simulated: a
         // third process cannot be paused at that point). Registry:GcLease is 3 s here.
-        await using (var connection = new SqliteConnection($"Data Source={Path.Combine(dataDir, "registry.db")};Pooling=false"))
+        await using (var connection = await PostgresServer.OpenServiceDatabaseAsync(dataDir, "registry"))
         {
-            await connection.OpenAsync(Ct);
             await using var insert = connection.CreateCommand();
-            insert.CommandText = "INSERT INTO registry_leases (name, holder, expires_at) VALUES ('gc', 'replica-killed-mid-collection', $expires)";
-            insert.Parameters.AddWithValue("$expires", DateTimeOffset.UtcNow.AddSeconds(3).ToUnixTimeMilliseconds());
+            insert.CommandText = "INSERT INTO registry_leases (name, holder, expires_at) VALUES ('gc', 'replica-killed-mid-collection', @expires)";
+            var expires = insert.CreateParameter();
+            (expires.ParameterName, expires.Value) = ("expires", DateTimeOffset.UtcNow.AddSeconds(3).ToUnixTimeMilliseconds());
+            insert.Parameters.Add(expires);
             await insert.ExecuteNonQueryAsync(Ct);
         }
         var request = new V1.RunGarbageCollectionRequest { GracePeriod = Duration.FromTimeSpan(TimeSpan.Zero) };

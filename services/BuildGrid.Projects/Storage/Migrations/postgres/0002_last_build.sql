@@ -1,0 +1,5 @@
+ALTER TABLE projects ADD COLUMN last_build_run_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE projects ADD COLUMN last_build_status TEXT NOT NULL DEFAULT '';
+ALTER TABLE projects ADD COLUMN last_build_tag TEXT NOT NULL DEFAULT '';
+ALTER TABLE projects ADD COLUMN last_build_digest TEXT NOT NULL DEFAULT '';
+ALTER TABLE projects ADD COLUMN last_build_at BIGINT NOT NULL DEFAULT 0;

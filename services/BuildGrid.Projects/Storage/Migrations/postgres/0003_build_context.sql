@@ -1,0 +1,1 @@
+ALTER TABLE projects ADD COLUMN build_context TEXT NOT NULL DEFAULT '';
