@@ -32,7 +32,15 @@ public sealed class PostgresServer : IAsyncDisposable
 
     PostgresServer() { }
 
-    public int Port { get; } = ServiceProcess.FreePort();
+    public int Port { get; } = FreePort();
+
+    // Its own (not ServiceProcess's): the hostile test project links this file without ServiceProcess.
+    static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
     string DataDirectory => Path.Combine(dir, "data");
 
     /// <summary>Whether this test run puts BuildGrid on PostgreSQL (<c>BUILDGRID_TEST_SQL=postgres</c>).</summary>
