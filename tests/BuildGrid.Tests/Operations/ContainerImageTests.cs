@@ -81,7 +81,7 @@ public sealed partial class ContainerImageTests
             await Buildah("commit", "--quiet", appContainer, appImage);
 
             // 3. The Containerfile itself, from the repository root as documented.
-            await Buildah("build", "--isolation", "chroot", "--build-arg", $"RUNTIME_IMAGE={runtimeImage}", "--build-arg", $"APP_SOURCE={appImage}",
+            await Buildah("build", "--isolation", "chroot", "--ignorefile", Path.Combine(TestDirectories.RepositoryRoot, "dapr/kubernetes/containerignore"), "--build-arg", $"RUNTIME_IMAGE={runtimeImage}", "--build-arg", $"APP_SOURCE={appImage}",
                 "-f", "gateway/BuildGrid.Gateway/Containerfile", "-t", image, TestDirectories.RepositoryRoot);
             var user = (await Buildah("inspect", "--type", "image", "--format", "{{.OCIv1.Config.User}}", image)).Trim();
             Assert.Equal("1654:1654", user);
