@@ -19,6 +19,9 @@ public sealed partial class SandboxUnavailableTests
 {
     static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    /// <summary>A process that should exit at once but starts serving instead fails the test rather than hanging it.</summary>
+    static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
+
     static string BuildsDll => Path.Combine(TestDirectories.RepositoryRoot, "services", "BuildGrid.Builds", "bin", TestDirectories.Configuration,
         "net10.0", "BuildGrid.Builds.dll");
 
@@ -36,7 +39,7 @@ public sealed partial class SandboxUnavailableTests
         {
             string[] common = [$"--BUILDGRID_DATA_DIR={dataDir}", $"--BUILDGRID_REDIS={redis.ConnectionString}",
                 "--BUILDGRID_REST_URL=http://127.0.0.1:0", "--BUILDGRID_GRPC_URL=http://127.0.0.1:0"];
-            var (code, output) = await Tools.RunAsync(bwrap, dataDir, WithoutBwrap([BuildsDll, .. common]));
+            var (code, output) = (await Tools.RunAsync(bwrap, dataDir, WithoutBwrap([BuildsDll, .. common])).WaitAsync(StartTimeout, Ct));
             Assert.True(code == 2, $"exit {code}\n{output}");
             Assert.Matches(@"BuildGrid\.Builds: Builds: the build sandbox cannot start \(bwrap exited with \d+", output.TrimEnd().Split('\n')[^1]);
             Assert.DoesNotMatch(@"(?m)^\s+at [A-Za-z_.]+\(", output);

@@ -15,6 +15,9 @@ public sealed partial class ProcessContractTests
 {
     static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    /// <summary>A process that should exit at once but starts serving instead fails the test rather than hanging it.</summary>
+    static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
+
     static string Dll(string project) => Path.Combine(TestDirectories.RepositoryRoot, project == "BuildGrid.Gateway" ? "gateway" : "services", project,
         "bin", TestDirectories.Configuration, "net10.0", project + ".dll");
 
@@ -24,7 +27,7 @@ public sealed partial class ProcessContractTests
     [InlineData("BuildGrid.Builds")]
     public async Task Help_lists_the_settings_and_exits_0(string project)
     {
-        var (code, output) = await Tools.RunAsync("dotnet", Path.GetTempPath(), Dll(project), "--help");
+        var (code, output) = (await Tools.RunAsync("dotnet", Path.GetTempPath(), Dll(project), "--help").WaitAsync(StartTimeout, Ct));
         Assert.Equal(0, code);
         Assert.StartsWith($"Usage: {project} ", output);
         foreach (var setting in new[] { "BUILDGRID_REST_URL", "BUILDGRID_GRPC_URL", "BUILDGRID_DATA_DIR", "BUILDGRID_REDIS", "OTEL_SERVICE_NAME" })
@@ -45,8 +48,8 @@ public sealed partial class ProcessContractTests
                 ("--Builds:Workers=-3", "BuildGrid.Gateway: "),
             })
             {
-                var (code, output) = await Tools.RunAsync("dotnet", dataDir, Dll("BuildGrid.Gateway"), $"--BUILDGRID_DATA_DIR={dataDir}",
-                    "--BUILDGRID_GRPC_URL=http://127.0.0.1:0", argument);
+                var (code, output) = (await Tools.RunAsync("dotnet", dataDir, Dll("BuildGrid.Gateway"), $"--BUILDGRID_DATA_DIR={dataDir}",
+                    "--BUILDGRID_GRPC_URL=http://127.0.0.1:0", argument).WaitAsync(StartTimeout, Ct));
                 Assert.True(code == 2, $"{argument}: exit {code}\n{output}");
                 var last = output.TrimEnd().Split('\n')[^1];
                 Assert.StartsWith(expected, last);
@@ -69,8 +72,8 @@ public sealed partial class ProcessContractTests
         var dataDir = TestDirectories.Create("port-in-use");
         try
         {
-            var (code, output) = await Tools.RunAsync("dotnet", dataDir, Dll("BuildGrid.Registry"), $"--BUILDGRID_DATA_DIR={dataDir}",
-                $"--BUILDGRID_REST_URL=http://127.0.0.1:{port}", "--BUILDGRID_GRPC_URL=http://127.0.0.1:0");
+            var (code, output) = (await Tools.RunAsync("dotnet", dataDir, Dll("BuildGrid.Registry"), $"--BUILDGRID_DATA_DIR={dataDir}",
+                $"--BUILDGRID_REST_URL=http://127.0.0.1:{port}", "--BUILDGRID_GRPC_URL=http://127.0.0.1:0").WaitAsync(StartTimeout, Ct));
             Assert.True(code == 2, $"exit {code}\n{output}");
             Assert.Equal($"BuildGrid.Registry: Failed to bind to address http://127.0.0.1:{port}: address already in use.", output.TrimEnd().Split('\n')[^1]);
             Assert.DoesNotMatch(StackFrame(), output);
