@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Text.RegularExpressions;
 using BuildGrid.Builds;
 using BuildGrid.Builds.V1;
 using BuildGrid.Gateway;
@@ -15,7 +13,7 @@ namespace BuildGrid.Tests.Builds;
 /// <c>Builds:WithoutSandbox=fail-runs</c> (the standalone gateway's default, so that README's one command works on a
 /// machine with only the .NET SDK) it starts and every run fails at once with that reason — never unsandboxed.
 /// </summary>
-public sealed partial class SandboxUnavailableTests
+public sealed class SandboxUnavailableTests
 {
     static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -25,9 +23,8 @@ public sealed partial class SandboxUnavailableTests
     static string BuildsDll => Path.Combine(TestDirectories.RepositoryRoot, "services", "BuildGrid.Builds", "bin", TestDirectories.Configuration,
         "net10.0", "BuildGrid.Builds.dll");
 
-    /// <summary>bwrap (the real one, outside) running <c>dotnet</c> in a view of this machine where bwrap itself does not run.</summary>
-    static string[] WithoutBwrap(params string[] command) =>
-        ["--dev-bind", "/", "/", "--ro-bind", "/dev/null", Tools.Require("bwrap", "bubblewrap"), "--", "dotnet", .. command];
+    /// <summary>bwrap (the real one, outside) giving what follows a view of this machine where bwrap itself does not run.</summary>
+    static string[] WithoutBwrap => ["--dev-bind", "/", "/", "--ro-bind", "/dev/null", Tools.Require("bwrap", "bubblewrap"), "--"];
 
     [Fact]
     public async Task A_builds_process_refuses_to_start_saying_why_and_with_fail_runs_it_fails_each_run_instead()
@@ -39,38 +36,19 @@ public sealed partial class SandboxUnavailableTests
         {
             string[] common = [$"--BUILDGRID_DATA_DIR={dataDir}", $"--BUILDGRID_REDIS={redis.ConnectionString}",
                 "--BUILDGRID_REST_URL=http://127.0.0.1:0", "--BUILDGRID_GRPC_URL=http://127.0.0.1:0"];
-            var (code, output) = (await Tools.RunAsync(bwrap, dataDir, WithoutBwrap([BuildsDll, .. common])).WaitAsync(StartTimeout, Ct));
+            var (code, output) = (await Tools.RunAsync(bwrap, dataDir, [.. WithoutBwrap, "dotnet", BuildsDll, .. common]).WaitAsync(StartTimeout, Ct));
             Assert.True(code == 2, $"exit {code}\n{output}");
             Assert.Matches(@"BuildGrid\.Builds: Builds: the build sandbox cannot start \(bwrap exited with \d+", output.TrimEnd().Split('\n')[^1]);
             Assert.DoesNotMatch(@"(?m)^\s+at [A-Za-z_.]+\(", output);
 
             // fail-runs: the API answers and the run fails at once, naming the reason.
-            var start = new ProcessStartInfo(bwrap, WithoutBwrap([BuildsDll, .. common, "--Builds:WithoutSandbox=fail-runs"]))
+            await using (var builds = await ServiceProcess.StartAsync("BuildGrid.Builds", new Dictionary<string, string>
             {
-                RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = dataDir,
-            };
-            start.Environment["Logging__Console__FormatterName"] = "simple";
-            start.Environment["Logging__Console__FormatterOptions__SingleLine"] = "true";
-            using var process = Process.Start(start)!;
-            var lines = new List<string>();
-            var grpc = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
-            void OnLine(object _, DataReceivedEventArgs e)
+                ["BUILDGRID_DATA_DIR"] = dataDir, ["BUILDGRID_REDIS"] = redis.ConnectionString, ["Builds__WithoutSandbox"] = "fail-runs",
+            }, dataDir, [bwrap, .. WithoutBwrap]))
             {
-                if (e.Data is null) return;
-                lock (lines) lines.Add(e.Data);
-                if (Listening().Match(e.Data) is { Success: true } match)
-                    grpc.TrySetResult(new Uri(match.Groups["grpc"].Value));
-            }
-            process.OutputDataReceived += OnLine;
-            process.ErrorDataReceived += OnLine;
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            try
-            {
-                var url = await grpc.Task.WaitAsync(TimeSpan.FromSeconds(60), Ct);
-                lock (lines)
-                    Assert.Contains(lines, l => l.Contains("This process serves the API but builds no run", StringComparison.Ordinal));
-                using var channel = GrpcChannel.ForAddress(url);
+                Assert.Contains("This process serves the API but builds no run", builds.Output);
+                using var channel = GrpcChannel.ForAddress(builds.GrpcUrl);
                 var client = new BuildRuns.BuildRunsClient(channel);
                 var run = await client.StartRunAsync(new StartRunRequest { Spec = Runs.Script("echo should-not-run > ran.txt") }, cancellationToken: Ct);
                 var done = await Runs.FinishedAsync(client, run.Id, 60);
@@ -78,12 +56,6 @@ public sealed partial class SandboxUnavailableTests
                 Assert.StartsWith("this worker cannot sandbox builds, so it runs none: Builds: the build sandbox cannot start", done.FailureReason);
                 Assert.DoesNotContain("should-not-run", await Runs.LogAsync(client, run.Id));
                 Assert.Empty(Directory.EnumerateFiles(dataDir, "ran.txt", SearchOption.AllDirectories));
-            }
-            finally
-            {
-                if (!process.HasExited)
-                    process.Kill(entireProcessTree: true);
-                await process.WaitForExitAsync(CancellationToken.None);
             }
         }
         finally
@@ -111,7 +83,4 @@ public sealed partial class SandboxUnavailableTests
             TestDirectories.TryDelete(dataDir);
         }
     }
-
-    [GeneratedRegex(@"BuildGrid listening: rest=(?<rest>\S+) grpc=(?<grpc>\S+)")]
-    private static partial Regex Listening();
 }

@@ -25,12 +25,14 @@ public sealed partial class ServiceProcess : IAsyncDisposable
     private static partial Regex Listening();
 
     /// <param name="workingDirectory">Where the process runs (default: its build output folder).</param>
-    public static async Task<ServiceProcess> StartAsync(string project, IDictionary<string, string> environment, string? workingDirectory = null)
+    /// <param name="launcher">A command that runs <c>dotnet &lt;dll&gt;</c> for it (e.g. bwrap with a changed view of the machine).</param>
+    public static async Task<ServiceProcess> StartAsync(string project, IDictionary<string, string> environment, string? workingDirectory = null,
+        IReadOnlyList<string>? launcher = null)
     {
         var dll = Path.Combine(TestDirectories.RepositoryRoot, project == "BuildGrid.Gateway" ? "gateway" : "services", project, "bin", TestDirectories.Configuration, "net10.0", project + ".dll");
         if (!File.Exists(dll))
             throw new FileNotFoundException($"{dll} is missing: build the solution first (tests/run does).");
-        var start = new ProcessStartInfo("dotnet", [dll])
+        var start = new ProcessStartInfo(launcher is { Count: > 0 } ? launcher[0] : "dotnet", launcher is { Count: > 0 } ? [.. launcher.Skip(1), "dotnet", dll] : [dll])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
