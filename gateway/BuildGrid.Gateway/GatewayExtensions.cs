@@ -58,6 +58,7 @@ public static class GatewayExtensions
         app.MapHarbor();
         app.MapQuay();
         app.MapZadig();
+        app.UseInsufficientStorageStatus(["/buildgrid/v1"]);
         // Inside the dialects' error steps, so that each shapes the refusal in its format; /v2/ has its own (MapRegistry).
         app.UseBrowserRequestGuard(path => !path.StartsWithSegments("/v2") && !path.StartsWithSegments("/service/token"));
         // Inside the dialects' error steps, so that their 413s and 401s are shaped in each dialect's format.

@@ -48,4 +48,10 @@ internal static partial class Log
 
     [LoggerMessage(60, LogLevel.Warning, "A metrics sample failed (the gauge keeps its last value): {Reason}")]
     public static partial void MetricSampleFailed(ILogger logger, string reason);
+
+    [LoggerMessage(10, LogLevel.Warning, "The disk of the data directory is full: released the delete reserve {Path} so that a delete can run")]
+    public static partial void DiskReserveReleased(ILogger logger, string path);
+
+    [LoggerMessage(11, LogLevel.Warning, "Could not make the delete reserve {Path} ({Reason}); it is made again when a create finds room")]
+    public static partial void DiskReserveNotMade(ILogger logger, string path, string reason);
 }

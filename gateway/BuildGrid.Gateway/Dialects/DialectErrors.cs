@@ -13,6 +13,33 @@ internal static class DialectErrors
     public delegate Task Writer(HttpContext context, int status, string message);
 
     public static IApplicationBuilder UseDialectErrors(this IApplicationBuilder app, string[] prefixes, Writer writer) =>
+        app.UseErrorCapture(prefixes, (context, status, body) =>
+        {
+            var message = body.Length > 0 ? MessageOf(body) : "";
+            context.Response.ContentLength = null;
+            return writer(context, StorageStatus(status, body), message);
+        });
+
+    /// <summary>
+    /// For routes that answer google.rpc.Status as the transcoder writes it (<c>/buildgrid/v1</c>): the body passes
+    /// unchanged, and a full disk (reason INSUFFICIENT_STORAGE, which the transcoder answers 429 as it does every
+    /// ResourceExhausted) is 507 Insufficient Storage, not a "retry later".
+    /// </summary>
+    public static IApplicationBuilder UseInsufficientStorageStatus(this IApplicationBuilder app, string[] prefixes) =>
+        app.UseErrorCapture(prefixes, async (context, status, body) =>
+        {
+            context.Response.StatusCode = StorageStatus(status, body);
+            await context.Response.Body.WriteAsync(body, context.RequestAborted);
+        });
+
+    /// <summary>HTTP 507: what every dialect that speaks HTTP statuses answers for a full disk.</summary>
+    public const int InsufficientStorage = StatusCodes.Status507InsufficientStorage;
+
+    /// <summary>507 when the domain error in a transcoded body is INSUFFICIENT_STORAGE; the status unchanged otherwise.</summary>
+    static int StorageStatus(int status, byte[] body) =>
+        status == StatusCodes.Status429TooManyRequests && ReasonOf(body) == Core.Errors.Reasons.InsufficientStorage ? InsufficientStorage : status;
+
+    static IApplicationBuilder UseErrorCapture(this IApplicationBuilder app, string[] prefixes, Func<HttpContext, int, byte[], Task> write) =>
         app.Use(async (context, next) =>
         {
             var path = context.Request.Path;
@@ -35,9 +62,7 @@ internal static class DialectErrors
             var status = context.Response.StatusCode;
             if (status < 400 || context.Response.HasStarted && capture.Captured is null)
                 return;
-            var message = capture.Captured is { Length: > 0 } captured ? MessageOf(captured.ToArray()) : "";
-            context.Response.ContentLength = null;
-            await writer(context, status, message);
+            await write(context, status, capture.Captured?.ToArray() ?? []);
         });
 
     /// <summary>
@@ -133,6 +158,7 @@ internal static class DialectErrors
         413 => "PAYLOAD_TOO_LARGE",
         429 => "TOO_MANY_REQUESTS",
         503 => "UNAVAILABLE",
+        507 => Core.Errors.Reasons.InsufficientStorage,
         >= 500 => "INTERNAL",
         _ => badRequest,
     };
@@ -140,6 +166,8 @@ internal static class DialectErrors
     /// <summary>The message for a status the transcoder or routing answered without one (5xx never tell their cause).</summary>
     public static string DefaultMessage(HttpContext context, int status, string message, bool domainError)
     {
+        if (status == InsufficientStorage)
+            return message.Length > 0 ? message : "insufficient storage: the disk of BuildGrid's data directory is full";
         if (status >= 500 && !domainError)
             return "internal error";
         if (message.Length > 0)
@@ -154,6 +182,26 @@ internal static class DialectErrors
             429 => "too many requests; retry after the time Retry-After names",
             _ => "the request could not be read",
         };
+    }
+
+    /// <summary>The ErrorInfo reason of a google.rpc.Status body (the transcoder writes its details), or null.</summary>
+    static string? ReasonOf(byte[] body)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(body);
+            if (json.RootElement.ValueKind != JsonValueKind.Object || !json.RootElement.TryGetProperty("details", out var details)
+                || details.ValueKind != JsonValueKind.Array)
+                return null;
+            foreach (var detail in details.EnumerateArray())
+                if (detail.ValueKind == JsonValueKind.Object && detail.TryGetProperty("reason", out var reason) && reason.ValueKind == JsonValueKind.String)
+                    return reason.GetString();
+            return null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     static string MessageOf(byte[] body)

@@ -24,6 +24,7 @@ public sealed class DefinitionStore([FromKeyedServices(BuildsExtensions.AppId)] 
 
     public async Task InsertDefinitionAsync(Definition definition, CancellationToken cancellationToken)
     {
+        db.RequireRoom();
         await using var connection = await db.OpenAsync(cancellationToken);
         try
         {
@@ -136,6 +137,7 @@ public sealed class DefinitionStore([FromKeyedServices(BuildsExtensions.AppId)] 
 
     public async Task InsertTemplateAsync(Template template, CancellationToken cancellationToken)
     {
+        db.RequireRoom();
         await using var connection = await db.OpenAsync(cancellationToken);
         try
         {
@@ -234,6 +236,7 @@ public sealed class DefinitionStore([FromKeyedServices(BuildsExtensions.AppId)] 
 
     public async Task InsertCodeHostAsync(CodeHost host, CancellationToken cancellationToken)
     {
+        db.RequireRoom();
         await using var connection = await db.OpenAsync(cancellationToken);
         try
         {

@@ -36,6 +36,7 @@ public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] Service
 
     public async Task InsertAsync(Run run, RunSpec spec, CancellationToken cancellationToken)
     {
+        db.RequireRoom();
         var stored = spec.Clone();
         foreach (var key in stored.Secrets.Keys.ToList())
             stored.Secrets[key] = secrets.Protect(stored.Secrets[key]);

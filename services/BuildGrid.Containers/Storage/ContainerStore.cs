@@ -363,6 +363,8 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
 
     async Task InsertAsync(DbConnection connection, DbTransaction tx, string sql, object row, Func<RpcException> conflict, CancellationToken cancellationToken)
     {
+        // Every row a create adds passes here: refused below the free-space reserve (see ServiceDatabase.RequireRoom).
+        db.RequireRoom();
         try
         {
             await connection.ExecuteAsync(new CommandDefinition(sql, row, tx, cancellationToken: cancellationToken));

@@ -16,6 +16,7 @@ public sealed class ErrorSizeInterceptor : Interceptor
     {
         try { return await continuation(request, context); }
         catch (RpcException e) when (Oversize(e)) { throw Capped(e); }
+        catch (Exception e) when (Storage.DiskSpace.IsFull(e)) { throw Storage.DiskSpace.Full(); }
         catch (System.Data.Common.DbException e) when (e.IsTransient) { throw DatabaseUnavailable(e); }
     }
 
@@ -24,6 +25,7 @@ public sealed class ErrorSizeInterceptor : Interceptor
     {
         try { await continuation(request, responseStream, context); }
         catch (RpcException e) when (Oversize(e)) { throw Capped(e); }
+        catch (Exception e) when (Storage.DiskSpace.IsFull(e)) { throw Storage.DiskSpace.Full(); }
         catch (System.Data.Common.DbException e) when (e.IsTransient) { throw DatabaseUnavailable(e); }
     }
 
@@ -32,6 +34,7 @@ public sealed class ErrorSizeInterceptor : Interceptor
     {
         try { return await continuation(requestStream, context); }
         catch (RpcException e) when (Oversize(e)) { throw Capped(e); }
+        catch (Exception e) when (Storage.DiskSpace.IsFull(e)) { throw Storage.DiskSpace.Full(); }
         catch (System.Data.Common.DbException e) when (e.IsTransient) { throw DatabaseUnavailable(e); }
     }
 
@@ -40,8 +43,13 @@ public sealed class ErrorSizeInterceptor : Interceptor
     {
         try { await continuation(requestStream, responseStream, context); }
         catch (RpcException e) when (Oversize(e)) { throw Capped(e); }
+        catch (Exception e) when (Storage.DiskSpace.IsFull(e)) { throw Storage.DiskSpace.Full(); }
         catch (System.Data.Common.DbException e) when (e.IsTransient) { throw DatabaseUnavailable(e); }
     }
+
+    // A full disk (SQLITE_FULL from any store, ENOSPC from a file write) is caught here, where every service's calls pass,
+    // rather than in each store: whichever write meets it, the caller gets INSUFFICIENT_STORAGE (ResourceExhausted),
+    // which each dialect answers as "insufficient storage", instead of an Unknown that reads as a BuildGrid fault.
 
     /// <summary>
     /// A database that is restarting or unreachable (a transient DbException: Npgsql's broken connection or

@@ -20,6 +20,9 @@ public static class Errors
     public static RpcException Conflict(string reason, string message, params (string Key, string Value)[] metadata) =>
         Create(Code.Aborted, reason, message, metadata);
 
+    /// <summary>A write that the disk cannot take (see <see cref="Reasons.InsufficientStorage"/>); the message says what to do.</summary>
+    public static RpcException InsufficientStorage(string message) => Create(Code.ResourceExhausted, Reasons.InsufficientStorage, message);
+
     /// <summary>
     /// Longest message and metadata value an error carries. Errors travel in HTTP/2 trailers, which a client refuses past
     /// 64 KiB: an error that echoed a 1 MB field value would reach the caller as Unavailable (a 503 through the gateway).

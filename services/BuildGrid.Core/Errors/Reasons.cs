@@ -13,6 +13,12 @@ public static class Reasons
     public const string ConcurrentModification = "CONCURRENT_MODIFICATION";
     public const string Unauthenticated = "UNAUTHENTICATED";
     public const string PermissionDenied = "PERMISSION_DENIED";
+    /// <summary>
+    /// The data directory's disk is full (SQLITE_FULL, ENOSPC) or below its free-space reserve: nothing of the write was
+    /// kept (code ResourceExhausted; each dialect answers "insufficient storage" in its own format, 507 where it uses
+    /// HTTP statuses).
+    /// </summary>
+    public const string InsufficientStorage = "INSUFFICIENT_STORAGE";
 
     public const string ProjectNotFound = "PROJECT_NOT_FOUND";
     public const string ProjectAlreadyExists = "PROJECT_ALREADY_EXISTS";

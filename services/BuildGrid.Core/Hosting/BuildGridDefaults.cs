@@ -39,6 +39,8 @@ public static class BuildGridDefaults
         var endpoints = new BuildGridEndpoints();
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(endpoints);
+        builder.Services.AddSingleton(sp => new Storage.DiskSpace(settings.DataDir, settings.MinFreeBytes, settings.SqlProvider == "sqlite",
+            sp.GetRequiredService<ILogger<Storage.DiskSpace>>()));
 
         // Reads of up to 64 KiB from a socket instead of 2 KiB on average (large pushes): see LargeBlockMemoryPool.
         builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>, LargeBlockMemoryPool.Factory>();

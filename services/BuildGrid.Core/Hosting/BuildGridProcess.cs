@@ -33,6 +33,7 @@ public static class BuildGridProcess
         ("BUILDGRID_<APPID>_URL", "unset: hosted in process", "where a service is called (PROJECTS, CONTAINERS, BUILDS, REGISTRY, IDENTITY)"),
         ("BUILDGRID_REGISTRY_REST_URL", "unset", "where the gateway forwards /v2/ when the Registry runs elsewhere"),
         ("BUILDGRID_MIN_RESPONSE_RATE", BuildGridSettings.DefaultMinResponseBytesPerSecond.ToString(System.Globalization.CultureInfo.InvariantCulture), "slowest response reading a client may keep to (bytes/s; 0: no floor)"),
+        (Storage.DiskSpace.MinFreeSetting, Storage.DiskSpace.DefaultMinFreeMb.ToString(System.Globalization.CultureInfo.InvariantCulture), "free megabytes below which creates are refused (insufficient storage); deletes still work"),
         (Health.DiskReserveSetting, Health.DefaultDiskReserveMb.ToString(System.Globalization.CultureInfo.InvariantCulture), "free megabytes below which /readyz reports the disk"),
         ("DAPR_GRPC_PORT, DAPR_HTTP_PORT", "unset: no sidecar", "set by a Dapr sidecar"),
         ("APP_API_TOKEN", "unset", "the token a Dapr sidecar must present (dapr-api-token)"),

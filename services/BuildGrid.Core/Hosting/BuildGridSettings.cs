@@ -25,6 +25,11 @@ public sealed class BuildGridSettings
     /// </summary>
     public int MinResponseBytesPerSecond { get; init; } = DefaultMinResponseBytesPerSecond;
     public const int DefaultMinResponseBytesPerSecond = 64 * 1024;
+    /// <summary>
+    /// Free space the data directory's disk keeps: creates that would go below it are refused (insufficient storage)
+    /// before they write; deletes never are (see Storage/DiskSpace). 0 turns the check off.
+    /// </summary>
+    public long MinFreeBytes { get; init; } = (long)Storage.DiskSpace.DefaultMinFreeMb << 20;
     public int? DaprGrpcPort { get; init; }
     public int? DaprHttpPort { get; init; }
     public bool DaprEnabled => DaprGrpcPort is not null || DaprHttpPort is not null;
@@ -47,6 +52,7 @@ public sealed class BuildGridSettings
             SqlProvider = provider,
             Sql = NonEmpty(config["BUILDGRID_SQL"]),
             MinResponseBytesPerSecond = ParseRate(config, "BUILDGRID_MIN_RESPONSE_RATE"),
+            MinFreeBytes = ParseMegabytes(config, Storage.DiskSpace.MinFreeSetting, Storage.DiskSpace.DefaultMinFreeMb) << 20,
             DaprGrpcPort = ParsePort(config, "DAPR_GRPC_PORT"),
             DaprHttpPort = ParsePort(config, "DAPR_HTTP_PORT"),
         };
@@ -66,6 +72,11 @@ public sealed class BuildGridSettings
         NonEmpty(config[key]) is not { } text ? DefaultMinResponseBytesPerSecond
         : int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var rate) ? rate
         : throw new StartupException($"{key} must be a number of bytes per second (0: no floor), not '{text}'.");
+
+    static long ParseMegabytes(IConfiguration config, string key, long fallback) =>
+        NonEmpty(config[key]) is not { } text ? fallback
+        : long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var mb) && mb < 1L << 40 ? mb
+        : throw new StartupException($"{key} must be a number of megabytes (0: no check), not '{text}'.");
 
     static int? ParsePort(IConfiguration config, string key) =>
         int.TryParse(config[key], out var port) && port is > 0 and < 65536 ? port : null;

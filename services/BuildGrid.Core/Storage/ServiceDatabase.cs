@@ -16,9 +16,10 @@ public sealed class ServiceDatabase
     readonly string connectionString;
     readonly Lazy<Task> migrated;
 
-    public ServiceDatabase(string name, Assembly migrations, BuildGridSettings settings, ILoggerFactory loggers)
+    public ServiceDatabase(string name, Assembly migrations, BuildGridSettings settings, DiskSpace disk, ILoggerFactory loggers)
     {
         Name = name;
+        Disk = disk;
         (Dialect, connectionString) = settings.SqlProvider switch
         {
             "sqlserver" => ((ISqlDialect)new SqlServerDialect(), settings.Sql!),
@@ -31,6 +32,24 @@ public sealed class ServiceDatabase
 
     public string Name { get; }
     public ISqlDialect Dialect { get; }
+    /// <summary>The data directory's disk (one per process): see <see cref="RequireRoom"/> and <see cref="DeletingAsync{T}"/>.</summary>
+    public DiskSpace Disk { get; }
+
+    /// <summary>
+    /// Refuses a create with INSUFFICIENT_STORAGE before it writes when the data directory's disk is below its free-space
+    /// reserve (BUILDGRID_MIN_FREE_MB). SQLite only: the other providers' databases are not on this disk.
+    /// </summary>
+    public void RequireRoom()
+    {
+        if (Dialect is SqliteDialect)
+            Disk.RequireRoom();
+    }
+
+    /// <summary>Runs a delete so that it works on a full disk (see <see cref="DiskSpace.DeletingAsync{T}"/>).</summary>
+    public Task<T> DeletingAsync<T>(Func<Task<T>> delete) => Disk.DeletingAsync(delete);
+
+    /// <inheritdoc cref="DeletingAsync{T}"/>
+    public Task DeletingAsync(Func<Task> delete) => Disk.DeletingAsync(delete);
 
     /// <summary>Applies pending migrations (once per process); start-up calls this to fail fast.</summary>
     public Task EnsureMigratedAsync() => migrated.Value;

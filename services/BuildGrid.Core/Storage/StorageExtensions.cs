@@ -15,7 +15,7 @@ public static class StorageExtensions
     public static IServiceCollection AddServiceDatabase(this IServiceCollection services, string name, System.Reflection.Assembly migrations)
     {
         services.AddKeyedSingleton(name, (sp, _) => new ServiceDatabase(name, migrations,
-            sp.GetRequiredService<BuildGridSettings>(), sp.GetRequiredService<ILoggerFactory>()));
+            sp.GetRequiredService<BuildGridSettings>(), sp.GetRequiredService<DiskSpace>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<IHostedService>(sp => new DatabaseStartup(sp.GetRequiredKeyedService<ServiceDatabase>(name)));
         services.AddDatabaseCheck(name);
         services.AddSingleton(new Hosting.ServiceDatabaseName(name));
@@ -26,7 +26,11 @@ public static class StorageExtensions
 
     sealed class DatabaseStartup(ServiceDatabase database) : IHostedService
     {
-        public Task StartAsync(CancellationToken cancellationToken) => database.EnsureMigratedAsync();
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            await database.EnsureMigratedAsync();
+            database.Disk.EnsureReserve();
+        }
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

@@ -60,6 +60,7 @@ public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] S
     /// <summary>Inserts a new project; ALREADY_EXISTS when the name is taken (the unique index decides races).</summary>
     public async Task<Project> InsertAsync(Project project, string? clonedFrom, CancellationToken cancellationToken)
     {
+        db.RequireRoom();
         var row = ProjectRow.From(project);
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);

@@ -53,12 +53,7 @@ public sealed class BlobStore
     }
 
     /// <summary>Whether an exception says the disk is full: ENOSPC/EDQUOT from a file write, SQLITE_FULL from the database.</summary>
-    public static bool IsDiskFull(Exception exception) => exception switch
-    {
-        IOException io => (io.HResult & 0xFFFF) is 28 or 122 || io.HResult == unchecked((int)0x80070070) || io.HResult == unchecked((int)0x80070027),
-        Microsoft.Data.Sqlite.SqliteException sqlite => sqlite.SqliteErrorCode == 13,
-        _ => exception.InnerException is { } inner && IsDiskFull(inner),
-    };
+    public static bool IsDiskFull(Exception exception) => Core.Storage.DiskSpace.IsFull(exception);
 
     public static RegistryException DiskFull() =>
         new(RegistryError.InsufficientStorage, "insufficient storage",

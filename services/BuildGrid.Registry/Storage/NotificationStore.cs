@@ -28,6 +28,7 @@ public sealed class NotificationStore([FromKeyedServices(RegistryExtensions.AppI
     public async Task<NotificationRow> CreateAsync(string repository, string? title, string @event, string method, string config, string eventConfig,
         CancellationToken cancellationToken)
     {
+        db.RequireRoom();
         var row = new NotificationRow
         {
             Uuid = Guid.NewGuid().ToString(), Repository = repository, Title = title, Event = @event, Method = method, Config = config,

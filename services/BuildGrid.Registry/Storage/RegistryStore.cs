@@ -70,6 +70,7 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
     /// <summary>Creates an empty repository with its settings (and RepositoryCreated); false when it exists.</summary>
     public async Task<bool> CreateRepositoryAsync(string name, string? description, bool isPublic, string @operator, CancellationToken cancellationToken)
     {
+        db.RequireRoom();
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
         if (await connection.ExecuteScalarAsync<long>(Cmd("SELECT COUNT(*) FROM repositories WHERE name = @name", new { name }, tx, cancellationToken)) > 0)
@@ -198,7 +199,7 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
     }
 
     /// <summary>Deletes a repository's tags (one TagDeleted each), manifests, blob links and the repository. False when unknown.</summary>
-    public async Task<bool> DeleteRepositoryAsync(string name, string @operator, CancellationToken cancellationToken)
+    public Task<bool> DeleteRepositoryAsync(string name, string @operator, CancellationToken cancellationToken) => db.DeletingAsync(async () =>
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
@@ -221,7 +222,7 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
         await tx.CommitAsync(cancellationToken);
         outbox.Wake(db);
         return true;
-    }
+    });
 
     public async Task<IReadOnlyList<string>> ListRepositoryNamesAsync(string? after, int limit, RepositoryVisibility? visibleTo,
         CancellationToken cancellationToken)
@@ -418,7 +419,7 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
     }
 
     /// <summary>Deletes one tag (TagDeleted); false when the repository has no such tag.</summary>
-    public async Task<bool> DeleteTagAsync(string repository, string tag, string @operator, CancellationToken cancellationToken)
+    public Task<bool> DeleteTagAsync(string repository, string tag, string @operator, CancellationToken cancellationToken) => db.DeletingAsync(async () =>
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
@@ -436,10 +437,10 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
         await tx.CommitAsync(cancellationToken);
         outbox.Wake(db);
         return true;
-    }
+    });
 
     /// <summary>Deletes a manifest and every tag on it (one TagDeleted each); false when the repository has no such manifest.</summary>
-    public async Task<bool> DeleteManifestAsync(string repository, Digest digest, string @operator, CancellationToken cancellationToken)
+    public Task<bool> DeleteManifestAsync(string repository, Digest digest, string @operator, CancellationToken cancellationToken) => db.DeletingAsync(async () =>
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
@@ -463,7 +464,7 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
         await tx.CommitAsync(cancellationToken);
         outbox.Wake(db);
         return true;
-    }
+    });
 
     public async Task<IReadOnlyList<TagRow>> ListTagsAsync(long repositoryId, string? after, int? limit, CancellationToken cancellationToken)
     {
@@ -569,11 +570,11 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
             new { id, repository, now, cutoff = now - (long)expiry.TotalMilliseconds }, null, cancellationToken)) == 1;
     }
 
-    public async Task<bool> DeleteUploadAsync(string id, CancellationToken cancellationToken)
+    public Task<bool> DeleteUploadAsync(string id, CancellationToken cancellationToken) => db.DeletingAsync(async () =>
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         return await connection.ExecuteAsync(Cmd("DELETE FROM uploads WHERE id = @id", new { id }, null, cancellationToken)) == 1;
-    }
+    });
 
     public async Task<IReadOnlyList<string>> ExpiredUploadsAsync(DateTimeOffset cutoff, CancellationToken cancellationToken)
     {
@@ -615,8 +616,8 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
     /// expired), and records the deletion under <paramref name="holder"/>'s lease. The caller deletes the file, then
     /// calls <see cref="EndDeletionAsync"/>.
     /// </summary>
-    public async Task<bool> DeleteBlobIfUnreferencedAsync(Digest digest, DateTimeOffset cutoff, DateTimeOffset uploadCutoff, string holder,
-        CancellationToken cancellationToken)
+    public Task<bool> DeleteBlobIfUnreferencedAsync(Digest digest, DateTimeOffset cutoff, DateTimeOffset uploadCutoff, string holder,
+        CancellationToken cancellationToken) => db.DeletingAsync(async () =>
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
@@ -637,13 +638,13 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
         await RecordDeletionAsync(connection, tx, parameters, cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return true;
-    }
+    });
 
     /// <summary>
     /// Records the deletion of a blob file that has no row (a stray) if, inside the write transaction, it still has none
     /// and no live upload session claims it. The caller deletes the file, then calls <see cref="EndDeletionAsync"/>.
     /// </summary>
-    public async Task<bool> BeginStrayDeletionAsync(Digest digest, DateTimeOffset uploadCutoff, string holder, CancellationToken cancellationToken)
+    public Task<bool> BeginStrayDeletionAsync(Digest digest, DateTimeOffset uploadCutoff, string holder, CancellationToken cancellationToken) => db.DeletingAsync(async () =>
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
@@ -658,7 +659,7 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
         await RecordDeletionAsync(connection, tx, parameters, cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return true;
-    }
+    });
 
     async Task RecordDeletionAsync(DbConnection connection, DbTransaction tx, object parameters, CancellationToken ct)
     {
@@ -667,12 +668,12 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
             parameters, tx, ct));
     }
 
-    public async Task EndDeletionAsync(Digest digest, CancellationToken cancellationToken)
+    public Task EndDeletionAsync(Digest digest, CancellationToken cancellationToken) => db.DeletingAsync(async () =>
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await connection.ExecuteAsync(Cmd("DELETE FROM blob_deletions WHERE digest = @digest", new { digest = digest.ToString() }, null,
             cancellationToken));
-    }
+    });
 
     /// <summary>
     /// Deletions left by a collection that died (or lost its lease) mid-way, taken over by <paramref name="holder"/>, which

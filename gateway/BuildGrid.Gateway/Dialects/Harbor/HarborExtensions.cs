@@ -27,6 +27,7 @@ internal static class HarborExtensions
                 404 when message.Length == 0 => $"no such endpoint: {context.Request.Method} {context.Request.Path}",
                 405 => $"method {context.Request.Method} is not allowed here",
                 501 => message.Length > 0 ? message : "not implemented",
+                DialectErrors.InsufficientStorage => DialectErrors.DefaultMessage(context, status, message, true),
                 >= 500 => "internal error",
                 _ => message.Length > 0 ? message : "the request could not be read",
             };
@@ -50,12 +51,15 @@ internal static class HarborExtensions
                 412 => "PRECONDITION",
                 413 => "REQUEST_ENTITY_TOO_LARGE",
                 429 => "TOO_MANY_REQUEST",
+                // Harbor has no code for a full disk (src/lib/errors/const.go); BuildGrid's own, with 507.
+                DialectErrors.InsufficientStorage => "INSUFFICIENT_STORAGE",
                 _ => status >= 500 ? "UNKNOWN" : "BAD_REQUEST",
             };
             var text = status switch
             {
                 404 when message.Length == 0 => $"no such endpoint: {context.Request.Method} {context.Request.Path}",
                 405 or 501 => $"method {context.Request.Method} is not allowed here",
+                DialectErrors.InsufficientStorage => DialectErrors.DefaultMessage(context, status, message, true),
                 >= 500 => "internal error",
                 _ => message.Length > 0 ? message : "the request could not be read",
             };

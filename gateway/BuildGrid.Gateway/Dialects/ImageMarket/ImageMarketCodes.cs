@@ -43,6 +43,12 @@ internal static class ImageMarketCodes
 
     public static Envelope InternalError() => new() { Code = Internal, ErrMsg = "server internal error", Content = Failed };
 
+    /// <summary>
+    /// A full disk: the document has no code for it, so the server-side 10100, with an errMsg that says "insufficient
+    /// storage" and what to do instead of "server internal error".
+    /// </summary>
+    public static Envelope InsufficientStorage(string message) => new() { Code = Internal, ErrMsg = message, Content = Failed };
+
     /// <summary>The envelope for a failed domain call; null when the failure is not the caller's (→ 10100).</summary>
     public static Envelope? For(Call call, RpcException exception, IReadOnlyDictionary<string, string> fieldNames)
     {
@@ -69,6 +75,8 @@ internal static class ImageMarketCodes
                 };
             case Reasons.PluginNotFound or Reasons.PluginMethodNotFound or Reasons.PluginInvalidParameters:
                 return new Envelope { Code = PluginError, ErrMsg = $"param error: {message}", Content = Value.ForStruct(new Struct()) };
+            case Reasons.InsufficientStorage:
+                return InsufficientStorage(exception.Status.Detail);
             case Reasons.InvalidArgument or Reasons.ConcurrentModification:
                 return Invalid(message);
         }

@@ -22,6 +22,7 @@ internal static class ImageMarketExtensions
                 403 => new Envelope { Code = ImageMarketCodes.Forbidden, ErrMsg = message.Length > 0 ? message : "permission denied", Content = ImageMarketCodes.Failed },
                 413 => new Envelope { Code = ImageMarketCodes.TooLarge, ErrMsg = "request body too large", Content = ImageMarketCodes.Failed },
                 429 => new Envelope { Code = ImageMarketCodes.TooManyRequests, ErrMsg = message.Length > 0 ? message : "too many requests; retry later", Content = ImageMarketCodes.Failed },
+                DialectErrors.InsufficientStorage => ImageMarketCodes.InsufficientStorage(DialectErrors.DefaultMessage(context, status, message, true)),
                 >= 500 => ImageMarketCodes.InternalError(),
                 _ => ImageMarketCodes.Invalid(message.Length > 0 ? message : "the request could not be read"),
             };

@@ -29,12 +29,15 @@ internal static class QuayExtensions
                 409 => (409, "invalid_request"),
                 413 => (413, "invalid_request"),
                 429 => (429, "too_many_requests"),
+                // A full disk: Quay has no type of its own for it (its storage errors are 500s); 507 and a type that says it.
+                DialectErrors.InsufficientStorage => (DialectErrors.InsufficientStorage, "insufficient_storage"),
                 >= 500 => (500, "internal_error"),
                 _ => (status, "invalid_request"),
             };
             var detail = code switch
             {
                 404 => "Not Found",
+                DialectErrors.InsufficientStorage => DialectErrors.DefaultMessage(context, code, message, true),
                 405 => $"The method {context.Request.Method} is not allowed for the requested URL.",
                 >= 500 => "Internal Server Error",
                 413 => "The request body is larger than this endpoint accepts",

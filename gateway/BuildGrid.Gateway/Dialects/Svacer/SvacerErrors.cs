@@ -54,6 +54,9 @@ internal static class SvacerErrors
     public static Task WriteAsync(HttpContext context, int status, string message)
     {
         var reason = context.Items[ReasonKey] as string ?? DialectErrors.DefaultReason(status, BadRequest);
+        // A full disk is raised as ResourceExhausted, which the transcoder answers 429: it is 507 here.
+        if (reason == Reasons.InsufficientStorage)
+            context.Response.StatusCode = status = DialectErrors.InsufficientStorage;
         message = DialectErrors.DefaultMessage(context, status, message, context.Items.ContainsKey(ReasonKey));
         context.Response.ContentType = "application/json; charset=utf-8";
         return context.Response.WriteAsync(JsonSerializer.Serialize(new Dictionary<string, string> { ["error"] = message, ["reason"] = reason }, Json));

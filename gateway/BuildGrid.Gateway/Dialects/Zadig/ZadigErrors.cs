@@ -75,12 +75,16 @@ internal static class ZadigErrors
         413 => "Request Entity Too Large",
         429 => "Too Many Requests",
         503 => "Service Unavailable",
+        507 => "Insufficient Storage",
         _ => status >= 500 ? "Internal Error" : "Bad Request",
     };
 
     public static Task WriteAsync(HttpContext context, int status, string message)
     {
         var reason = context.Items[ReasonKey] as string ?? DialectErrors.DefaultReason(status, Reasons.InvalidArgument);
+        // A full disk is raised as ResourceExhausted, which the transcoder answers 429: it is 507 here.
+        if (reason == Reasons.InsufficientStorage)
+            context.Response.StatusCode = status = DialectErrors.InsufficientStorage;
         message = DialectErrors.DefaultMessage(context, status, message, context.Items.ContainsKey(ReasonKey));
         var extra = new JsonObject { ["reason"] = reason };
         if (context.Items[FieldKey] is string field)
