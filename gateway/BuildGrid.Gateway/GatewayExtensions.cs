@@ -58,12 +58,13 @@ public static class GatewayExtensions
         app.MapHarbor();
         app.MapQuay();
         app.MapZadig();
-        app.UseInsufficientStorageStatus(["/buildgrid/v1"]);
         // Inside the dialects' error steps, so that each shapes the refusal in its format; /v2/ has its own (MapRegistry).
         app.UseBrowserRequestGuard(path => !path.StartsWithSegments("/v2") && !path.StartsWithSegments("/service/token"));
         // Inside the dialects' error steps, so that their 413s and 401s are shaped in each dialect's format.
         app.UseRestLimitsAndChallenge(app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<GatewayOptions>>().Value.MaxRequestBodyBytes);
         app.UseRunLogFollow();
+        // After the log follow (a stream it writes itself): the transcoded /buildgrid/v1 routes' full disk is 507.
+        app.UseInsufficientStorageStatus(["/buildgrid/v1"]);
         app.MapGrpcService<BuildGridRestService>();
         app.MapGrpcService<IdentityRestService>();
         app.MapGrpcService<RegistryRestService>();
