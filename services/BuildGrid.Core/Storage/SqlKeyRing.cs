@@ -59,7 +59,7 @@ public static class SqlKeyRing
         if (services.Any(d => d.ServiceType == typeof(KeyRingKey)))
             return services;
         services.AddKeyedSingleton(databaseName, (sp, _) => new ServiceDatabase(databaseName, owner,
-            sp.GetRequiredService<BuildGridSettings>(), sp.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>()));
+            sp.GetRequiredService<BuildGridSettings>(), sp.GetRequiredService<DiskSpace>(), sp.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>()));
         return services.AddBuildGridDataProtection(databaseName);
     }
 }
