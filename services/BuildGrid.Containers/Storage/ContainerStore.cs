@@ -314,7 +314,9 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
         var sql = "";
         if (page.AfterName is not null)
             sql += $" AND {alias}.name >= @afterName AND ({alias}.name > @afterName OR {alias}.id > @afterId)";
-        if (nameContains.Length > 0)
+        if (!SqlText.Storable(nameContains))
+            sql += " AND 1 = 0";
+        else if (nameContains.Length > 0)
             sql += db.Dialect.Name == "sqlserver"
                 ? $@" AND {alias}.name COLLATE Latin1_General_100_CI_AS LIKE @pattern ESCAPE '\'"
                 : $@" AND {alias}.name {db.Dialect.Like} @pattern ESCAPE '\'";
@@ -335,7 +337,7 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
         parameters.Add("afterName", page.AfterName);
         parameters.Add("afterId", page.AfterId);
         parameters.Add("pattern", "%" + SqlText.EscapeLike(nameContains) + "%");
-        parameters.Add("match", FtsPhrase(nameContains));
+        parameters.Add("match", FtsPhrase(nameContains.Replace("\0", "", StringComparison.Ordinal)));
         parameters.Add("limit", page.Limit + 1);
         parameters.Add("offset", 0);
         return parameters;

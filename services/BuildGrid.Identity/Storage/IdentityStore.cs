@@ -45,7 +45,7 @@ public sealed class IdentityStore([FromKeyedServices(IdentityExtensions.AppId)] 
         var filter = includeDisabled ? "" : "AND disabled = 0";
         return (await connection.QueryAsync<UserRow>(new CommandDefinition(
             $"SELECT {UserColumns} FROM users WHERE name > @after {filter} ORDER BY name {db.Dialect.Page}",
-            new { after, offset = 0, limit }, cancellationToken: cancellationToken))).ToList();
+            new { after = SqlText.KeysetAfter(after), offset = 0, limit }, cancellationToken: cancellationToken))).ToList();
     }
 
     public Task InsertUserAsync(UserRow row, AuditRecorded entry, CancellationToken cancellationToken) =>
