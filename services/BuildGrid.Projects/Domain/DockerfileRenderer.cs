@@ -50,11 +50,15 @@ public sealed partial class DockerfileRenderer(PluginRegistry plugins, [FromKeye
 
     /// <summary>
     /// The Dockerfile a build of the project runs. Every URL an ADD fetches (buildah fetches it on the host's network)
-    /// is checked against the download policy now, after DNS resolution: a plugin step's as PLUGIN_INVALID_PARAMETERS,
-    /// a defined Dockerfile's as INVALID_ARGUMENT, both naming the URL.
+    /// and the git build context's host are checked against the download policy now, after DNS resolution: a plugin
+    /// step's as PLUGIN_INVALID_PARAMETERS, a defined Dockerfile's and the context's as INVALID_ARGUMENT, naming them.
     /// </summary>
     public async Task<string> RenderAsync(Project project, CancellationToken cancellationToken)
     {
+        // The worker clones a git build context on the host's network: its host is held to the same policy, now.
+        if (project.BuildContext is { GitUrl.Length: > 0 } context && ProjectRules.GitRemote(context.GitUrl) is { } remote
+            && await downloads.CheckUrlAsync(remote, cancellationToken) is { } refused)
+            throw Errors.Invalid(Reasons.InvalidArgument, "build_context.git_url", $"the build context's git host {remote.IdnHost} is refused: {refused}");
         if (project.DockerfileType == DockerfileType.Define)
         {
             if (string.IsNullOrWhiteSpace(project.Dockerfile))

@@ -79,6 +79,18 @@ public static class ProjectRules
             : $"'{Errors.Shorten(url)}' is not a remote git URL (https://, http://, ssh://, git:// or git@host:path; local paths and file:// are refused)";
     }
 
+    /// <summary>
+    /// The host a build-context git URL dials, as a URL the outbound <see cref="BuildGrid.Core.Networking.NetworkPolicy"/>
+    /// checks: the URL itself, or <c>ssh://host</c> for the scp-like <c>git@host:path</c> form. Null when unparsable.
+    /// </summary>
+    public static Uri? GitRemote(string url)
+    {
+        var scp = System.Text.RegularExpressions.Regex.Match(url, @"^[A-Za-z0-9._-]+@(?<host>[A-Za-z0-9.-]+):[^/\\]");
+        if (scp.Success)
+            return Uri.TryCreate("ssh://" + scp.Groups["host"].Value, UriKind.Absolute, out var host) ? host : null;
+        return Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Host.Length > 0 ? uri : null;
+    }
+
     /// <summary>Why a branch or tag name cannot be checked out, or null.</summary>
     public static string? GitRefProblem(string gitRef) =>
         gitRef.Length <= 255 && System.Text.RegularExpressions.Regex.IsMatch(gitRef, @"^[A-Za-z0-9_][A-Za-z0-9._/-]*$") && !gitRef.Contains("..")

@@ -1,5 +1,6 @@
 using BuildGrid.Core.Errors;
 using BuildGrid.Core.Identity;
+using BuildGrid.Core.Networking;
 using BuildGrid.Projects.Domain;
 using BuildGrid.Projects.Domain.Plugins;
 using BuildGrid.Projects.Storage;
@@ -14,7 +15,8 @@ namespace BuildGrid.Projects.Grpc;
 /// Access: a project lives in its cluster (a namespace); reading it needs guest there, creating, saving and cloning
 /// developer, deleting owner. Lists show the projects of the clusters the caller may read.
 /// </summary>
-public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, DockerfileRenderer renderer, ContextArchives archives)
+public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, DockerfileRenderer renderer, ContextArchives archives,
+    [FromKeyedServices(ProjectsOptions.Downloads)] NetworkPolicy downloads)
     : V1.Projects.ProjectsBase
 {
     const int DefaultPageSize = 10;
@@ -149,6 +151,10 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
         }
         if (ProjectRules.GitUrlProblem(url) is { } problem)
             throw Errors.Invalid(Reasons.InvalidArgument, "build_context.git_url", problem);
+        // The worker clones on the host's network, so the URL is held to the download policy (checked again, after DNS,
+        // when a build renders the project).
+        if (ProjectRules.GitRemote(url) is { } remote && downloads.CheckLiteral(remote) is { } refusal)
+            throw Errors.Invalid(Reasons.InvalidArgument, "build_context.git_url", $"git_url's host {remote.IdnHost} is refused: {refusal}");
         if (gitRef.Length > 0 && ProjectRules.GitRefProblem(gitRef) is { } refProblem)
             throw Errors.Invalid(Reasons.InvalidArgument, "build_context.git_ref", refProblem);
         return new BuildContext { GitUrl = url, GitRef = gitRef };

@@ -1,7 +1,4 @@
-using System.Diagnostics;
-using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using BuildGrid.Tests.Infrastructure;
 
 namespace BuildGrid.Tests.Builds;
@@ -13,12 +10,9 @@ namespace BuildGrid.Tests.Builds;
 /// <c>from scratch</c> and pushed, an image-market project built FROM it, its log followed over SSE, the result pulled
 /// and run. Buildah's storage is the test's own (CONTAINERS_STORAGE_CONF), not the machine's.
 /// </summary>
-public sealed partial class ReadmeTourTests
+public sealed class ReadmeTourTests
 {
     static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    [GeneratedRegex(@"<!-- tour:build -->\s*```sh\n(?<script>.*?)```\s*<!-- /tour -->", RegexOptions.Singleline)]
-    private static partial Regex TourBlock();
 
     [Fact]
     public async Task The_build_tour_runs_as_written_on_an_offline_machine()
@@ -26,8 +20,7 @@ public sealed partial class ReadmeTourTests
         Tools.Require("buildah", "buildah");
         Tools.Require("busybox", "busybox-static");
         var skopeo = Tools.Require("skopeo", "skopeo");
-        var readme = await File.ReadAllTextAsync(Path.Combine(TestDirectories.RepositoryRoot, "README.md"), Ct);
-        var blocks = TourBlock().Matches(readme).Select(m => m.Groups["script"].Value).ToList();
+        var blocks = await ReadmeTour.BlocksAsync("build", Ct);
         Assert.Equal(2, blocks.Count);   // the base image, then the project: a lost marker must not shorten the tour
 
         await using var host = await OwnedHost.StartAsync("readme-tour");
@@ -37,30 +30,10 @@ public sealed partial class ReadmeTourTests
             var storageConf = Path.Combine(work, "storage.conf");
             await File.WriteAllTextAsync(storageConf,
                 $"[storage]\ndriver = \"vfs\"\ngraphroot = \"{work}/storage\"\nrunroot = \"{work}/run\"\n", Ct);
-            var start = new ProcessStartInfo("bash", ["-e", "-c", string.Join("\n", blocks)])
-            {
-                WorkingDirectory = work, UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true,
-                Environment = { ["H"] = host.RestUrl.Authority, ["CONTAINERS_STORAGE_CONF"] = storageConf },
-            };
-            using var process = Process.Start(start)!;
-            var output = new StringBuilder();
-            process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-            process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine("stderr: " + e.Data); };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct))
-            {
-                timeout.CancelAfter(TimeSpan.FromMinutes(5));
-                try { await process.WaitForExitAsync(timeout.Token); }
-                catch (OperationCanceledException)
-                {
-                    process.Kill(entireProcessTree: true);
-                    Assert.Fail($"the tour did not finish in 5 minutes:\n{output}");
-                }
-            }
-            process.WaitForExit();
-            var text = output.ToString();
-            Assert.True(process.ExitCode == 0, $"the tour failed (exit {process.ExitCode}):\n{text}");
+            var (exitCode, text) = await ReadmeTour.RunAsync(blocks, work,
+                new Dictionary<string, string> { ["H"] = host.RestUrl.Authority, ["CONTAINERS_STORAGE_CONF"] = storageConf },
+                TimeSpan.FromMinutes(5), Ct);
+            Assert.True(exitCode == 0, $"the tour failed (exit {exitCode}):\n{text}");
 
             // Every answer of the image market was ok, the log ended with a succeeded run, and the pulled image ran.
             Assert.DoesNotMatch(@"""code"":(?!10000)\d+", text);

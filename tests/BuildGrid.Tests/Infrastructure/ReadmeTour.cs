@@ -1,0 +1,57 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace BuildGrid.Tests.Infrastructure;
+
+/// <summary>
+/// README's tours, as written: the shell blocks marked <c>&lt;!-- tour:NAME --&gt;</c> … <c>&lt;!-- /tour --&gt;</c> are
+/// taken out of README.md and run, in order, as one <c>bash -e</c> script, so that a tour that stops working fails a test.
+/// </summary>
+public static partial class ReadmeTour
+{
+    [GeneratedRegex(@"<!-- tour:(?<name>[a-z-]+) -->\s*```(?:sh|bash)\n(?<script>.*?)```\s*<!-- /tour -->", RegexOptions.Singleline)]
+    private static partial Regex TourBlock();
+
+    /// <summary>The blocks of tour <paramref name="name"/>, in README order.</summary>
+    public static async Task<IReadOnlyList<string>> BlocksAsync(string name, CancellationToken cancellationToken)
+    {
+        var readme = await File.ReadAllTextAsync(Path.Combine(TestDirectories.RepositoryRoot, "README.md"), cancellationToken);
+        return TourBlock().Matches(readme).Where(m => m.Groups["name"].Value == name).Select(m => m.Groups["script"].Value).ToList();
+    }
+
+    /// <summary>
+    /// Runs the blocks as one <c>bash -e</c> script in <paramref name="workDirectory"/>; answers its exit code and its
+    /// output (standard error lines prefixed <c>stderr: </c>). Fails the test when it does not end within
+    /// <paramref name="timeout"/>.
+    /// </summary>
+    public static async Task<(int ExitCode, string Output)> RunAsync(IEnumerable<string> blocks, string workDirectory,
+        IReadOnlyDictionary<string, string> environment, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var start = new ProcessStartInfo("bash", ["-e", "-c", string.Join("\n", blocks)])
+        {
+            WorkingDirectory = workDirectory, UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true,
+        };
+        foreach (var (key, value) in environment)
+            start.Environment[key] = value;
+        using var process = Process.Start(start)!;
+        var output = new StringBuilder();
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine("stderr: " + e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            deadline.CancelAfter(timeout);
+            try { await process.WaitForExitAsync(deadline.Token); }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                Assert.Fail($"the tour did not finish in {timeout.TotalMinutes:0.#} minutes:\n{output}");
+            }
+        }
+        process.WaitForExit();
+        lock (output)
+            return (process.ExitCode, output.ToString());
+    }
+}
