@@ -15,11 +15,13 @@ public sealed class DatabaseSnapshotTests : IDisposable
         TestDirectories.TryDelete(dir);
     }
 
+    // The database "one": one.db, or the schema one of the directory's PostgreSQL database (BUILDGRID_TEST_SQL=postgres).
     async Task ExecAsync(string sql)
     {
-        await using var conn = new SqliteConnection($"Data Source={Path.Combine(dir, "one.db")}");
-        await conn.OpenAsync(TestContext.Current.CancellationToken);
+        await using var conn = await PostgresServer.OpenServiceDatabaseAsync(dir, "one");
         await using var command = conn.CreateCommand();
+        if (PostgresServer.Selected)
+            sql = "CREATE SCHEMA IF NOT EXISTS one; " + sql;
         command.CommandText = sql;
         await command.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
     }
@@ -43,10 +45,10 @@ public sealed class DatabaseSnapshotTests : IDisposable
         Assert.True(await DatabaseSnapshot.OutboxesDrainedAsync(dir, ct));
 
         await ExecAsync("UPDATE projects SET cluster = 'z' WHERE name = 'b'");
-        Assert.Equal(["one.db:projects (+1 -1 rows)"], before.Diff(await DatabaseSnapshot.TakeAsync(dir, ct)));
+        Assert.Equal(["one:projects (+1 -1 rows)"], before.Diff(await DatabaseSnapshot.TakeAsync(dir, ct)));
         await ExecAsync("UPDATE projects SET cluster = 'y' WHERE name = 'b'; INSERT INTO outbox VALUES (2, 'e2', 1, 0, 0, NULL)");
-        Assert.Equal(["one.db:outbox (+1 -0 rows)"], before.Diff(await DatabaseSnapshot.TakeAsync(dir, ct)));
+        Assert.Equal(["one:outbox (+1 -0 rows)"], before.Diff(await DatabaseSnapshot.TakeAsync(dir, ct)));
         await ExecAsync("DELETE FROM outbox WHERE id = 2; DELETE FROM projects WHERE name = 'a'");
-        Assert.Equal(["one.db:projects (+0 -1 rows)"], before.Diff(await DatabaseSnapshot.TakeAsync(dir, ct)));
+        Assert.Equal(["one:projects (+0 -1 rows)"], before.Diff(await DatabaseSnapshot.TakeAsync(dir, ct)));
     }
 }

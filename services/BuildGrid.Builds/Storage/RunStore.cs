@@ -99,11 +99,11 @@ public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] Service
         int offset, int limit, CancellationToken cancellationToken)
     {
         var filters = new List<string>();
+        var parameters = new DynamicParameters(new { project, definition, offset, limit });
         if (project.Length > 0) filters.Add("project = @project");
         if (definition.Length > 0) filters.Add("definition = @definition");
-        if (namespaces is not null) filters.Add(namespaces.Count == 0 ? "1 = 0" : "namespace IN @namespaces");
+        if (namespaces is not null) filters.Add(namespaces.Count == 0 ? "1 = 0" : "namespace IN " + SqlText.InList(parameters, "ns", namespaces));
         var where = filters.Count > 0 ? "WHERE " + string.Join(" AND ", filters) : "";
-        var parameters = new { project, definition, offset, limit, namespaces };
         await using var connection = await db.OpenAsync(cancellationToken);
         var total = await connection.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT COUNT(*) FROM runs {where}", parameters,
             cancellationToken: cancellationToken));

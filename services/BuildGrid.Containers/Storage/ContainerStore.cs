@@ -75,9 +75,8 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
     public Task<Project> UpdateProjectAsync(string id, string? name, bool? reviewWithComment, CancellationToken cancellationToken) =>
         WriteAsync(async (connection, tx) =>
         {
-            var current = await connection.QuerySingleOrDefaultAsync<ProjectRow>(new CommandDefinition(ProjectById, new { id }, tx, cancellationToken: cancellationToken))
-                ?? throw ContainerRules.NotFound(ContainerKinds.Project, id);
-            var updated = current.ToProto();
+            var updated = await LockedAsync<ProjectRow>(connection, tx, "projects", ProjectById, id, cancellationToken) is { } current
+                ? current.ToProto() : throw ContainerRules.NotFound(ContainerKinds.Project, id);
             updated.Name = name ?? updated.Name;
             updated.ReviewWithComment = reviewWithComment ?? updated.ReviewWithComment;
             updated.UpdateTime = Now();
@@ -90,7 +89,7 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
     public Task<Project> DeleteProjectAsync(string id, CancellationToken cancellationToken) =>
         WriteAsync(async (connection, tx) =>
         {
-            var current = (await connection.QuerySingleOrDefaultAsync<ProjectRow>(new CommandDefinition(ProjectById, new { id }, tx, cancellationToken: cancellationToken)))?.ToProto()
+            var current = (await LockedAsync<ProjectRow>(connection, tx, "projects", ProjectById, id, cancellationToken))?.ToProto()
                 ?? throw ContainerRules.NotFound(ContainerKinds.Project, id);
             await connection.ExecuteAsync(new CommandDefinition("DELETE FROM projects WHERE id = @id", new { id }, tx, cancellationToken: cancellationToken));
             await outbox.AddAsync(connection, tx, Deleted(id, ContainerKinds.Project, current.Name, ""), cancellationToken);
@@ -139,7 +138,7 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
     public Task<Branch> RenameBranchAsync(string id, string name, CancellationToken cancellationToken) =>
         WriteAsync(async (connection, tx) =>
         {
-            var current = (await connection.QuerySingleOrDefaultAsync<BranchRow>(new CommandDefinition(BranchById, new { id }, tx, cancellationToken: cancellationToken)))?.ToProto()
+            var current = (await LockedAsync<BranchRow>(connection, tx, "branches", BranchById, id, cancellationToken))?.ToProto()
                 ?? throw ContainerRules.NotFound(ContainerKinds.Branch, id);
             current.Name = name;
             current.UpdateTime = Now();
@@ -151,7 +150,7 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
     public Task<Branch> DeleteBranchAsync(string id, CancellationToken cancellationToken) =>
         WriteAsync(async (connection, tx) =>
         {
-            var current = (await connection.QuerySingleOrDefaultAsync<BranchRow>(new CommandDefinition(BranchById, new { id }, tx, cancellationToken: cancellationToken)))?.ToProto()
+            var current = (await LockedAsync<BranchRow>(connection, tx, "branches", BranchById, id, cancellationToken))?.ToProto()
                 ?? throw ContainerRules.NotFound(ContainerKinds.Branch, id);
             await connection.ExecuteAsync(new CommandDefinition("DELETE FROM branches WHERE id = @id", new { id }, tx, cancellationToken: cancellationToken));
             await outbox.AddAsync(connection, tx, Deleted(id, ContainerKinds.Branch, current.Name, current.ProjectId), cancellationToken);
@@ -197,7 +196,7 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
     public Task<ProjectGroup> RenameGroupAsync(string id, string name, CancellationToken cancellationToken) =>
         WriteAsync(async (connection, tx) =>
         {
-            var current = (await connection.QuerySingleOrDefaultAsync<GroupRow>(new CommandDefinition(GroupById, new { id }, tx, cancellationToken: cancellationToken)))?.ToProto()
+            var current = (await LockedAsync<GroupRow>(connection, tx, "project_groups", GroupById, id, cancellationToken))?.ToProto()
                 ?? throw ContainerRules.NotFound(ContainerKinds.ProjectGroup, id);
             current.Name = name;
             current.UpdateTime = Now();
@@ -209,7 +208,7 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
     public Task<ProjectGroup> DeleteGroupAsync(string id, CancellationToken cancellationToken) =>
         WriteAsync(async (connection, tx) =>
         {
-            var current = (await connection.QuerySingleOrDefaultAsync<GroupRow>(new CommandDefinition(GroupById, new { id }, tx, cancellationToken: cancellationToken)))?.ToProto()
+            var current = (await LockedAsync<GroupRow>(connection, tx, "project_groups", GroupById, id, cancellationToken))?.ToProto()
                 ?? throw ContainerRules.NotFound(ContainerKinds.ProjectGroup, id);
             await connection.ExecuteAsync(new CommandDefinition("DELETE FROM project_groups WHERE id = @id", new { id }, tx, cancellationToken: cancellationToken));
             await outbox.AddAsync(connection, tx, Deleted(id, ContainerKinds.ProjectGroup, current.Name, ""), cancellationToken);
@@ -315,7 +314,9 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
         var sql = "";
         if (page.AfterName is not null)
             sql += $" AND {alias}.name >= @afterName AND ({alias}.name > @afterName OR {alias}.id > @afterId)";
-        if (nameContains.Length > 0)
+        if (!SqlText.Storable(nameContains))
+            sql += " AND 1 = 0";
+        else if (nameContains.Length > 0)
             sql += db.Dialect.Name == "sqlserver"
                 ? $@" AND {alias}.name COLLATE Latin1_General_100_CI_AS LIKE @pattern ESCAPE '\'"
                 : $@" AND {alias}.name {db.Dialect.Like} @pattern ESCAPE '\'";
@@ -336,7 +337,7 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
         parameters.Add("afterName", page.AfterName);
         parameters.Add("afterId", page.AfterId);
         parameters.Add("pattern", "%" + SqlText.EscapeLike(nameContains) + "%");
-        parameters.Add("match", FtsPhrase(nameContains));
+        parameters.Add("match", FtsPhrase(nameContains.Replace("\0", "", StringComparison.Ordinal)));
         parameters.Add("limit", page.Limit + 1);
         parameters.Add("offset", 0);
         return parameters;
@@ -377,6 +378,24 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
 
     Task UpdateAsync(DbConnection connection, DbTransaction tx, string sql, object row, Func<RpcException> conflict, CancellationToken cancellationToken) =>
         InsertAsync(connection, tx, sql, row, conflict, cancellationToken);
+
+    /// <summary>
+    /// The row <paramref name="id"/> of <paramref name="table"/>, locked for the rest of the write transaction; null
+    /// when there is none. A rename or remove reads the row it changes through this, so that two of them racing take
+    /// turns on the newest row: at READ COMMITTED (PostgreSQL, SQL Server) a plain SELECT does not wait for a writer
+    /// that holds the row, so a remove could return (and announce) the name a rename was committing, and the rename
+    /// would answer OK for a row its UPDATE no longer found. The lock is a no-op UPDATE, checked by rows affected:
+    /// portable, it waits for a writer holding the row and then sees the newest committed version (or none). SQLite's
+    /// BEGIN IMMEDIATE already serializes every writer.
+    /// </summary>
+    internal static async Task<TRow?> LockedAsync<TRow>(DbConnection connection, DbTransaction tx, string table, string byId, string id,
+        CancellationToken cancellationToken) where TRow : class
+    {
+        var locked = await connection.ExecuteAsync(new CommandDefinition($"UPDATE {table} SET updated_at = updated_at WHERE id = @id", new { id }, tx,
+            cancellationToken: cancellationToken));
+        return locked == 0 ? null
+            : await connection.QuerySingleOrDefaultAsync<TRow>(new CommandDefinition(byId, new { id }, tx, cancellationToken: cancellationToken));
+    }
 
     /// <summary>
     /// An FTS5 query of one phrase, the filter taken literally: inside double quotes only a double quote is special

@@ -104,7 +104,7 @@ public sealed class SnapshotStore([FromKeyedServices(ContainersExtensions.AppId)
     public Task<Snapshot> RenameAsync(string id, string name, CancellationToken cancellationToken) =>
         containers.WriteAsync(async (connection, tx) =>
         {
-            var current = (await connection.QuerySingleOrDefaultAsync<SnapshotRow>(new CommandDefinition(ById, new { id }, tx, cancellationToken: cancellationToken)))?.ToProto()
+            var current = (await ContainerStore.LockedAsync<SnapshotRow>(connection, tx, "snapshots", ById, id, cancellationToken))?.ToProto()
                 ?? throw ContainerRules.NotFound(ContainerKinds.Snapshot, id);
             current.Name = name;
             current.UpdateTime = ContainerStore.Now();

@@ -59,7 +59,7 @@ public sealed class OutboxRelay(ServiceDatabase database, string source, IEventP
     /// <summary>Publishes everything due now; returns how many rows went out.</summary>
     public async Task<int> PublishPendingAsync(CancellationToken cancellationToken)
     {
-        if (database.Dialect.SkipLocked.Length > 0)
+        if (database.Dialect.ClaimsRows)
             return await PublishClaimedAsync(cancellationToken);
         var sent = 0;
         while (true)
@@ -108,8 +108,8 @@ public sealed class OutboxRelay(ServiceDatabase database, string source, IEventP
     }
 
     /// <summary>
-    /// PostgreSQL, where several replicas of a service share its outbox: each batch is claimed with FOR UPDATE SKIP
-    /// LOCKED inside a transaction that also marks the rows, so two relays never publish the same row at once (a relay
+    /// PostgreSQL (and SQL Server, by review), where several replicas of a service share its outbox: each batch is claimed
+    /// with FOR UPDATE SKIP LOCKED (SQL Server: UPDLOCK, READPAST) inside a transaction that also marks the rows, so two relays never publish the same row at once (a relay
     /// that dies mid-batch leaves its rows unsent: they go again, and subscribers' inboxes drop the duplicates).
     /// Rows a concurrent relay holds are skipped, so a topic's order holds per relay, not across relays.
     /// </summary>
@@ -123,9 +123,10 @@ public sealed class OutboxRelay(ServiceDatabase database, string source, IEventP
             var rows = (await connection.QueryAsync<Row>(new CommandDefinition(
                 $"""
                 SELECT id, event_id AS EventId, topic, type, data, trace_parent AS TraceParent, created_at AS CreatedAt, attempts
-                FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= @now ORDER BY id LIMIT 100 {database.Dialect.SkipLocked}
+                FROM outbox {database.Dialect.ClaimHint} WHERE sent_at IS NULL AND next_attempt_at <= @now
+                ORDER BY id {database.Dialect.Page} {database.Dialect.SkipLocked}
                 """,
-                new { now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() }, tx, cancellationToken: cancellationToken))).ToList();
+                new { now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), offset = 0, limit = 100 }, tx, cancellationToken: cancellationToken))).ToList();
             if (rows.Count == 0)
                 return sent;
             foreach (var row in rows)

@@ -22,6 +22,10 @@ public interface ISqlDialect
     string Like => "LIKE";
     /// <summary>Appended to a SELECT that claims rows inside a write transaction: rows another replica holds are skipped.</summary>
     string SkipLocked => "";
+    /// <summary>The same claim where the provider spells it as a table hint, after the table's name (SQL Server).</summary>
+    string ClaimHint => "";
+    /// <summary>Whether a SELECT can claim rows (<see cref="SkipLocked"/> or <see cref="ClaimHint"/>); SQLite serializes writers instead.</summary>
+    bool ClaimsRows => SkipLocked.Length > 0 || ClaimHint.Length > 0;
     /// <summary>
     /// Serializes the write transactions that name <paramref name="key"/> until they end (a blob's digest: its row may
     /// not exist yet, so there is no row to lock). SQLite's BEGIN IMMEDIATE already serializes every writer.

@@ -8,8 +8,10 @@ namespace BuildGrid.Core.Storage;
 /// <summary>SQL Server: never executed on the machines BuildGrid is tested on (DATABASES.md); kept aligned with PostgreSQL by review.</summary>
 public sealed class SqlServerDialect : ISqlDialect
 {
-    // UPDLOCK, READPAST: SQL Server's spelling of PostgreSQL's FOR UPDATE SKIP LOCKED (a table hint, after FROM name).
+    // UPDLOCK, READPAST: SQL Server's spelling of PostgreSQL's FOR UPDATE SKIP LOCKED (a table hint, after FROM name);
+    // ROWLOCK keeps the claim to the rows read. Reviewed against the PostgreSQL relay, never executed here.
     public string SkipLocked => "";
+    public string ClaimHint => "WITH (UPDLOCK, READPAST, ROWLOCK)";
     public Task LockAsync(DbConnection connection, DbTransaction transaction, string key, CancellationToken cancellationToken) =>
         connection.ExecuteAsync(new CommandDefinition(
             "EXEC sp_getapplock @Resource = @key, @LockMode = 'Exclusive', @LockOwner = 'Transaction', @LockTimeout = 60000",

@@ -45,7 +45,7 @@ public sealed class IdentityStore([FromKeyedServices(IdentityExtensions.AppId)] 
         var filter = includeDisabled ? "" : "AND disabled = 0";
         return (await connection.QueryAsync<UserRow>(new CommandDefinition(
             $"SELECT {UserColumns} FROM users WHERE name > @after {filter} ORDER BY name {db.Dialect.Page}",
-            new { after, offset = 0, limit }, cancellationToken: cancellationToken))).ToList();
+            new { after = SqlText.KeysetAfter(after), offset = 0, limit }, cancellationToken: cancellationToken))).ToList();
     }
 
     public Task InsertUserAsync(UserRow row, AuditRecorded entry, CancellationToken cancellationToken) =>
@@ -268,9 +268,11 @@ public sealed class IdentityStore([FromKeyedServices(IdentityExtensions.AppId)] 
     {
         if (principals.Count == 0)
             return [];
+        var parameters = new DynamicParameters();
+        var list = SqlText.InList(parameters, "principal", principals);
         await using var connection = await db.OpenAsync(cancellationToken);
         return (await connection.QueryAsync<BindingRow>(new CommandDefinition(
-            $"SELECT {BindingColumns} FROM role_bindings WHERE principal IN @principals", new { principals }, cancellationToken: cancellationToken))).ToList();
+            $"SELECT {BindingColumns} FROM role_bindings WHERE principal IN {list}", parameters, cancellationToken: cancellationToken))).ToList();
     }
 
     public async Task<IReadOnlyList<BindingRow>> ListBindingsAsync(string @namespace, CancellationToken cancellationToken)

@@ -45,10 +45,10 @@ public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] S
         IReadOnlyCollection<string>? clusters, CancellationToken cancellationToken)
     {
         var filters = new List<string>();
-        if (!string.IsNullOrEmpty(nameContains)) filters.Add($@"name {db.Dialect.Like} @pattern ESCAPE '\'");
-        if (clusters is not null) filters.Add(clusters.Count == 0 ? "1 = 0" : "cluster IN @clusters");
+        var parameters = new DynamicParameters(new { offset, limit, pattern = "%" + SqlText.EscapeLike(nameContains ?? "") + "%" });
+        if (!string.IsNullOrEmpty(nameContains)) filters.Add(SqlText.Like($@"name {db.Dialect.Like} @pattern ESCAPE '\'", nameContains));
+        if (clusters is not null) filters.Add(clusters.Count == 0 ? "1 = 0" : "cluster IN " + SqlText.InList(parameters, "cluster", clusters));
         var filter = filters.Count > 0 ? "WHERE " + string.Join(" AND ", filters) : "";
-        var parameters = new { offset, limit, pattern = "%" + SqlText.EscapeLike(nameContains ?? "") + "%", clusters };
         await using var connection = await db.OpenAsync(cancellationToken);
         var total = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
             $"SELECT COUNT(*) FROM projects {filter}", parameters, cancellationToken: cancellationToken));

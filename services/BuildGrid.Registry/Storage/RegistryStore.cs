@@ -108,10 +108,10 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
         IReadOnlyList<string>? members, CancellationToken cancellationToken)
     {
         var filters = new List<string>();
-        if (!string.IsNullOrEmpty(nameContains)) filters.Add($@"n.name {db.Dialect.Like} @contains ESCAPE '\'");
-        if (members is not null) filters.Add(members.Count == 0 ? "n.is_public <> 0" : "(n.is_public <> 0 OR n.name IN @members)");
+        var parameters = new DynamicParameters(new { offset, limit, contains = "%" + SqlText.EscapeLike(nameContains ?? "") + "%" });
+        if (!string.IsNullOrEmpty(nameContains)) filters.Add(SqlText.Like($@"n.name {db.Dialect.Like} @contains ESCAPE '\'", nameContains));
+        if (members is not null) filters.Add(members.Count == 0 ? "n.is_public <> 0" : $"(n.is_public <> 0 OR n.name IN {SqlText.InList(parameters, "member", members)})");
         var where = filters.Count == 0 ? "" : "WHERE " + string.Join(" AND ", filters);
-        var parameters = new { offset, limit, contains = "%" + SqlText.EscapeLike(nameContains ?? "") + "%", members = members ?? [] };
         await using var connection = await db.OpenAsync(cancellationToken);
         var total = await connection.ExecuteScalarAsync<long>(Cmd($"SELECT COUNT(*) FROM namespaces n {where}", parameters, null, cancellationToken));
         var rows = await connection.QueryAsync<NamespaceRow>(Cmd(
@@ -140,13 +140,13 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
         if (visibleTo is not null) filters.Add(visibleTo.Filter(parameters));
         if (isPublic is { } visible) filters.Add(visible ? "is_public <> 0" : "is_public = 0");
         if (starredOnly) filters.Add("id IN (SELECT s.repository_id FROM repository_stars s WHERE s.user_name = @caller)");
-        if (!string.IsNullOrEmpty(prefix)) filters.Add($@"name {db.Dialect.Like} @prefix ESCAPE '\'");
-        if (!string.IsNullOrEmpty(contains)) filters.Add($@"name {db.Dialect.Like} @contains ESCAPE '\'");
+        if (!string.IsNullOrEmpty(prefix)) filters.Add(SqlText.Like($@"name {db.Dialect.Like} @prefix ESCAPE '\'", prefix));
+        if (!string.IsNullOrEmpty(contains)) filters.Add(SqlText.Like($@"name {db.Dialect.Like} @contains ESCAPE '\'", contains));
         var where = filters.Count == 0 ? "" : "WHERE " + string.Join(" AND ", filters);
         var page = filters.Count == 0 ? (after is null ? "" : "WHERE name > @after") : where + (after is null ? "" : " AND name > @after");
         parameters.AddDynamicParams(new
         {
-            after, limit, offset = 0, caller,
+            after = SqlText.KeysetAfter(after), limit, offset = 0, caller,
             prefix = SqlText.EscapeLike(prefix ?? "") + "%",
             contains = "%" + SqlText.EscapeLike(contains ?? "") + "%",
         });
@@ -228,7 +228,7 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
         CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
-        var parameters = new DynamicParameters(new { after, limit, offset = 0 });
+        var parameters = new DynamicParameters(new { after = SqlText.KeysetAfter(after), limit, offset = 0 });
         var filters = new List<string>();
         if (after is not null) filters.Add("name > @after");
         if (visibleTo is not null) filters.Add(visibleTo.Filter(parameters));
@@ -475,13 +475,15 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
             SELECT t.name AS Name, t.digest AS Digest, m.media_type AS MediaType, m.size AS Size, t.updated_at AS UpdatedAt
             FROM tags t JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest
             WHERE t.repository_id = @repositoryId {where} ORDER BY t.name {page}
-            """, new { repositoryId, after, limit = limit ?? 0, offset = 0 }, null, cancellationToken))).ToList();
+            """, new { repositoryId, after = SqlText.KeysetAfter(after), limit = limit ?? 0, offset = 0 }, null, cancellationToken))).ToList();
     }
 
     /// <summary>The manifests of a repository whose subject is <paramref name="subject"/> (the referrers API).</summary>
     public async Task<IReadOnlyList<ManifestRow>> ListReferrersAsync(long repositoryId, Digest subject, string? artifactType,
         CancellationToken cancellationToken)
     {
+        if (artifactType is not null && !SqlText.Storable(artifactType))
+            return [];
         await using var connection = await db.OpenAsync(cancellationToken);
         var filter = artifactType is null ? "" : "AND m.artifact_type = @artifactType";
         return (await connection.QueryAsync<ManifestRow>(Cmd($"""
@@ -749,8 +751,7 @@ public sealed record RepositoryVisibility(bool IncludePublic, IReadOnlyList<stri
         if (IncludePublic) any.Add("is_public <> 0");
         if (Repositories.Count > 0)
         {
-            parameters.Add("visible_names", Repositories.Take(1000).ToList());
-            any.Add("name IN @visible_names");
+            any.Add("name IN " + SqlText.InList(parameters, "visible_name", Repositories.Take(1000)));
         }
         for (var i = 0; i < Math.Min(Namespaces.Count, 200); i++)
         {

@@ -1,13 +1,19 @@
+using System.Data.Common;
 using System.Security.Cryptography;
 using System.Text;
+using BuildGrid.Tests.Infrastructure;
 using Microsoft.Data.Sqlite;
+using Npgsql;
 
 namespace BuildGrid.Hostile.Tests.Campaign;
 
 /// <summary>
-/// The stored rows of every SQLite database in a host's data directory, as a multiset of row hashes per table: two
-/// snapshots are equal when no row was added, removed or changed (row order does not matter). Read through read-only
-/// connections (WAL: readers never block the host's writers). A few hundred rows hash in about a millisecond.
+/// The stored rows of every service database of a host's data directory, as a multiset of row hashes per table: two
+/// snapshots are equal when no row was added, removed or changed (row order does not matter). A database is a SQLite
+/// file of the data directory (read-only connections; WAL: readers never block the host's writers), or with
+/// BUILDGRID_TEST_SQL=postgres a schema of the directory's PostgreSQL database (<see cref="PostgresServer.SettingsFor"/>;
+/// READ COMMITTED reads never block writers either). Tables are named <c>service:table</c> ("identity:users").
+/// A few hundred rows hash in about a millisecond.
 /// </summary>
 public sealed class DatabaseSnapshot
 {
@@ -32,7 +38,7 @@ public sealed class DatabaseSnapshot
     /// </summary>
     public static readonly IReadOnlySet<string> ExcludedTables = new HashSet<string>(StringComparer.Ordinal)
     {
-        "identity.db:audit_entries", "identity.db:inbox", "identity.db:outbox",
+        "identity:audit_entries", "identity:inbox", "identity:outbox",
     };
 
     readonly Dictionary<string, ulong[]> tables;
@@ -41,13 +47,54 @@ public sealed class DatabaseSnapshot
 
     public int Rows => tables.Values.Sum(t => t.Length);
 
-    public static IReadOnlyList<string> Databases(string dataDir) =>
-        [.. Directory.EnumerateFiles(dataDir, "*.db", SearchOption.AllDirectories).Order(StringComparer.Ordinal)];
-
     public static async Task<DatabaseSnapshot> TakeAsync(string dataDir, CancellationToken ct)
     {
         var tables = new Dictionary<string, ulong[]>(StringComparer.Ordinal);
-        foreach (var file in Databases(dataDir))
+        await ForEachTableAsync(dataDir, async (conn, database, table, qualified) =>
+        {
+            if (!ExcludedTables.Contains($"{database}:{table}"))
+                tables[$"{database}:{table}"] = await HashRowsAsync(conn, table, qualified, ct);
+        }, ct);
+        return new DatabaseSnapshot(tables);
+    }
+
+    /// <summary>Whether every database's outbox has sent every event (events of accepted requests apply asynchronously).</summary>
+    public static async Task<bool> OutboxesDrainedAsync(string dataDir, CancellationToken ct)
+    {
+        var drained = true;
+        await ForEachTableAsync(dataDir, async (conn, _, table, qualified) =>
+        {
+            if (table != "outbox" || !drained)
+                return;
+            await using var command = conn.CreateCommand();
+            command.CommandText = $"SELECT count(*) FROM {qualified} WHERE sent_at IS NULL";
+            if (Convert.ToInt64(await command.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture) > 0)
+                drained = false;
+        }, ct);
+        return drained;
+    }
+
+    /// <summary>Visits every table of every database of <paramref name="dataDir"/>: the connection, the database (service), the table and its quoted name.</summary>
+    static async Task ForEachTableAsync(string dataDir, Func<DbConnection, string, string, string, Task> visit, CancellationToken ct)
+    {
+        if (PostgresServer.Selected)
+        {
+            await using var conn = new NpgsqlConnection((await PostgresServer.SettingsFor(dataDir))["BUILDGRID_SQL"]);
+            await conn.OpenAsync(ct);
+            var tables = new List<(string Schema, string Table)>();
+            await using (var list = new NpgsqlCommand("""
+                SELECT table_schema, table_name FROM information_schema.tables
+                WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema', 'public')
+                ORDER BY table_schema, table_name
+                """, conn))
+            await using (var reader = await list.ExecuteReaderAsync(ct))
+                while (await reader.ReadAsync(ct))
+                    tables.Add((reader.GetString(0), reader.GetString(1)));
+            foreach (var (schema, table) in tables)
+                await visit(conn, schema, table, $"{Quote(schema)}.{Quote(table)}");
+            return;
+        }
+        foreach (var file in Directory.EnumerateFiles(dataDir, "*.db", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
         {
             await using var conn = Open(file);
             await conn.OpenAsync(ct);
@@ -60,37 +107,19 @@ public sealed class DatabaseSnapshot
                     names.Add(reader.GetString(0));
             }
             foreach (var table in names)
-                if (!ExcludedTables.Contains($"{Path.GetFileName(file)}:{table}"))
-                    tables[$"{Path.GetFileName(file)}:{table}"] = await HashRowsAsync(conn, table, ct);
+                await visit(conn, Path.GetFileNameWithoutExtension(file), table, Quote(table));
         }
-        return new DatabaseSnapshot(tables);
     }
 
-    /// <summary>Whether every database's outbox has sent every event (events of accepted requests apply asynchronously).</summary>
-    public static async Task<bool> OutboxesDrainedAsync(string dataDir, CancellationToken ct)
-    {
-        foreach (var file in Databases(dataDir))
-        {
-            await using var conn = Open(file);
-            await conn.OpenAsync(ct);
-            await using var command = conn.CreateCommand();
-            command.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'outbox'";
-            if (Convert.ToInt64(await command.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture) == 0)
-                continue;
-            command.CommandText = "SELECT count(*) FROM outbox WHERE sent_at IS NULL";
-            if (Convert.ToInt64(await command.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture) > 0)
-                return false;
-        }
-        return true;
-    }
+    static string Quote(string name) => $"\"{name.Replace("\"", "\"\"", StringComparison.Ordinal)}\"";
 
     static SqliteConnection Open(string file) =>
         new(new SqliteConnectionStringBuilder { DataSource = file, Mode = SqliteOpenMode.ReadOnly, Pooling = true }.ToString());
 
-    static async Task<ulong[]> HashRowsAsync(SqliteConnection conn, string table, CancellationToken ct)
+    static async Task<ulong[]> HashRowsAsync(DbConnection conn, string table, string qualified, CancellationToken ct)
     {
         await using var command = conn.CreateCommand();
-        command.CommandText = $"SELECT * FROM \"{table.Replace("\"", "\"\"", StringComparison.Ordinal)}\"";
+        command.CommandText = $"SELECT * FROM {qualified}";
         await using var reader = await command.ExecuteReaderAsync(ct);
         var excluded = Excluded.GetValueOrDefault(table) ?? [];
         var included = Enumerable.Range(0, reader.FieldCount).Where(i => !excluded.Contains(reader.GetName(i))).ToArray();

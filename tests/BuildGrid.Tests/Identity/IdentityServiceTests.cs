@@ -10,7 +10,6 @@ using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Grpc.Net.Client;
-using Microsoft.Data.Sqlite;
 using IdentityClient = BuildGrid.Identity.V1.Identity.IdentityClient;
 
 namespace BuildGrid.Tests.Identity;
@@ -353,36 +352,65 @@ public sealed class IdentityServiceTests(GuardedHostFixture fixture) : IClassFix
         var ns = Unique("team");
         var robotToken = (await Identity.CreateRobotAsync(new CreateRobotRequest { Namespace = ns, Name = "scanner" }, Admin, cancellationToken: Ct)).Token;
 
-        var files = Directory.GetFiles(fixture.Host.DataDir, "identity.db*");
-        Assert.Contains(files, f => f.EndsWith("identity.db", StringComparison.Ordinal));
-        var bytes = files.SelectMany(f =>
+        // What is stored: every value of every table of Identity's database (its SQLite file or its PostgreSQL schema),
+        // as text and as bytes; on SQLite also the raw files (WAL, free pages), which hold what a row no longer shows.
+        await using var connection = await PostgresServer.OpenServiceDatabaseAsync(fixture.Host.DataDir, "identity");
+        var stored = new MemoryStream();
+        await using (var tables = connection.CreateCommand())
         {
-            using var stream = new FileStream(f, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            using var copy = new MemoryStream();
-            stream.CopyTo(copy);
-            return copy.ToArray();
-        }).ToArray();
+            tables.CommandText = PostgresServer.Selected
+                ? "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+                : "SELECT name FROM sqlite_master WHERE type = 'table'";
+            var names = new List<string>();
+            await using (var reader = await tables.ExecuteReaderAsync(Ct))
+                while (await reader.ReadAsync(Ct))
+                    names.Add(reader.GetString(0));
+            Assert.Contains("users", names);
+            foreach (var table in names)
+            {
+                await using var rows = connection.CreateCommand();
+                rows.CommandText = $"SELECT * FROM \"{table}\"";
+                await using var reader = await rows.ExecuteReaderAsync(Ct);
+                while (await reader.ReadAsync(Ct))
+                    for (var i = 0; i < reader.FieldCount; i++)
+                    {
+                        var value = reader.GetValue(i);
+                        var bytes = value as byte[] ?? Encoding.UTF8.GetBytes(Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? "");
+                        stored.Write(bytes);
+                        stored.WriteByte(0);
+                    }
+            }
+        }
+        if (!PostgresServer.Selected)
+        {
+            var files = Directory.GetFiles(fixture.Host.DataDir, "identity.db*");
+            Assert.Contains(files, f => f.EndsWith("identity.db", StringComparison.Ordinal));
+            foreach (var file in files)
+            {
+                await using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                await stream.CopyToAsync(stored, Ct);
+            }
+        }
+        var scanned = stored.ToArray();
         // The scan sees what is stored (the user's name is), and none of the secrets.
-        Assert.NotEqual(-1, bytes.AsSpan().IndexOf(Encoding.UTF8.GetBytes(name)));
+        Assert.NotEqual(-1, scanned.AsSpan().IndexOf(Encoding.UTF8.GetBytes(name)));
         foreach (var secret in new[] { password, token, robotToken, GuardedHostFixture.AdminPassword })
         {
-            Assert.Equal(-1, bytes.AsSpan().IndexOf(Encoding.UTF8.GetBytes(secret)));
-            Assert.Equal(-1, bytes.AsSpan().IndexOf(Encoding.Unicode.GetBytes(secret)));
+            Assert.Equal(-1, scanned.AsSpan().IndexOf(Encoding.UTF8.GetBytes(secret)));
+            Assert.Equal(-1, scanned.AsSpan().IndexOf(Encoding.Unicode.GetBytes(secret)));
         }
 
-        // What is stored: a PBKDF2 hash in ASP.NET Core Identity's v3 format, and SHA-256 hex of the tokens.
-        await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder
-        {
-            DataSource = Path.Combine(fixture.Host.DataDir, "identity.db"), Mode = SqliteOpenMode.ReadOnly, Pooling = false,
-        }.ToString());
-        await connection.OpenAsync(Ct);
+        // A PBKDF2 hash in ASP.NET Core Identity's v3 format, and SHA-256 hex of the tokens.
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT password_hash FROM users WHERE name = $name";
-        command.Parameters.AddWithValue("$name", name);
+        command.CommandText = "SELECT password_hash FROM users WHERE name = @name";
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = "name";
+        parameter.Value = name;
+        command.Parameters.Add(parameter);
         var hash = (string)(await command.ExecuteScalarAsync(Ct))!;
         Assert.Equal(0x01, Convert.FromBase64String(hash)[0]);
         command.CommandText = "SELECT COUNT(*) FROM api_tokens WHERE length(token_hash) = 64 AND token_hash NOT LIKE 'bgt_%'";
-        Assert.True((long)(await command.ExecuteScalarAsync(Ct))! >= 1);
+        Assert.True(Convert.ToInt64(await command.ExecuteScalarAsync(Ct), System.Globalization.CultureInfo.InvariantCulture) >= 1);
     }
 
     [Fact]

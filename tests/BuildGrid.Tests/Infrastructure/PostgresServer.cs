@@ -69,10 +69,25 @@ public sealed class PostgresServer : IAsyncDisposable
     public static async Task<System.Data.Common.DbConnection> OpenServiceDatabaseAsync(string dataDir, string service)
     {
         System.Data.Common.DbConnection connection = Selected
-            ? new NpgsqlConnection(new NpgsqlConnectionStringBuilder((await SettingsFor(dataDir))["BUILDGRID_SQL"]) { SearchPath = service, Pooling = false }.ToString())
+            ? new NpgsqlConnection(new NpgsqlConnectionStringBuilder((await SettingsFor(dataDir))["BUILDGRID_SQL"]) { SearchPath = service + ", public", Pooling = false }.ToString())
             : new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dataDir, service + ".db")};Pooling=false");
         await connection.OpenAsync();
         return connection;
+    }
+
+    /// <summary>
+    /// Whether the hosts using <paramref name="dataDir"/> hold tables of <paramref name="service"/>: its SQLite file
+    /// exists, or its schema exists on PostgreSQL.
+    /// </summary>
+    public static async Task<bool> HoldsServiceDatabaseAsync(string dataDir, string service)
+    {
+        if (!Selected)
+            return File.Exists(Path.Combine(dataDir, service + ".db"));
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder((await SettingsFor(dataDir))["BUILDGRID_SQL"]) { Pooling = false }.ToString());
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = @service", connection);
+        command.Parameters.AddWithValue("service", service);
+        return (long)(await command.ExecuteScalarAsync())! > 0;
     }
 
     /// <summary>BUILDGRID_SQL_PROVIDER and BUILDGRID_SQL for <paramref name="database"/> of this cluster.</summary>

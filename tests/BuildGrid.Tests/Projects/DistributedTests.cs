@@ -31,8 +31,13 @@ public sealed class DistributedTests
             Assert.Equal(10000, (await api.NewAsync("remote-one", "root")).Code);
             Assert.Equal("remote-one", (await api.InfoAsync("remote-one")).Content.GetProperty("name").GetString());
             // The project lives in the service's database, not the gateway's: the gateway hosts no Projects service.
-            Assert.True(File.Exists(Path.Combine(serviceData, "projects.db")));
-            Assert.False(File.Exists(Path.Combine(gatewayData, "projects.db")));
+            await using (var db = await PostgresServer.OpenServiceDatabaseAsync(serviceData, "projects"))
+            await using (var count = db.CreateCommand())
+            {
+                count.CommandText = "SELECT COUNT(*) FROM projects WHERE CAST(name AS TEXT) = 'remote-one'";
+                Assert.Equal(1L, Convert.ToInt64(await count.ExecuteScalarAsync(Ct), System.Globalization.CultureInfo.InvariantCulture));
+            }
+            Assert.False(await PostgresServer.HoldsServiceDatabaseAsync(gatewayData, "projects"));
             using (var health = await new HttpClient().GetAsync(new Uri(projects.RestUrl, "/healthz"), Ct))
                 Assert.Equal(HttpStatusCode.OK, health.StatusCode);
 
@@ -73,7 +78,7 @@ public sealed class DistributedTests
             Assert.Equal("via-dapr", (await api.InfoAsync("via-dapr")).Content.GetProperty("name").GetString());
             Assert.Contains("projects /buildgrid.projects.v1.Projects/CreateProject", sidecar.Invocations);
             Assert.Contains("projects /buildgrid.projects.v1.Projects/GetProject", sidecar.Invocations);
-            Assert.False(File.Exists(Path.Combine(gatewayData, "projects.db")));
+            Assert.False(await PostgresServer.HoldsServiceDatabaseAsync(gatewayData, "projects"));
         }
         finally
         {
