@@ -102,6 +102,11 @@ public sealed class IdentityService(IdentityStore store, AuditStore audit, Authe
         var after = request.PageToken.Length == 0 ? "" : DecodeToken(request.PageToken);
         var rows = await store.ListUsersAsync(after, size + 1, request.IncludeDisabled, context.CancellationToken);
         var response = new ListUsersResponse { Users = { rows.Take(size).Select(ToProto) } };
+        // Each user with its roles, as GetUser answers it.
+        var users = response.Users.ToDictionary(u => u.Name, StringComparer.Ordinal);
+        foreach (var binding in await store.RolesOfAsync(users.Keys, context.CancellationToken))
+            if (users.TryGetValue(binding.Principal, out var user))
+                user.Roles[binding.Namespace] = (Role)binding.Role;
         if (rows.Count > size)
             response.NextPageToken = EncodeToken(rows[size - 1].Name);
         return response;

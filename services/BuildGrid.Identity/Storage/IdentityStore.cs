@@ -263,6 +263,16 @@ public sealed class IdentityStore([FromKeyedServices(IdentityExtensions.AppId)] 
             $"SELECT {BindingColumns} FROM role_bindings WHERE principal = @principal", new { principal }, cancellationToken: cancellationToken))).ToList();
     }
 
+    /// <summary>The role bindings of several principals in one query (a page of users).</summary>
+    public async Task<IReadOnlyList<BindingRow>> RolesOfAsync(IReadOnlyCollection<string> principals, CancellationToken cancellationToken)
+    {
+        if (principals.Count == 0)
+            return [];
+        await using var connection = await db.OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<BindingRow>(new CommandDefinition(
+            $"SELECT {BindingColumns} FROM role_bindings WHERE principal IN @principals", new { principals }, cancellationToken: cancellationToken))).ToList();
+    }
+
     public async Task<IReadOnlyList<BindingRow>> ListBindingsAsync(string @namespace, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);

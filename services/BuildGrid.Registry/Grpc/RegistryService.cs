@@ -59,6 +59,25 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
         };
     }
 
+    public override async Task<RegistryUsage> GetUsage(GetUsageRequest request, ServerCallContext context)
+    {
+        if (request.RecentPushes is < 0 or > 100)
+            throw Errors.Invalid(Reasons.InvalidArgument, "recent_pushes", "recent_pushes must be 0 to 100");
+        var principal = Access.PrincipalOf(context);
+        var visibleTo = principal.IsAdmin ? null
+            : new RepositoryVisibility(true, principal.Roles.Where(r => r.Value >= Role.Guest).Select(r => r.Key).ToList(), []);
+        var (stored, repositories, tags, recent) = await store.UsageAsync(visibleTo, request.RecentPushes == 0 ? 10 : request.RecentPushes,
+            context.CancellationToken);
+        return new RegistryUsage
+        {
+            StoredBytes = stored, RepositoryCount = repositories, TagCount = tags,
+            RecentPushes =
+            {
+                recent.Select(p => new Push { Repository = p.Repository, Tag = p.Tag, Digest = p.Digest, Size = p.Size, Time = Time(p.UpdatedAt) }),
+            },
+        };
+    }
+
     public override async Task<ListNamespacesResponse> ListNamespaces(ListNamespacesRequest request, ServerCallContext context)
     {
         if (request.Page < 0 || request.PageSize < 0)
@@ -177,6 +196,13 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
             Layers = { parsed.Layers.Select(ToProto) },
             Manifests = { parsed.Manifests.Select(ToProto) },
         };
+        foreach (var referrer in await store.ListReferrersAsync(repository.Id, Digest.Parse(row.Digest), null, context.CancellationToken))
+        {
+            var descriptor = new V1.ContentDescriptor { MediaType = referrer.MediaType, Digest = referrer.Digest, Size = referrer.Size, ArtifactType = referrer.ArtifactType ?? "" };
+            if (referrer.Annotations is not null && System.Text.Json.JsonSerializer.Deserialize(referrer.Annotations, DistributionJson.Relaxed.DictionaryStringString) is { } annotations)
+                descriptor.Annotations.Add(annotations);
+            manifest.Referrers.Add(descriptor);
+        }
         if (parsed.Config is { } config)
         {
             manifest.ConfigDescriptor = ToProto(config);

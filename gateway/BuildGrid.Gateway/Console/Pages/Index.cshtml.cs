@@ -11,6 +11,7 @@ public sealed class IndexModel(ConsoleSession session, BuildRuns.BuildRunsClient
     public long Total { get; private set; }
     public int Workers { get; private set; }
     public long Namespaces { get; private set; }
+    public BuildGrid.Registry.V1.RegistryUsage Usage { get; private set; } = new();
 
     public async Task OnGetAsync()
     {
@@ -21,5 +22,6 @@ public sealed class IndexModel(ConsoleSession session, BuildRuns.BuildRunsClient
         Running = page.Runs.Count(r => r.State == RunState.Running);
         Workers = page.Runs.Where(r => r.State == RunState.Running && r.Worker.Length > 0).Select(r => r.Worker).Distinct().Count();
         Namespaces = (await registry.ListNamespacesAsync(new BuildGrid.Registry.V1.ListNamespacesRequest { Page = 1, PageSize = 1 }, Session.Options())).TotalSize;
+        Usage = await registry.GetUsageAsync(new BuildGrid.Registry.V1.GetUsageRequest { RecentPushes = 10 }, Session.Options());
     }
 }

@@ -14,6 +14,8 @@ public sealed class UsersModel(ConsoleSession session, IdentityClient identity) 
     [BindProperty] public bool NewAdmin { get; set; }
     [BindProperty] public string GrantNamespace { get; set; } = "";
     [BindProperty] public Role GrantRole { get; set; } = Role.Guest;
+    [BindProperty] public string Principal { get; set; } = "";
+    [BindProperty] public bool Disable { get; set; }
 
     public IReadOnlyList<User> Users { get; private set; } = [];
     public string Next { get; private set; } = "";
@@ -37,6 +39,30 @@ public sealed class UsersModel(ConsoleSession session, IdentityClient identity) 
         if (created)
         {
             Notice = $"User {NewName.Trim()} created.";
+            return LocalRedirect("/console/users");
+        }
+        await OnGetAsync();
+        return Page();
+    }
+
+    /// <summary>Grants a role, or changes the one the user holds in that namespace.</summary>
+    public Task<IActionResult> OnPostGrantAsync() => ChangeAsync(
+        () => identity.GrantRoleAsync(new GrantRoleRequest { Namespace = GrantNamespace.Trim(), Principal = Principal, Role = GrantRole }, Session.Options()).ResponseAsync,
+        $"{Principal} is {Format.Role(GrantRole)} in {GrantNamespace.Trim()}.");
+
+    public Task<IActionResult> OnPostRevokeAsync() => ChangeAsync(
+        () => identity.RevokeRoleAsync(new RevokeRoleRequest { Namespace = GrantNamespace.Trim(), Principal = Principal }, Session.Options()).ResponseAsync,
+        $"{Principal} has no role in {GrantNamespace.Trim()} any more.");
+
+    public Task<IActionResult> OnPostDisableAsync() => ChangeAsync(
+        () => identity.UpdateUserAsync(new UpdateUserRequest { Name = Principal, Disabled = Disable }, Session.Options()).ResponseAsync,
+        Disable ? $"{Principal} is disabled: its sign-ins and tokens stop working." : $"{Principal} is enabled.");
+
+    async Task<IActionResult> ChangeAsync(Func<Task> change, string notice)
+    {
+        if (await TryAsync(change))
+        {
+            Notice = notice;
             return LocalRedirect("/console/users");
         }
         await OnGetAsync();

@@ -14,6 +14,8 @@ public sealed class RepositoryModel(ConsoleSession session, RegistryClient regis
 
     [BindProperty] public string Tag { get; set; } = "";
     [BindProperty] public bool MakePublic { get; set; }
+    [BindProperty] public bool Star { get; set; }
+    [BindProperty] public string? Description { get; set; }
 
     public Repository Repository { get; private set; } = new();
     public IReadOnlyList<Tag> Tags { get; private set; } = [];
@@ -49,6 +51,29 @@ public sealed class RepositoryModel(ConsoleSession session, RegistryClient regis
         if (await TryAsync(() => registry.UpdateRepositoryAsync(new UpdateRepositoryRequest { Name = Name, Public = MakePublic }, Session.Options()).ResponseAsync))
         {
             Notice = $"{Name} is now {(MakePublic ? "public" : "private")}.";
+            return Back();
+        }
+        await OnGetAsync();
+        return Page();
+    }
+
+    public async Task<IActionResult> OnPostStarAsync()
+    {
+        if (await TryAsync(() => registry.SetStarAsync(new SetStarRequest { Name = Name, Starred = Star }, Session.Options()).ResponseAsync))
+        {
+            Notice = Star ? $"{Name} starred." : $"{Name} unstarred.";
+            return Back();
+        }
+        await OnGetAsync();
+        return Page();
+    }
+
+    public async Task<IActionResult> OnPostDescriptionAsync()
+    {
+        var text = (Description ?? "").Replace("\r\n", "\n", StringComparison.Ordinal);
+        if (await TryAsync(() => registry.UpdateRepositoryAsync(new UpdateRepositoryRequest { Name = Name, Description = text }, Session.Options()).ResponseAsync))
+        {
+            Notice = $"The description of {Name} is saved.";
             return Back();
         }
         await OnGetAsync();
