@@ -15,7 +15,7 @@ namespace BuildGrid.Tests.Clients;
 /// <summary>
 /// /openapi.json as client generators read it: OpenAPI.NET's reader and validator find no error in it, and a C# client
 /// generated from it by NSwag (as an NSwag user would: NSwag.CodeGeneration.CSharp, System.Text.Json) compiles with
-/// Roslyn and drives Quay's create, get and delete on the shared host.
+/// Roslyn and drives Quay's create, get and delete and the image market's new and info on the shared host.
 /// </summary>
 [Collection(StandaloneCollection.Name)]
 public sealed class OpenApiClientTests(StandaloneFixture fixture) : IDisposable
@@ -68,7 +68,7 @@ public sealed class OpenApiClientTests(StandaloneFixture fixture) : IDisposable
     }
 
     [Fact]
-    public async Task A_client_generated_by_NSwag_creates_gets_and_deletes_a_Quay_repository()
+    public async Task A_client_generated_by_NSwag_drives_Quay_create_get_delete_and_image_market_new_info()
     {
         var json = await fixture.Rest.GetStringAsync("/openapi.json", Ct);
         var document = await NSwag.OpenApiDocument.FromJsonAsync(json, Ct);
@@ -90,6 +90,13 @@ public sealed class OpenApiClientTests(StandaloneFixture fixture) : IDisposable
         var ns = "nswag" + Guid.NewGuid().ToString("N")[..8];
         var result = await (Task<string>)go.Invoke(null, [http, ns])!;
         Assert.Equal($"created {ns}/app; got {ns}/app private; deleted; then 404", result);
+
+        // The image market's new and info (errors answer in the envelope with HTTP 200).
+        var name = "nswag" + Guid.NewGuid().ToString("N")[..8];
+        var market = await (Task<string>)assembly.GetType("Driver.Calls")!.GetMethod("ImageMarketAsync")!.Invoke(null, [http, name])!;
+        Assert.StartsWith("new 10000; info 10000 ", market);
+        Assert.Contains(name, market);
+        Assert.EndsWith("; missing not found", market);
     }
 
     /// <summary>What a user writes against the generated client (names from <see cref="ServiceMethodNames"/> and <see cref="PackageTypeNames"/>).</summary>
@@ -110,6 +117,15 @@ public sealed class OpenApiClientTests(StandaloneFixture fixture) : IDisposable
                 try { await api.QuayGetRepositoryGetAsync(ns, "app"); status = 200; }
                 catch (Generated.ApiException e) { status = e.StatusCode; }
                 return $"created {created.Namespace}/{created.Name}; got {got.Namespace}/{got.Name} {(got.Is_public ? "public" : "private")}; deleted; then {status}";
+            }
+
+            public static async System.Threading.Tasks.Task<string> ImageMarketAsync(System.Net.Http.HttpClient http, string name)
+            {
+                var api = new Generated.BuildGridApi(http);
+                var created = await api.ImageMarketNewProjectPostAsync(body: new Generated.ImagemarketNewProjectRequest { ProjectName = name, Operator = "nswag" });
+                var info = await api.ImageMarketProjectInfoGetAsync(projectName: name);
+                var missing = await api.ImageMarketProjectInfoGetAsync(projectName: name + "x");
+                return $"new {created.Code}; info {info.Code} {info.Content}; missing {(missing.Code == 10000 ? "found" : "not found")}";
             }
         }
         """;
