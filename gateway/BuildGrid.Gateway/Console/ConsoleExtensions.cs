@@ -1,4 +1,5 @@
 using BuildGrid.Core.Identity;
+using BuildGrid.Core.Storage;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Mvc.ApplicationModels;
 using Microsoft.AspNetCore.Mvc.ApplicationParts;
@@ -14,6 +15,8 @@ public static class ConsoleExtensions
 {
     public const string PathBase = "/console";
     internal const string Scheme = "BuildGrid.Console";
+    /// <summary>The database of a gateway of its own: its Data Protection key ring (<c>gateway.db</c>, or schema <c>gateway</c>).</summary>
+    public const string GatewayDatabase = "gateway";
 
     sealed class Marker;
 
@@ -64,8 +67,9 @@ public static class ConsoleExtensions
             o.FormFieldName = "__csrf";
             o.SuppressXFrameOptionsHeader = true; // the console sends frame-ancestors 'none' itself
         });
-        // The services' own key ring when they are hosted here (SqlKeyRing); a gateway of its own keeps the default one.
-        builder.Services.AddDataProtection();
+        // The services' own key ring when they are hosted here (SqlKeyRing); a gateway of its own keeps one like it in
+        // its own database, so that its replicas share it (session cookies and antiforgery tokens work on each of them).
+        builder.Services.AddOwnDataProtection(GatewayDatabase, typeof(ConsoleExtensions).Assembly);
         builder.Services.AddAuthentication()
             .AddCookie(Scheme, o =>
             {

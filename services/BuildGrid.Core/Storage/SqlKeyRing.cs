@@ -46,6 +46,22 @@ public static class SqlKeyRing
         }));
         return services;
     }
+
+    /// <summary>
+    /// Data Protection for a process that hosts no service with a key ring (a gateway of its own, whose console session
+    /// cookies and antiforgery tokens it protects): the same kind of key ring, in a database of its own named
+    /// <paramref name="databaseName"/> (Core's migrations only; with PostgreSQL its own schema of the shared database),
+    /// so that every replica behind one address reads every other's cookies. Where a service's key ring is already
+    /// registered, that one is used.
+    /// </summary>
+    public static IServiceCollection AddOwnDataProtection(this IServiceCollection services, string databaseName, System.Reflection.Assembly owner)
+    {
+        if (services.Any(d => d.ServiceType == typeof(KeyRingKey)))
+            return services;
+        services.AddKeyedSingleton(databaseName, (sp, _) => new ServiceDatabase(databaseName, owner,
+            sp.GetRequiredService<BuildGridSettings>(), sp.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>()));
+        return services.AddBuildGridDataProtection(databaseName);
+    }
 }
 
 /// <summary>The 256-bit key that encrypts the stored Data Protection keys (see <see cref="SqlKeyRing"/>).</summary>
