@@ -96,6 +96,14 @@ public sealed partial class BuildsOptions : IValidatableObject
     [Range(1, 65_536)]
     public int SandboxUids { get; set; } = 256;
 
+    /// <summary>
+    /// Sandboxes kept started ahead of runs (default network): the network namespace, its pasta and its routes are up,
+    /// under a leased uid, before a run is claimed, so that a run's script starts without waiting for them. Each holds one
+    /// uid of the pool and one idle pasta process (about 30 MB); 0 starts every sandbox with its run.
+    /// </summary>
+    [Range(0, 64)]
+    public int WarmSandboxes { get; set; } = 1;
+
     /// <summary>Memory of a run whose definition sets none (Zadig resource_spec.memory_limit, MiB), e.g. image-market builds.</summary>
     [Range(16, 1_048_576)]
     public int DefaultMemoryMiB { get; set; } = 4096;

@@ -98,7 +98,11 @@ public static class ImagesBenchmark
         Console.WriteLine($"cached rebuild of the unchanged project: {Median(cached):F2} s, {Median(cached) / Median(ours):F2} x the first build (goal <= 0.3)");
     }
 
-    /// <summary>Bare buildah, as a user would run it by hand: bud (chroot isolation, vfs, --layers) in a fresh storage, then push.</summary>
+    /// <summary>
+    /// Bare buildah, as a user would run it by hand, the same steps BuildGrid's run does: pull the base, bud (chroot
+    /// isolation, vfs, --layers), push. The pull is bud's own (a fresh storage holds no base, so bud fetches it from
+    /// BuildGrid's registry), where BuildGrid runs it as a step of its own before a bud without network; both push.
+    /// </summary>
     static async Task<TimeSpan> BareAsync(string work, string dockerfile, string target)
     {
         var dir = Path.Combine(work, "bare-" + Guid.NewGuid().ToString("N"));

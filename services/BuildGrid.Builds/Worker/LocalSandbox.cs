@@ -14,9 +14,11 @@ namespace BuildGrid.Builds.Worker;
 /// the host's tools read-only, a filtered <c>/etc</c>, a private <c>/tmp</c>, its own <c>/proc</c>, its workspace and its
 /// cache dir. Its network is pasta's (outbound only: the host's loopback, its own addresses and link-local/metadata
 /// addresses are unreachable) or none. Limits are rlimits (<c>prlimit</c>: address space, processes of the leased uid);
-/// CPU is not limited, and the run records that its limits were not enforced.
+/// CPU is not limited, and the run records that its limits were not enforced. A sandbox starts as a <see cref="Stub"/>
+/// (setpriv, pasta and its routes, then <c>sh -s</c> waiting) that the run's launcher script turns into prlimit and bwrap;
+/// an idle worker keeps <see cref="BuildsOptions.WarmSandboxes"/> stubs started ahead (SANDBOX.md, "How a sandbox starts").
 /// </summary>
-public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<BuildsOptions> options)
+public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<BuildsOptions> options) : IDisposable
 {
     public const string Executor = "local-sandbox";
 
@@ -115,13 +117,13 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
                 using var lease = Open(probe, probe, new RunSpec { Network = network });
                 await lease.HandOverAsync(cancellationToken);
                 var lines = new List<string>();
-                var (file, arguments) = lease.Wrap("true", []);
-                var result = await ProcessRunner.RunAsync(file, arguments, probe, new Dictionary<string, string> { ["PATH"] = DefaultPath }, lines.Add, cancellationToken);
+                var result = await lease.RunAsync("true", [], new Dictionary<string, string> { ["PATH"] = DefaultPath }, lines.Add, cancellationToken);
                 if (result.ExitCode != 0)
                     throw new StartupException(
                         $"Builds: the build sandbox cannot start (bwrap{(network == "" ? " with pasta" : "")} exited with {result.ExitCode}: {string.Join(" ", lines).Trim()}); " +
                         "this machine must allow unprivileged user namespaces (kernel.unprivileged_userns_clone=1); set Builds:Sandbox=none only for development");
             }
+            passedCheck = true;
         }
         finally
         {
@@ -151,10 +153,17 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
         };
         if (Disabled)
             return new Lease(this, record, workspace, cache, uid: null);
+        if (Euid == 0)
+            AllowTraverse(workspace, cache);
+        // A run with a script on the default network gets a warm stub (its uid is the lease's) when one is ready.
+        if (record.Network == "pasta" && spec.Script.Length > 0 && TakeWarm() is { } stub)
+        {
+            record.Uid = (int)(stub.Uid ?? (int)Euid);
+            return new Lease(this, record, workspace, cache, stub.Uid) { warm = stub };
+        }
         int? uid = null;
         if (Euid == 0)
         {
-            AllowTraverse(workspace, cache);
             if (!freeUids.TryDequeue(out var leased))
                 throw new RunExecutor.StepFailed($"every sandbox uid is in use ({value.SandboxUids} from {value.SandboxUidBase}); raise Builds:SandboxUids");
             uid = leased;
@@ -188,6 +197,147 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
     }
 
     string DataDir => settings.DataDir;
+
+    /// <summary>
+    /// The outer part of a sandbox, started before its command is known: <c>env --default-signal</c>, <c>setpriv</c> to the
+    /// leased uid, and for the default network pasta with its routes; then <c>sh -s</c>, which waits for the launcher
+    /// script (<see cref="Lease.RunAsync"/>) on its input. Nothing of a run is in it until then: no workspace, no
+    /// environment, no mount namespace (bwrap starts from the launcher, for that run only).
+    /// </summary>
+    internal sealed class Stub : IDisposable
+    {
+        Stub(ProcessRunner.Running process, int? uid, string routes) => (Process, Uid, RouteScript) = (process, uid, routes);
+
+        public ProcessRunner.Running Process { get; }
+        public int? Uid { get; }
+        /// <summary>The routes it was started with: a warm stub whose host addresses changed since is not used.</summary>
+        public string RouteScript { get; }
+
+        public static Stub Start(int? uid, string network)
+        {
+            // The worker (.NET) ignores SIGPIPE, and an ignored signal stays ignored across exec: pasta refuses to start
+            // so ("Couldn't install signal handlers") and a script's `yes | head` would misbehave. Every signal is reset.
+            var command = new List<string> { "--default-signal" };
+            if (uid is { } leased)
+            {
+                var id = leased.ToString(CultureInfo.InvariantCulture);
+                command.AddRange([Tools.Setpriv, $"--reuid={id}", $"--regid={id}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--"]);
+            }
+            var routes = "";
+            if (network == "pasta")
+            {
+                // pasta (passt) gives the namespace outbound TCP/UDP through the host's sockets: no port is forwarded in
+                // either direction (-t/-u/-T/-U none), the gateway is not mapped to the host (--no-map-gw); the routes
+                // refuse link-local (cloud metadata) and this host's own addresses before the launcher is read.
+                routes = Routes();
+                command.AddRange([Tools.Pasta, "--config-net", "--quiet", "-t", "none", "-u", "none", "-T", "none", "-U", "none", "--no-map-gw", "--",
+                    Tools.Sh, "-c", routes + $"exec {Tools.Sh} -s\n", "sh"]);
+            }
+            else
+                command.AddRange([Tools.Sh, "-s"]);
+            return new Stub(ProcessRunner.Start(Tools.Env, command, "/", new Dictionary<string, string> { ["PATH"] = DefaultPath }), uid, routes);
+        }
+
+        /// <summary>
+        /// The commands pasta runs in the new namespace before anything of the run: one <c>ip -batch</c> (one process, not one per address)
+        /// adds every prohibit route, and any failure stops the run before the script starts. IPv6 routes are added
+        /// wherever the kernel has IPv6 at all (the namespace then has it too).
+        /// </summary>
+        internal static string Routes()
+        {
+            var routes = new List<string> { "route replace prohibit 169.254.0.0/16" };
+            var ipv6 = System.Net.Sockets.Socket.OSSupportsIPv6;
+            if (ipv6)
+                routes.Add("route replace prohibit fe80::/10");
+            foreach (var address in System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+                .SelectMany(n => n.GetIPProperties().UnicastAddresses).Select(u => u.Address)
+                .Where(a => !System.Net.IPAddress.IsLoopback(a) && !a.IsIPv6LinkLocal).Distinct())
+            {
+                if (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6)
+                {
+                    if (ipv6 && !address.IsIPv4MappedToIPv6) routes.Add($"route replace prohibit {address}/128");
+                }
+                else
+                    routes.Add($"route replace prohibit {address}/32");
+            }
+            return $"set -e\n{Tools.Ip} -batch - <<'ROUTES'\n{string.Join('\n', routes)}\nROUTES\n";
+        }
+
+        public void Dispose() => Process.Dispose();
+    }
+
+    readonly ConcurrentQueue<Stub> warmStubs = new();
+    int warmCount;
+    bool disposed;
+    /// <summary>Set once <see cref="CheckAsync"/> has started a real sandbox of each network mode.</summary>
+    volatile bool passedCheck;
+
+    /// <summary>
+    /// Starts default-network stubs until <see cref="BuildsOptions.WarmSandboxes"/> are ready (in the background): at
+    /// worker start, and whenever a run's sandbox is done, so the next run's is warm while the worker idles.
+    /// </summary>
+    public void Warm()
+    {
+        if (!passedCheck || Disabled || Unavailable is not null || disposed || options.Value.Workers == 0)
+            return;
+        while (Interlocked.Increment(ref warmCount) <= options.Value.WarmSandboxes)
+        {
+            int? uid = null;
+            if (Euid == 0)
+            {
+                if (!freeUids.TryDequeue(out var leased))
+                    break;
+                uid = leased;
+            }
+            _ = Task.Run(() =>
+            {
+                try
+                {
+                    warmStubs.Enqueue(Stub.Start(uid, "pasta"));
+                    if (disposed) Drain();
+                }
+                catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
+                {
+                    if (uid is { } u) Release(u);
+                    Interlocked.Decrement(ref warmCount);
+                }
+            });
+        }
+        Interlocked.Decrement(ref warmCount);
+    }
+
+    /// <summary>A warm stub that is alive and has this host's current routes, or null.</summary>
+    Stub? TakeWarm()
+    {
+        while (warmStubs.TryDequeue(out var stub))
+        {
+            Interlocked.Decrement(ref warmCount);
+            if (!stub.Process.HasExited && stub.RouteScript == Stub.Routes())
+                return stub;
+            Discard(stub);
+        }
+        return null;
+    }
+
+    void Discard(Stub stub)
+    {
+        stub.Dispose();
+        if (stub.Uid is { } uid) Release(uid);
+    }
+
+    void Drain()
+    {
+        while (warmStubs.TryDequeue(out var stub))
+            Discard(stub);
+    }
+
+    /// <summary>Kills the warm stubs (the host stops).</summary>
+    public void Dispose()
+    {
+        disposed = true;
+        Drain();
+    }
+
 
     /// <summary>One attempt's sandbox: wraps each command the run executes, and owns the leased uid until disposed.</summary>
     public sealed class Lease : IDisposable
@@ -243,70 +393,84 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
             }
         }
 
-        async Task ChownAsync(int owner, CancellationToken cancellationToken)
+        /// <summary>
+        /// <c>chown -R -P</c> of the workspace and cache dir, in process (<see cref="Ownership"/>): no process is spawned
+        /// on the run's start path, and no link is followed.
+        /// </summary>
+        Task ChownAsync(int owner, CancellationToken cancellationToken)
         {
-            var id = owner.ToString(CultureInfo.InvariantCulture);
-            var result = await ProcessRunner.RunAsync("chown", ["-R", "-P", $"{id}:{id}", "--", workspace, cache], workspace,
-                new Dictionary<string, string> { ["PATH"] = DefaultPath }, _ => { }, cancellationToken);
-            if (result.Killed) cancellationToken.ThrowIfCancellationRequested();
-            if (result.ExitCode != 0)
-                throw new IOException($"the workspace could not be handed to the sandbox's uid {id} (chown exited with code {result.ExitCode})");
+            cancellationToken.ThrowIfCancellationRequested();
+            try
+            {
+                Ownership.Change(workspace, owner, owner);
+                if (cache != workspace)
+                    Ownership.Change(cache, owner, owner);
+            }
+            catch (IOException e)
+            {
+                throw new IOException($"the workspace could not be handed to the sandbox's uid {owner} ({e.Message})", e);
+            }
+            return Task.CompletedTask;
         }
 
-        /// <summary>The command line that runs <paramref name="file"/> inside this sandbox (as is with Builds:Sandbox=none).</summary>
-        public (string File, IReadOnlyList<string> Arguments) Wrap(string file, IReadOnlyList<string> arguments)
+        /// <summary>
+        /// Runs <paramref name="file"/> inside this sandbox (as is with Builds:Sandbox=none) and streams its output: in the
+        /// sandbox's stub (<see cref="Stub"/>, pre-started when one was warm for this lease) the launcher script execs
+        /// prlimit and bwrap with the run's environment; nothing of the run (its environment, secrets included) is on a
+        /// command line.
+        /// </summary>
+        public async Task<ProcessRunner.Result> RunAsync(string file, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string> environment,
+            Action<string> onLine, CancellationToken cancellationToken)
         {
             if (sandbox.Disabled)
-                return (file, arguments);
-            var command = new List<string>();
-            // rlimits survive setpriv and apply to every process of the sandbox; RLIMIT_NPROC counts the leased uid's processes.
-            command.AddRange(["--as=" + ((long)Record.MemoryLimitMib * 1024 * 1024).ToString(CultureInfo.InvariantCulture)]);
+                return await ProcessRunner.RunAsync(file, arguments, workspace, environment, onLine, cancellationToken);
+            var stub = warm ?? Stub.Start(uid, Record.Network);
+            warm = null;
+            using (stub)
+            {
+                stub.Process.WriteInput(Launcher(file, arguments, environment));
+                return await stub.Process.WaitAsync(onLine, cancellationToken);
+            }
+        }
+
+        /// <summary>
+        /// What the stub's <c>sh -s</c> reads: the run's environment (exported, single-quoted), then
+        /// <c>exec prlimit … -- bwrap … -- file arguments</c>. rlimits apply to bwrap and every process of the sandbox;
+        /// RLIMIT_NPROC counts the leased uid's processes.
+        /// </summary>
+        string Launcher(string file, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string> environment)
+        {
+            var script = new System.Text.StringBuilder("set -e\n");
+            foreach (var (key, value) in environment)
+            {
+                if (!System.Text.RegularExpressions.Regex.IsMatch(key, "^[A-Za-z_][A-Za-z0-9_]*$"))
+                    throw new RunExecutor.StepFailed($"'{key}' is not a valid variable name");
+                script.Append("export ").Append(key).Append('=').Append(Quote(value)).Append('\n');
+            }
+            var command = new List<string> { Tools.Prlimit, "--as=" + ((long)Record.MemoryLimitMib * 1024 * 1024).ToString(CultureInfo.InvariantCulture) };
             if (uid is not null)
                 command.Add("--nproc=" + Record.PidsLimit.ToString(CultureInfo.InvariantCulture));
-            // The worker (.NET) ignores SIGPIPE, and an ignored signal stays ignored across exec: pasta refuses to start
-            // so ("Couldn't install signal handlers") and a script's `yes | head` would misbehave. Every signal is reset.
-            command.AddRange(["--", "env", "--default-signal"]);
-            if (uid is { } leased)
-            {
-                var id = leased.ToString(CultureInfo.InvariantCulture);
-                command.AddRange(["setpriv", $"--reuid={id}", $"--regid={id}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--"]);
-            }
-            if (Record.Network == "pasta")
-            {
-                // pasta (passt) gives the namespace outbound TCP/UDP through the host's sockets: no port is forwarded in
-                // either direction (-t/-u/-T/-U none), the gateway is not mapped to the host (--no-map-gw); the routes
-                // below refuse link-local (cloud metadata) and this host's own addresses before the script starts.
-                command.AddRange(["pasta", "--config-net", "--quiet", "-t", "none", "-u", "none", "-T", "none", "-U", "none", "--no-map-gw", "--",
-                    "sh", "-c", Routes(), "sh"]);
-            }
+            command.Add("--");
             command.AddRange(Bwrap());
             command.Add(file);
             command.AddRange(arguments);
-            return ("prlimit", command);
+            script.Append("exec");
+            foreach (var word in command)
+                script.Append(' ').Append(Quote(word));
+            return script.Append('\n').ToString();
         }
 
-        string Routes()
-        {
-            var ip = Find("ip") ?? "ip";
-            var lines = new List<string> { "set -e", $"{ip} route replace prohibit 169.254.0.0/16", $"{ip} -6 route replace prohibit fe80::/10 2>/dev/null || true" };
-            foreach (var address in System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
-                .SelectMany(n => n.GetIPProperties().UnicastAddresses).Select(u => u.Address)
-                .Where(a => !System.Net.IPAddress.IsLoopback(a) && !a.IsIPv6LinkLocal))
-            {
-                lines.Add(address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
-                    ? $"{ip} -6 route replace prohibit {address}/128 2>/dev/null || true"
-                    : $"{ip} route replace prohibit {address}/32");
-            }
-            lines.Add("exec \"$@\"");
-            return string.Join('\n', lines);
-        }
+        static string Quote(string value) => "'" + value.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+
+        /// <summary>A warm stub handed to this lease by <see cref="Open"/>, until <see cref="RunAsync"/> uses it.</summary>
+        internal Stub? warm;
 
         List<string> Bwrap()
         {
             var id = Record.Uid.ToString(CultureInfo.InvariantCulture);
             var args = new List<string>
             {
-                "bwrap", "--die-with-parent", "--new-session", "--unshare-user", "--uid", id, "--gid", id,
+                Tools.Bwrap, "--die-with-parent", "--new-session", "--unshare-user", "--uid", id, "--gid", id,
                 "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", "buildgrid-run",
             };
             if (Record.Network == "none")
@@ -365,7 +529,7 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
                 args.AddRange(["--ro-bind", auth, auth]);
             args.AddRange(["--chdir", workspace, "--setenv", "TMPDIR", "/var/tmp", "--", buildah]);
             args.AddRange(arguments);
-            return ("bwrap", args);
+            return (Tools.Bwrap, args);
         }
 
         /// <summary>The read-only tool root: the host's /usr, /bin, /sbin, /lib*, and /etc without its secrets.</summary>
@@ -393,9 +557,24 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
 
         public void Dispose()
         {
+            warm?.Dispose();
+            warm = null;
             if (uid is { } leased)
                 sandbox.Release(leased);
+            sandbox.Warm();
         }
+    }
+
+    /// <summary>The sandbox's tools by absolute path, found once: no PATH search for each of them on every run's start.</summary>
+    static class Tools
+    {
+        public static readonly string Prlimit = Find("prlimit") ?? "prlimit";
+        public static readonly string Env = Find("env") ?? "env";
+        public static readonly string Setpriv = Find("setpriv") ?? "setpriv";
+        public static readonly string Pasta = Find("pasta") ?? "pasta";
+        public static readonly string Sh = Find("sh") ?? "sh";
+        public static readonly string Ip = Find("ip") ?? "ip";
+        public static readonly string Bwrap = Find("bwrap") ?? "bwrap";
     }
 
     static string? Find(string name) =>
@@ -421,6 +600,7 @@ public sealed class SandboxCheck(LocalSandbox sandbox, IOptions<BuildsOptions> o
         try
         {
             await sandbox.CheckAsync(cancellationToken);
+            sandbox.Warm();
         }
         catch (InvalidOperationException e)
         {

@@ -65,8 +65,7 @@ public sealed partial class RunExecutor(BuildGridEndpoints endpoints, IOptions<B
                 log.Write("[buildgrid] running the build script");
                 var output = new StepOutput(log);
                 await lease.HandOverAsync(linked.Token);
-                var (file, arguments) = lease.Wrap("bash", ["--noprofile", "--norc", "-e", script]);
-                var result = await ProcessRunner.RunAsync(file, arguments, workspace, environment, output.Write, linked.Token);
+                var result = await lease.RunAsync("bash", ["--noprofile", "--norc", "-e", script], environment, output.Write, linked.Token);
                 // Every process of the sandbox is gone now; the worker takes the workspace back before it reads or writes there.
                 await lease.TakeBackAsync(CancellationToken.None);
                 if (result.Killed) linked.Token.ThrowIfCancellationRequested();
@@ -189,13 +188,12 @@ public sealed partial class RunExecutor(BuildGridEndpoints endpoints, IOptions<B
         if (result.Killed) cancellationToken.ThrowIfCancellationRequested();
         if (result.ExitCode != 0)
             throw new StepFailed(output.Reason($"checkout of {url} failed (git clone exited with code {result.ExitCode})"));
+        // One git process for both: the commit, then the branch's short name (one line each).
         var lines = new List<string>();
-        await ProcessRunner.RunAsync("git", ["rev-parse", "HEAD"], Path.Combine(workspace, name), environment, lines.Add, cancellationToken);
-        var branch = new List<string>();
-        await ProcessRunner.RunAsync("git", ["rev-parse", "--abbrev-ref", "HEAD"], Path.Combine(workspace, name), environment, branch.Add, cancellationToken);
+        await ProcessRunner.RunAsync("git", ["rev-parse", "HEAD", "--abbrev-ref", "HEAD"], Path.Combine(workspace, name), environment, lines.Add, cancellationToken);
         var commit = lines.FirstOrDefault(l => l.Length == 40) ?? "";
         log.Write($"[buildgrid] {name} at {commit}");
-        return new RepoCheckout { Name = name, Branch = repo.Branch.Length > 0 ? repo.Branch : branch.FirstOrDefault() ?? "", Commit = commit };
+        return new RepoCheckout { Name = name, Branch = repo.Branch.Length > 0 ? repo.Branch : lines.Skip(1).FirstOrDefault() ?? "", Commit = commit };
     }
 
     async Task<string> BuildImageAsync(Run run, RunSpec spec, DockerBuild docker, string workspace, string meta, Dictionary<string, string> environment,
@@ -262,7 +260,7 @@ public sealed partial class RunExecutor(BuildGridEndpoints endpoints, IOptions<B
                             throw new StepFailed(await BudFailureAsync(output, principal, own, cancellationToken));
                     }
                 }
-                List<string> bud = [.. global, "bud", "--isolation", "chroot", "--layers", "--authfile", pullAuth.Path, "-f", dockerfile, "-t", local];
+                List<string> bud = [.. global, "bud", "--isolation", "chroot", "--layers", "--authfile", pullAuth.Path, "-f", dockerfile, "-t", local, "-t", LastBuild];
                 // The image storage is shared by the runs of a project: a base from BuildGrid's registry is fetched again for every run
                 // (its unchanged layers are not), so that a run whose principal may not read it fails instead of using
                 // the copy another run pulled. buildah's default ("newer") would fall back to that copy.
@@ -298,10 +296,10 @@ public sealed partial class RunExecutor(BuildGridEndpoints endpoints, IOptions<B
             }
             finally
             {
-                // The run's name goes, the image stays, named as the last build of its storage: its parents are the images of
-                // its steps, buildah --layers' cache of the next build ("Using cache"). rmi -f of its only name would remove
-                // them too (buildah removes the untagged parents of an image it removes).
-                await ProcessRunner.RunAsync(buildah, [.. global, "tag", local, LastBuild], workspace, buildEnvironment, _ => { }, CancellationToken.None);
+                // The run's name goes, the image stays, named as the last build of its storage (bud gave it both names, so
+                // no separate tag step): its parents are the images of its steps, buildah --layers' cache of the next build
+                // ("Using cache"). rmi -f of its only name would remove them too (buildah removes the untagged parents of an
+                // image it removes); rmi of one of two names only untags.
                 await ProcessRunner.RunAsync(buildah, [.. global, "rmi", local], workspace, buildEnvironment, _ => { }, CancellationToken.None);
             }
         }
