@@ -70,7 +70,10 @@ internal static partial class OpenApiDocument
                 {
                     if (pathVariables.Contains(field.Name) || field == bodyField || field.FieldType == FieldType.Message && !IsScalarLike(field.MessageType))
                         continue;
-                    parameters.Add(new JsonObject { ["name"] = field.JsonName, ["in"] = "query", ["schema"] = Schema(field, schemas) });
+                    // The dialects read their paging numbers as strings (so that a bad value gets the dialect's own
+                    // error); what a caller sends is an integer.
+                    var schema = field.FieldType == FieldType.String && IntegerQueryFields.Contains(field.Name) ? Int : Schema(field, schemas);
+                    parameters.Add(new JsonObject { ["name"] = field.JsonName, ["in"] = "query", ["schema"] = schema });
                 }
             }
 
@@ -80,6 +83,11 @@ internal static partial class OpenApiDocument
                 ["tags"] = new JsonArray(Tag(method.Service)),
                 ["parameters"] = parameters,
             };
+            // Summary and description from the comment above the rpc in its .proto file; the method's name otherwise.
+            var comment = ProtoComments.For(method.FullName);
+            operation["summary"] = comment is null ? ProtoComments.Words(method.Name) : ProtoComments.FirstSentence(comment);
+            if (comment is not null && comment != ProtoComments.FirstSentence(comment))
+                operation["description"] = comment;
             if (rule.Body.Length > 0)
             {
                 var schema = rule.Body == "*" ? Ref(method.InputType, schemas)
@@ -113,6 +121,18 @@ internal static partial class OpenApiDocument
                     };
                 schemas[error] = ErrorSchemas[error].DeepClone();
             }
+            else if (method.Service.Name == "ImageMarket")
+            {
+                // Domain failures answer 200 with the envelope's code (10003, 10006 ...); the caller's own faults
+                // (credentials, size, rate) answer their HTTP status with the same envelope.
+                var envelope = Ref(ImageMarket.V1.Envelope.Descriptor, schemas);
+                foreach (var (status, text) in new[] { ("401", "No or wrong credentials (code 10401)"), ("403", "Not allowed (code 10403)"), ("default", "Other errors, in the envelope") })
+                    responses[status] = new JsonObject
+                    {
+                        ["description"] = text,
+                        ["content"] = new JsonObject { ["application/json"] = new JsonObject { ["schema"] = envelope.DeepClone() } },
+                    };
+            }
             operation["responses"] = responses;
             item[verb] = operation;
         }
@@ -130,6 +150,7 @@ internal static partial class OpenApiDocument
                     },
                 },
             };
+        Distribution.Describe(paths, schemas);
         var tags = paths.SelectMany(p => ((JsonObject)p.Value!).Select(o => o.Value?["tags"]?[0]?.GetValue<string>())).OfType<string>().Distinct().Order(StringComparer.Ordinal);
         return new JsonObject
         {
@@ -161,14 +182,20 @@ internal static partial class OpenApiDocument
         _ => 200,
     };
 
-    /// <summary>The dialect's error body; null where errors answer in the success envelope (image market) or google.rpc.Status.</summary>
+    /// <summary>The dialect's error body; null for the image market, whose errors answer in its success envelope.</summary>
     static string? ErrorSchema(Google.Protobuf.Reflection.ServiceDescriptor service, string template) => service.Name switch
     {
         "Harbor" => template.StartsWith("/api/v2.0/", StringComparison.Ordinal) ? "HarborV2Errors" : "HarborError",
         "Quay" or "QuayIdentity" => "QuayError",
         "Zadig" => "ZadigError",
+        "Svacer" => "SvacerError",
+        _ when Tag(service) == "BuildGrid" => "google.rpc.Status",
         _ => null,
     };
+
+    /// <summary>String fields of the facades' requests that hold integers: Harbor's and the image market's page and page_size
+    /// (and Harbor's pagesize), Zadig's pageNum and pageSize, Harbor 0.5's is_public filter ("1").</summary>
+    static readonly HashSet<string> IntegerQueryFields = new(StringComparer.Ordinal) { "page", "page_size", "pagesize", "page_num", "is_public" };
 
     static JsonObject Object(params (string Name, JsonNode Schema)[] properties) =>
         new() { ["type"] = "object", ["properties"] = new JsonObject(properties.Select(p => KeyValuePair.Create(p.Name, (JsonNode?)p.Schema))) };
@@ -181,6 +208,11 @@ internal static partial class OpenApiDocument
         ["HarborError"] = Object(("code", Int), ("msg", Str)),
         ["HarborV2Errors"] = Object(("errors", new JsonObject { ["type"] = "array", ["items"] = Object(("code", Str), ("message", Str)) })),
         ["QuayError"] = Object(("detail", Str), ("error_message", Str), ("error_type", Str), ("title", Str), ("type", Str), ("status", Int)),
+        // {"error": "<what is wrong>", "reason": "<REASON>"} (Dialects/Svacer/SvacerErrors.cs).
+        ["SvacerError"] = Object(("error", Str), ("reason", Str)),
+        // /buildgrid/v1 answers errors as the transcoder writes them: google.rpc.Status in JSON, details as Any with @type.
+        ["google.rpc.Status"] = Object(("code", Int), ("message", Str),
+            ("details", new JsonObject { ["type"] = "array", ["items"] = new JsonObject { ["type"] = "object", ["properties"] = new JsonObject { ["@type"] = Str }, ["additionalProperties"] = true } })),
         ["ZadigError"] = Object(("type", Str), ("message", Str), ("code", Int), ("description", Str), ("extra", Object(("reason", Str), ("field", Str)))),
     };
 
