@@ -43,7 +43,8 @@ public sealed class PostgresClaimTests
             RestUrl = new Uri("http://127.0.0.1:1"), GrpcUrl = new Uri("http://127.0.0.1:2"), DataDir = Path.GetTempPath(),
             SqlProvider = "postgres", Sql = connectionString,
         };
-        var database = new ServiceDatabase("builds", typeof(RunStore).Assembly, settings, NullLoggerFactory.Instance);
+        var database = new ServiceDatabase("builds", typeof(RunStore).Assembly, settings,
+            new DiskSpace(settings.DataDir, 0, keepsReserve: false, NullLogger<DiskSpace>.Instance), NullLoggerFactory.Instance);
         var signal = new OutboxSignal();
         var runs = new RunStore(database, new Outbox(signal), new EphemeralDataProtectionProvider());
         var relay = new OutboxRelay(database, "/buildgrid/builds", new RecordingPublisher(name, published), signal, NullLogger<OutboxRelay>.Instance);
