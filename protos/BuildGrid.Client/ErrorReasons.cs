@@ -15,6 +15,8 @@ public static class ErrorReasons
     public const string ConcurrentModification = "CONCURRENT_MODIFICATION";
     public const string Unauthenticated = "UNAUTHENTICATED";
     public const string PermissionDenied = "PERMISSION_DENIED";
+    /// <summary>The installation's disk is full or below its free-space reserve (code ResourceExhausted): nothing was written.</summary>
+    public const string InsufficientStorage = "INSUFFICIENT_STORAGE";
 
     public const string ProjectNotFound = "PROJECT_NOT_FOUND";
     public const string ProjectAlreadyExists = "PROJECT_ALREADY_EXISTS";
