@@ -128,11 +128,17 @@ public sealed class PostgresClaimTests
         var rows = await ScalarAsync(connectionString, "SELECT COUNT(*) FROM builds.outbox WHERE sent_at IS NULL");
         Assert.Equal(Runs, rows);
 
-        // Both relays drain the outbox at once, three rounds each (a round ends when the relay finds nothing it can claim).
+        // Both relays drain the outbox at once, round after round as their polling does, until nothing is left unsent (a
+        // round ends when the relay finds nothing it can claim — also while the other relay holds every row left).
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        deadline.CancelAfter(TimeSpan.FromSeconds(60));
         await Task.WhenAll(new[] { a, b }.Select(replica => Task.Run(async () =>
         {
-            for (var round = 0; round < 3; round++)
-                await replica.Relay.PublishPendingAsync(Ct);
+            while (await ScalarAsync(connectionString, "SELECT COUNT(*) FROM builds.outbox WHERE sent_at IS NULL") > 0)
+            {
+                deadline.Token.ThrowIfCancellationRequested();
+                await replica.Relay.PublishPendingAsync(deadline.Token);
+            }
         }, Ct)));
 
         Assert.All(published.GroupBy(p => p.EventId), g => Assert.Single(g));
