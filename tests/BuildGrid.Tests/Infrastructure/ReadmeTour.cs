@@ -21,6 +21,18 @@ public static partial class ReadmeTour
     }
 
     /// <summary>
+    /// A buildah/skopeo storage of the test's own under <paramref name="workDirectory"/> (vfs), not the machine's: the
+    /// environment entry that points the tour's tools at it.
+    /// </summary>
+    public static async Task<KeyValuePair<string, string>> OwnStorageAsync(string workDirectory, CancellationToken cancellationToken)
+    {
+        var storageConf = Path.Combine(workDirectory, "storage.conf");
+        await File.WriteAllTextAsync(storageConf,
+            $"[storage]\ndriver = \"vfs\"\ngraphroot = \"{workDirectory}/storage\"\nrunroot = \"{workDirectory}/run\"\n", cancellationToken);
+        return new("CONTAINERS_STORAGE_CONF", storageConf);
+    }
+
+    /// <summary>
     /// Runs the blocks as one <c>bash -e</c> script in <paramref name="workDirectory"/>; answers its exit code and its
     /// output (standard error lines prefixed <c>stderr: </c>). Fails the test when it does not end within
     /// <paramref name="timeout"/>.

@@ -25,11 +25,9 @@ public sealed class RegistryReadmeTourTests
         var work = TestDirectories.Create("readme-registry-shell");
         try
         {
-            var storageConf = Path.Combine(work, "storage.conf");
-            await File.WriteAllTextAsync(storageConf,
-                $"[storage]\ndriver = \"vfs\"\ngraphroot = \"{work}/storage\"\nrunroot = \"{work}/run\"\n", Ct);
+            var storage = await ReadmeTour.OwnStorageAsync(work, Ct);
             var (exitCode, text) = await ReadmeTour.RunAsync(blocks, work,
-                new Dictionary<string, string> { ["H"] = host.RestUrl.Authority, ["CONTAINERS_STORAGE_CONF"] = storageConf },
+                new Dictionary<string, string> { ["H"] = host.RestUrl.Authority, [storage.Key] = storage.Value },
                 TimeSpan.FromMinutes(3), Ct);
             Assert.True(exitCode == 0, $"the tour failed (exit {exitCode}):\n{text}");
 
