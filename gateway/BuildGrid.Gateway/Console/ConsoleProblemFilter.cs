@@ -90,4 +90,19 @@ public abstract class ConsolePage(ConsoleSession session) : PageModel
             return false;
         }
     }
+
+    /// <summary>
+    /// A form's write: done, it leaves <paramref name="notice"/> for the next page and redirects to <paramref name="back"/>;
+    /// refused, the page is read again with <paramref name="reload"/> and shown with the refusal.
+    /// </summary>
+    protected async Task<IActionResult> WriteAsync(Func<Task> write, string notice, string back, Func<Task> reload)
+    {
+        if (await TryAsync(write))
+        {
+            Notice = notice;
+            return LocalRedirect(back);
+        }
+        await reload();
+        return Page();
+    }
 }

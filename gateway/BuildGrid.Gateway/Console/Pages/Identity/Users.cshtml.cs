@@ -46,26 +46,17 @@ public sealed class UsersModel(ConsoleSession session, IdentityClient identity) 
     }
 
     /// <summary>Grants a role, or changes the one the user holds in that namespace.</summary>
-    public Task<IActionResult> OnPostGrantAsync() => ChangeAsync(
+    public Task<IActionResult> OnPostGrantAsync() => WriteAsync(
         () => identity.GrantRoleAsync(new GrantRoleRequest { Namespace = GrantNamespace.Trim(), Principal = Principal, Role = GrantRole }, Session.Options()).ResponseAsync,
-        $"{Principal} is {Format.Role(GrantRole)} in {GrantNamespace.Trim()}.");
+        $"{Principal} is {Format.Role(GrantRole)} in {GrantNamespace.Trim()}.", Back, OnGetAsync);
 
-    public Task<IActionResult> OnPostRevokeAsync() => ChangeAsync(
+    public Task<IActionResult> OnPostRevokeAsync() => WriteAsync(
         () => identity.RevokeRoleAsync(new RevokeRoleRequest { Namespace = GrantNamespace.Trim(), Principal = Principal }, Session.Options()).ResponseAsync,
-        $"{Principal} has no role in {GrantNamespace.Trim()} any more.");
+        $"{Principal} has no role in {GrantNamespace.Trim()} any more.", Back, OnGetAsync);
 
-    public Task<IActionResult> OnPostDisableAsync() => ChangeAsync(
+    public Task<IActionResult> OnPostDisableAsync() => WriteAsync(
         () => identity.UpdateUserAsync(new UpdateUserRequest { Name = Principal, Disabled = Disable }, Session.Options()).ResponseAsync,
-        Disable ? $"{Principal} is disabled: its sign-ins and tokens stop working." : $"{Principal} is enabled.");
+        Disable ? $"{Principal} is disabled: its sign-ins and tokens stop working." : $"{Principal} is enabled.", Back, OnGetAsync);
 
-    async Task<IActionResult> ChangeAsync(Func<Task> change, string notice)
-    {
-        if (await TryAsync(change))
-        {
-            Notice = notice;
-            return LocalRedirect("/console/users");
-        }
-        await OnGetAsync();
-        return Page();
-    }
+    const string Back = "/console/users";
 }

@@ -35,50 +35,24 @@ public sealed class RepositoryModel(ConsoleSession session, RegistryClient regis
         Next = tags.NextPageToken;
     }
 
-    public async Task<IActionResult> OnPostDeleteTagAsync()
-    {
-        if (await TryAsync(() => registry.DeleteTagAsync(new DeleteTagRequest { Repository = Name, Tag = Tag }, Session.Options()).ResponseAsync))
-        {
-            Notice = $"Tag {Tag} deleted from {Name}.";
-            return Back();
-        }
-        await OnGetAsync();
-        return Page();
-    }
+    public Task<IActionResult> OnPostDeleteTagAsync() => WriteAsync(
+        () => registry.DeleteTagAsync(new DeleteTagRequest { Repository = Name, Tag = Tag }, Session.Options()).ResponseAsync,
+        $"Tag {Tag} deleted from {Name}.", Back, OnGetAsync);
 
-    public async Task<IActionResult> OnPostVisibilityAsync()
-    {
-        if (await TryAsync(() => registry.UpdateRepositoryAsync(new UpdateRepositoryRequest { Name = Name, Public = MakePublic }, Session.Options()).ResponseAsync))
-        {
-            Notice = $"{Name} is now {(MakePublic ? "public" : "private")}.";
-            return Back();
-        }
-        await OnGetAsync();
-        return Page();
-    }
+    public Task<IActionResult> OnPostVisibilityAsync() => WriteAsync(
+        () => registry.UpdateRepositoryAsync(new UpdateRepositoryRequest { Name = Name, Public = MakePublic }, Session.Options()).ResponseAsync,
+        $"{Name} is now {(MakePublic ? "public" : "private")}.", Back, OnGetAsync);
 
-    public async Task<IActionResult> OnPostStarAsync()
-    {
-        if (await TryAsync(() => registry.SetStarAsync(new SetStarRequest { Name = Name, Starred = Star }, Session.Options()).ResponseAsync))
-        {
-            Notice = Star ? $"{Name} starred." : $"{Name} unstarred.";
-            return Back();
-        }
-        await OnGetAsync();
-        return Page();
-    }
+    public Task<IActionResult> OnPostStarAsync() => WriteAsync(
+        () => registry.SetStarAsync(new SetStarRequest { Name = Name, Starred = Star }, Session.Options()).ResponseAsync,
+        Star ? $"{Name} starred." : $"{Name} unstarred.", Back, OnGetAsync);
 
-    public async Task<IActionResult> OnPostDescriptionAsync()
-    {
-        var text = (Description ?? "").Replace("\r\n", "\n", StringComparison.Ordinal);
-        if (await TryAsync(() => registry.UpdateRepositoryAsync(new UpdateRepositoryRequest { Name = Name, Description = text }, Session.Options()).ResponseAsync))
+    public Task<IActionResult> OnPostDescriptionAsync() => WriteAsync(
+        () => registry.UpdateRepositoryAsync(new UpdateRepositoryRequest
         {
-            Notice = $"The description of {Name} is saved.";
-            return Back();
-        }
-        await OnGetAsync();
-        return Page();
-    }
+            Name = Name, Description = (Description ?? "").Replace("\r\n", "\n", StringComparison.Ordinal),
+        }, Session.Options()).ResponseAsync,
+        $"The description of {Name} is saved.", Back, OnGetAsync);
 
-    IActionResult Back() => LocalRedirect($"/console/registry/repository?name={Uri.EscapeDataString(Name)}");
+    string Back => $"/console/registry/repository?name={Uri.EscapeDataString(Name)}";
 }
