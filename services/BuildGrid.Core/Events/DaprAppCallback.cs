@@ -1,10 +1,10 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using Dapr.AppCallback.Autogen.Grpc.v1;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
+using Sdk = CloudNative.CloudEvents;
 
 namespace BuildGrid.Core.Events;
 
@@ -45,7 +45,8 @@ public sealed class DaprSubscriptionTable
 /// Only the sidecar may call it (<see cref="DaprAppGuard"/>). Service invocation needs nothing here: daprd proxies a
 /// gRPC call with <c>dapr-app-id</c> metadata to the app's gRPC port as it is.
 /// </summary>
-public sealed class DaprAppCallback(DaprSubscriptionTable table, DaprAppGuard guard, ILogger<DaprAppCallback> logger) : AppCallback.AppCallbackBase
+public sealed class DaprAppCallback(DaprSubscriptionTable table, DaprAppGuard guard, TimeProvider time, ILogger<DaprAppCallback> logger)
+    : AppCallback.AppCallbackBase
 {
     static readonly TopicEventResponse Success = new() { Status = TopicEventResponse.Types.TopicEventResponseStatus.Success };
     static readonly TopicEventResponse Retry = new() { Status = TopicEventResponse.Types.TopicEventResponseStatus.Retry };
@@ -83,14 +84,7 @@ public sealed class DaprAppCallback(DaprSubscriptionTable table, DaprAppGuard gu
             return Dropped(request, $"not subscribed to {request.PubsubName}/{request.Topic}");
         if (request.Id.Length == 0 || request.Data.IsEmpty)
             return Dropped(request, "no id or no data");
-        // daprd hands the CloudEvent's attributes beyond the core ones (time, traceparent, ...) as extensions.
-        var extensions = request.Extensions?.Fields;
-        string? Extension(string name) =>
-            extensions is not null && extensions.TryGetValue(name, out var value) && value.KindCase == Value.KindOneofCase.StringValue ? value.StringValue : null;
-        var cloudEvent = new CloudEvent(request.Id, request.Source, request.Type, request.Topic,
-            DateTimeOffset.TryParse(Extension("time"), CultureInfo.InvariantCulture, DateTimeStyles.None, out var time) ? time : DateTimeOffset.UtcNow,
-            request.Data.ToStringUtf8(),
-            Extension("traceparent") ?? context.RequestHeaders.GetValue("traceparent"));
+        var cloudEvent = CloudEvent.From(Received(request, context), request.Topic, time);
         try
         {
             await handler(cloudEvent, context.CancellationToken);
@@ -106,6 +100,39 @@ public sealed class DaprAppCallback(DaprSubscriptionTable table, DaprAppGuard gu
             Log.DaprDeliveryFailed(logger, request.Id, request.Topic, e);
             return Retry;
         }
+    }
+
+    /// <summary>
+    /// The CloudEvent daprd split into the request: the core attributes as fields, the others (time, traceparent, ...)
+    /// as extensions, read with the SDK's own attribute rules as an envelope would be. An attribute the SDK cannot take
+    /// (a time that is not RFC 3339, a name CloudEvents does not allow) is left out, as if it had not been sent.
+    /// </summary>
+    static Sdk.CloudEvent Received(TopicEventRequest request, ServerCallContext context)
+    {
+        var cloudEvent = new Sdk.CloudEvent(Sdk.CloudEventsSpecVersion.V1_0)
+        {
+            Id = request.Id,
+            Type = request.Type,
+            DataContentType = request.DataContentType is { Length: > 0 } contentType ? contentType : CloudEvent.DataContentType,
+            Data = request.Data.ToStringUtf8(),
+        };
+        if (request.Source.Length > 0)
+            cloudEvent.Source = new Uri(request.Source, UriKind.RelativeOrAbsolute);
+        foreach (var (name, value) in request.Extensions?.Fields ?? Enumerable.Empty<KeyValuePair<string, Value>>())
+        {
+            if (value.KindCase != Value.KindOneofCase.StringValue || cloudEvent.GetAttribute(name) is { IsRequired: true })
+                continue;
+            try
+            {
+                cloudEvent.SetAttributeFromString(name, value.StringValue);
+            }
+            catch (ArgumentException)
+            {
+            }
+        }
+        if (cloudEvent["traceparent"] is null && context.RequestHeaders.GetValue("traceparent") is { } traceParent)
+            cloudEvent["traceparent"] = traceParent;
+        return cloudEvent;
     }
 
     TopicEventResponse Dropped(TopicEventRequest request, string reason)

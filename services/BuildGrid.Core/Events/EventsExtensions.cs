@@ -14,6 +14,7 @@ public static class EventsExtensions
     internal static IServiceCollection AddBuildGridEvents(this IServiceCollection services, BuildGridSettings settings,
         IConfiguration configuration, string applicationName)
     {
+        services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<OutboxSignal>();
         services.TryAddSingleton<Outbox>();
         services.TryAddSingleton(sp => new InProcessEventBus(sp.GetRequiredService<ILogger<InProcessEventBus>>()));
@@ -29,7 +30,8 @@ public static class EventsExtensions
             // Services in separate processes without a sidecar: events cross processes through the shared Redis.
             services.TryAddSingleton(_ => new RedisConnection(() => settings.Redis!));
             services.TryAddSingleton(sp => new RedisEventBus(sp.GetRequiredService<RedisConnection>(), appId,
-                sp.GetRequiredService<InProcessEventBus>(), sp.GetRequiredService<SignedMessages>(), sp.GetRequiredService<ILogger<RedisEventBus>>()));
+                sp.GetRequiredService<InProcessEventBus>(), sp.GetRequiredService<SignedMessages>(), sp.GetRequiredService<ILogger<RedisEventBus>>(),
+                sp.GetRequiredService<TimeProvider>()));
             services.TryAddSingleton<IEventPublisher>(sp => sp.GetRequiredService<RedisEventBus>());
             services.AddHostedService(sp => sp.GetRequiredService<RedisEventBus>());
         }

@@ -7,8 +7,10 @@ using Google.Protobuf;
 namespace BuildGrid.Core.Events;
 
 /// <summary>Writes integration events in the caller's transaction; the <see cref="OutboxRelay"/> publishes them.</summary>
-public sealed class Outbox(OutboxSignal signal)
+public sealed class Outbox(OutboxSignal signal, TimeProvider? timeProvider = null)
 {
+    readonly TimeProvider time = timeProvider ?? TimeProvider.System;
+
     const string Insert = """
         INSERT INTO outbox (event_id, topic, type, data, trace_parent, created_at, next_attempt_at)
         VALUES (@eventId, @topic, @type, @data, @traceParent, @now, 0)
@@ -26,7 +28,7 @@ public sealed class Outbox(OutboxSignal signal)
             type = descriptor.FullName,
             data = Formatter.Format(message),
             traceParent = Activity.Current?.Id,
-            now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+            now = time.GetUtcNow().ToUnixTimeMilliseconds(),
         }, transaction, cancellationToken: cancellationToken));
     }
 

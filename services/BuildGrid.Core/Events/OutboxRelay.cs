@@ -1,3 +1,4 @@
+using BuildGrid.Core.Hosting;
 using BuildGrid.Core.Storage;
 using Dapper;
 using Microsoft.Extensions.Hosting;
@@ -11,10 +12,14 @@ namespace BuildGrid.Core.Events;
 /// twice after a crash between publish and mark is deduplicated by subscribers (the inbox, keyed by event id).
 /// </summary>
 public sealed class OutboxRelay(ServiceDatabase database, string source, IEventPublisher publisher, OutboxSignal signal,
-    ILogger<OutboxRelay> logger) : BackgroundService
+    ILogger<OutboxRelay> logger, TimeProvider? timeProvider = null) : BackgroundService
 {
     static readonly TimeSpan Poll = TimeSpan.FromSeconds(2);
+    static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(1);
     static readonly TimeSpan MaxBackoff = TimeSpan.FromMinutes(5);
+    readonly TimeProvider time = timeProvider ?? TimeProvider.System;
+
+    long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
 
     sealed class Row
     {
@@ -31,15 +36,15 @@ public sealed class OutboxRelay(ServiceDatabase database, string source, IEventP
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var wake = signal.For(database.Name);
-        var losses = (publisher as RedisEventBus)?.Losses ?? 0;
+        var losses = publisher.Losses;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                if (publisher is RedisEventBus bus && bus.Losses != losses)
+                if (publisher.Losses != losses)
                 {
-                    losses = bus.Losses;
-                    await ReplayRecentAsync(RedisEventBus.ReplayWindow, stoppingToken);
+                    losses = publisher.Losses;
+                    await ReplayRecentAsync(publisher.ReplayWindow, stoppingToken);
                 }
                 await PublishPendingAsync(stoppingToken);
                 await wake.WaitAsync(Poll, stoppingToken);
@@ -51,7 +56,7 @@ public sealed class OutboxRelay(ServiceDatabase database, string source, IEventP
             catch (Exception e)
             {
                 Log.RelayFailed(logger, database.Name, Poll, e);
-                await Task.Delay(Poll, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+                await Task.Delay(Poll, time, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
             }
         }
     }
@@ -72,7 +77,7 @@ public sealed class OutboxRelay(ServiceDatabase database, string source, IEventP
                     SELECT id, event_id AS EventId, topic, type, data, trace_parent AS TraceParent, created_at AS CreatedAt, attempts
                     FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= @now ORDER BY id {database.Dialect.Page}
                     """,
-                    new { now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), offset = 0, limit = 100 },
+                    new { now = Now, offset = 0, limit = 100 },
                     cancellationToken: cancellationToken))).ToList();
             }
             if (rows.Count == 0)
@@ -85,19 +90,19 @@ public sealed class OutboxRelay(ServiceDatabase database, string source, IEventP
                 {
                     await publisher.PublishAsync(cloudEvent, cancellationToken);
                     await MarkAsync("UPDATE outbox SET sent_at = @now, attempts = attempts + 1 WHERE id = @id",
-                        new { id = row.Id, now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() }, cancellationToken);
+                        new { id = row.Id, now = Now }, cancellationToken);
                     sent++;
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
-                    var delay = TimeSpan.FromSeconds(Math.Min(MaxBackoff.TotalSeconds, Math.Pow(2, Math.Min(row.Attempts, 16L))));
+                    var delay = Backoff.Next(row.Attempts, FirstBackoff, MaxBackoff);
                     Log.PublishFailed(logger, database.Name, row.EventId, row.Topic, (int)row.Attempts + 1, delay, e);
                     await MarkAsync(
                         "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = @next, last_error = @error WHERE id = @id",
                         new
                         {
                             id = row.Id,
-                            next = DateTimeOffset.UtcNow.Add(delay).ToUnixTimeMilliseconds(),
+                            next = time.GetUtcNow().Add(delay).ToUnixTimeMilliseconds(),
                             error = e.Message.Length > 1000 ? e.Message[..1000] : e.Message,
                         }, cancellationToken);
                     // Keep the topic's order: stop this batch at the first failure.
@@ -126,7 +131,7 @@ public sealed class OutboxRelay(ServiceDatabase database, string source, IEventP
                 FROM outbox {database.Dialect.ClaimHint} WHERE sent_at IS NULL AND next_attempt_at <= @now
                 ORDER BY id {database.Dialect.Page} {database.Dialect.SkipLocked}
                 """,
-                new { now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), offset = 0, limit = 100 }, tx, cancellationToken: cancellationToken))).ToList();
+                new { now = Now, offset = 0, limit = 100 }, tx, cancellationToken: cancellationToken))).ToList();
             if (rows.Count == 0)
                 return sent;
             foreach (var row in rows)
@@ -137,21 +142,21 @@ public sealed class OutboxRelay(ServiceDatabase database, string source, IEventP
                 {
                     await publisher.PublishAsync(cloudEvent, cancellationToken);
                     await connection.ExecuteAsync(new CommandDefinition("UPDATE outbox SET sent_at = @now, attempts = attempts + 1 WHERE id = @id",
-                        new { id = row.Id, now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() }, tx, cancellationToken: cancellationToken));
+                        new { id = row.Id, now = Now }, tx, cancellationToken: cancellationToken));
                     sent++;
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
                     if (e is System.Data.Common.DbException)
                         throw;
-                    var delay = TimeSpan.FromSeconds(Math.Min(MaxBackoff.TotalSeconds, Math.Pow(2, Math.Min(row.Attempts, 16L))));
+                    var delay = Backoff.Next(row.Attempts, FirstBackoff, MaxBackoff);
                     Log.PublishFailed(logger, database.Name, row.EventId, row.Topic, (int)row.Attempts + 1, delay, e);
                     await connection.ExecuteAsync(new CommandDefinition(
                         "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = @next, last_error = @error WHERE id = @id",
                         new
                         {
                             id = row.Id,
-                            next = DateTimeOffset.UtcNow.Add(delay).ToUnixTimeMilliseconds(),
+                            next = time.GetUtcNow().Add(delay).ToUnixTimeMilliseconds(),
                             error = e.Message.Length > 1000 ? e.Message[..1000] : e.Message,
                         }, tx, cancellationToken: cancellationToken));
                     await tx.CommitAsync(cancellationToken);
@@ -168,7 +173,7 @@ public sealed class OutboxRelay(ServiceDatabase database, string source, IEventP
         await using var connection = await database.OpenAsync(cancellationToken);
         return await connection.ExecuteAsync(new CommandDefinition(
             "UPDATE outbox SET sent_at = NULL, next_attempt_at = 0 WHERE sent_at >= @since",
-            new { since = DateTimeOffset.UtcNow.Subtract(window).ToUnixTimeMilliseconds() }, cancellationToken: cancellationToken));
+            new { since = time.GetUtcNow().Subtract(window).ToUnixTimeMilliseconds() }, cancellationToken: cancellationToken));
     }
 
     async Task MarkAsync(string sql, object parameters, CancellationToken cancellationToken)

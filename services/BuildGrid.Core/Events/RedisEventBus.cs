@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
 using BuildGrid.Core.Hosting;
 using Google.Protobuf;
 using Microsoft.Extensions.Configuration;
@@ -32,9 +31,10 @@ namespace BuildGrid.Core.Events;
 /// was down all that time, are lost with Redis: run it with appendonly, as <c>tye.yaml</c> does.</para>
 /// </summary>
 public sealed class RedisEventBus(RedisConnection redisConnection, string appId, InProcessEventBus local, SignedMessages signing,
-    ILogger<RedisEventBus> logger)
+    ILogger<RedisEventBus> logger, TimeProvider? timeProvider = null)
     : BackgroundService, IEventPublisher
 {
+    readonly TimeProvider time = timeProvider ?? TimeProvider.System;
     /// <summary>Attempts before an event goes to the dead-letter list: the first try and 5 retries (dapr/components/resiliency.yaml).</summary>
     public const int MaxAttempts = 6;
     const string Prefix = "buildgrid:events:";
@@ -44,7 +44,7 @@ public sealed class RedisEventBus(RedisConnection redisConnection, string appId,
     static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(15);
 
     /// <summary>How far back the outbox relays publish again after Redis lost its data.</summary>
-    public static readonly TimeSpan ReplayWindow = TimeSpan.FromMinutes(10);
+    public TimeSpan ReplayWindow { get; } = TimeSpan.FromMinutes(10);
     static readonly RedisKey EpochKey = Prefix + "epoch";
 
     readonly string consumerId = Guid.NewGuid().ToString("N");
@@ -59,7 +59,7 @@ public sealed class RedisEventBus(RedisConnection redisConnection, string appId,
     /// <summary>How many times this process has seen Redis come back without its data; outbox relays replay on a change.</summary>
     public int Losses => Volatile.Read(ref losses);
 
-    /// <summary>The wait after a handler's first failure; it doubles with each further failure, up to 15 s.</summary>
+    /// <summary>The wait after a handler's first failure; the ceiling of the jittered wait (<see cref="Backoff"/>) doubles with each further failure, up to 15 s.</summary>
     public TimeSpan RetryBackoff { get; init; } = TimeSpan.FromMilliseconds(500);
 
     static string Purpose(string topic) => "event:" + topic;
@@ -99,7 +99,7 @@ public sealed class RedisEventBus(RedisConnection redisConnection, string appId,
     {
         var db = (await ConnectAsync(cancellationToken)).GetDatabase();
         await CheckEpochAsync(db);
-        if (Environment.TickCount64 < Interlocked.Read(ref resumeAt))
+        if (time.GetTimestamp() < Interlocked.Read(ref resumeAt))
             throw new InvalidOperationException("Redis lost its data; waiting for subscribers to register again before publishing");
         // The registered subscribers, and BuildGrid's own subscribers of the topic even before they first registered
         // (Identity started after the service whose audit record this is): their lists keep the event until they come.
@@ -143,7 +143,7 @@ public sealed class RedisEventBus(RedisConnection redisConnection, string appId,
             catch (Exception e) when (e is RedisException or TimeoutException)
             {
                 Log.EventBusRedisFailed(logger, appId, Poll, e);
-                await Task.Delay(Poll, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+                await Task.Delay(Poll, time, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
             }
         }
         var loops = topics.Keys.Select(topic => Task.Run(() => ConsumeAsync(topic, stoppingToken), CancellationToken.None)).ToList();
@@ -195,7 +195,7 @@ public sealed class RedisEventBus(RedisConnection redisConnection, string appId,
             }
             epoch = current.ToString();
             // Subscribers register again within a heartbeat lapse; until then a publish would find nobody to deliver to.
-            Interlocked.Exchange(ref resumeAt, Environment.TickCount64 + (long)HeartbeatLapse.TotalMilliseconds);
+            Interlocked.Exchange(ref resumeAt, time.GetTimestamp() + (long)(HeartbeatLapse.TotalSeconds * time.TimestampFrequency));
             Interlocked.Increment(ref losses);
         }
         Log.EventBusRedisLostData(logger, appId, ReplayWindow);
@@ -207,7 +207,7 @@ public sealed class RedisEventBus(RedisConnection redisConnection, string appId,
         {
             try
             {
-                await Task.Delay(Heartbeat, stoppingToken);
+                await Task.Delay(Heartbeat, time, stoppingToken);
                 await BeatAsync((await ConnectAsync(stoppingToken)).GetDatabase());
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -248,7 +248,7 @@ public sealed class RedisEventBus(RedisConnection redisConnection, string appId,
             catch (Exception e) when (e is RedisException or TimeoutException)
             {
                 Log.EventBusRedisFailed(logger, appId, Poll, e);
-                await Task.Delay(Poll, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+                await Task.Delay(Poll, time, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
             }
         }
     }
@@ -261,17 +261,7 @@ public sealed class RedisEventBus(RedisConnection redisConnection, string appId,
             await DeadLetterAsync(db, topic, processing, item, null, "not signed with this installation's key");
             return;
         }
-        CloudEvent? cloudEvent;
-        try
-        {
-            using var envelope = JsonDocument.Parse(opened);
-            cloudEvent = CloudEvent.FromEnvelope(envelope.RootElement, topic);
-        }
-        catch (JsonException)
-        {
-            cloudEvent = null;
-        }
-        if (cloudEvent is null)
+        if (CloudEvent.FromEnvelope(opened, topic, time) is not { } cloudEvent)
         {
             await DeadLetterAsync(db, topic, processing, item, null, "not a CloudEvent");
             return;
@@ -302,9 +292,9 @@ public sealed class RedisEventBus(RedisConnection redisConnection, string appId,
                 await DeadLetterAsync(db, topic, processing, item, cloudEvent.Id, failure.Message);
                 return;
             }
-            var delay = TimeSpan.FromMilliseconds(Math.Min(MaxBackoff.TotalMilliseconds, RetryBackoff.TotalMilliseconds * Math.Pow(2, attempts - 1)));
+            var delay = Backoff.Next(attempts - 1, RetryBackoff, MaxBackoff);
             Log.EventDeliveryFailed(logger, appId, topic, cloudEvent.Id, (int)attempts, delay);
-            await Task.Delay(delay, stoppingToken);
+            await Task.Delay(delay, time, stoppingToken);
         }
     }
 

@@ -20,7 +20,8 @@ public static class StorageExtensions
         services.AddDatabaseCheck(name);
         services.AddSingleton(new Hosting.ServiceDatabaseName(name));
         services.AddSingleton<IHostedService>(sp => new OutboxRelay(sp.GetRequiredKeyedService<ServiceDatabase>(name), $"/buildgrid/{name}",
-            sp.GetRequiredService<IEventPublisher>(), sp.GetRequiredService<OutboxSignal>(), sp.GetRequiredService<ILogger<OutboxRelay>>()));
+            sp.GetRequiredService<IEventPublisher>(), sp.GetRequiredService<OutboxSignal>(), sp.GetRequiredService<ILogger<OutboxRelay>>(),
+            sp.GetService<TimeProvider>()));
         return services;
     }
 

@@ -16,7 +16,7 @@ public sealed class NotificationOptions
     [Range(1, 100)]
     public int MaxAttempts { get; set; } = 5;
 
-    /// <summary>The wait before the first retry; each further retry doubles it (up to <see cref="MaxBackoff"/>).</summary>
+    /// <summary>The shortest wait before a retry; the longest doubles with each further retry (up to <see cref="MaxBackoff"/>), and the wait is drawn between them.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
     public TimeSpan InitialBackoff { get; set; } = TimeSpan.FromSeconds(30);
 

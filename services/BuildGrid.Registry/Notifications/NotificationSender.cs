@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using BuildGrid.Core.Hosting;
 using BuildGrid.Core.Networking;
 using BuildGrid.Registry.Storage;
 using Microsoft.Extensions.Options;
@@ -81,8 +82,7 @@ public sealed class NotificationSender(NotificationStore store, [FromKeyedServic
         DateTimeOffset? retryAt = null;
         if (attempt < settings.MaxAttempts)
         {
-            var backoff = settings.InitialBackoff * Math.Pow(2, Math.Min(delivery.Attempts, 20));
-            retryAt = DateTimeOffset.UtcNow + (backoff > settings.MaxBackoff ? settings.MaxBackoff : backoff);
+            retryAt = DateTimeOffset.UtcNow + Backoff.Next(delivery.Attempts, settings.InitialBackoff, settings.MaxBackoff);
         }
         var failures = await store.MarkFailedAsync(delivery.Id, delivery.Uuid, error, retryAt, CancellationToken.None);
         Log.DeliveryFailed(logger, delivery.Id, delivery.Uuid, delivery.Method, attempt, failures, error);
