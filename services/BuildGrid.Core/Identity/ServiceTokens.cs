@@ -1,4 +1,3 @@
-using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text.Json;
 using BuildGrid.Core.Events;
@@ -91,35 +90,31 @@ public sealed class ServiceTokens(IdentitySettings settings, TimeProvider time)
         });
         if (!result.IsValid || result.SecurityToken is not JsonWebToken jwt)
             return null;
-        try
+        // The claims as the handler read them from the validated token: bound to this method, or to a class that covers it.
+        if (jwt.TryGetPayloadValue<string>("bg_method", out var bound))
         {
-            using var payload = JsonDocument.Parse(Base64Url.DecodeFromChars(jwt.EncodedPayload));
-            var root = payload.RootElement;
-            if (root.TryGetProperty("bg_method", out var bound))
-            {
-                if (bound.GetString() != method)
-                    return null;
-            }
-            else if (!root.TryGetProperty("bg_class", out var @class) || @class.GetString() is not ("write" or "read")
-                     || @class.GetString() == "read" && !IsRead(method))
+            if (bound != method)
                 return null;
-            var name = root.GetProperty("sub").GetString();
-            if (string.IsNullOrEmpty(name) || !Enum.TryParse<PrincipalKind>(root.GetProperty("bg_kind").GetString(), out var kind))
-                return null;
-            var roles = new Dictionary<string, Role>(StringComparer.Ordinal);
-            if (root.TryGetProperty("bg_roles", out var roleClaims) && roleClaims.ValueKind == JsonValueKind.Object)
-                foreach (var role in roleClaims.EnumerateObject())
-                    if (Enum.TryParse<Role>(role.Value.GetString(), out var parsed))
-                        roles[role.Name] = parsed;
-            var client = root.TryGetProperty("bg_client", out var address) && address.ValueKind == JsonValueKind.String ? address.GetString() : null;
-            return new ServiceIdentity(new Principal(name, kind, root.GetProperty("bg_admin").GetBoolean(), roles), client);
         }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
-        {
+        else if (!jwt.TryGetPayloadValue<string>("bg_class", out var @class) || @class is not ("write" or "read") || @class == "read" && !IsRead(method))
             return null;
-        }
+        if (!jwt.TryGetPayloadValue<string>("sub", out var name) || string.IsNullOrEmpty(name)
+            || !jwt.TryGetPayloadValue<string>("bg_kind", out var kindName) || !Enum.TryParse<PrincipalKind>(kindName, out var kind)
+            || !jwt.TryGetPayloadValue<bool>("bg_admin", out var admin))
+            return null;
+        var roles = new Dictionary<string, Role>(StringComparer.Ordinal);
+        if (jwt.TryGetPayloadValue<JsonElement>("bg_roles", out var roleClaims) && roleClaims.ValueKind == JsonValueKind.Object)
+            foreach (var role in roleClaims.EnumerateObject())
+                if (role.Value.ValueKind == JsonValueKind.String && Enum.TryParse<Role>(role.Value.GetString(), out var parsed))
+                    roles[role.Name] = parsed;
+        var client = jwt.TryGetPayloadValue<string>("bg_client", out var address) ? address : null;
+        return new ServiceIdentity(new Principal(name, kind, admin, roles), client);
     }
 
+    /// <summary>
+    /// The handler's lifetime check on this class's clock (the handler reads the system clock; tests move this one):
+    /// expiry required, and <see cref="Skew"/> either side, as the handler's own <c>ClockSkew</c> applies it.
+    /// </summary>
     bool InLifetime(DateTime? notBefore, DateTime? expires)
     {
         var now = time.GetUtcNow().UtcDateTime;
