@@ -37,15 +37,6 @@ internal static partial class Log
     [LoggerMessage(9, LogLevel.Warning, "Ignored a message on Redis {Channel} that is not signed with this installation's key (forged, or another installation shares this Redis)")]
     public static partial void UnsignedMessageIgnored(ILogger logger, string channel);
 
-    [LoggerMessage(40, LogLevel.Information, "In-process call {Method} ended with status {StatusCode}: {Detail}")]
-    public static partial void InProcessCallFailed(ILogger logger, string method, Grpc.Core.StatusCode statusCode, string detail);
-
-    [LoggerMessage(41, LogLevel.Information, "In-process call {Method} was canceled")]
-    public static partial void InProcessCallCanceled(ILogger logger, string method);
-
-    [LoggerMessage(42, LogLevel.Error, "Error when executing service method '{Method}' (in-process call)")]
-    public static partial void InProcessCallError(ILogger logger, string method, Exception exception);
-
     [LoggerMessage(60, LogLevel.Warning, "A metrics sample failed (the gauge keeps its last value): {Reason}")]
     public static partial void MetricSampleFailed(ILogger logger, string reason);
 

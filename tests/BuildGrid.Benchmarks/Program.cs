@@ -11,6 +11,7 @@ using BuildGrid.Benchmarks;
 //   sandbox    [--runs N]       trivial-script run start->finish: local sandbox (default network, network none) vs Builds:Sandbox=none
 //   containers [--projects=10000] [--seconds=5] [--concurrency=4]   svacer list/add via REST vs direct gRPC
 //   signing    [--seconds N] [--concurrency N]   loopback gRPC call with a per-call service identity token vs without; Sign/Verify cost
+//   inprocess  [--seconds N] [--concurrency N]   the standalone host's own client: in-process invoker vs loopback h2c, same GetProject
 //   console    [--requests N]   console pages (1,000 projects, 10,000 tags) vs the REST reads of the same data: p50/p95, size
 //   database   --postgres '<Npgsql string>' [--seconds N] [--concurrency N] [--runs N]   REST info, /api/project/new and N
 //                                     trivial runs on PostgreSQL (a fresh database of that server) vs SQLite
@@ -47,6 +48,9 @@ switch (scenario)
     case "signing":
         await SigningBenchmark.RunAsync(Option("--seconds", 10), Option("--concurrency", 8));
         return 0;
+    case "inprocess":
+        await InProcessBenchmark.RunAsync(Option("--seconds", 10), Option("--concurrency", 8));
+        return 0;
     case "console":
         await ConsoleBenchmark.RunAsync(Option("--requests", 200));
         return 0;
@@ -54,6 +58,6 @@ switch (scenario)
         return await DatabaseBenchmark.RunAsync(Array.IndexOf(args, "--postgres") is var p and >= 0 && p + 1 < args.Length ? args[p + 1] : null,
             Option("--seconds", 10), Option("--concurrency", 16), Option("--runs", 500));
     default:
-        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: projects, builds, images, registry, distributed, faults, sandbox, containers, signing, console, database");
+        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: projects, builds, images, registry, distributed, faults, sandbox, containers, signing, inprocess, console, database");
         return 2;
 }

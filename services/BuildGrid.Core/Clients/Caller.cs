@@ -59,7 +59,7 @@ public static class Caller
 
     /// <summary>The HTTP request behind a call; null for an in-process call, which has none (GetHttpContext throws there).</summary>
     static Microsoft.AspNetCore.Http.HttpContext? HttpContextOf(ServerCallContext context) =>
-        context is InProcessServerCallContext ? null : context.GetHttpContext();
+        context is BuildGrid.InProcess.InProcessServerCallContext ? null : context.GetHttpContext();
 
     /// <summary>The caller's <c>x-request-id</c>, else this request's own id (which calls made on its behalf carry on).</summary>
     public static string? RequestIdOf(ServerCallContext context) =>

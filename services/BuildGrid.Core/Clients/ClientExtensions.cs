@@ -1,5 +1,6 @@
-using Grpc.Core;
 using BuildGrid.Core.Identity;
+using BuildGrid.InProcess;
+using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Grpc.Net.ClientFactory;
 using Microsoft.Extensions.DependencyInjection;
@@ -12,11 +13,12 @@ public static class ClientExtensions
     /// <summary>
     /// A typed gRPC client of another BuildGrid service, addressed by <see cref="ServiceAddresses"/>, signing the identity
     /// of each call (<see cref="ServiceIdentityInterceptor"/>) and carrying <c>dapr-app-id</c> when it goes through a sidecar. When the service is hosted in this process the client calls
-    /// it in-process (<see cref="InProcessCallInvoker"/>), through the same server interceptors.
+    /// it in-process (<see cref="BuildGrid.InProcess.InProcessCallInvoker"/>), through the same server interceptors.
     /// </summary>
     public static IHttpClientBuilder AddBuildGridClient<TClient>(this IServiceCollection services, string appId)
         where TClient : ClientBase
     {
+        services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<InProcessServices>();
         return services.AddGrpcClient<TClient>((sp, options) =>
             {

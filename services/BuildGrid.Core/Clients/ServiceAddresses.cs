@@ -9,7 +9,7 @@ namespace BuildGrid.Core.Clients;
 /// <item><c>BUILDGRID_{APPID}_URL</c> when set: a direct h2c address;</item>
 /// <item>else, with a Dapr sidecar, the sidecar's gRPC port with <c>dapr-app-id</c> metadata (service invocation);</item>
 /// <item>else this process's own gRPC listener (standalone: the service is hosted here), which typed clients skip:
-/// they call the service in-process (<see cref="InProcessCallInvoker"/>).</item>
+/// they call the service in-process (<see cref="BuildGrid.InProcess.InProcessCallInvoker"/>).</item>
 /// </list>
 /// </summary>
 public sealed class ServiceAddresses(IConfiguration configuration, BuildGridSettings settings, BuildGridEndpoints endpoints)

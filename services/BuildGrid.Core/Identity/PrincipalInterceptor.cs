@@ -82,7 +82,7 @@ public sealed class PrincipalInterceptor(IdentitySettings settings, ServiceToken
     /// </summary>
     async ValueTask<Principal?> ValidateAsync(string authorization, ServerCallContext context)
     {
-        var http = context is Clients.InProcessServerCallContext ? null : context.GetHttpContext();
+        var http = context is BuildGrid.InProcess.InProcessServerCallContext ? null : context.GetHttpContext();
         try
         {
             return await validator.ValidateAsync(authorization, Clients.Caller.ClientAddressOf(context), context.CancellationToken);

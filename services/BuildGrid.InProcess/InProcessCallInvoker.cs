@@ -1,7 +1,7 @@
 using System.Threading.Channels;
 using Grpc.Core;
 
-namespace BuildGrid.Core.Clients;
+namespace BuildGrid.InProcess;
 
 /// <summary>
 /// The call invoker of a typed client whose service this process hosts (standalone): unary and server-streaming calls
@@ -10,6 +10,10 @@ namespace BuildGrid.Core.Clients;
 /// client's ordinary channel to this process's own gRPC listener. The caller sees what it would see over the wire:
 /// the response or an <see cref="RpcException"/> with the server's status and trailers, <c>DeadlineExceeded</c> at the
 /// deadline and <c>Cancelled</c> when it cancels.
+/// <para>What it saves, measured (<c>dotnet run -c Release --project tests/BuildGrid.Benchmarks -- inprocess</c>: the
+/// standalone host's own Projects client, GetProject, 8 callers for 10 s, in-process and loopback h2c in ABBA order in
+/// one run, on 2 cores shared with other work): 8,001 calls/s in-process against 2,181 over loopback h2c — a ratio of
+/// 3.67 — and a median latency of 0.05 ms against 2.04 ms (p99: 45 ms against 29 ms).</para>
 /// </summary>
 public sealed class InProcessCallInvoker(InProcessServices services, string authority, CallInvoker loopback) : CallInvoker
 {
@@ -22,7 +26,7 @@ public sealed class InProcessCallInvoker(InProcessServices services, string auth
     {
         if (services.Find(method) is not { } handler)
             return loopback.AsyncUnaryCall(method, host, options, request);
-        var context = new InProcessServerCallContext(method, host ?? authority, options);
+        var context = new InProcessServerCallContext(method, host ?? authority, options, services.Time);
         return new AsyncUnaryCall<TResponse>(CallAsync(handler, request, context), context.ResponseHeadersTask,
             () => context.Status, () => context.Trailers, context.Cancel);
     }
@@ -48,7 +52,7 @@ public sealed class InProcessCallInvoker(InProcessServices services, string auth
     {
         if (services.Find(method) is not { } handler)
             return loopback.AsyncServerStreamingCall(method, host, options, request);
-        var context = new InProcessServerCallContext(method, host ?? authority, options);
+        var context = new InProcessServerCallContext(method, host ?? authority, options, services.Time);
         // Bounded, as HTTP/2 flow control bounds it: a service that writes faster than the caller reads waits.
         var responses = Channel.CreateBounded<TResponse>(new BoundedChannelOptions(16) { SingleReader = true });
         if (context.CallerSideError() is { } early)

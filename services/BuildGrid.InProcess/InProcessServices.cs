@@ -12,7 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace BuildGrid.Core.Clients;
+namespace BuildGrid.InProcess;
 
 /// <summary>
 /// The gRPC methods this process hosts (the endpoints mapped with <c>MapGrpcService</c>), callable without a socket:
@@ -24,10 +24,10 @@ namespace BuildGrid.Core.Clients;
 /// Unary and server-streaming methods only; the invoker sends the others over the loopback channel.
 /// </summary>
 public sealed class InProcessServices(EndpointDataSource endpoints, IServiceProvider services, IServiceScopeFactory scopes,
-    IOptions<GrpcServiceOptions> grpcOptions, ILogger<InProcessServices> logger)
+    IOptions<GrpcServiceOptions> grpcOptions, ILogger<InProcessServices> logger, TimeProvider? timeProvider = null)
 {
     /// <summary>The source of the server span of every in-process call (a call over a socket gets ASP.NET Core's).</summary>
-    public static readonly ActivitySource Source = new(Hosting.Telemetry.SourcePrefix + "InProcess");
+    public static readonly ActivitySource Source = new("BuildGrid.InProcess");
 
     FrozenDictionary<string, Type>? hosted;
     readonly ConcurrentDictionary<string, object?> handlers = new(StringComparer.Ordinal);
@@ -70,6 +70,7 @@ public sealed class InProcessServices(EndpointDataSource endpoints, IServiceProv
     }
 
     internal IServiceScopeFactory Scopes => scopes;
+    internal TimeProvider Time { get; } = timeProvider ?? TimeProvider.System;
     internal ILogger Logger => logger;
 
     internal IGrpcInterceptorActivator InterceptorActivator(Type type) =>
@@ -234,154 +235,5 @@ internal sealed class MethodHandler<TService, TRequest, TResponse> : MethodHandl
         {
             await interceptors.ReleaseAsync(handle);
         }
-    }
-}
-
-/// <summary>
-/// The server side of one in-process call: the caller's metadata as request headers, its deadline, a cancellation
-/// that fires on the caller's cancellation, the deadline or the caller disposing the call; a fresh user state.
-/// </summary>
-internal sealed class InProcessServerCallContext : ServerCallContext
-{
-    readonly string method;
-    readonly string host;
-    readonly Metadata requestHeaders;
-    readonly DateTime deadline;
-    readonly CancellationTokenSource cancellation;
-    readonly CancellationToken token;
-    readonly CancellationToken callerToken;
-    bool disposedByCaller;
-    Activity? activity;
-    readonly TaskCompletionSource<Metadata> responseHeaders = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    Metadata? responseTrailers;
-
-    public InProcessServerCallContext(IMethod method, string host, CallOptions options)
-    {
-        this.method = method.FullName;
-        this.host = host;
-        requestHeaders = [];
-        foreach (var entry in options.Headers ?? [])
-            requestHeaders.Add(entry);
-        deadline = options.Deadline?.ToUniversalTime() ?? DateTime.MaxValue;
-        callerToken = options.CancellationToken;
-        cancellation = CancellationTokenSource.CreateLinkedTokenSource(callerToken);
-        token = cancellation.Token;
-        if (deadline != DateTime.MaxValue)
-            cancellation.CancelAfter(Remaining(deadline));
-    }
-
-    static TimeSpan Remaining(DateTime deadline)
-    {
-        var left = deadline - DateTime.UtcNow;
-        return left <= TimeSpan.Zero ? TimeSpan.Zero : left > TimeSpan.FromMilliseconds(int.MaxValue - 1) ? Timeout.InfiniteTimeSpan : left;
-    }
-
-    public Task<Metadata> ResponseHeadersTask => responseHeaders.Task;
-    public Metadata Trailers => responseTrailers ??= [];
-    public bool IsCancelledByCaller => callerToken.IsCancellationRequested;
-    public bool IsPastDeadline => deadline != DateTime.MaxValue && DateTime.UtcNow >= deadline;
-
-    /// <summary>Ends the call from the caller's side (the call was disposed before it finished).</summary>
-    public void Cancel()
-    {
-        disposedByCaller = true;
-        try
-        {
-            cancellation.Cancel();
-        }
-        catch (ObjectDisposedException)
-        {
-            // The server side finished meanwhile.
-        }
-    }
-
-    /// <summary>The server side finished: its deadline timer and the link to the caller's token go.</summary>
-    public void Complete() => cancellation.Dispose();
-
-    /// <summary>The status a caller sees once the server side stopped: the caller's cancellation and the deadline come first, as over the wire.</summary>
-    public RpcException? CallerSideError() =>
-        IsCancelledByCaller || disposedByCaller ? new RpcException(new Status(StatusCode.Cancelled, "Call canceled by the client."))
-        // Cancelled neither by the caller nor by disposing the call: the deadline's timer (which may fire a little early).
-        : token.IsCancellationRequested || IsPastDeadline ? new RpcException(new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded"))
-        : null;
-
-    internal Activity? StartActivity()
-    {
-        var activity = this.activity = InProcessServices.Source.StartActivity(method.TrimStart('/'), ActivityKind.Server);
-        if (activity is null)
-            return null;
-        var slash = method.LastIndexOf('/');
-        activity.SetTag("rpc.system", "grpc");
-        activity.SetTag("rpc.service", method[1..slash]);
-        activity.SetTag("rpc.method", method[(slash + 1)..]);
-        activity.SetTag("url.path", method);
-        activity.SetTag("network.transport", "inproc");
-        // What an HTTP client would have sent: a service that forwards trace headers continues this span.
-        for (var i = requestHeaders.Count - 1; i >= 0; i--)
-        {
-            if (requestHeaders[i].Key is "traceparent" or "tracestate")
-                requestHeaders.RemoveAt(i);
-        }
-        DistributedContextPropagator.Current.Inject(activity, requestHeaders,
-            static (carrier, name, value) => ((Metadata)carrier!).Add(name, value ?? ""));
-        return activity;
-    }
-
-    internal void SendResponseHeaders() => responseHeaders.TrySetResult([]);
-
-    internal void EndWithStatus()
-    {
-        responseHeaders.TrySetResult([]);
-        activity?.SetTag("rpc.grpc.status_code", (int)StatusCore.StatusCode);
-        if (StatusCore.StatusCode != StatusCode.OK)
-            throw new RpcException(StatusCore, Trailers);
-    }
-
-    /// <summary>What grpc-dotnet's server does with a handler's exception, returned as the caller's exception.</summary>
-    internal RpcException EndWithError(Exception ex, bool detailedErrors, ILogger logger)
-    {
-        responseHeaders.TrySetResult([]);
-        RpcException error;
-        if (ex is RpcException rpc)
-        {
-            Log.InProcessCallFailed(logger, method, rpc.StatusCode, rpc.Status.Detail);
-            foreach (var entry in rpc.Trailers)
-                Trailers.Add(entry);
-            error = new RpcException(rpc.Status, Trailers);
-        }
-        else
-        {
-            if (ex is OperationCanceledException && token.IsCancellationRequested)
-                Log.InProcessCallCanceled(logger, method);
-            else
-                Log.InProcessCallError(logger, method, ex);
-            var message = detailedErrors ? $"Exception was thrown by handler. {ex.GetType().Name}: {ex.Message}" : "Exception was thrown by handler.";
-            error = new RpcException(new Status(StatusCode.Unknown, message), Trailers);
-        }
-        StatusCore = error.Status;
-        activity?.SetTag("rpc.grpc.status_code", (int)error.StatusCode);
-        activity?.SetStatus(ActivityStatusCode.Error, error.Status.Detail);
-        return CallerSideError() ?? error;
-    }
-
-    protected override string MethodCore => method;
-    protected override string HostCore => host;
-    protected override string PeerCore => "inproc";
-    protected override DateTime DeadlineCore => deadline;
-    protected override Metadata RequestHeadersCore => requestHeaders;
-    protected override CancellationToken CancellationTokenCore => token;
-    protected override Metadata ResponseTrailersCore => Trailers;
-    protected override Status StatusCore { get; set; }
-    protected override WriteOptions? WriteOptionsCore { get; set; }
-    protected override AuthContext AuthContextCore { get; } = new(null, []);
-
-    protected override ContextPropagationToken CreatePropagationTokenCore(ContextPropagationOptions? options) =>
-        throw new NotSupportedException("Context propagation tokens are not supported by in-process calls.");
-
-    protected override Task WriteResponseHeadersAsyncCore(Metadata responseHeaders)
-    {
-        if (!this.responseHeaders.TrySetResult(responseHeaders))
-            throw new InvalidOperationException("Response headers can only be sent once per call.");
-        return Task.CompletedTask;
     }
 }
