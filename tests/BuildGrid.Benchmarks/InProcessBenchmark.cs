@@ -1,6 +1,6 @@
 using BuildGrid.Core.Clients;
 using BuildGrid.Core.Hosting;
-using BuildGrid.Gateway;
+using BuildGrid.Standalone;
 using BuildGrid.Projects.V1;
 using Grpc.Net.Client;
 using Microsoft.Extensions.DependencyInjection;
