@@ -112,22 +112,24 @@ public sealed class DaprAppCallback(DaprSubscriptionTable table, DaprAppGuard gu
         var cloudEvent = new Sdk.CloudEvent(Sdk.CloudEventsSpecVersion.V1_0)
         {
             Id = request.Id,
-            Type = request.Type,
-            DataContentType = request.DataContentType is { Length: > 0 } contentType ? contentType : CloudEvent.DataContentType,
+            // The data as daprd forwards it: the JSON text the publisher put in the envelope.
             Data = request.Data.ToStringUtf8(),
         };
-        if (request.Source.Length > 0)
-            cloudEvent.Source = new Uri(request.Source, UriKind.RelativeOrAbsolute);
+        if (request.Type.Length > 0)
+            cloudEvent.Type = request.Type;
+        if (Uri.TryCreate(request.Source, UriKind.RelativeOrAbsolute, out var source) && request.Source.Length > 0)
+            cloudEvent.Source = source;
         foreach (var (name, value) in request.Extensions?.Fields ?? Enumerable.Empty<KeyValuePair<string, Value>>())
         {
-            if (value.KindCase != Value.KindOneofCase.StringValue || cloudEvent.GetAttribute(name) is { IsRequired: true })
+            if (value.KindCase != Value.KindOneofCase.StringValue || name == "datacontenttype" || cloudEvent.GetAttribute(name) is { IsRequired: true })
                 continue;
             try
             {
                 cloudEvent.SetAttributeFromString(name, value.StringValue);
             }
-            catch (ArgumentException)
+            catch (Exception e) when (e is ArgumentException or FormatException)
             {
+                // Left out: the handler gets what it would get had daprd not sent it.
             }
         }
         if (cloudEvent["traceparent"] is null && context.RequestHeaders.GetValue("traceparent") is { } traceParent)
