@@ -15,7 +15,7 @@ namespace BuildGrid.Registry.Notifications;
 /// restart resumes where it stopped.
 /// </summary>
 public sealed class NotificationSender(NotificationStore store, [FromKeyedServices(NotificationOptions.Targets)] NetworkPolicy targets, IOptions<NotificationOptions> options,
-    ILogger<NotificationSender> logger) : BackgroundService
+    TimeProvider time, ILogger<NotificationSender> logger) : BackgroundService
 {
     readonly SemaphoreSlim signal = new(0, 1);
     readonly HttpClient http = new(targets.CreateHandler()) { Timeout = Timeout.InfiniteTimeSpan };
@@ -58,7 +58,7 @@ public sealed class NotificationSender(NotificationStore store, [FromKeyedServic
 
     async Task SendOneAsync(PendingDelivery delivery, NotificationOptions settings, CancellationToken stoppingToken)
     {
-        if (await store.ClaimAsync(delivery, DateTimeOffset.UtcNow + settings.SendTimeout + ClaimMargin, stoppingToken) != DeliveryClaim.Claimed)
+        if (await store.ClaimAsync(delivery, time.GetUtcNow() + settings.SendTimeout + ClaimMargin, stoppingToken) != DeliveryClaim.Claimed)
             return;
         string? error;
         try
@@ -82,7 +82,7 @@ public sealed class NotificationSender(NotificationStore store, [FromKeyedServic
         if (attempt < settings.MaxAttempts)
         {
             var backoff = settings.InitialBackoff * Math.Pow(2, Math.Min(delivery.Attempts, 20));
-            retryAt = DateTimeOffset.UtcNow + (backoff > settings.MaxBackoff ? settings.MaxBackoff : backoff);
+            retryAt = time.GetUtcNow() + (backoff > settings.MaxBackoff ? settings.MaxBackoff : backoff);
         }
         var failures = await store.MarkFailedAsync(delivery.Id, delivery.Uuid, error, retryAt, CancellationToken.None);
         Log.DeliveryFailed(logger, delivery.Id, delivery.Uuid, delivery.Method, attempt, failures, error);
