@@ -66,6 +66,7 @@ public sealed class UploadStore([FromKeyedServices(RegistryExtensions.AppId)] Se
         }
     }
 
+    /// <summary>A live session of the repository (not expired), refreshing its expiry; null otherwise.</summary>
     public async Task<bool> TouchUploadAsync(string id, string repository, TimeSpan expiry, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
@@ -94,9 +95,9 @@ public sealed class UploadStore([FromKeyedServices(RegistryExtensions.AppId)] Se
         return await connection.ExecuteScalarAsync<long>(Cmd("SELECT COUNT(*) FROM uploads WHERE id = @id", new { id }, null, cancellationToken)) > 0;
     }
 
+    /// <summary>A collection that still holds its lease is deleting @digest.</summary>
     const string DeletionInProgress = """
         SELECT CASE WHEN EXISTS (SELECT 1 FROM blob_deletions d JOIN registry_leases l ON l.name = @gc AND l.holder = d.holder
             WHERE d.digest = @digest AND l.expires_at >= @now) THEN 1 ELSE 0 END
         """;
-
 }
