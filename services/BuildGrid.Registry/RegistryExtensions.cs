@@ -32,6 +32,8 @@ public static class RegistryExtensions
         builder.Services.AddSingleton<IValidateOptions<RegistryOptions>, RegistryOptionsValidator>();
         builder.Services.AddServiceDatabase(AppId, typeof(RegistryExtensions).Assembly);
         builder.Services.AddSingleton<RegistryStore>();
+        builder.Services.AddSingleton<UploadStore>();
+        builder.Services.AddSingleton<GcStore>();
         builder.Services.AddSingleton<BlobStore>();
         builder.Services.AddSingleton<UploadHashes>();
         builder.Services.AddSingleton<DistributionApi>();

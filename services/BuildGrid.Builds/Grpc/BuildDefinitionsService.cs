@@ -17,12 +17,12 @@ namespace BuildGrid.Builds.Grpc;
 /// running developer, deleting owner); templates are read by any signed-in caller and written by administrators;
 /// code hosts hold access tokens, so they are administrators' alone.
 /// </summary>
-public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher launcher) : BuildDefinitions.BuildDefinitionsBase
+public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher launcher, TimeProvider time) : BuildDefinitions.BuildDefinitionsBase
 {
     const int DefaultPageSize = 20;
     const int MaxPageSize = 1000;
 
-    static Timestamp Now() => Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
+    Timestamp Now() => Timestamp.FromDateTimeOffset(time.GetUtcNow());
 
     /// <summary>The authenticated caller; the body's operator counts only for the protected-mode caller.</summary>
     static string OperatorOf(string requested, ServerCallContext context)
@@ -262,7 +262,7 @@ public sealed class BuildDefinitionsService(DefinitionStore store, RunLauncher l
         var template = definition.TemplateName.Length > 0 ? await store.GetTemplateAsync(definition.TemplateName, ct) : null;
         var effective = DefinitionExpander.Effective(definition, template, target);
         var hosts = (await store.ListCodeHostsAsync(ct)).ToDictionary(h => h.Name, StringComparer.Ordinal);
-        var tag = request.Tag.Length > 0 ? request.Tag : DateTimeOffset.UtcNow.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture);
+        var tag = request.Tag.Length > 0 ? request.Tag : time.GetUtcNow().ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture);
         RunRules.ValidateTag(tag);
         var (spec, image) = DefinitionExpander.Expand(effective, target, request.Inputs, hosts, tag, launcher.DefaultTimeoutMinutes, IsOnPath);
         RunRules.Validate(spec, launcher.DefaultTimeoutMinutes);

@@ -12,7 +12,7 @@ namespace BuildGrid.Builds.Queue;
 /// the run is stored in SQL first (with its build.queued event), then pushed to the Redis queue. If Redis cannot take
 /// it now, the reaper pushes it later: a stored run is never lost.
 /// </summary>
-public sealed class RunLauncher(RunStore store, BuildQueue queue, IOptions<BuildsOptions> options, ILogger<RunLauncher> logger)
+public sealed class RunLauncher(RunStore store, BuildQueue queue, IOptions<BuildsOptions> options, TimeProvider time, ILogger<RunLauncher> logger)
 {
     public int DefaultTimeoutMinutes => options.Value.DefaultTimeoutMinutes;
 
@@ -35,7 +35,7 @@ public sealed class RunLauncher(RunStore store, BuildQueue queue, IOptions<Build
         State = RunState.Queued,
         Operator = Domain.RunRules.Operator(Access.Operator(context, Domain.RunRules.Operator(requestedOperator, null)), null),
         Namespace = @namespace,
-        QueueTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
+        QueueTime = Timestamp.FromDateTimeOffset(time.GetUtcNow()),
         MaxAttempts = options.Value.MaxAttempts,
         TimeoutMinutes = spec.TimeoutMinutes,
     };

@@ -17,7 +17,8 @@ namespace BuildGrid.Builds.Storage;
 /// conditional updates here (claim, renew, finish), so a duplicate queue entry or a late worker can never run it twice
 /// at once or overwrite a result. Every state change commits its integration event in the same transaction.
 /// </summary>
-public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] ServiceDatabase db, Outbox outbox, IDataProtectionProvider protection)
+public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] ServiceDatabase db, Outbox outbox, IDataProtectionProvider protection,
+    TimeProvider time)
 {
     const string Columns = """
         id AS Id, kind AS Kind, project AS Project, definition AS Definition, service AS Service, service_module AS ServiceModule,
@@ -32,7 +33,7 @@ public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] Service
     static readonly JsonParser Parser = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
     readonly IDataProtector secrets = protection.CreateProtector("BuildGrid.Builds.RunSecrets");
 
-    static long Now() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    long Now() => time.GetUtcNow().ToUnixTimeMilliseconds();
 
     public async Task InsertAsync(Run run, RunSpec spec, CancellationToken cancellationToken)
     {

@@ -15,7 +15,7 @@ namespace BuildGrid.Builds.Worker;
 /// finish, then their process trees are killed and they are queued again at once for their next attempt.
 /// </summary>
 public sealed class BuildWorker(BuildQueue queue, RunStore store, IRunExecutor executor, IOptions<BuildsOptions> options,
-    ILogger<BuildWorker> logger) : BackgroundService
+    TimeProvider time, ILogger<BuildWorker> logger) : BackgroundService
 {
     /// <summary>Cancelled <see cref="BuildsOptions.ShutdownGrace"/> after shutdown began: running builds are killed then.</summary>
     readonly CancellationTokenSource shutdownKill = new();
@@ -106,7 +106,7 @@ public sealed class BuildWorker(BuildQueue queue, RunStore store, IRunExecutor e
         Log.RunStarted(logger, run.Id, run.Attempt, Name);
         try
         {
-            await using var log = await RunLog.OpenAsync(store, queue, run.Id,
+            await using var log = await RunLog.OpenAsync(store, queue, time, run.Id,
                 spec.Secrets.Values.Concat(spec.Repos.Select(r => r.Password)), options.Value.MaxLogLines, stoppingToken);
             if (run.Attempt > 1)
                 log.Write($"[buildgrid] attempt {run.Attempt} of {run.MaxAttempts} on {Name}");
@@ -130,7 +130,7 @@ public sealed class BuildWorker(BuildQueue queue, RunStore store, IRunExecutor e
             {
                 Log.RunFinished(logger, run.Id, status);
                 Finished.Add(1, new KeyValuePair<string, object?>("status", status));
-                Duration.Record((DateTimeOffset.UtcNow - run.StartTime.ToDateTimeOffset()).TotalSeconds, new KeyValuePair<string, object?>("status", status));
+                Duration.Record((time.GetUtcNow() - run.StartTime.ToDateTimeOffset()).TotalSeconds, new KeyValuePair<string, object?>("status", status));
             }
             else
                 Log.ResultDropped(logger, run.Id, run.Attempt);

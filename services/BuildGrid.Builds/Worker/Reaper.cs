@@ -8,7 +8,7 @@ namespace BuildGrid.Builds.Worker;
 /// Keeps the queue honest, in every Builds process: runs whose lease lapsed (their worker died) are re-queued or
 /// failed, and queued runs that Redis lost (a restart without persistence, a crash between pop and claim) are pushed again.
 /// </summary>
-public sealed class Reaper(RunStore store, BuildQueue queue, IOptions<BuildsOptions> options, ILogger<Reaper> logger) : BackgroundService
+public sealed class Reaper(RunStore store, BuildQueue queue, IOptions<BuildsOptions> options, TimeProvider time, ILogger<Reaper> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -39,7 +39,7 @@ public sealed class Reaper(RunStore store, BuildQueue queue, IOptions<BuildsOpti
             await queue.RequeueAsync(id, cancellationToken);
         }
         // Push again what has waited a while without being taken, unless the queue plainly still holds it.
-        var stale = await store.StaleQueuedAsync(DateTimeOffset.UtcNow - options.Value.Lease, cancellationToken);
+        var stale = await store.StaleQueuedAsync(time.GetUtcNow() - options.Value.Lease, cancellationToken);
         if (stale.Count > 0 && await queue.LengthAsync(cancellationToken) < stale.Count)
         {
             foreach (var id in stale)

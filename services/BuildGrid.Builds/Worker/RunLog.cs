@@ -11,6 +11,7 @@ public sealed class RunLog : IAsyncDisposable
 {
     readonly RunStore store;
     readonly BuildQueue queue;
+    readonly TimeProvider time;
     readonly string runId;
     string[] secrets;
     readonly int maxLines;
@@ -20,17 +21,17 @@ public sealed class RunLog : IAsyncDisposable
     long next;
     bool truncated;
 
-    RunLog(RunStore store, BuildQueue queue, string runId, IEnumerable<string> secrets, int maxLines, long next)
+    RunLog(RunStore store, BuildQueue queue, TimeProvider time, string runId, IEnumerable<string> secrets, int maxLines, long next)
     {
-        (this.store, this.queue, this.runId, this.maxLines, this.next) = (store, queue, runId, maxLines, next);
+        (this.store, this.queue, this.time, this.runId, this.maxLines, this.next) = (store, queue, time, runId, maxLines, next);
         // Longest first, so a secret that contains another is masked whole.
         this.secrets = secrets.Where(s => s.Length > 0).Distinct().OrderByDescending(s => s.Length).ToArray();
         timer = new Timer(_ => _ = FlushQuietlyAsync(), null, 200, 200);
     }
 
-    public static async Task<RunLog> OpenAsync(RunStore store, BuildQueue queue, string runId, IEnumerable<string> secrets, int maxLines,
+    public static async Task<RunLog> OpenAsync(RunStore store, BuildQueue queue, TimeProvider time, string runId, IEnumerable<string> secrets, int maxLines,
         CancellationToken cancellationToken) =>
-        new(store, queue, runId, secrets, maxLines, await store.LogLengthAsync(runId, cancellationToken));
+        new(store, queue, time, runId, secrets, maxLines, await store.LogLengthAsync(runId, cancellationToken));
 
     /// <summary>Masks <paramref name="secret"/> too from now on (a credential the worker minted for this run).</summary>
     public void AddSecret(string secret)
@@ -56,11 +57,11 @@ public sealed class RunLog : IAsyncDisposable
             if (next + pending.Count >= maxLines)
             {
                 if (!truncated)
-                    pending.Add(($"[buildgrid] log truncated at {maxLines} lines", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+                    pending.Add(($"[buildgrid] log truncated at {maxLines} lines", time.GetUtcNow().ToUnixTimeMilliseconds()));
                 truncated = true;
                 return;
             }
-            pending.Add((Mask(line), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+            pending.Add((Mask(line), time.GetUtcNow().ToUnixTimeMilliseconds()));
         }
     }
 

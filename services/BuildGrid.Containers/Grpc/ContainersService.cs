@@ -28,7 +28,7 @@ public sealed class ContainersService(ContainerStore store, SnapshotStore snapsh
     public override Task<Project> CreateProject(CreateProjectRequest request, ServerCallContext context)
     {
         Write(context);
-        var now = ContainerStore.Now();
+        var now = store.Now();
         return store.InsertProjectAsync(new Project
         {
             Id = ContainerRules.NewId(), Name = ContainerRules.ValidateName(request.Name, "name"), ReviewWithComment = request.ReviewWithComment,
@@ -72,7 +72,7 @@ public sealed class ContainersService(ContainerStore store, SnapshotStore snapsh
     public override Task<Branch> CreateBranch(CreateBranchRequest request, ServerCallContext context)
     {
         Write(context);
-        var now = ContainerStore.Now();
+        var now = store.Now();
         return store.InsertBranchAsync(new Branch
         {
             Id = ContainerRules.NewId(), ProjectId = ContainerRules.ParseId(request.ProjectId, "project_id"),
@@ -109,7 +109,7 @@ public sealed class ContainersService(ContainerStore store, SnapshotStore snapsh
     public override Task<ProjectGroup> CreateProjectGroup(CreateProjectGroupRequest request, ServerCallContext context)
     {
         Write(context);
-        var now = ContainerStore.Now();
+        var now = store.Now();
         return store.InsertGroupAsync(new ProjectGroup
         {
             Id = ContainerRules.NewId(), Name = ContainerRules.ValidateName(request.Name, "name"), CreateTime = now, UpdateTime = now,
@@ -164,7 +164,7 @@ public sealed class ContainersService(ContainerStore store, SnapshotStore snapsh
     public override Task<Snapshot> CreateSnapshot(CreateSnapshotRequest request, ServerCallContext context)
     {
         Write(context);
-        var now = ContainerStore.Now();
+        var now = store.Now();
         var metadata = request.Metadata ?? new Struct();
         if (metadata.CalculateSize() > ContainerRules.MaxMetadataBytes || JsonFormatter.Default.Format(metadata).Length > ContainerRules.MaxMetadataBytes)
             throw Errors.Invalid(Reasons.InvalidArgument, "metadata", $"metadata is larger than {ContainerRules.MaxMetadataBytes} bytes");

@@ -19,7 +19,7 @@ namespace BuildGrid.Containers.Storage;
 /// Lists are keyset pages over (name, id); a name filter starts from the names' trigram index (SQLite, three characters
 /// or more). See the query plans in the tests.
 /// </summary>
-public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId)] ServiceDatabase db, Outbox outbox)
+public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId)] ServiceDatabase db, Outbox outbox, TimeProvider time)
 {
     const string ProjectColumns = "p.id AS Id, p.name AS Name, p.review_with_comment AS ReviewWithComment, p.created_at AS CreatedAt, p.updated_at AS UpdatedAt";
     const string BranchColumns = "b.id AS Id, b.project_id AS ProjectId, b.name AS Name, b.created_at AS CreatedAt, b.updated_at AS UpdatedAt";
@@ -290,7 +290,7 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
 
     // ---- plumbing ----
 
-    internal static Timestamp Now() => Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+    internal Timestamp Now() => Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(time.GetUtcNow().ToUnixTimeMilliseconds()));
 
     /// <summary>
     /// The FROM and first WHERE term of a list over every row of <paramref name="table"/>. With a name filter that
@@ -407,7 +407,7 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
     static ContainerCreated Created(string id, string kind, string name, string parentId, Timestamp time) =>
         new() { Id = id, Kind = kind, Name = name, ParentId = parentId, Time = time };
 
-    static ContainerDeleted Deleted(string id, string kind, string name, string parentId) =>
+    ContainerDeleted Deleted(string id, string kind, string name, string parentId) =>
         new() { Id = id, Kind = kind, Name = name, ParentId = parentId, Time = Now() };
 
     static Timestamp ToTime(long milliseconds) => Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(milliseconds));

@@ -10,7 +10,7 @@ using Google.Protobuf.WellKnownTypes;
 namespace BuildGrid.Containers.Storage;
 
 /// <summary>All SQL of snapshots: recorded states of a branch. Recording one publishes BranchSnapshotRecorded in the same transaction.</summary>
-public sealed class SnapshotStore([FromKeyedServices(ContainersExtensions.AppId)] ServiceDatabase db, ContainerStore containers, Outbox outbox)
+public sealed class SnapshotStore([FromKeyedServices(ContainersExtensions.AppId)] ServiceDatabase db, ContainerStore containers, Outbox outbox, TimeProvider time)
 {
     const string Columns = """
         s.id AS Id, s.branch_id AS BranchId, s.name AS Name, s.created_at AS CreatedAt, s.updated_at AS UpdatedAt,
@@ -60,7 +60,7 @@ public sealed class SnapshotStore([FromKeyedServices(ContainersExtensions.AppId)
                 """, new { project = build.Project, branch = build.Branch }, tx, cancellationToken: cancellationToken));
             if (branch is not { } target)
                 return null;
-            var now = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
+            var now = Timestamp.FromDateTimeOffset(time.GetUtcNow());
             var snapshot = new Snapshot
             {
                 Id = Guid.NewGuid().ToString(), BranchId = target.Id, CreateTime = now, UpdateTime = now, BuildRunId = build.RunId,
@@ -107,7 +107,7 @@ public sealed class SnapshotStore([FromKeyedServices(ContainersExtensions.AppId)
             var current = (await ContainerStore.LockedAsync<SnapshotRow>(connection, tx, "snapshots", ById, id, cancellationToken))?.ToProto()
                 ?? throw ContainerRules.NotFound(ContainerKinds.Snapshot, id);
             current.Name = name;
-            current.UpdateTime = ContainerStore.Now();
+            current.UpdateTime = containers.Now();
             await connection.ExecuteAsync(new CommandDefinition("UPDATE snapshots SET name = @Name, updated_at = @UpdatedAt WHERE id = @Id",
                 SnapshotRow.From(current), tx, cancellationToken: cancellationToken));
             return current;

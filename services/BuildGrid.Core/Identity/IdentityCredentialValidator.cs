@@ -43,7 +43,7 @@ public sealed class IdentityCredentialValidator(GrpcClientFactory clients, TimeP
         {
             answer = await clients.CreateClient<IdentityClient>(nameof(IdentityClient)).AuthenticateAsync(
                 new V1.AuthenticateRequest { Authorization = authorization }, Caller.OnBehalfOf(new Metadata(), Checker, clientAddress),
-                deadline: DateTime.UtcNow.Add(CallTimeout), cancellationToken: cancellationToken);
+                deadline: time.GetUtcNow().UtcDateTime.Add(CallTimeout), cancellationToken: cancellationToken);
         }
         catch (RpcException e) when (e.StatusCode is StatusCode.Unauthenticated or StatusCode.InvalidArgument)
         {
@@ -80,7 +80,7 @@ public sealed class IdentityCredentialValidator(GrpcClientFactory clients, TimeP
                 {
                     Name = principal.Name, Kind = principal.Kind == PrincipalKind.Robot ? V1.PrincipalKind.Robot : V1.PrincipalKind.User,
                     CredentialId = principal.Credential ?? "",
-                }, Caller.OnBehalfOf(new Metadata(), Checker, null), deadline: DateTime.UtcNow.Add(CallTimeout), cancellationToken: cancellationToken);
+                }, Caller.OnBehalfOf(new Metadata(), Checker, null), deadline: time.GetUtcNow().UtcDateTime.Add(CallTimeout), cancellationToken: cancellationToken);
         }
         catch (RpcException e) when (e.StatusCode is StatusCode.Unauthenticated or StatusCode.InvalidArgument)
         {

@@ -82,7 +82,7 @@ internal sealed partial class Migrator(ServiceDatabase database, IReadOnlyList<A
                     await connection.ExecuteAsync(await reader.ReadToEndAsync(cancellationToken), transaction: tx);
                 await connection.ExecuteAsync(
                     "INSERT INTO schema_version (track, version, name, applied_at) VALUES (@track, @version, @name, @now)",
-                    new { track, version, name, now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() }, tx);
+                    new { track, version, name, now = database.Time.GetUtcNow().ToUnixTimeMilliseconds() }, tx);
                 await tx.CommitAsync(cancellationToken);
                 Log.MigrationApplied(logger, database.Name, track, version, name);
             }

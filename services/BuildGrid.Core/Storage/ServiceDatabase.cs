@@ -16,9 +16,10 @@ public sealed class ServiceDatabase
     readonly string connectionString;
     readonly Lazy<Task> migrated;
 
-    public ServiceDatabase(string name, Assembly migrations, BuildGridSettings settings, DiskSpace disk, ILoggerFactory loggers)
+    public ServiceDatabase(string name, Assembly migrations, BuildGridSettings settings, DiskSpace disk, TimeProvider time, ILoggerFactory loggers)
     {
         Name = name;
+        Time = time;
         Disk = disk;
         (Dialect, connectionString) = settings.SqlProvider switch
         {
@@ -31,6 +32,8 @@ public sealed class ServiceDatabase
     }
 
     public string Name { get; }
+    /// <summary>The clock of what the database records about itself (migrations applied, keys stored).</summary>
+    public TimeProvider Time { get; }
     public ISqlDialect Dialect { get; }
     /// <summary>The data directory's disk (one per process): see <see cref="RequireRoom"/> and <see cref="DeletingAsync{T}"/>.</summary>
     public DiskSpace Disk { get; }

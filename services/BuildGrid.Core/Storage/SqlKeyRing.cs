@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.DataProtection.Repositories;
 using Microsoft.AspNetCore.DataProtection.XmlEncryption;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace BuildGrid.Core.Storage;
@@ -58,8 +59,10 @@ public static class SqlKeyRing
     {
         if (services.Any(d => d.ServiceType == typeof(KeyRingKey)))
             return services;
+        services.TryAddSingleton(TimeProvider.System);
         services.AddKeyedSingleton(databaseName, (sp, _) => new ServiceDatabase(databaseName, owner,
-            sp.GetRequiredService<BuildGridSettings>(), sp.GetRequiredService<DiskSpace>(), sp.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>()));
+            sp.GetRequiredService<BuildGridSettings>(), sp.GetRequiredService<DiskSpace>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>()));
         return services.AddBuildGridDataProtection(databaseName);
     }
 }
@@ -134,9 +137,9 @@ sealed class SqlXmlRepository(ServiceDatabase database, AesGcmXmlEncryptor encry
         Insert(connection, element, friendlyName);
     }
 
-    static void Insert(System.Data.Common.DbConnection connection, XElement element, string name) =>
+    void Insert(System.Data.Common.DbConnection connection, XElement element, string name) =>
         connection.Execute("INSERT INTO data_protection_keys (name, xml, created_at) VALUES (@name, @xml, @now)",
-            new { name, xml = element.ToString(SaveOptions.DisableFormatting), now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() });
+            new { name, xml = element.ToString(SaveOptions.DisableFormatting), now = database.Time.GetUtcNow().ToUnixTimeMilliseconds() });
 
     /// <summary>What the key manager does before it stores a key: each element marked requiresEncryption, encrypted.</summary>
     XElement Encrypted(XElement key)

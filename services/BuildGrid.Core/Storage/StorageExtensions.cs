@@ -1,6 +1,7 @@
 using BuildGrid.Core.Events;
 using BuildGrid.Core.Hosting;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -14,8 +15,10 @@ public static class StorageExtensions
     /// </summary>
     public static IServiceCollection AddServiceDatabase(this IServiceCollection services, string name, System.Reflection.Assembly migrations)
     {
+        services.TryAddSingleton(TimeProvider.System);
         services.AddKeyedSingleton(name, (sp, _) => new ServiceDatabase(name, migrations,
-            sp.GetRequiredService<BuildGridSettings>(), sp.GetRequiredService<DiskSpace>(), sp.GetRequiredService<ILoggerFactory>()));
+            sp.GetRequiredService<BuildGridSettings>(), sp.GetRequiredService<DiskSpace>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<IHostedService>(sp => new DatabaseStartup(sp.GetRequiredKeyedService<ServiceDatabase>(name)));
         services.AddDatabaseCheck(name);
         services.AddSingleton(new Hosting.ServiceDatabaseName(name));

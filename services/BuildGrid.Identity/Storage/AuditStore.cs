@@ -9,7 +9,7 @@ using Google.Protobuf.WellKnownTypes;
 namespace BuildGrid.Identity.Storage;
 
 /// <summary>The audit log: every service's <see cref="AuditRecorded"/> events, stored once by their id.</summary>
-public sealed class AuditStore([FromKeyedServices(IdentityExtensions.AppId)] ServiceDatabase db)
+public sealed class AuditStore([FromKeyedServices(IdentityExtensions.AppId)] ServiceDatabase db, TimeProvider time)
 {
     const string Columns = """
         seq AS Seq, id AS Id, time AS Time, principal AS Principal, principal_kind AS PrincipalKind, service AS Service, action AS Action,
@@ -25,7 +25,7 @@ public sealed class AuditStore([FromKeyedServices(IdentityExtensions.AppId)] Ser
 
     /// <summary>Stores an entry in the caller's transaction (Identity's own writes).</summary>
     public async Task InsertAsync(DbConnection connection, DbTransaction transaction, AuditRecorded entry, CancellationToken cancellationToken) =>
-        await connection.ExecuteAsync(new CommandDefinition(Insert, AuditRow.From(entry), transaction, cancellationToken: cancellationToken));
+        await connection.ExecuteAsync(new CommandDefinition(Insert, AuditRow.From(entry, time.GetUtcNow()), transaction, cancellationToken: cancellationToken));
 
     /// <summary>Stores a delivered event once (inbox), whoever published it.</summary>
     public async Task RecordAsync(CloudEvent cloudEvent, AuditRecorded entry, CancellationToken cancellationToken)
@@ -74,9 +74,10 @@ public sealed class AuditRow
     public string RemoteIp { get; set; } = "";
     public string RequestId { get; set; } = "";
 
-    public static AuditRow From(AuditRecorded e) => new()
+    /// <param name="now">The time of an entry recorded without one.</param>
+    public static AuditRow From(AuditRecorded e, DateTimeOffset now) => new()
     {
-        Id = e.Id, Time = (e.Time ?? Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow)).ToDateTimeOffset().ToUnixTimeMilliseconds(),
+        Id = e.Id, Time = (e.Time ?? Timestamp.FromDateTimeOffset(now)).ToDateTimeOffset().ToUnixTimeMilliseconds(),
         Principal = Cap(e.Principal, 200), PrincipalKind = Cap(e.PrincipalKind, 16), Service = Cap(e.Service, 32), Action = Cap(e.Action, 200),
         Namespace = Cap(e.Namespace, 128), Resource = Cap(e.Resource, 400), RemoteIp = Cap(e.RemoteIp, 64), RequestId = Cap(e.RequestId, 128),
     };

@@ -16,7 +16,7 @@ namespace BuildGrid.Projects.Grpc;
 /// developer, deleting owner. Lists show the projects of the clusters the caller may read.
 /// </summary>
 public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, DockerfileRenderer renderer, ContextArchives archives,
-    [FromKeyedServices(ProjectsOptions.Downloads)] NetworkPolicy downloads)
+    [FromKeyedServices(ProjectsOptions.Downloads)] NetworkPolicy downloads, TimeProvider time)
     : V1.Projects.ProjectsBase
 {
     const int DefaultPageSize = 10;
@@ -28,7 +28,7 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
         var cluster = ClusterOrDefault(request.Cluster);
         Access.Require(context, cluster, Role.Developer);
         var @operator = OperatorOf(request.Operator, context);
-        var now = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
+        var now = Timestamp.FromDateTimeOffset(time.GetUtcNow());
         return await store.InsertAsync(new Project
         {
             Name = request.Name, Cluster = cluster, DockerfileType = DockerfileType.Plugin, Creator = @operator,
@@ -79,7 +79,7 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
         var buildContext = request.BuildContext is null ? null : ValidateBuildContext(request.BuildContext);
         var type = request.DockerfileType != DockerfileType.Unspecified ? request.DockerfileType
             : request.Plugins.Count > 0 ? DockerfileType.Plugin : DockerfileType.Define;
-        var now = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
+        var now = Timestamp.FromDateTimeOffset(time.GetUtcNow());
 
         switch (request.Mode)
         {
@@ -120,7 +120,7 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
             ?? throw Missing(request.Name);
         Access.RequireVisible(context, existing.Cluster, Role.Developer, () => Missing(request.Name));
         var digest = await archives.StoreAsync(request.Archive.ToByteArray(), context.CancellationToken);
-        var now = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
+        var now = Timestamp.FromDateTimeOffset(time.GetUtcNow());
         var saved = await store.UpdateAsync(request.Name, 0, project =>
         {
             Access.Require(context, project.Cluster, Role.Developer);
@@ -169,7 +169,7 @@ public sealed class ProjectsService(ProjectStore store, PluginRegistry plugins, 
             ?? throw Missing(request.SourceName);
         // The clone stays in the source's cluster.
         Access.RequireVisible(context, source.Cluster, Role.Developer, () => Missing(request.SourceName));
-        var now = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
+        var now = Timestamp.FromDateTimeOffset(time.GetUtcNow());
         var clone = source.Clone();
         clone.Name = request.TargetName;
         clone.Creator = @operator;

@@ -12,7 +12,7 @@ using Google.Protobuf.WellKnownTypes;
 namespace BuildGrid.Projects.Storage;
 
 /// <summary>All SQL of the projects table. Every write commits its integration event in the same transaction.</summary>
-public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] ServiceDatabase db, Outbox outbox)
+public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] ServiceDatabase db, Outbox outbox, TimeProvider time)
 {
     const string Columns = """
         name AS Name, cluster AS Cluster, dockerfile_type AS DockerfileType, dockerfile AS Dockerfile, plugins AS Plugins,
@@ -125,7 +125,7 @@ public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] S
             throw Errors.NotFound(Reasons.ProjectNotFound, "project", name);
         await outbox.AddAsync(connection, tx, new ProjectDeleted
         {
-            Name = name, Cluster = cluster, Operator = @operator, Time = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
+            Name = name, Cluster = cluster, Operator = @operator, Time = Timestamp.FromDateTimeOffset(time.GetUtcNow()),
         }, cancellationToken);
         await tx.CommitAsync(cancellationToken);
         outbox.Wake(db);
@@ -137,7 +137,7 @@ public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] S
     /// </summary>
     public async Task RecordBuildAsync(CloudEvent cloudEvent, BuildFinished build, CancellationToken cancellationToken)
     {
-        var at = build.Time?.ToDateTimeOffset().ToUnixTimeMilliseconds() ?? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var at = build.Time?.ToDateTimeOffset().ToUnixTimeMilliseconds() ?? time.GetUtcNow().ToUnixTimeMilliseconds();
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
         if (await Inbox.TryRecordAsync(connection, tx, cloudEvent, cancellationToken))

@@ -140,13 +140,13 @@ public sealed partial class DistributionApi
             RefuseDeclaredOverLimit(request, 0);
             blobs.RequireFreeSpace(request.ContentLength ?? 0);
             LiftBodyLimit(context);
-            // A session row claims the digest while the bytes arrive (see RegistryStore.ClaimUploadAsync); linking ends it.
+            // A session row claims the digest while the bytes arrive (see UploadStore.ClaimUploadAsync); linking ends it.
             var uploadId = Guid.NewGuid().ToString("N");
             var file = blobs.UploadPath($"{uploadId}.mono");
             var linked = false;
             try
             {
-                await store.ClaimMonolithicAsync(uploadId, name, digest, ct);
+                await uploads.ClaimMonolithicAsync(uploadId, name, digest, ct);
                 using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
                 await using (File.Create(file)) { }
                 var size = await blobs.AppendAsync(file, request.BodyReader, hash, ct);
@@ -161,7 +161,7 @@ public sealed partial class DistributionApi
             {
                 TryDelete(file);
                 if (!linked)
-                    await store.DeleteUploadAsync(uploadId, CancellationToken.None);
+                    await uploads.DeleteUploadAsync(uploadId, CancellationToken.None);
             }
             BlobCreated(context.Response, name, digest);
             return;
@@ -170,7 +170,7 @@ public sealed partial class DistributionApi
         var id = Guid.NewGuid().ToString("N");
         blobs.RequireFreeSpace(request.ContentLength ?? 0);
         await using (File.Create(blobs.UploadPath(id))) { }
-        await store.CreateUploadAsync(id, name, ct);
+        await uploads.CreateUploadAsync(id, name, ct);
         UploadAccepted(context.Response, name, id, 0, StatusCodes.Status202Accepted);
     }
 
@@ -214,7 +214,7 @@ public sealed partial class DistributionApi
         using (await blobs.LockUploadAsync(ValidateUploadId(id), ct))
         {
             var file = blobs.UploadPath(id);
-            if (!await store.ClaimUploadAsync(id, name, digest, options.CurrentValue.UploadExpiry, ct) || !File.Exists(file))
+            if (!await uploads.ClaimUploadAsync(id, name, digest, options.CurrentValue.UploadExpiry, ct) || !File.Exists(file))
                 throw new RegistryException(RegistryError.BlobUploadUnknown, "blob upload unknown to registry", id);
             var offset = new FileInfo(file).Length;
             if (request.Headers.ContentRange is { Count: > 0 } contentRange && ParseContentRange(contentRange.ToString()).Start != offset)
@@ -262,7 +262,7 @@ public sealed partial class DistributionApi
         // The file first: on a full disk, removing it is what frees the room the database needs to delete the row.
         hashes.Forget(id);
         TryDelete(file);
-        await store.DeleteUploadAsync(id, ct);
+        await uploads.DeleteUploadAsync(id, ct);
     }
 
     /// <summary>Appends a body to a session's file, keeping the running hash when it can.</summary>
@@ -312,12 +312,12 @@ public sealed partial class DistributionApi
         bool live;
         try
         {
-            live = await store.TouchUploadAsync(id, name, options.CurrentValue.UploadExpiry, ct);
+            live = await uploads.TouchUploadAsync(id, name, options.CurrentValue.UploadExpiry, ct);
         }
         catch (Exception e) when (BlobStore.IsDiskFull(e))
         {
             // A full disk cannot take the refreshed expiry; a status read or a cancel must work all the same.
-            live = await store.UploadExistsAsync(id, ct);
+            live = await uploads.UploadExistsAsync(id, ct);
         }
         if (!live || !File.Exists(file))
             throw new RegistryException(RegistryError.BlobUploadUnknown, "blob upload unknown to registry", id);

@@ -16,7 +16,7 @@ namespace BuildGrid.Registry.Distribution;
 /// The OCI distribution API v1.1 under <c>/v2/</c>: one endpoint that parses the path (repository names contain
 /// slashes, so the route is <c>/v2/{**path}</c>) and dispatches to the handlers here and in the Blobs part.
 /// </summary>
-public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs, UploadHashes hashes, RegistryAuth auth,
+public sealed partial class DistributionApi(RegistryStore store, UploadStore uploads, BlobStore blobs, UploadHashes hashes, RegistryAuth auth,
     AuditTrail audit, IOptionsMonitor<RegistryOptions> options, ILogger<DistributionApi> logger, Proxy.ProxyCacheStore caches, Proxy.ProxyCache proxy)
 {
     public static readonly string[] Methods = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"];

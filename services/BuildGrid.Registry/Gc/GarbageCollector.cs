@@ -18,13 +18,13 @@ public sealed record GcReport(long Marked, IReadOnlyList<string> Deleted, long B
 /// </summary>
 /// <remarks>
 /// Replicas sharing the data directory and database (distributed mode) stay safe because everything that decides is in
-/// SQL: one collection runs at a time, holding the <see cref="RegistryStore.GcLease"/> lease (renewed while it runs); a
+/// SQL: one collection runs at a time, holding the <see cref="GcStore.Lease"/> lease (renewed while it runs); a
 /// digest that an upload session on any replica claims (it is committing that blob) is never deleted; and each deletion
 /// is recorded (blob_deletions) from the transaction that removes the rows until the file is gone, while uploads of
 /// that digest wait. A deletion is only trusted while its collection holds the lease, so this collection stops before
 /// deleting a file when its lease may have lapsed, and the next one finishes (or drops) what a dead one left.
 /// </remarks>
-public sealed class GarbageCollector(RegistryStore store, BlobStore blobs, UploadHashes hashes,
+public sealed class GarbageCollector(GcStore store, UploadStore uploads, BlobStore blobs, UploadHashes hashes, TimeProvider time,
     IOptionsMonitor<RegistryOptions> options, ILogger<GarbageCollector> logger)
 {
     readonly SemaphoreSlim running = new(1, 1);
@@ -38,7 +38,7 @@ public sealed class GarbageCollector(RegistryStore store, BlobStore blobs, Uploa
         try
         {
             var duration = options.CurrentValue.GcLease;
-            if (!await store.TryLeaseAsync(RegistryStore.GcLease, holder, duration, cancellationToken))
+            if (!await store.TryLeaseAsync(GcStore.Lease, holder, duration, cancellationToken))
                 return null;
             await using var lease = new Lease(store, holder, duration, cancellationToken);
             return await RunAsync(dryRun, gracePeriod ?? options.CurrentValue.GcGracePeriod, lease, lease.Token);
@@ -52,7 +52,7 @@ public sealed class GarbageCollector(RegistryStore store, BlobStore blobs, Uploa
     async Task<GcReport> RunAsync(bool dryRun, TimeSpan grace, Lease lease, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
-        var now = DateTimeOffset.UtcNow;
+        var now = time.GetUtcNow();
         var cutoff = now - grace;
         var uploadCutoff = now - options.CurrentValue.UploadExpiry;
         var deleted = new List<string>();
@@ -88,14 +88,14 @@ public sealed class GarbageCollector(RegistryStore store, BlobStore blobs, Uploa
         }
 
         // Expired upload sessions: rows first, then their files.
-        var expired = await store.ExpiredUploadsAsync(uploadCutoff, cancellationToken);
+        var expired = await uploads.ExpiredUploadsAsync(uploadCutoff, cancellationToken);
         if (!dryRun)
         {
             foreach (var id in expired)
             {
                 using (await blobs.LockUploadAsync(id, cancellationToken))
                 {
-                    await store.DeleteUploadAsync(id, cancellationToken);
+                    await uploads.DeleteUploadAsync(id, cancellationToken);
                     hashes.Forget(id);
                     TryDeleteFile(blobs.UploadPath(id));
                 }
@@ -109,7 +109,7 @@ public sealed class GarbageCollector(RegistryStore store, BlobStore blobs, Uploa
             if (file.LastWriteTimeUtc >= uploadCutoff.UtcDateTime)
                 continue;
             var id = Path.GetFileNameWithoutExtension(file.Name);
-            if (file.Extension.Length == 0 && await store.UploadExistsAsync(id, cancellationToken))
+            if (file.Extension.Length == 0 && await uploads.UploadExistsAsync(id, cancellationToken))
                 continue;
             stray++;
             if (!dryRun)
@@ -181,14 +181,14 @@ public sealed class GarbageCollector(RegistryStore store, BlobStore blobs, Uploa
 /// </summary>
 sealed class Lease : IAsyncDisposable
 {
-    readonly RegistryStore store;
+    readonly GcStore store;
     readonly string holder;
     readonly TimeSpan duration;
     readonly CancellationTokenSource stop;
     readonly Task renewing;
     long renewedAt = Stopwatch.GetTimestamp();
 
-    public Lease(RegistryStore store, string holder, TimeSpan duration, CancellationToken cancellationToken)
+    public Lease(GcStore store, string holder, TimeSpan duration, CancellationToken cancellationToken)
     {
         (this.store, this.holder, this.duration) = (store, holder, duration);
         stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -212,7 +212,7 @@ sealed class Lease : IAsyncDisposable
             {
                 await Task.Delay(duration / 3, stop.Token);
                 var attempt = Stopwatch.GetTimestamp();
-                if (!await store.TryLeaseAsync(RegistryStore.GcLease, holder, duration, stop.Token))
+                if (!await store.TryLeaseAsync(GcStore.Lease, holder, duration, stop.Token))
                 {
                     await stop.CancelAsync();
                     return;
@@ -230,7 +230,7 @@ sealed class Lease : IAsyncDisposable
         await stop.CancelAsync();
         await renewing;
         stop.Dispose();
-        await store.ReleaseLeaseAsync(RegistryStore.GcLease, holder, CancellationToken.None);
+        await store.ReleaseLeaseAsync(GcStore.Lease, holder, CancellationToken.None);
     }
 }
 

@@ -16,7 +16,7 @@ namespace BuildGrid.Registry.Notifications;
 /// restart resumes where it stopped.
 /// </summary>
 public sealed class NotificationSender(NotificationStore store, [FromKeyedServices(NotificationOptions.Targets)] NetworkPolicy targets, IOptions<NotificationOptions> options,
-    ILogger<NotificationSender> logger) : BackgroundService
+    TimeProvider time, ILogger<NotificationSender> logger) : BackgroundService
 {
     readonly SemaphoreSlim signal = new(0, 1);
     readonly HttpClient http = new(targets.CreateHandler()) { Timeout = Timeout.InfiniteTimeSpan };
@@ -59,7 +59,7 @@ public sealed class NotificationSender(NotificationStore store, [FromKeyedServic
 
     async Task SendOneAsync(PendingDelivery delivery, NotificationOptions settings, CancellationToken stoppingToken)
     {
-        if (await store.ClaimAsync(delivery, DateTimeOffset.UtcNow + settings.SendTimeout + ClaimMargin, stoppingToken) != DeliveryClaim.Claimed)
+        if (await store.ClaimAsync(delivery, time.GetUtcNow() + settings.SendTimeout + ClaimMargin, stoppingToken) != DeliveryClaim.Claimed)
             return;
         string? error;
         try
@@ -82,7 +82,7 @@ public sealed class NotificationSender(NotificationStore store, [FromKeyedServic
         DateTimeOffset? retryAt = null;
         if (attempt < settings.MaxAttempts)
         {
-            retryAt = DateTimeOffset.UtcNow + Backoff.Next(delivery.Attempts, settings.InitialBackoff, settings.MaxBackoff);
+            retryAt = time.GetUtcNow() + Backoff.Next(delivery.Attempts, settings.InitialBackoff, settings.MaxBackoff);
         }
         var failures = await store.MarkFailedAsync(delivery.Id, delivery.Uuid, error, retryAt, CancellationToken.None);
         Log.DeliveryFailed(logger, delivery.Id, delivery.Uuid, delivery.Method, attempt, failures, error);

@@ -45,7 +45,7 @@ internal static class NotificationSubscriptions
                 return;
             var data = NotificationEvents.Build(NotificationEvents.BuildQueued, repository, host, queued.RunId, queued.Definition, tag, null, null);
             await QueueAsync(cloudEvent, repository, NotificationEvents.BuildQueued, n => Filtered(n, data, null),
-                (connection, tx) => NotificationStore.RecordBuildRunAsync(connection, tx, queued.RunId, repository, tag, ct), ct);
+                (connection, tx) => store.RecordBuildRunAsync(connection, tx, queued.RunId, repository, tag, ct), ct);
         });
 
         app.MapEventSubscription<BuildStarted>(async (started, cloudEvent, ct) =>

@@ -16,7 +16,7 @@ namespace BuildGrid.Registry.Proxy;
 /// cached is served (as distribution's proxy tag service falls back to its local tags). Concurrent first pulls of one
 /// blob share one download (single flight), which runs to the end even if the client that started it goes away.
 /// </summary>
-public sealed class ProxyCache(UpstreamClient upstreams, RegistryStore store, BlobStore blobs, IOptionsMonitor<ProxyOptions> options,
+public sealed class ProxyCache(UpstreamClient upstreams, RegistryStore store, UploadStore uploads, BlobStore blobs, IOptionsMonitor<ProxyOptions> options,
     IOptionsMonitor<RegistryOptions> registryOptions, IHostApplicationLifetime lifetime, ILogger<ProxyCache> logger)
 {
     static readonly string[] ManifestTypes = [MediaTypes.OciIndex, MediaTypes.DockerManifestList, MediaTypes.OciManifest, MediaTypes.DockerManifest];
@@ -170,7 +170,7 @@ public sealed class ProxyCache(UpstreamClient upstreams, RegistryStore store, Bl
         try
         {
             // The session's claim keeps collections off the digest while the bytes arrive (as a monolithic upload's does).
-            await store.ClaimMonolithicAsync(uploadId, name, digest, ct);
+            await uploads.ClaimMonolithicAsync(uploadId, name, digest, ct);
             // The same bytes cached for another repository, and named by a manifest this repository cached: link them.
             if (blobs.LengthOf(digest) is { } existing && await store.IsReferencedAsync(name, digest, ct))
             {
@@ -218,7 +218,7 @@ public sealed class ProxyCache(UpstreamClient upstreams, RegistryStore store, Bl
         {
             TryDelete(file);
             if (!linked)
-                await store.DeleteUploadAsync(uploadId, CancellationToken.None);
+                await uploads.DeleteUploadAsync(uploadId, CancellationToken.None);
         }
     }
 

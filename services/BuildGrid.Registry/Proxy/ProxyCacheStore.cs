@@ -22,6 +22,7 @@ public sealed class ProxyCacheStore
 {
     static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(5);
     readonly ServiceDatabase db;
+    readonly TimeProvider time;
     readonly IDataProtector secrets;
     readonly IReadOnlyDictionary<string, Upstream> fromSettings;
     readonly SemaphoreSlim refresh = new(1, 1);
@@ -30,9 +31,10 @@ public sealed class ProxyCacheStore
     sealed record Snapshot(IReadOnlyDictionary<string, Upstream> Caches, long LoadedAt, bool Stale = false);
 
     public ProxyCacheStore([FromKeyedServices(RegistryExtensions.AppId)] ServiceDatabase db, IDataProtectionProvider protection,
-        IOptions<ProxyCacheSettings> settings)
+        IOptions<ProxyCacheSettings> settings, TimeProvider time)
     {
         this.db = db;
+        this.time = time;
         secrets = protection.CreateProtector("BuildGrid.Registry.ProxyCacheSecrets");
         fromSettings = settings.Value.ToDictionary(e => e.Key,
             e => new Upstream(e.Key, UpstreamUrls.Parse(e.Value.Url, out var url) is null ? url! : throw new InvalidOperationException(e.Key),
@@ -98,7 +100,7 @@ public sealed class ProxyCacheStore
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var tx = await db.Dialect.BeginWriteAsync(connection, cancellationToken);
-        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var stored = password is null
             ? await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
                 "SELECT password FROM proxy_caches WHERE namespace = @namespace", new { @namespace }, tx, cancellationToken: cancellationToken)) ?? ""

@@ -65,7 +65,7 @@ public sealed class BlobStore
     /// <summary>
     /// Serializes, within this process, everything that creates or deletes one digest's file and rows: commit of an
     /// upload, mount, and the collector's delete. Across replicas sharing the data directory, the upload session's claim
-    /// and the collector's blob_deletions row (in SQL, see <see cref="RegistryStore.ClaimUploadAsync"/>) do that.
+    /// and the collector's blob_deletions row (in SQL, see <see cref="UploadStore.ClaimUploadAsync"/>) do that.
     /// </summary>
     public async Task<IDisposable> LockDigestAsync(Digest digest, CancellationToken cancellationToken)
     {

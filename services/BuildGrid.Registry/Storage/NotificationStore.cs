@@ -10,7 +10,7 @@ namespace BuildGrid.Registry.Storage;
 /// in the transaction that applies the event (with the event's inbox record), and the sender ends it as delivered or
 /// abandoned.
 /// </summary>
-public sealed class NotificationStore([FromKeyedServices(RegistryExtensions.AppId)] ServiceDatabase db)
+public sealed class NotificationStore([FromKeyedServices(RegistryExtensions.AppId)] ServiceDatabase db, TimeProvider time)
 {
     /// <summary>Consecutive failures that disable a notification (Quay's threshold).</summary>
     public const int DisableAfterFailures = 3;
@@ -20,7 +20,7 @@ public sealed class NotificationStore([FromKeyedServices(RegistryExtensions.AppI
         event_config AS EventConfig, number_of_failures AS NumberOfFailures, last_error AS LastError, created_at AS CreatedAt
         """;
 
-    static long Now() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    long Now() => time.GetUtcNow().ToUnixTimeMilliseconds();
     static CommandDefinition Cmd(string sql, object? parameters, DbTransaction? tx, CancellationToken ct) => new(sql, parameters, tx, cancellationToken: ct);
 
     public ServiceDatabase Database => db;
@@ -120,7 +120,7 @@ public sealed class NotificationStore([FromKeyedServices(RegistryExtensions.AppI
     }
 
     /// <summary>Records the repository of a build run (BuildQueued) in the caller's transaction.</summary>
-    public static Task RecordBuildRunAsync(DbConnection connection, DbTransaction tx, string runId, string repository, string tag, CancellationToken ct) =>
+    public Task RecordBuildRunAsync(DbConnection connection, DbTransaction tx, string runId, string repository, string tag, CancellationToken ct) =>
         connection.ExecuteAsync(Cmd("""
             INSERT INTO notification_build_runs (run_id, repository, tag, created_at)
             SELECT @runId, @repository, @tag, @now WHERE NOT EXISTS (SELECT 1 FROM notification_build_runs WHERE run_id = @runId)

@@ -44,9 +44,9 @@ public sealed class PostgresClaimTests
             SqlProvider = "postgres", Sql = connectionString,
         };
         var database = new ServiceDatabase("builds", typeof(RunStore).Assembly, settings,
-            new DiskSpace(settings.DataDir, 0, keepsReserve: false, NullLogger<DiskSpace>.Instance), NullLoggerFactory.Instance);
+            new DiskSpace(settings.DataDir, 0, keepsReserve: false, NullLogger<DiskSpace>.Instance), TimeProvider.System, NullLoggerFactory.Instance);
         var signal = new OutboxSignal();
-        var runs = new RunStore(database, new Outbox(signal), new EphemeralDataProtectionProvider());
+        var runs = new RunStore(database, new Outbox(signal), new EphemeralDataProtectionProvider(), TimeProvider.System);
         var relay = new OutboxRelay(database, "/buildgrid/builds", new RecordingPublisher(name, published), signal, NullLogger<OutboxRelay>.Instance);
         return new Replica(name, database, runs, relay);
     }
