@@ -1,8 +1,8 @@
 using System.Globalization;
 using BuildGrid.Core.Clients;
 using BuildGrid.Core.Identity;
+using BuildGrid.Core.Contracts;
 using BuildGrid.Gateway.Quay.V1;
-using BuildGrid.Registry.Domain;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Qv1 = BuildGrid.Gateway.Quay.V1;
@@ -235,7 +235,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
                 throw Bad($"'{field}' is a required property");
         // Checked here too, before a deep message crosses to the Registry (whose parser would refuse it as a transport error).
         foreach (var (field, value) in new[] { ("config", request.Config), ("eventConfig", request.EventConfig) })
-            if (RepositoryLimits.ConfigProblem(value, field) is { } problem)
+            if (NotificationConfigLimits.Problem(value, field) is { } problem)
                 throw Bad(problem);
         // Quay's QuayNotificationMethod.validate: a target with a kind is required ("Missing target").
         if (request.Method == "quay_notification"
@@ -325,7 +325,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
 
     /// <summary>The repository of the path; a name no repository can have is Quay's 404, as a missing repository is.</summary>
     static string InPath(string repository) =>
-        Names.IsValidRepository(repository) ? repository : throw new RpcException(new Status(StatusCode.NotFound, "Not Found"));
+        OciNames.IsValidRepository(repository) ? repository : throw new RpcException(new Status(StatusCode.NotFound, "Not Found"));
 
     /// <summary>
     /// Quay creates in the caller's own namespace when the body names none. BuildGrid has no personal namespaces:
