@@ -15,7 +15,7 @@ using StackExchange.Redis;
 namespace BuildGrid.Benchmarks;
 
 /// <summary>
-/// Issue 5's figures. (1) The queue's Redis round trip (enqueue = LPUSH + PUBLISH, take = RPOP) against raw LPUSH + LMOVE
+/// The build queue's figures. (1) The queue's Redis round trip (enqueue = LPUSH + PUBLISH, take = RPOP) against raw LPUSH + LMOVE
 /// pairs on the same server in the same run, on redis-server and on Garnet; (2) the whole cycle with SQL (store, claim,
 /// finish); (3) enqueue → script start latency with an idle worker; (4) 500 trivial runs through 2 worker processes.
 /// </summary>

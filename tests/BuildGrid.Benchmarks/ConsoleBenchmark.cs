@@ -10,7 +10,7 @@ using Grpc.Net.Client;
 namespace BuildGrid.Benchmarks;
 
 /// <summary>
-/// Issue 21 figures: the console's projects page (1,000 projects, 50 a page) and a repository's tags page (10,000 tags,
+/// The console figures: its projects page (1,000 projects, 50 a page) and a repository's tags page (10,000 tags,
 /// 100 a page), each against the REST call that reads the same data in the same run — image-market
 /// <c>/api/project/list</c> and OCI <c>/v2/&lt;name&gt;/tags/list</c> — one client at a time, ABBA order; latency
 /// percentiles and the page's transfer size.

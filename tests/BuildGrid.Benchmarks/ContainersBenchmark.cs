@@ -12,7 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace BuildGrid.Benchmarks;
 
 /// <summary>
-/// Issue 4's figures: a standalone host (in this process, on loopback) holding N projects, 3N branches and N/50 groups
+/// The Svacer containers figures: a standalone host (in this process, on loopback) holding N projects, 3N branches and N/50 groups
 /// (every project in one group); then each svacer call through the REST gateway against the same domain calls made
 /// directly over gRPC — the calls the gateway itself makes — by a few concurrent callers for a fixed time each.
 /// </summary>

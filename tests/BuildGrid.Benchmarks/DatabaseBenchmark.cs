@@ -12,7 +12,7 @@ using Npgsql;
 namespace BuildGrid.Benchmarks;
 
 /// <summary>
-/// Issue 18's figures: the same standalone host on SQLite (the baseline) and on PostgreSQL (a fresh database of the
+/// The database figures: the same standalone host on SQLite (the baseline) and on PostgreSQL (a fresh database of the
 /// server <c>--postgres</c> names), in this process, measured in turns: REST image-market <c>info</c>, the write path
 /// <c>/api/project/new</c>, and N trivial build runs (4 worker slots, Builds:Sandbox=none so that the sandbox's cost
 /// does not hide the database's). Each figure is printed with its PostgreSQL/SQLite ratio.

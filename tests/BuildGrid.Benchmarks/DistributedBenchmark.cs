@@ -3,7 +3,7 @@ using System.Text;
 namespace BuildGrid.Benchmarks;
 
 /// <summary>
-/// Issue 7's load figure: the multi-process layout (Projects, Containers, Registry, Builds and the gateway, each its own
+/// The distributed layout's load figure: the multi-process layout (Projects, Containers, Registry, Builds and the gateway, each its own
 /// process, the gateway calling them by address) under N concurrent REST clients for a fixed time — a mix of image-market
 /// reads and writes, svacer lists and Harbor listings. Reports req/s, p50/p99 and errors (goal: 0 errors).
 /// </summary>

@@ -13,7 +13,7 @@ using Cv1 = BuildGrid.Containers.V1;
 namespace BuildGrid.Benchmarks;
 
 /// <summary>
-/// Issue 7's fault figures, full size. The tye layout without Dapr — redis-server, Projects, Containers, Registry, two
+/// The distributed layout's fault figures, full size. The tye layout without Dapr — redis-server, Projects, Containers, Registry, two
 /// Builds workers and the gateway, each its own process on fixed loopback ports, events through Redis — runs rounds of
 /// N concurrent builds (a git checkout and a 2 s script each) and M concurrent image pushes (3 MB layers). The first
 /// round has no fault (the baseline); each following round kills one process kind with SIGKILL once a fifth of the

@@ -7,7 +7,7 @@ using Grpc.Net.Client;
 namespace BuildGrid.Benchmarks;
 
 /// <summary>
-/// Issue 14's image figures, offline, each against a baseline measured in the same run: (a) a 3-step plugin project
+/// The image figures, offline, each against a baseline measured in the same run: (a) a 3-step plugin project
 /// built and pushed by BuildGrid (queue time to finish time, the run's own timestamps) against bare
 /// <c>buildah bud</c> + <c>buildah push</c> of the same Dockerfile in a fresh storage, first builds in alternating
 /// rounds, then BuildGrid's cached rebuild against its first build; (c) a second pull of an image through a pull-through

@@ -5,7 +5,7 @@ using Grpc.Net.Client;
 namespace BuildGrid.Benchmarks;
 
 /// <summary>
-/// Issue 3 figures: REST image-market `info` through the gateway against the same read over direct gRPC, in the same
+/// The projects figures: REST image-market `info` through the gateway against the same read over direct gRPC, in the same
 /// run against the same process; cold start to a healthy /healthz; idle memory.
 /// </summary>
 public static class ProjectsBenchmark

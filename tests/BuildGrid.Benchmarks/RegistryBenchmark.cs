@@ -8,7 +8,7 @@ using System.Text;
 namespace BuildGrid.Benchmarks;
 
 /// <summary>
-/// Issue 6's figures, BuildGrid's /v2/ against docker-registry (the CNCF distribution registry) on this machine in the
+/// The registry figures, BuildGrid's /v2/ against docker-registry (the CNCF distribution registry) on this machine in the
 /// same run: blob push and pull throughput for 1 MB, 64 MB and 512 MB blobs with 8 concurrent clients (every blob
 /// distinct and streamed, so nothing is deduplicated or buffered by the client), manifest GET req/s, and the resident
 /// memory of BuildGrid while it streams a 1 GB blob in and out.

@@ -9,7 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace BuildGrid.Benchmarks;
 
 /// <summary>
-/// Issue 15's figure: what the build sandbox adds to a run's start-up. Two standalone hosts in this process, one with
+/// The sandbox figure: what the build sandbox adds to a run's start-up. Two standalone hosts in this process, one with
 /// the local sandbox (bwrap, leased uid, rlimits) and one with Builds:Sandbox=none, run the same trivial script in
 /// turns, one run at a time with an idle worker; each run's start-to-finish time (its own record) is compared. The
 /// sandboxed host is measured with its default network and with network "none".

@@ -14,7 +14,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace BuildGrid.Benchmarks;
 
 /// <summary>
-/// Issue 22's figure: what the per-call service identity token costs. The same GetProject over the same loopback gRPC
+/// The signing figure: what the per-call service identity token costs. The same GetProject over the same loopback gRPC
 /// channel to a standalone host in this process, unsigned (no credentials: the local admin in protected mode) against
 /// signed (an <c>x-buildgrid-identity</c> token minted per call by <see cref="ServiceIdentityInterceptor"/> and verified
 /// by the server's PrincipalInterceptor) — what every call between BuildGrid processes pays — in ABBA order in one run;

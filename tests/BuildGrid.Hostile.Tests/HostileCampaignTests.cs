@@ -135,7 +135,7 @@ public sealed class CampaignHost : IAsyncLifetime
 }
 
 /// <summary>
-/// The hostile-input campaign (issue 8): malformed, oversize, wrongly typed, injection-shaped and unauthenticated requests
+/// The hostile-input campaign: malformed, oversize, wrongly typed, injection-shaped and unauthenticated requests
 /// on every surface, from a fixed seed and a fixed budget. Each surface asserts: no server fault (5xx, imagemarket 10100,
 /// gRPC Internal/Unknown, a hang, a dropped connection), no stored row changed by a rejected request, nothing private in
 /// an answer to a caller who may not see it (<see cref="CallerProfile"/>), a healthy host and no error in its log.

@@ -9,8 +9,8 @@ using BuildGrid.Tests.Infrastructure;
 namespace BuildGrid.Hostile.Tests;
 
 /// <summary>
-/// Memory amplification (issue 16), measured as the review measured it: the standalone gateway as its own process
-/// (<c>dotnet BuildGrid.Gateway.dll</c>), its resident memory (VmRSS) read from /proc before, during (the peak of samples
+/// Memory amplification, measured from outside as an operator would: the standalone host as its own process
+/// (<c>dotnet BuildGrid.Standalone.dll</c>), its resident memory (VmRSS) read from /proc before, during (the peak of samples
 /// every 50 ms) and after each attack. Six concurrent Quay list calls over 40 repositories with descriptions of the
 /// largest size once grew the server from 753 MB to 2.4 GB for good; 400 clients that stopped reading a 20 MB blob
 /// were never dropped and held ~340 MB. The figures go to the test output (xunit's detailed console logger shows them).

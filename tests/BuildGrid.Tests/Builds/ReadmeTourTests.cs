@@ -4,14 +4,17 @@ using BuildGrid.Tests.Infrastructure;
 namespace BuildGrid.Tests.Builds;
 
 /// <summary>
-/// README's build tour, as written: the shell blocks marked <c>&lt;!-- tour:build --&gt;</c> … <c>&lt;!-- /tour --&gt;</c>
-/// are taken out of README.md and run, in order, as one <c>bash -e</c> script against a fresh standalone BuildGrid
+/// The Builds README's tour, as written: the shell blocks marked <c>&lt;!-- tour:build --&gt;</c> … <c>&lt;!-- /tour --&gt;</c>
+/// are taken out of that file and run, in order, as one <c>bash -e</c> script against a fresh standalone BuildGrid
 /// (<c>H</c> set to its address), with real buildah, busybox-static and curl and no internet: a busybox base made
 /// <c>from scratch</c> and pushed, an image-market project built FROM it, its log followed over SSE, the result pulled
 /// and run. Buildah's storage is the test's own (CONTAINERS_STORAGE_CONF), not the machine's.
 /// </summary>
 public sealed class ReadmeTourTests
 {
+    /// <summary>The file the tour is in, beside the code it shows.</summary>
+    internal const string Document = "services/BuildGrid.Builds/README.md";
+
     static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
@@ -20,7 +23,7 @@ public sealed class ReadmeTourTests
         Tools.Require("buildah", "buildah");
         Tools.Require("busybox", "busybox-static");
         var skopeo = Tools.Require("skopeo", "skopeo");
-        var blocks = await ReadmeTour.BlocksAsync("build", Ct);
+        var blocks = await ReadmeTour.BlocksAsync(Document, "build", Ct);
         Assert.Equal(2, blocks.Count);   // the base image, then the project: a lost marker must not shorten the tour
 
         await using var host = await OwnedHost.StartAsync("readme-tour");

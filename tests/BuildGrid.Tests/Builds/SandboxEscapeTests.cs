@@ -7,8 +7,8 @@ using BuildGrid.Tests.Infrastructure;
 namespace BuildGrid.Tests.Builds;
 
 /// <summary>
-/// A hostile build script, as a developer of one namespace could write it, tries every escape of issue 15 on the
-/// standalone host (real bwrap sandbox, real workers): read BuildGrid's data dir, identity.db, the embedded Garnet's password
+/// A hostile build script, as a developer of one namespace could write it, tries each of these escapes on
+/// the standalone host (real bwrap sandbox, real workers): read BuildGrid's data dir, identity.db, the embedded Garnet's password
 /// and another run's workspace; connect to BuildGrid's REST and gRPC ports and to Garnet (Redis) on 127.0.0.1; reach
 /// 169.254.169.254; write outside its workspace; see host processes; kill another run; exceed its memory and process
 /// limits; leave a process behind. Each attempt fails, the honest part of the same script still runs, and the run's API

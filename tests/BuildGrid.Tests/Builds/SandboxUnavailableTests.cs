@@ -11,7 +11,7 @@ namespace BuildGrid.Tests.Builds;
 /// <summary>
 /// A machine where the build sandbox cannot run — here, a mount namespace in which <c>/usr/bin/bwrap</c> is
 /// <c>/dev/null</c>: a Builds process refuses to start with one line saying why (exit 2); with
-/// <c>Builds:WithoutSandbox=fail-runs</c> (the standalone gateway's default, so that README's one command works on a
+/// <c>Builds:WithoutSandbox=fail-runs</c> (the standalone host's default, so that README's run command works on a
 /// machine with only the .NET SDK) it starts and every run fails at once with that reason — never unsandboxed.
 /// </summary>
 public sealed class SandboxUnavailableTests

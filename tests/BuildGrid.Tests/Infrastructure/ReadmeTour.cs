@@ -5,20 +5,31 @@ using System.Text.RegularExpressions;
 namespace BuildGrid.Tests.Infrastructure;
 
 /// <summary>
-/// README's tours, as written: the shell blocks marked <c>&lt;!-- tour:NAME --&gt;</c> … <c>&lt;!-- /tour --&gt;</c> are
-/// taken out of README.md and run, in order, as one <c>bash -e</c> script, so that a tour that stops working fails a test.
+/// The documentation's tours, as written: the shell blocks of a Markdown file marked <c>&lt;!-- tour:NAME --&gt;</c> …
+/// <c>&lt;!-- /tour --&gt;</c> are taken out of that file and run, in order, as one <c>bash -e</c> script, so that a tour
+/// that stops working fails a test. Each area's tour lives in the README beside its code; the test names the file.
 /// </summary>
 public static partial class ReadmeTour
 {
     [GeneratedRegex(@"<!-- tour:(?<name>[a-z-]+) -->\s*```(?:sh|bash)\n(?<script>.*?)```\s*<!-- /tour -->", RegexOptions.Singleline)]
     private static partial Regex TourBlock();
 
-    /// <summary>The blocks of tour <paramref name="name"/>, in README order.</summary>
-    public static async Task<IReadOnlyList<string>> BlocksAsync(string name, CancellationToken cancellationToken)
+    /// <summary>
+    /// The blocks of tour <paramref name="name"/> in <paramref name="document"/> (a path from the repository root, such as
+    /// <c>services/BuildGrid.Builds/README.md</c>), in the file's order.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> BlocksAsync(string document, string name, CancellationToken cancellationToken)
     {
-        var readme = await File.ReadAllTextAsync(Path.Combine(TestDirectories.RepositoryRoot, "README.md"), cancellationToken);
-        return TourBlock().Matches(readme).Where(m => m.Groups["name"].Value == name).Select(m => m.Groups["script"].Value).ToList();
+        var text = await File.ReadAllTextAsync(Path.Combine(TestDirectories.RepositoryRoot, document), cancellationToken);
+        return TourBlock().Matches(text).Where(m => m.Groups["name"].Value == name).Select(m => m.Groups["script"].Value).ToList();
     }
+
+    /// <summary>The names of the tours <paramref name="text"/> marks, each once, in order.</summary>
+    public static IReadOnlyList<string> NamesIn(string text) =>
+        TourMarker().Matches(text).Select(m => m.Groups["name"].Value).Distinct().ToList();
+
+    [GeneratedRegex(@"<!-- tour:(?<name>[a-z-]+) -->")]
+    private static partial Regex TourMarker();
 
     /// <summary>
     /// A buildah/skopeo storage of the test's own under <paramref name="workDirectory"/> (vfs), not the machine's: the

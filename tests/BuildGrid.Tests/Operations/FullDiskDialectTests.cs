@@ -11,7 +11,7 @@ using Grpc.Net.Client;
 namespace BuildGrid.Tests.Operations;
 
 /// <summary>
-/// Every dialect on a full disk (issue 16): the data directory is a real 64 MiB tmpfs (CI runs as root, so mount works).
+/// Every dialect on a full disk: the data directory is a real 64 MiB tmpfs (CI runs as root, so mount works).
 /// A create that meets SQLITE_FULL, or that the free-space reserve (BUILDGRID_MIN_FREE_MB) refuses first, answers
 /// "insufficient storage" in the dialect's own error format — 507 where the dialect speaks HTTP statuses, 10100 with a
 /// message in the image market — not a generic 500/10100/internal_error; /readyz names the disk. Deletes of tags and

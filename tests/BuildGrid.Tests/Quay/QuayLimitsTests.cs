@@ -7,7 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace BuildGrid.Tests.Quay;
 
 /// <summary>
-/// What one caller may make the server hold (issue 16, memory): descriptions are capped, a list page stops at a budget of
+/// What one caller may make the server hold in memory: descriptions are capped, a list page stops at a budget of
 /// description bytes, and a notification config too deep to read back is refused before it is stored — and one stored
 /// before that no longer breaks the repository's notification list.
 /// </summary>

@@ -4,7 +4,7 @@ using BuildGrid.Tests.Infrastructure;
 namespace BuildGrid.Tests.Registry;
 
 /// <summary>
-/// /v2/ on a full disk (issue 16): the data directory is a real 64 MiB tmpfs (CI runs as root, so mount works). A
+/// /v2/ on a full disk: the data directory is a real 64 MiB tmpfs (CI runs as root, so mount works). A
 /// write that does not fit answers 507 and keeps nothing of itself; reading and cancelling an upload still work; the
 /// Registry:MinFreeBytes reserve refuses an upload of declared size before a byte is written.
 /// </summary>

@@ -5,12 +5,15 @@ using BuildGrid.Tests.Infrastructure;
 namespace BuildGrid.Tests.Registry;
 
 /// <summary>
-/// README's registry tours (<c>&lt;!-- tour:registry --&gt;</c>), as written, with <c>bash -e</c>, curl, real buildah and
+/// The Registry README's tours (<c>&lt;!-- tour:registry --&gt;</c>), as written, with <c>bash -e</c>, curl, real buildah and
 /// skopeo against a fresh standalone BuildGrid: every file they send is made on the way, and every call answers the
 /// status the tour's comment gives. Buildah's storage is the test's own (CONTAINERS_STORAGE_CONF), not the machine's.
 /// </summary>
 public sealed class RegistryReadmeTourTests
 {
+    /// <summary>The file the tour is in, beside the code it shows.</summary>
+    internal const string Document = "services/BuildGrid.Registry/README.md";
+
     static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
@@ -19,7 +22,7 @@ public sealed class RegistryReadmeTourTests
         Tools.Require("curl", "curl");
         Tools.Require("buildah", "buildah");
         var skopeo = Tools.Require("skopeo", "skopeo");
-        var blocks = await ReadmeTour.BlocksAsync("registry", Ct);
+        var blocks = await ReadmeTour.BlocksAsync(Document, "registry", Ct);
         Assert.Equal(2, blocks.Count);   // curl, then skopeo and buildah
         await using var host = await OwnedHost.StartAsync("readme-registry");
         var work = TestDirectories.Create("readme-registry-shell");

@@ -6,19 +6,22 @@ using BuildGrid.Tests.Infrastructure;
 namespace BuildGrid.Tests.Zadig;
 
 /// <summary>
-/// README's Zadig tour (<c>&lt;!-- tour:zadig --&gt;</c>), as written, with <c>bash -e</c> and curl against a fresh
+/// The Zadig dialect README's tour (<c>&lt;!-- tour:zadig --&gt;</c>), as written, with <c>bash -e</c> and curl against a fresh
 /// standalone BuildGrid: it writes the document's bodies to files, creates, lists, reads, updates, makes a build from a
 /// template and deletes — every write answering Zadig's success and the build it made being there afterwards.
 /// </summary>
 public sealed class ZadigReadmeTourTests
 {
+    /// <summary>The file the tour is in, beside the code it shows.</summary>
+    internal const string Document = "gateway/BuildGrid.Gateway/Dialects/Zadig/README.md";
+
     static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
     public async Task The_Zadig_tour_runs_as_written()
     {
         Tools.Require("curl", "curl");
-        var blocks = await ReadmeTour.BlocksAsync("zadig", Ct);
+        var blocks = await ReadmeTour.BlocksAsync(Document, "zadig", Ct);
         Assert.Single(blocks);
         await using var host = await OwnedHost.StartAsync("readme-zadig");
         var work = TestDirectories.Create("readme-zadig-shell");
