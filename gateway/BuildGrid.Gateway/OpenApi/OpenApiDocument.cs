@@ -224,7 +224,7 @@ internal static partial class OpenApiDocument
         && message.FullName is "google.protobuf.Timestamp" or "google.protobuf.Duration" or "google.protobuf.StringValue"
             or "google.protobuf.Int32Value" or "google.protobuf.Int64Value" or "google.protobuf.BoolValue";
 
-    static JsonNode Schema(FieldDescriptor field, IDictionary<string, JsonNode> schemas)
+    static JsonObject Schema(FieldDescriptor field, IDictionary<string, JsonNode> schemas)
     {
         if (field.IsMap)
             return new JsonObject { ["type"] = "object", ["additionalProperties"] = Schema(field.MessageType.FindFieldByNumber(2), schemas) };

@@ -199,7 +199,7 @@ public sealed class RunStore([FromKeyedServices(BuildsExtensions.AppId)] Service
         {
             RunId = run.Id, Project = run.Project, Definition = run.Definition, Service = run.Service, Tag = run.Tag,
             Status = RunStates.Name(outcome.State), Image = run.Image, ImageDigest = outcome.ImageDigest,
-            Commit = outcome.Checkouts.FirstOrDefault()?.Commit ?? "", Branch = outcome.Checkouts.FirstOrDefault()?.Branch ?? "", FailureReason = outcome.FailureReason, Attempt = run.Attempt,
+            Commit = outcome.Checkouts.Count > 0 ? outcome.Checkouts[0].Commit : "", Branch = outcome.Checkouts.Count > 0 ? outcome.Checkouts[0].Branch : "", FailureReason = outcome.FailureReason, Attempt = run.Attempt,
             DurationSeconds = (now - run.StartTime.ToDateTimeOffset().ToUnixTimeMilliseconds()) / 1000.0,
             Time = Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(now)),
         }, cancellationToken);

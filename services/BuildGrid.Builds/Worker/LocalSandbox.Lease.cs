@@ -114,7 +114,7 @@ public sealed partial class LocalSandbox
             foreach (var (key, value) in environment)
             {
                 if (!System.Text.RegularExpressions.Regex.IsMatch(key, "^[A-Za-z_][A-Za-z0-9_]*$"))
-                    throw new RunExecutor.StepFailed($"'{key}' is not a valid variable name");
+                    throw new RunExecutor.StepFailedException($"'{key}' is not a valid variable name");
                 script.Append("export ").Append(key).Append('=').Append(Quote(value)).Append('\n');
             }
             var command = new List<string> { Tools.Prlimit, "--as=" + ((long)Record.MemoryLimitMib * 1024 * 1024).ToString(CultureInfo.InvariantCulture) };

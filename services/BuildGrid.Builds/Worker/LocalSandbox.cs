@@ -138,12 +138,12 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
 
     /// <summary>
     /// The sandbox of one attempt: leases a uid (when the worker runs as root), hands the workspace and cache dir to it, and
-    /// takes them back on dispose. Throws <see cref="RunExecutor.StepFailed"/> when every uid of the pool is in use.
+    /// takes them back on dispose. Throws <see cref="RunExecutor.StepFailedException"/> when every uid of the pool is in use.
     /// </summary>
     public Lease Open(string workspace, string cache, RunSpec spec)
     {
         if (Unavailable is { } reason)
-            throw new RunExecutor.StepFailed($"this worker cannot sandbox builds, so it runs none: {reason}");
+            throw new RunExecutor.StepFailedException($"this worker cannot sandbox builds, so it runs none: {reason}");
         var value = options.Value;
         var memory = spec.Resources?.MemoryLimitMib > 0 ? spec.Resources.MemoryLimitMib : value.DefaultMemoryMiB;
         var pids = spec.Resources?.PidsLimit > 0 ? spec.Resources.PidsLimit : value.DefaultPids;
@@ -167,7 +167,7 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
         if (Euid == 0)
         {
             if (!freeUids.TryDequeue(out var leased))
-                throw new RunExecutor.StepFailed($"every sandbox uid is in use ({value.SandboxUids} from {value.SandboxUidBase}); raise Builds:SandboxUids");
+                throw new RunExecutor.StepFailedException($"every sandbox uid is in use ({value.SandboxUids} from {value.SandboxUidBase}); raise Builds:SandboxUids");
             uid = leased;
         }
         record.Uid = (int)(uid ?? (int)Euid);

@@ -14,7 +14,7 @@ public sealed partial class RunExecutor
         LocalSandbox.Lease lease, RunLog log, CancellationToken cancellationToken)
     {
         var buildah = FindOnPath("buildah")
-            ?? throw new StepFailed("buildah is not installed: image builds need buildah on PATH (apt-get install buildah)");
+            ?? throw new StepFailedException("buildah is not installed: image builds need buildah on PATH (apt-get install buildah)");
         var storage = LayerStorage(spec, docker);
         string[] global = ["--root", Path.Combine(storage, "storage"), "--runroot", Path.Combine(storage, "run"), "--storage-driver", "vfs"];
         var dockerfile = docker.DockerfileContent.Length > 0
@@ -24,9 +24,9 @@ public sealed partial class RunExecutor
             await File.WriteAllTextAsync(dockerfile, docker.DockerfileContent, cancellationToken);
         var context = Path.GetFullPath(Path.Combine(workspace, docker.Context.Length > 0 ? docker.Context : "."));
         if (!context.StartsWith(workspace, StringComparison.Ordinal) || !dockerfile.StartsWith(workspace, StringComparison.Ordinal))
-            throw new StepFailed("the build context and Dockerfile must be inside the workspace");
+            throw new StepFailedException("the build context and Dockerfile must be inside the workspace");
         if (!File.Exists(dockerfile))
-            throw new StepFailed($"Dockerfile not found: {Path.GetRelativePath(workspace, dockerfile)}");
+            throw new StepFailedException($"Dockerfile not found: {Path.GetRelativePath(workspace, dockerfile)}");
 
         // buildah reads this run's registries.conf, not the host's, and a private auth file per step (never --creds).
         var own = OwnRegistryHosts();
@@ -71,7 +71,7 @@ public sealed partial class RunExecutor
                             workspace, buildEnvironment, output.Write, cancellationToken);
                         if (pulled.Killed) cancellationToken.ThrowIfCancellationRequested();
                         if (pulled.ExitCode != 0)
-                            throw new StepFailed(await BudFailureAsync(output, principal, own, cancellationToken));
+                            throw new StepFailedException(await BudFailureAsync(output, principal, own, cancellationToken));
                     }
                 }
                 List<string> bud = [.. global, "bud", "--isolation", "chroot", "--layers", "--authfile", pullAuth.Path, "-f", dockerfile, "-t", local, "-t", LastBuild];
@@ -90,7 +90,7 @@ public sealed partial class RunExecutor
                 var built = await ProcessRunner.RunAsync(budFile, budArguments, workspace, buildEnvironment, output.Write, cancellationToken);
                 if (built.Killed) cancellationToken.ThrowIfCancellationRequested();
                 if (built.ExitCode != 0)
-                    throw new StepFailed(await BudFailureAsync(output, principal, own, cancellationToken));
+                    throw new StepFailedException(await BudFailureAsync(output, principal, own, cancellationToken));
             }
             try
             {
@@ -103,7 +103,7 @@ public sealed partial class RunExecutor
                     workspace, buildEnvironment, pushOutput.Write, cancellationToken);
                 if (pushed.Killed) cancellationToken.ThrowIfCancellationRequested();
                 if (pushed.ExitCode != 0)
-                    throw new StepFailed(pushOutput.Reason($"push of {target} failed (buildah push exited with code {pushed.ExitCode})"));
+                    throw new StepFailedException(pushOutput.Reason($"push of {target} failed (buildah push exited with code {pushed.ExitCode})"));
                 var digest = (await File.ReadAllTextAsync(digestFile, cancellationToken)).Trim();
                 log.Write($"[buildgrid] pushed {target}@{digest}");
                 return digest;

@@ -46,7 +46,7 @@ public sealed partial class RunExecutor
     /// the repositories of BuildGrid's registry that the Dockerfile names, for every address of it. The registry grants no
     /// more than that principal may read. None at all when the Dockerfile reads nothing from BuildGrid's registry.
     /// </summary>
-    RegistryAuthFile PullAuthFile(string directory, Principal principal, IReadOnlyList<string> repositories, IReadOnlyList<string> own, RunSpec spec,
+    RegistryAuthFile PullAuthFile(string directory, Principal principal, List<string> repositories, IReadOnlyList<string> own, RunSpec spec,
         RunLog log)
     {
         if (repositories.Count == 0)

@@ -23,7 +23,7 @@ public interface IRunExecutor
 public sealed partial class RunExecutor(BuildGridEndpoints endpoints, IOptions<BuildsOptions> options, RegistryTokens tokens,
     IEnumerable<Action<RegistriesConfig>> registriesConfigurers, LocalSandbox sandbox, RunStore store) : IRunExecutor
 {
-    public sealed class StepFailed(string message) : Exception(message);
+    public sealed class StepFailedException(string message) : Exception(message);
 
     [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*$")]
     private static partial Regex VariableName();
@@ -71,7 +71,7 @@ public sealed partial class RunExecutor(BuildGridEndpoints endpoints, IOptions<B
                 await lease.TakeBackAsync(CancellationToken.None);
                 if (result.Killed) linked.Token.ThrowIfCancellationRequested();
                 if (result.ExitCode != 0)
-                    throw new StepFailed(output.Reason($"build script exited with code {result.ExitCode}"));
+                    throw new StepFailedException(output.Reason($"build script exited with code {result.ExitCode}"));
                 foreach (var line in File.Exists(environment["BUILDGRID_OUTPUTS"]) ? await File.ReadAllLinesAsync(environment["BUILDGRID_OUTPUTS"], linked.Token) : [])
                 {
                     var equals = line.IndexOf('=');
@@ -97,7 +97,7 @@ public sealed partial class RunExecutor(BuildGridEndpoints endpoints, IOptions<B
             log.Write("[buildgrid] cancelled; every process of the run was killed");
             return new RunStore.Outcome(RunState.Cancelled, "", "cancelled", outputs, checkouts);
         }
-        catch (StepFailed e)
+        catch (StepFailedException e)
         {
             log.Write($"[buildgrid] failed: {e.Message}");
             return new RunStore.Outcome(RunState.Failed, "", log.Mask(e.Message), outputs, checkouts);
@@ -137,7 +137,7 @@ public sealed partial class RunExecutor(BuildGridEndpoints endpoints, IOptions<B
         foreach (var (key, value) in spec.Env.Concat(spec.Secrets))
         {
             if (!VariableName().IsMatch(key))
-                throw new StepFailed($"'{key}' is not a valid variable name");
+                throw new StepFailedException($"'{key}' is not a valid variable name");
             environment[key] = value;
         }
         var cache = Path.Combine(sandbox.RunRoot, "cache", spec.CacheKey.Length > 0 ? Unsafe().Replace(spec.CacheKey, "_") : run.Id);
@@ -169,7 +169,7 @@ public sealed partial class RunExecutor(BuildGridEndpoints endpoints, IOptions<B
             (username, secret) = (repo.Username.Length > 0 ? repo.Username : Domain.GitCredentials.DefaultUsername, repo.Password);
         var name = repo.Name.Length > 0 ? repo.Name : Path.GetFileNameWithoutExtension(url.TrimEnd('/'));
         if (name.Length == 0 || name.Contains('/') || name.Contains("..", StringComparison.Ordinal))
-            throw new StepFailed($"repository {index} has no usable folder name");
+            throw new StepFailedException($"repository {index} has no usable folder name");
         log.Write($"[buildgrid] git clone {url} ({(repo.Branch.Length > 0 ? repo.Branch : "default branch")}) into {name}");
         string[] clone = repo.Branch.Length > 0
             ? ["clone", "--quiet", "--depth", "50", "--branch", repo.Branch, "--single-branch", "--", url, name]
@@ -188,7 +188,7 @@ public sealed partial class RunExecutor(BuildGridEndpoints endpoints, IOptions<B
         }
         if (result.Killed) cancellationToken.ThrowIfCancellationRequested();
         if (result.ExitCode != 0)
-            throw new StepFailed(output.Reason($"checkout of {url} failed (git clone exited with code {result.ExitCode})"));
+            throw new StepFailedException(output.Reason($"checkout of {url} failed (git clone exited with code {result.ExitCode})"));
         // One git process for both: the commit, then the branch's short name (one line each).
         var lines = new List<string>();
         await ProcessRunner.RunAsync("git", ["rev-parse", "HEAD", "--abbrev-ref", "HEAD"], Path.Combine(workspace, name), environment, lines.Add, cancellationToken);

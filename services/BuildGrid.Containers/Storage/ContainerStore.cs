@@ -256,7 +256,7 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
             return new Membership { ProjectGroup = group, Project = project };
         }, cancellationToken);
 
-    async Task<(ProjectGroup, Project)> MembershipSidesAsync(DbConnection connection, DbTransaction tx, string groupId, string projectId,
+    static async Task<(ProjectGroup, Project)> MembershipSidesAsync(DbConnection connection, DbTransaction tx, string groupId, string projectId,
         CancellationToken cancellationToken)
     {
         var group = (await connection.QuerySingleOrDefaultAsync<GroupRow>(new CommandDefinition(GroupById, new { id = groupId }, tx, cancellationToken: cancellationToken)))?.ToProto()
@@ -319,7 +319,7 @@ public sealed class ContainerStore([FromKeyedServices(ContainersExtensions.AppId
         else if (nameContains.Length > 0)
             sql += db.Dialect.Name == "sqlserver"
                 ? $@" AND {alias}.name COLLATE Latin1_General_100_CI_AS LIKE @pattern ESCAPE '\'"
-                : $@" AND {alias}.name {db.Dialect.Like} @pattern ESCAPE '\'";
+                : $@" AND {alias}.name {db.Dialect.LikeOperator} @pattern ESCAPE '\'";
         return sql;
     }
 

@@ -19,7 +19,7 @@ public interface ISqlDialect
     bool IsForeignKeyViolation(DbException exception);
     Task<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken);
     /// <summary>The LIKE of a name filter: case-insensitive for ASCII, as SQLite's LIKE is (ILIKE on PostgreSQL).</summary>
-    string Like => "LIKE";
+    string LikeOperator => "LIKE";
     /// <summary>Appended to a SELECT that claims rows inside a write transaction: rows another replica holds are skipped.</summary>
     string SkipLocked => "";
     /// <summary>The same claim where the provider spells it as a table hint, after the table's name (SQL Server).</summary>

@@ -19,7 +19,7 @@ public sealed class PostgresDialect : ISqlDialect
     // Migrations hold the database-wide advisory lock (Migrator); this one keeps two transactions of the same track apart.
     public string LockSchemaVersion => "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(hashtextextended('buildgrid.schema_version.' || current_schema(), 0))) l";
     // SQLite's LIKE folds ASCII case; ILIKE keeps that meaning for the name filters.
-    public string Like => "ILIKE";
+    public string LikeOperator => "ILIKE";
     public string SkipLocked => "FOR UPDATE SKIP LOCKED";
     // 23505 unique_violation; 23503 foreign_key_violation.
     public bool IsUniqueViolation(DbException exception) => exception is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation };

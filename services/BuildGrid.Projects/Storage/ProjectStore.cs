@@ -46,7 +46,7 @@ public sealed class ProjectStore([FromKeyedServices(ProjectsExtensions.AppId)] S
     {
         var filters = new List<string>();
         var parameters = new DynamicParameters(new { offset, limit, pattern = "%" + SqlText.EscapeLike(nameContains ?? "") + "%" });
-        if (!string.IsNullOrEmpty(nameContains)) filters.Add(SqlText.Like($@"name {db.Dialect.Like} @pattern ESCAPE '\'", nameContains));
+        if (!string.IsNullOrEmpty(nameContains)) filters.Add(SqlText.Like($@"name {db.Dialect.LikeOperator} @pattern ESCAPE '\'", nameContains));
         if (clusters is not null) filters.Add(clusters.Count == 0 ? "1 = 0" : "cluster IN " + SqlText.InList(parameters, "cluster", clusters));
         var filter = filters.Count > 0 ? "WHERE " + string.Join(" AND ", filters) : "";
         await using var connection = await db.OpenAsync(cancellationToken);

@@ -25,9 +25,11 @@ public sealed record GcReport(long Marked, IReadOnlyList<string> Deleted, long B
 /// deleting a file when its lease may have lapsed, and the next one finishes (or drops) what a dead one left.
 /// </remarks>
 public sealed class GarbageCollector(GcStore store, UploadStore uploads, BlobStore blobs, UploadHashes hashes, TimeProvider time,
-    IOptionsMonitor<RegistryOptions> options, ILogger<GarbageCollector> logger)
+    IOptionsMonitor<RegistryOptions> options, ILogger<GarbageCollector> logger) : IDisposable
 {
     readonly SemaphoreSlim running = new(1, 1);
+
+    public void Dispose() => running.Dispose();
     readonly string holder = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
 
     /// <summary>Runs one collection; null when another is already running (in this process or on another replica).</summary>

@@ -18,7 +18,7 @@ public sealed record Upstream(string Namespace, Uri Url, string Username, string
 /// so the table is read into a snapshot that is refreshed after a change here and every few seconds (a change made by
 /// another replica is seen within <see cref="RefreshInterval"/>).
 /// </summary>
-public sealed class ProxyCacheStore
+public sealed class ProxyCacheStore : IDisposable
 {
     static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(5);
     readonly ServiceDatabase db;
@@ -26,6 +26,8 @@ public sealed class ProxyCacheStore
     readonly IDataProtector secrets;
     readonly IReadOnlyDictionary<string, Upstream> fromSettings;
     readonly SemaphoreSlim refresh = new(1, 1);
+
+    public void Dispose() => refresh.Dispose();
     volatile Snapshot snapshot = new(new Dictionary<string, Upstream>(), 0, Stale: true);
 
     sealed record Snapshot(IReadOnlyDictionary<string, Upstream> Caches, long LoadedAt, bool Stale = false);

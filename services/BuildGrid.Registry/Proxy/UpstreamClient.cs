@@ -109,7 +109,7 @@ public sealed class UpstreamClient : IDisposable
     static bool SameOrigin(Uri a, Uri b) => Uri.Compare(a, b, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0;
 
     /// <summary>The distribution token flow: GET realm?service=&amp;scope=repository:&lt;repo&gt;:pull, answering {token} or {access_token}.</summary>
-    async Task<(string Header, long ExpiresAt)> TokenAsync(HttpClient client, Upstream upstream, string challenge, string repository,
+    static async Task<(string Header, long ExpiresAt)> TokenAsync(HttpClient client, Upstream upstream, string challenge, string repository,
         CancellationToken cancellationToken)
     {
         var parameters = ParseChallenge(challenge);

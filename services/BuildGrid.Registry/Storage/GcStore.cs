@@ -89,7 +89,7 @@ public sealed class GcStore([FromKeyedServices(RegistryExtensions.AppId)] Servic
         return true;
     });
 
-    async Task RecordDeletionAsync(DbConnection connection, DbTransaction tx, object parameters, CancellationToken ct)
+    static async Task RecordDeletionAsync(DbConnection connection, DbTransaction tx, object parameters, CancellationToken ct)
     {
         await connection.ExecuteAsync(Cmd("DELETE FROM blob_deletions WHERE digest = @digest", parameters, tx, ct));
         await connection.ExecuteAsync(Cmd("INSERT INTO blob_deletions (digest, holder, created_at) VALUES (@digest, @holder, @now)",

@@ -22,7 +22,9 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
 
     long Now() => time.GetUtcNow().ToUnixTimeMilliseconds();
     static Timestamp Time(long unixMs) => Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(unixMs));
-    CommandDefinition Cmd(string sql, object? parameters, DbTransaction? tx, CancellationToken ct) => new(sql, parameters, tx, cancellationToken: ct);
+    /// <summary>The tables holding a repository's rows, emptied (children first) when it is deleted.</summary>
+    static readonly string[] RepositoryTables = ["tags", "manifest_references", "manifests", "repository_blobs", "repository_stars"];
+    static CommandDefinition Cmd(string sql, object? parameters, DbTransaction? tx, CancellationToken ct) => new(sql, parameters, tx, cancellationToken: ct);
 
     // ---- repositories ----
 
@@ -104,7 +106,7 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
     {
         var filters = new List<string>();
         var parameters = new DynamicParameters(new { offset, limit, contains = "%" + SqlText.EscapeLike(nameContains ?? "") + "%" });
-        if (!string.IsNullOrEmpty(nameContains)) filters.Add(SqlText.Like($@"n.name {db.Dialect.Like} @contains ESCAPE '\'", nameContains));
+        if (!string.IsNullOrEmpty(nameContains)) filters.Add(SqlText.Like($@"n.name {db.Dialect.LikeOperator} @contains ESCAPE '\'", nameContains));
         if (members is not null) filters.Add(members.Count == 0 ? "n.is_public <> 0" : $"(n.is_public <> 0 OR n.name IN {SqlText.InList(parameters, "member", members)})");
         var where = filters.Count == 0 ? "" : "WHERE " + string.Join(" AND ", filters);
         await using var connection = await db.OpenAsync(cancellationToken);
@@ -135,8 +137,8 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
         if (visibleTo is not null) filters.Add(visibleTo.Filter(parameters));
         if (isPublic is { } visible) filters.Add(visible ? "is_public <> 0" : "is_public = 0");
         if (starredOnly) filters.Add("id IN (SELECT s.repository_id FROM repository_stars s WHERE s.user_name = @caller)");
-        if (!string.IsNullOrEmpty(prefix)) filters.Add(SqlText.Like($@"name {db.Dialect.Like} @prefix ESCAPE '\'", prefix));
-        if (!string.IsNullOrEmpty(contains)) filters.Add(SqlText.Like($@"name {db.Dialect.Like} @contains ESCAPE '\'", contains));
+        if (!string.IsNullOrEmpty(prefix)) filters.Add(SqlText.Like($@"name {db.Dialect.LikeOperator} @prefix ESCAPE '\'", prefix));
+        if (!string.IsNullOrEmpty(contains)) filters.Add(SqlText.Like($@"name {db.Dialect.LikeOperator} @contains ESCAPE '\'", contains));
         var where = filters.Count == 0 ? "" : "WHERE " + string.Join(" AND ", filters);
         var page = filters.Count == 0 ? (after is null ? "" : "WHERE name > @after") : where + (after is null ? "" : " AND name > @after");
         parameters.AddDynamicParams(new
@@ -206,7 +208,7 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
             "SELECT name, digest FROM tags WHERE repository_id = @id ORDER BY name", new { id }, tx, cancellationToken));
         foreach (var (tag, digest) in tags)
             await outbox.AddAsync(connection, tx, new TagDeleted { Repository = name, Tag = tag, Digest = digest, Operator = @operator, Time = Time(now) }, cancellationToken);
-        foreach (var table in new[] { "tags", "manifest_references", "manifests", "repository_blobs", "repository_stars" })
+        foreach (var table in RepositoryTables)
             await connection.ExecuteAsync(Cmd($"DELETE FROM {table} WHERE repository_id = @id", new { id }, tx, cancellationToken));
         await connection.ExecuteAsync(Cmd("DELETE FROM repositories WHERE id = @id", new { id }, tx, cancellationToken));
         // Its notifications go with it: the TagDeleted events above find none, so nothing is sent for a deleted repository.
