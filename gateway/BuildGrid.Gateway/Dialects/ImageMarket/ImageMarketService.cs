@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
-using BuildGrid.Core.Clients;
 using BuildGrid.Gateway.ImageMarket.V1;
 using BuildGrid.Projects.V1;
 using Google.Protobuf.WellKnownTypes;
@@ -34,7 +33,7 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
             await projects.CreateProjectAsync(new CreateProjectRequest
             {
                 Name = request.ProjectName, Operator = request.Operator, Cluster = request.Cluster,
-            }, Caller.Options(context));
+            });
             return ImageMarketCodes.Success();
         });
 
@@ -42,7 +41,7 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
         Answer(Call.Delete, ProjectNameFields, context, async () =>
         {
             LenientBody.MergeInto(request, request.Body);
-            await projects.DeleteProjectAsync(new Pv1.DeleteProjectRequest { Name = request.ProjectName, Operator = request.Operator }, Caller.Options(context));
+            await projects.DeleteProjectAsync(new Pv1.DeleteProjectRequest { Name = request.ProjectName, Operator = request.Operator });
             return ImageMarketCodes.Success();
         });
 
@@ -53,7 +52,7 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
             await projects.CloneProjectAsync(new Pv1.CloneProjectRequest
             {
                 SourceName = request.SrcProjectName, TargetName = request.DstProjectName, Operator = request.Operator,
-            }, Caller.Options(context));
+            });
             return ImageMarketCodes.Success();
         });
 
@@ -61,7 +60,7 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
         Answer(Call.Info, ProjectNameFields, context, async () =>
         {
             LenientBody.MergeInto(request, request.Body);
-            var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName }, Caller.Options(context));
+            var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName });
             return ImageMarketCodes.Success(Value.ForStruct(Info(project)));
         });
 
@@ -74,7 +73,7 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
             var result = await projects.ListProjectsAsync(new Pv1.ListProjectsRequest
             {
                 Page = page, PageSize = size, NameContains = request.ProjectName,
-            }, Caller.Options(context));
+            });
             var data = new ListValue();
             data.Values.AddRange(result.Projects.Select(p => Value.ForStruct(Info(p))));
             return ImageMarketCodes.Success(Value.ForStruct(new Struct
@@ -115,7 +114,7 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
             };
             // Empty objects ({} in the seed's example) name no plugin: there is nothing to add for them.
             save.Plugins.AddRange(request.Plugin.Where(p => p.Fields.Count > 0).Select(Step));
-            await projects.SaveProjectAsync(save, Caller.Options(context));
+            await projects.SaveProjectAsync(save);
             return ImageMarketCodes.Success();
         });
 
@@ -139,7 +138,7 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
             var result = await projects.InvokePluginAsync(new InvokePluginRequest
             {
                 Plugin = request.Plugin, Method = request.Method, Parameters = parameters ?? new Struct(),
-            }, Caller.Options(context));
+            });
             return ImageMarketCodes.Success(result.Result ?? Value.ForNull());
         });
 
@@ -150,7 +149,7 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
             var run = await builds.StartProjectBuildAsync(new Builds.V1.StartProjectBuildRequest
             {
                 Project = request.ProjectName, Tag = request.Tag, Operator = request.Operator,
-            }, Caller.Options(context));
+            });
             return ImageMarketCodes.Success(Value.ForStruct(new Struct { Fields = { ["idStr"] = Value.ForString(run.Id) } }));
         });
 
@@ -161,8 +160,8 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
             var page = PositiveOrDefault(request.Page, "page");
             var size = PositiveOrDefault(request.PageSize, "page_size");
             // The project must exist (10008 otherwise); its name is checked by the Projects service.
-            var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName }, Caller.Options(context));
-            var result = await builds.ListRunsAsync(new Builds.V1.ListRunsRequest { Project = project.Name, Page = page, PageSize = size }, Caller.Options(context));
+            var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName });
+            var result = await builds.ListRunsAsync(new Builds.V1.ListRunsRequest { Project = project.Name, Page = page, PageSize = size });
             var data = result.Runs.Select(r => Value.ForStruct(new Struct
             {
                 Fields =
@@ -198,11 +197,11 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
         var envelope = await Answer(Call.View, ProjectNameFields, context, async () =>
         {
             LenientBody.MergeInto(request, request.Body);
-            var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName }, Caller.Options(context));
+            var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName });
             string? dockerfile = null, problem = null;
             try
             {
-                dockerfile = (await projects.RenderDockerfileAsync(new RenderDockerfileRequest { Name = project.Name }, Caller.Options(context))).Dockerfile;
+                dockerfile = (await projects.RenderDockerfileAsync(new RenderDockerfileRequest { Name = project.Name })).Dockerfile;
             }
             catch (RpcException e) when (e.StatusCode is StatusCode.FailedPrecondition or StatusCode.InvalidArgument or StatusCode.NotFound)
             {

@@ -1,6 +1,5 @@
 using BuildGrid.Containers.Domain;
 using BuildGrid.Containers.V1;
-using BuildGrid.Core.Clients;
 using BuildGrid.Core.Errors;
 using BuildGrid.Gateway.Svacer.V1;
 using Grpc.Core;
@@ -66,8 +65,8 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
                 return new ProjectGroupsResponse { Action = action, ProjectGroupId = group.Id, ProjectGroupName = group.Name };
             var project = await ResolveProjectAsync(request.ProjectNameOrId, context);
             var membership = action == "add-project-to-group"
-                ? await containers.AddProjectToGroupAsync(new AddProjectToGroupRequest { ProjectGroupId = group.Id, ProjectId = project.Id }, Caller.Options(context))
-                : await containers.RemoveProjectFromGroupAsync(new RemoveProjectFromGroupRequest { ProjectGroupId = group.Id, ProjectId = project.Id }, Caller.Options(context));
+                ? await containers.AddProjectToGroupAsync(new AddProjectToGroupRequest { ProjectGroupId = group.Id, ProjectId = project.Id })
+                : await containers.RemoveProjectFromGroupAsync(new RemoveProjectFromGroupRequest { ProjectGroupId = group.Id, ProjectId = project.Id });
             return new ProjectGroupsResponse
             {
                 Action = action,
@@ -85,7 +84,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
             request.SnapshotId = id;
             if (request.Name.Length == 0)
                 throw SvacerErrors.Bad(context, "name is required");
-            var snapshot = await containers.RenameSnapshotAsync(new RenameSnapshotRequest { Id = ParseId(id, "snapshot_id", context), Name = request.Name }, Caller.Options(context));
+            var snapshot = await containers.RenameSnapshotAsync(new RenameSnapshotRequest { Id = ParseId(id, "snapshot_id", context), Name = request.Name });
             var item = Item(snapshot);
             item.Action = "update";
             return item;
@@ -110,7 +109,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         }
 
         // With an id, the containers related to it; the name filter does not apply, the type filter does.
-        var container = await containers.GetContainerAsync(new GetContainerRequest { Id = ParseId(request.Id, "id", context) }, Caller.Options(context));
+        var container = await containers.GetContainerAsync(new GetContainerRequest { Id = ParseId(request.Id, "id", context) });
         switch (container.KindCase)
         {
             case Container.KindOneofCase.ProjectGroup:
@@ -142,14 +141,14 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
                 return Item(await containers.CreateProjectAsync(new CreateProjectRequest
                 {
                     Name = request.Name, ReviewWithComment = request.HasReviewWithComment && request.ReviewWithComment,
-                }, Caller.Options(context)), withSettings: true);
+                }), withSettings: true);
             case TypeBranch:
                 if (request.Parent.Length == 0)
                     throw SvacerErrors.Bad(context, "parent is required for a branch: the name or id of its project");
                 var project = await ResolveProjectAsync(request.Parent, context);
-                return Item(await containers.CreateBranchAsync(new CreateBranchRequest { ProjectId = project.Id, Name = request.Name }, Caller.Options(context)));
+                return Item(await containers.CreateBranchAsync(new CreateBranchRequest { ProjectId = project.Id, Name = request.Name }));
             case TypeGroup:
-                return Item(await containers.CreateProjectGroupAsync(new CreateProjectGroupRequest { Name = request.Name }, Caller.Options(context)));
+                return Item(await containers.CreateProjectGroupAsync(new CreateProjectGroupRequest { Name = request.Name }));
             default:
                 throw SvacerErrors.Bad(context, $"type is required for add; allowed values: {AllowedTypes}");
         }
@@ -162,9 +161,9 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
             throw SvacerErrors.Bad(context, "name is required: the container's new name");
         return container.KindCase switch
         {
-            Container.KindOneofCase.Project => Item(await containers.UpdateProjectAsync(UpdateOf(container.Project, request), Caller.Options(context)), withSettings: true),
-            Container.KindOneofCase.Branch => Item(await containers.UpdateBranchAsync(new UpdateBranchRequest { Id = container.Branch.Id, Name = request.Name }, Caller.Options(context))),
-            _ => Item(await containers.UpdateProjectGroupAsync(new UpdateProjectGroupRequest { Id = container.ProjectGroup.Id, Name = request.Name }, Caller.Options(context))),
+            Container.KindOneofCase.Project => Item(await containers.UpdateProjectAsync(UpdateOf(container.Project, request)), withSettings: true),
+            Container.KindOneofCase.Branch => Item(await containers.UpdateBranchAsync(new UpdateBranchRequest { Id = container.Branch.Id, Name = request.Name })),
+            _ => Item(await containers.UpdateProjectGroupAsync(new UpdateProjectGroupRequest { Id = container.ProjectGroup.Id, Name = request.Name })),
         };
     }
 
@@ -173,9 +172,9 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         var container = await FindAsync(request, type, context);
         return container.KindCase switch
         {
-            Container.KindOneofCase.Project => Item(await containers.DeleteProjectAsync(new DeleteProjectRequest { Id = container.Project.Id }, Caller.Options(context)), withSettings: true),
-            Container.KindOneofCase.Branch => Item(await containers.DeleteBranchAsync(new DeleteBranchRequest { Id = container.Branch.Id }, Caller.Options(context))),
-            _ => Item(await containers.DeleteProjectGroupAsync(new DeleteProjectGroupRequest { Id = container.ProjectGroup.Id }, Caller.Options(context))),
+            Container.KindOneofCase.Project => Item(await containers.DeleteProjectAsync(new DeleteProjectRequest { Id = container.Project.Id }), withSettings: true),
+            Container.KindOneofCase.Branch => Item(await containers.DeleteBranchAsync(new DeleteBranchRequest { Id = container.Branch.Id })),
+            _ => Item(await containers.DeleteProjectGroupAsync(new DeleteProjectGroupRequest { Id = container.ProjectGroup.Id })),
         };
     }
 
@@ -184,7 +183,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
     {
         if (request.Id.Length == 0)
             throw SvacerErrors.Bad(context, "id is required");
-        var container = await containers.GetContainerAsync(new GetContainerRequest { Id = ParseId(request.Id, "id", context) }, Caller.Options(context));
+        var container = await containers.GetContainerAsync(new GetContainerRequest { Id = ParseId(request.Id, "id", context) });
         var kind = KindOf(container);
         if (type is not null && type != kind)
             throw SvacerErrors.Raise(context, StatusCode.InvalidArgument, Reasons.ContainerTypeMismatch,
@@ -208,14 +207,14 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         {
             try
             {
-                return await containers.GetProjectAsync(new GetProjectRequest { Id = id }, Caller.Options(context));
+                return await containers.GetProjectAsync(new GetProjectRequest { Id = id });
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
             {
                 // Not an id after all: a project may be named like one.
             }
         }
-        return await containers.GetProjectAsync(new GetProjectRequest { Name = nameOrId }, Caller.Options(context));
+        return await containers.GetProjectAsync(new GetProjectRequest { Name = nameOrId });
     }
 
     async Task<V1Group> ResolveGroupAsync(string nameOrId, ServerCallContext context)
@@ -224,13 +223,13 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         {
             try
             {
-                return await containers.GetProjectGroupAsync(new GetProjectGroupRequest { Id = id }, Caller.Options(context));
+                return await containers.GetProjectGroupAsync(new GetProjectGroupRequest { Id = id });
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
             {
             }
         }
-        return await containers.GetProjectGroupAsync(new GetProjectGroupRequest { Name = nameOrId }, Caller.Options(context));
+        return await containers.GetProjectGroupAsync(new GetProjectGroupRequest { Name = nameOrId });
     }
 
     async Task<List<ContainerItem>> AllProjectsAsync(ListProjectsRequest request, ServerCallContext context)
@@ -239,7 +238,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         request.PageSize = PageSize;
         do
         {
-            var page = await containers.ListProjectsAsync(request, Caller.Options(context));
+            var page = await containers.ListProjectsAsync(request);
             items.AddRange(page.Projects.Select(p => Item(p)));
             request.PageToken = page.NextPageToken;
         }
@@ -253,7 +252,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         request.PageSize = PageSize;
         do
         {
-            var page = await containers.ListProjectGroupsAsync(request, Caller.Options(context));
+            var page = await containers.ListProjectGroupsAsync(request);
             items.AddRange(page.ProjectGroups.Select(Item));
             request.PageToken = page.NextPageToken;
         }
@@ -267,7 +266,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         request.PageSize = PageSize;
         do
         {
-            var page = await containers.ListBranchesAsync(request, Caller.Options(context));
+            var page = await containers.ListBranchesAsync(request);
             items.AddRange(page.Branches.Select(Item));
             request.PageToken = page.NextPageToken;
         }
@@ -281,7 +280,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         var request = new ListSnapshotsRequest { BranchId = branchId, PageSize = PageSize };
         do
         {
-            var page = await containers.ListSnapshotsAsync(request, Caller.Options(context));
+            var page = await containers.ListSnapshotsAsync(request);
             items.AddRange(page.Snapshots.Select(Item));
             request.PageToken = page.NextPageToken;
         }

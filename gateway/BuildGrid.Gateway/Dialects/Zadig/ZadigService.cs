@@ -1,6 +1,5 @@
 using System.Globalization;
 using BuildGrid.Builds.V1;
-using BuildGrid.Core.Clients;
 using BuildGrid.Core.Errors;
 using BuildGrid.Gateway.Zadig.V1;
 using Grpc.Core;
@@ -33,7 +32,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
                 throw ZadigErrors.Bad(context, "template_name", "template_name and target_services make a build from a template: use POST /openapi/build?source=template");
             try
             {
-                await definitions.CreateDefinitionAsync(new CreateDefinitionRequest { Definition = definition }, Caller.Options(context));
+                await definitions.CreateDefinitionAsync(new CreateDefinitionRequest { Definition = definition });
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
             {
@@ -102,14 +101,14 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
                 definition = await definitions.GetDefinitionAsync(new GetDefinitionRequest
                 {
                     ProjectKey = request.ProjectKey, Name = request.Name, ServiceName = request.ServiceName, ServiceModule = request.ServiceModule,
-                }, Caller.Options(context));
+                });
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && e.Info()?.Reason == Reasons.BuildDefinitionNotFound)
             {
                 throw ZadigErrors.Module(context, ZadigErrors.GetBuildModule, e);
             }
             var hosts = definition.RepoInfo.Count > 0
-                ? (await definitions.ListCodeHostsAsync(new ListCodeHostsRequest(), Caller.Options(context))).CodeHosts.ToDictionary(h => h.Name)
+                ? (await definitions.ListCodeHostsAsync(new ListCodeHostsRequest())).CodeHosts.ToDictionary(h => h.Name)
                 : [];
             return Detail(definition, hosts);
         });
@@ -121,7 +120,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
             RequireQuery(request.ProjectKey, "projectKey", context);
             try
             {
-                await definitions.DeleteDefinitionAsync(new DeleteDefinitionRequest { ProjectKey = request.ProjectKey, Name = request.Name }, Caller.Options(context));
+                await definitions.DeleteDefinitionAsync(new DeleteDefinitionRequest { ProjectKey = request.ProjectKey, Name = request.Name });
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && e.Info()?.Reason == Reasons.BuildDefinitionNotFound)
             {
@@ -135,7 +134,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
     {
         try
         {
-            await definitions.UpdateDefinitionAsync(new UpdateDefinitionRequest { Definition = definition }, Caller.Options(context));
+            await definitions.UpdateDefinitionAsync(new UpdateDefinitionRequest { Definition = definition });
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && e.Info()?.Reason == Reasons.BuildDefinitionNotFound)
         {
@@ -153,7 +152,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
         var all = new List<Definition>();
         for (var page = 1; all.Count < MaxListed; page++)
         {
-            var answer = await definitions.ListDefinitionsAsync(new ListDefinitionsRequest { ProjectKey = projectKey, Page = page, PageSize = size }, Caller.Options(context));
+            var answer = await definitions.ListDefinitionsAsync(new ListDefinitionsRequest { ProjectKey = projectKey, Page = page, PageSize = size });
             all.AddRange(answer.Definitions);
             if (answer.Definitions.Count < size || all.Count >= answer.Total)
                 break;
