@@ -13,7 +13,7 @@ namespace BuildGrid.Gateway.Dialects.Quay;
 /// organization is a BuildGrid namespace. Errors are gRPC statuses here; <see cref="QuayExtensions"/> writes them as
 /// Quay's error object.
 /// </summary>
-public sealed class QuayIdentityService(Iv1.Identity.IdentityClient identity) : QuayIdentity.QuayIdentityBase
+public sealed class QuayIdentityService(Iv1.Identity.IdentityClient identity, TimeProvider time) : QuayIdentity.QuayIdentityBase
 {
     const string QuayTime = "ddd, dd MMM yyyy HH:mm:ss '-0000'";
     const long TagExpirationSeconds = 1209600;
@@ -135,7 +135,7 @@ public sealed class QuayIdentityService(Iv1.Identity.IdentityClient identity) : 
     async Task<QuayLogs> LogsAsync(ListLogsRequest request, string? @namespace, ServerCallContext context)
     {
         // Quay's window: whole UTC days from starttime through endtime; by default the last day.
-        var now = DateTimeOffset.UtcNow;
+        var now = time.GetUtcNow();
         var end = request.Endtime.Length > 0 ? Day(request.Endtime, "endtime").AddDays(1) : now;
         var start = request.Starttime.Length > 0 ? Day(request.Starttime, "starttime") : end.AddDays(-1);
         if (start > end)

@@ -13,7 +13,7 @@ namespace BuildGrid.Gateway.Dialects.Quay;
 /// The Quay part of seed 003 over the Registry service: repositories ("namespace/name") and their notifications.
 /// Errors are gRPC statuses here; <see cref="QuayExtensions"/> writes them as Quay's error object.
 /// </summary>
-public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay.QuayBase
+public sealed class QuayService(Rv1.Registry.RegistryClient registry, TimeProvider time) : Qv1.Quay.QuayBase
 {
     /// <summary>The namespace of a caller who names none and may create there (BuildGrid's default cluster).</summary>
     public const string DefaultNamespace = "default_cluster";
@@ -137,7 +137,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         {
             // Quay's daily action counts over three months, zeros where a day has none; BuildGrid counts no actions.
             details.Stats = new ListValue();
-            var today = DateTime.UtcNow.Date;
+            var today = time.GetUtcNow().UtcDateTime.Date;
             for (var day = 1; day < MaxDaysInThreeMonths; day++)
                 details.Stats.Values.Add(Value.ForStruct(new Struct
                 {
