@@ -123,7 +123,7 @@ public sealed partial class HarborService(Registry.V1.Registry.RegistryClient re
         MergeBody(request, request.Body);
         var http = context.GetHttpContext();
         if (HttpMethods.IsPost(http.Request.Method) && !string.Equals(request.Method, "DELETE", StringComparison.OrdinalIgnoreCase))
-            throw new RpcException(new Status(StatusCode.Unimplemented, "POST /repositories deletes a tag only with method=DELETE"));
+            throw DialectErrors.Raise(StatusCode.Unimplemented, "METHOD_NOT_ALLOWED", "POST /repositories deletes a tag only with method=DELETE");
         string repository;
         List<string> tags;
         if (request.ProjectName.Length == 0 && http.Request.Query.TryGetValue("repo_name", out var repoName))
@@ -168,7 +168,7 @@ public sealed partial class HarborService(Registry.V1.Registry.RegistryClient re
         {
             await RequireProjectAsync(repository, context);
         }
-        throw new RpcException(new Status(StatusCode.NotFound, $"repository {repository} has no tags"));
+        throw DialectErrors.Raise(StatusCode.NotFound, "NOT_FOUND", $"repository {repository} has no tags");
     }
 
     /// <summary>Every project (cluster) the caller sees whose name holds <paramref name="nameContains"/>, ordered by name as Harbor orders them.</summary>
@@ -194,7 +194,7 @@ public sealed partial class HarborService(Registry.V1.Registry.RegistryClient re
     {
         var project = repository.Split('/')[0];
         if (await ProjectAsync(project, context) is null)
-            throw new RpcException(new Status(StatusCode.NotFound, $"project {project} not found"));
+            throw DialectErrors.Raise(StatusCode.NotFound, "NOT_FOUND", $"project {project} not found");
     }
 
     /// <summary>
@@ -242,7 +242,7 @@ public sealed partial class HarborService(Registry.V1.Registry.RegistryClient re
         }
     }
 
-    static RpcException Bad(string message) => new(new Status(StatusCode.InvalidArgument, message));
+    static RpcException Bad(string message) => DialectErrors.Raise(StatusCode.InvalidArgument, Core.Errors.Reasons.InvalidArgument, message);
 
     /// <summary>
     /// Harbor's paging headers on its lists: X-Total-Count, how many items all pages hold, and Link with rel="prev"

@@ -105,7 +105,7 @@ public sealed partial class HarborService
     {
         var artifact = await ArtifactAsync(request.ProjectName, request.RepositoryName, request.Reference, context);
         if (artifact.Tags.All(t => t.Name != request.TagName))
-            throw new RpcException(new Status(StatusCode.NotFound, $"tag {request.TagName} not found on artifact {request.Reference}"));
+            throw DialectErrors.Raise(StatusCode.NotFound, "NOT_FOUND", $"tag {request.TagName} not found on artifact {request.Reference}");
         await registry.DeleteTagAsync(new Rv1.DeleteTagRequest { Repository = artifact.RepositoryName, Tag = request.TagName, Operator = Access.Operator(context, null) });
         return new Empty();
     }
@@ -157,7 +157,7 @@ public sealed partial class HarborService
     }
 
     async Task<Namespace> RequireProjectV2Async(string name, ServerCallContext context) =>
-        await ProjectAsync(name, context) ?? throw new RpcException(new Status(StatusCode.NotFound, $"project {name} not found"));
+        await ProjectAsync(name, context) ?? throw DialectErrors.Raise(StatusCode.NotFound, "NOT_FOUND", $"project {name} not found");
 
     /// <summary>
     /// The full name of the repository a v2.0 path names: the part after the project, whose slashes Harbor asks to be

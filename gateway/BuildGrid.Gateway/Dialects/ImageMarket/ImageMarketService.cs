@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using BuildGrid.Core.Errors;
 using BuildGrid.Gateway.ImageMarket.V1;
 using BuildGrid.Projects.V1;
 using Google.Protobuf.WellKnownTypes;
@@ -228,7 +229,7 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
         catch (RpcException e) when (e.StatusCode is StatusCode.Unauthenticated or StatusCode.PermissionDenied)
         {
             // Answered as HTTP 401/403 with codes 10401/10403 by the dialect's error step.
-            throw new RpcException(new Status(e.StatusCode, e.Status.Detail));
+            throw DialectErrors.Raise(e.StatusCode, e.Info()?.Reason ?? e.StatusCode.ToString().ToUpperInvariant(), e.Status.Detail);
         }
         catch (RpcException e) when (ImageMarketCodes.For(call, e, fields) is { } envelope)
         {

@@ -218,5 +218,5 @@ public sealed class QuayIdentityService(Iv1.Identity.IdentityClient identity, Ti
 
     static Empty NoContent(ServerCallContext context) => QuayService.NoContent(context);
 
-    static RpcException Bad(string message) => new(new Status(StatusCode.InvalidArgument, message));
+    static RpcException Bad(string message) => DialectErrors.Raise(StatusCode.InvalidArgument, Core.Errors.Reasons.InvalidArgument, message);
 }

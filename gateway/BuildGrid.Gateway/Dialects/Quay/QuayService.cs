@@ -324,7 +324,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry, TimeProvid
 
     /// <summary>The repository of the path; a name no repository can have is Quay's 404, as a missing repository is.</summary>
     static string InPath(string repository) =>
-        Names.IsValidRepository(repository) ? repository : throw new RpcException(new Status(StatusCode.NotFound, "Not Found"));
+        Names.IsValidRepository(repository) ? repository : throw DialectErrors.Raise(StatusCode.NotFound, "NOT_FOUND", "Not Found");
 
     /// <summary>
     /// Quay creates in the caller's own namespace when the body names none. BuildGrid has no personal namespaces:
@@ -385,6 +385,6 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry, TimeProvid
         return new Empty();
     }
 
-    static RpcException Bad(string message) => new(new Status(StatusCode.InvalidArgument, message));
+    static RpcException Bad(string message) => DialectErrors.Raise(StatusCode.InvalidArgument, Core.Errors.Reasons.InvalidArgument, message);
 
 }

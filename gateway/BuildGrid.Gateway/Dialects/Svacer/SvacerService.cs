@@ -41,8 +41,8 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
                 "add" => One(await AddAsync(request, type, context), "add"),
                 "update" => One(await UpdateAsync(request, type, context), "update"),
                 "remove" => One(await RemoveAsync(request, type, context), "remove"),
-                "" => throw SvacerErrors.Bad(context, $"action is required; allowed values: {AllowedActions}"),
-                _ => throw SvacerErrors.Bad(context, $"unknown action '{Show(request.Action)}'; allowed values: {AllowedActions}"),
+                "" => throw SvacerErrors.Bad($"action is required; allowed values: {AllowedActions}"),
+                _ => throw SvacerErrors.Bad($"unknown action '{Show(request.Action)}'; allowed values: {AllowedActions}"),
             };
         });
 
@@ -52,13 +52,13 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
             LenientBody.MergeInto(request, request.Body);
             var action = request.Action.Trim().ToLowerInvariant();
             if (action is not ("get" or "add-project-to-group" or "remove-project-from-group"))
-                throw SvacerErrors.Bad(context, action.Length == 0
+                throw SvacerErrors.Bad(action.Length == 0
                     ? $"action is required; allowed values: {AllowedGroupActions}"
                     : $"unknown action '{Show(request.Action)}'; allowed values: {AllowedGroupActions}");
             if (request.ProjectGroupNameOrId.Length == 0)
-                throw SvacerErrors.Bad(context, "project_group_name_or_id is required");
+                throw SvacerErrors.Bad("project_group_name_or_id is required");
             if (action != "get" && request.ProjectNameOrId.Length == 0)
-                throw SvacerErrors.Bad(context, "project_name_or_id is required");
+                throw SvacerErrors.Bad("project_name_or_id is required");
 
             var group = await ResolveGroupAsync(request.ProjectGroupNameOrId, context);
             if (action == "get")
@@ -83,7 +83,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
             LenientBody.MergeInto(request, request.Body);
             request.SnapshotId = id;
             if (request.Name.Length == 0)
-                throw SvacerErrors.Bad(context, "name is required");
+                throw SvacerErrors.Bad("name is required");
             var snapshot = await containers.RenameSnapshotAsync(new RenameSnapshotRequest { Id = ParseId(id, "snapshot_id", context), Name = request.Name });
             var item = Item(snapshot);
             item.Action = "update";
@@ -134,7 +134,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
     async Task<ContainerItem> AddAsync(ContainersRequest request, string? type, ServerCallContext context)
     {
         if (request.Name.Length == 0)
-            throw SvacerErrors.Bad(context, "name is required");
+            throw SvacerErrors.Bad("name is required");
         switch (type)
         {
             case TypeProject:
@@ -144,13 +144,13 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
                 }), withSettings: true);
             case TypeBranch:
                 if (request.Parent.Length == 0)
-                    throw SvacerErrors.Bad(context, "parent is required for a branch: the name or id of its project");
+                    throw SvacerErrors.Bad("parent is required for a branch: the name or id of its project");
                 var project = await ResolveProjectAsync(request.Parent, context);
                 return Item(await containers.CreateBranchAsync(new CreateBranchRequest { ProjectId = project.Id, Name = request.Name }));
             case TypeGroup:
                 return Item(await containers.CreateProjectGroupAsync(new CreateProjectGroupRequest { Name = request.Name }));
             default:
-                throw SvacerErrors.Bad(context, $"type is required for add; allowed values: {AllowedTypes}");
+                throw SvacerErrors.Bad($"type is required for add; allowed values: {AllowedTypes}");
         }
     }
 
@@ -158,7 +158,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
     {
         var container = await FindAsync(request, type, context);
         if (request.Name.Length == 0)
-            throw SvacerErrors.Bad(context, "name is required: the container's new name");
+            throw SvacerErrors.Bad("name is required: the container's new name");
         return container.KindCase switch
         {
             Container.KindOneofCase.Project => Item(await containers.UpdateProjectAsync(UpdateOf(container.Project, request)), withSettings: true),
@@ -182,11 +182,11 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
     async Task<Container> FindAsync(ContainersRequest request, string? type, ServerCallContext context)
     {
         if (request.Id.Length == 0)
-            throw SvacerErrors.Bad(context, "id is required");
+            throw SvacerErrors.Bad("id is required");
         var container = await containers.GetContainerAsync(new GetContainerRequest { Id = ParseId(request.Id, "id", context) });
         var kind = KindOf(container);
         if (type is not null && type != kind)
-            throw SvacerErrors.Raise(context, StatusCode.InvalidArgument, Reasons.ContainerTypeMismatch,
+            throw SvacerErrors.Raise(StatusCode.InvalidArgument, Reasons.ContainerTypeMismatch,
                 $"container '{request.Id}' is a {kind}, not a {type}");
         return container;
     }
@@ -323,12 +323,12 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         {
             "" => null,
             TypeProject or TypeBranch or TypeGroup => value,
-            _ => throw SvacerErrors.Bad(context, $"unknown type '{Show(type)}'; allowed values: {AllowedTypes}"),
+            _ => throw SvacerErrors.Bad($"unknown type '{Show(type)}'; allowed values: {AllowedTypes}"),
         };
     }
 
     static string ParseId(string value, string field, ServerCallContext context) =>
-        ContainerRules.TryParseId(value) ?? throw SvacerErrors.Bad(context, $"{field} must be a container id (a UUID), not '{Show(value)}'");
+        ContainerRules.TryParseId(value) ?? throw SvacerErrors.Bad($"{field} must be a container id (a UUID), not '{Show(value)}'");
 
     static string Show(string value) => value.Length > 64 ? value[..64] + "..." : value;
 
@@ -340,13 +340,13 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         }
         catch (BadBodyException e)
         {
-            throw SvacerErrors.Bad(context, e.Message);
+            throw SvacerErrors.Bad(e.Message);
         }
-        catch (RpcException) when (SvacerErrors.IsRaised(context))
+        catch (RpcException e) when (DialectErrors.IsRaised(e))
         {
             throw;
         }
-        catch (RpcException e) when (SvacerErrors.FromDomain(context, e) is { } answer)
+        catch (RpcException e) when (SvacerErrors.FromDomain(e) is { } answer)
         {
             throw answer;
         }
@@ -354,8 +354,8 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         {
             Log.SvacerCallFailed(logger, call, e);
             throw e is RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded }
-                ? SvacerErrors.Raise(context, StatusCode.Unavailable, "UNAVAILABLE", "the containers service is unavailable; retry later")
-                : SvacerErrors.Raise(context, StatusCode.Internal, "INTERNAL", "internal error");
+                ? SvacerErrors.Raise(StatusCode.Unavailable, "UNAVAILABLE", "the containers service is unavailable; retry later")
+                : SvacerErrors.Raise(StatusCode.Internal, "INTERNAL", "internal error");
         }
     }
 

@@ -23,20 +23,20 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
         {
             var source = request.Source.Trim();
             if (source is not ("" or "template"))
-                throw ZadigErrors.Bad(context, "source", $"source '{source}' is not allowed; it must be template or absent");
+                throw ZadigErrors.Bad("source", $"source '{source}' is not allowed; it must be template or absent");
             var definition = ZadigBody.Read<Definition>(request.Body);
             ApplyProjectKey(request.ProjectKey, definition, context);
             if (source == "template" && definition.TemplateName.Length == 0)
-                throw ZadigErrors.Bad(context, "template_name", "template_name is required when source=template");
+                throw ZadigErrors.Bad("template_name", "template_name is required when source=template");
             if (source == "" && (definition.TemplateName.Length > 0 || definition.TargetServices.Count > 0))
-                throw ZadigErrors.Bad(context, "template_name", "template_name and target_services make a build from a template: use POST /openapi/build?source=template");
+                throw ZadigErrors.Bad("template_name", "template_name and target_services make a build from a template: use POST /openapi/build?source=template");
             try
             {
                 await definitions.CreateDefinitionAsync(new CreateDefinitionRequest { Definition = definition });
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
             {
-                throw ZadigErrors.Module(context, ZadigErrors.CreateBuildModule, e);
+                throw ZadigErrors.Module(ZadigErrors.CreateBuildModule, e);
             }
             return Success;
         });
@@ -47,7 +47,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
             var definition = ZadigBody.Read<Definition>(request.Body);
             ApplyProjectKey(request.ProjectKey, definition, context);
             if (definition.TemplateName.Length > 0 || definition.TargetServices.Count > 0)
-                throw ZadigErrors.Bad(context, "template_name", "a build from a template is updated with PUT /openapi/build/{name}/template");
+                throw ZadigErrors.Bad("template_name", "a build from a template is updated with PUT /openapi/build/{name}/template");
             await UpdateAsync(definition, ZadigErrors.UpdateBuildModule, context);
             return Success;
         });
@@ -57,11 +57,11 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
         {
             var definition = ZadigBody.Read<Definition>(request.Body);
             if (definition.Name.Length > 0 && definition.Name != request.Name)
-                throw ZadigErrors.Bad(context, "name", $"name '{definition.Name}' in the body differs from '{request.Name}' in the path");
+                throw ZadigErrors.Bad("name", $"name '{definition.Name}' in the body differs from '{request.Name}' in the path");
             definition.Name = request.Name;
             ApplyProjectKey(request.ProjectKey, definition, context);
             if (definition.TemplateName.Length == 0)
-                throw ZadigErrors.Bad(context, "template_name", "template_name is required");
+                throw ZadigErrors.Bad("template_name", "template_name is required");
             await UpdateAsync(definition, ZadigErrors.GetBuildModule, context);
             return Success;
         });
@@ -105,7 +105,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && e.Info()?.Reason == Reasons.BuildDefinitionNotFound)
             {
-                throw ZadigErrors.Module(context, ZadigErrors.GetBuildModule, e);
+                throw ZadigErrors.Module(ZadigErrors.GetBuildModule, e);
             }
             var hosts = definition.RepoInfo.Count > 0
                 ? (await definitions.ListCodeHostsAsync(new ListCodeHostsRequest())).CodeHosts.ToDictionary(h => h.Name)
@@ -138,7 +138,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && e.Info()?.Reason == Reasons.BuildDefinitionNotFound)
         {
-            throw ZadigErrors.Module(context, missing, e);
+            throw ZadigErrors.Module(missing, e);
         }
     }
 
@@ -228,7 +228,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
     static void ApplyProjectKey(string query, Definition definition, ServerCallContext context)
     {
         if (query.Length > 0 && definition.ProjectKey.Length > 0 && query != definition.ProjectKey)
-            throw ZadigErrors.Bad(context, "projectKey", $"projectKey '{query}' in the query and project_key '{definition.ProjectKey}' in the body differ");
+            throw ZadigErrors.Bad("projectKey", $"projectKey '{query}' in the query and project_key '{definition.ProjectKey}' in the body differ");
         if (definition.ProjectKey.Length == 0)
             definition.ProjectKey = query;
     }
@@ -236,7 +236,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
     static void RequireQuery(string value, string name, ServerCallContext context)
     {
         if (value.Length == 0)
-            throw ZadigErrors.Bad(context, name, $"{name} is required");
+            throw ZadigErrors.Bad(name, $"{name} is required");
     }
 
     /// <summary>An integer query parameter as Zadig's form binding reads it (int64; 0 or less means no paging).</summary>
@@ -245,7 +245,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
         if (value.Length == 0)
             return fallback;
         if (!long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var number))
-            throw ZadigErrors.Bad(context, name, $"{name} must be an integer, not '{value}'");
+            throw ZadigErrors.Bad(name, $"{name} must be an integer, not '{value}'");
         return number;
     }
 
@@ -259,13 +259,13 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
         {
             // The binder's messages start with the field's path ("parameters[0].is_credential must be true or false").
             var first = e.Message.Split(' ')[0];
-            throw ZadigErrors.Bad(context, first is "the" or "request" ? "body" : first, e.Message);
+            throw ZadigErrors.Bad(first is "the" or "request" ? "body" : first, e.Message);
         }
-        catch (RpcException) when (ZadigErrors.IsRaised(context))
+        catch (RpcException e) when (DialectErrors.IsRaised(e))
         {
             throw;
         }
-        catch (RpcException e) when (ZadigErrors.FromDomain(context, e) is { } answer)
+        catch (RpcException e) when (ZadigErrors.FromDomain(e) is { } answer)
         {
             throw answer;
         }
@@ -273,8 +273,8 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
         {
             Log.ZadigCallFailed(logger, call, e);
             throw e is RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded }
-                ? ZadigErrors.Raise(context, StatusCode.Unavailable, "UNAVAILABLE", "the builds service is unavailable; retry later")
-                : ZadigErrors.Raise(context, StatusCode.Internal, "INTERNAL", "internal error");
+                ? ZadigErrors.Raise(StatusCode.Unavailable, "UNAVAILABLE", "the builds service is unavailable; retry later")
+                : ZadigErrors.Raise(StatusCode.Internal, "INTERNAL", "internal error");
         }
     }
 
