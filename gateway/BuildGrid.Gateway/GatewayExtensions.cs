@@ -1,4 +1,3 @@
-using BuildGrid.Containers;
 using BuildGrid.Core.Clients;
 using BuildGrid.Core.Hosting;
 using BuildGrid.Core.Identity;
@@ -10,7 +9,6 @@ using BuildGrid.Gateway.Dialects.Svacer;
 using BuildGrid.Gateway.Dialects.Zadig;
 using BuildGrid.Gateway.OpenApi;
 using BuildGrid.Gateway.Rest;
-using BuildGrid.Projects;
 
 namespace BuildGrid.Gateway;
 
@@ -39,11 +37,11 @@ public static class GatewayExtensions
         builder.Services.AddGrpc().AddJsonTranscoding(o =>
             o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromFiles(Google.Rpc.ErrorDetailsReflection.Descriptor));
         builder.Services.AddReadableRequestBinder();
-        builder.Services.AddBuildGridClient<Projects.V1.Projects.ProjectsClient>(ProjectsExtensions.AppId);
-        builder.Services.AddBuildGridClient<Builds.V1.BuildRuns.BuildRunsClient>(Builds.BuildsExtensions.AppId);
-        builder.Services.AddBuildGridClient<Builds.V1.BuildDefinitions.BuildDefinitionsClient>(Builds.BuildsExtensions.AppId);
-        builder.Services.AddBuildGridClient<Containers.V1.Containers.ContainersClient>(ContainersExtensions.AppId);
-        builder.Services.AddBuildGridClient<Registry.V1.Registry.RegistryClient>(Registry.RegistryExtensions.AppId);
+        builder.Services.AddBuildGridClient<Projects.V1.Projects.ProjectsClient>(ServiceAddresses.Projects);
+        builder.Services.AddBuildGridClient<Builds.V1.BuildRuns.BuildRunsClient>(ServiceAddresses.Builds);
+        builder.Services.AddBuildGridClient<Builds.V1.BuildDefinitions.BuildDefinitionsClient>(ServiceAddresses.Builds);
+        builder.Services.AddBuildGridClient<Containers.V1.Containers.ContainersClient>(ServiceAddresses.Containers);
+        builder.Services.AddBuildGridClient<Registry.V1.Registry.RegistryClient>(ServiceAddresses.Registry);
         // The Identity client, and Identity as the judge of credentials (it is hosted here or reachable: BuildGridHost).
         Core.Identity.IdentityCredentialValidator.Use(builder.Services);
         return builder;

@@ -5,9 +5,6 @@ internal static partial class Log
     [LoggerMessage(1, LogLevel.Error, "Image-market call {Call} failed unexpectedly")]
     public static partial void ImageMarketCallFailed(ILogger logger, string call, Exception exception);
 
-    [LoggerMessage(2, LogLevel.Information, "Embedded Garnet (Redis protocol) listening on {Endpoint}, data in {Directory}")]
-    public static partial void GarnetStarted(ILogger logger, string endpoint, string directory);
-
     [LoggerMessage(3, LogLevel.Error, "Svacer call {Call} failed unexpectedly")]
     public static partial void SvacerCallFailed(ILogger logger, string call, Exception exception);
 

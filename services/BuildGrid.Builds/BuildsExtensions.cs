@@ -13,7 +13,7 @@ namespace BuildGrid.Builds;
 
 public static class BuildsExtensions
 {
-    public const string AppId = "builds";
+    public const string AppId = Core.Clients.ServiceAddresses.Builds;
 
     sealed class Marker;
 

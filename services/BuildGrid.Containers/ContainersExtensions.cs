@@ -8,7 +8,7 @@ namespace BuildGrid.Containers;
 
 public static class ContainersExtensions
 {
-    public const string AppId = "containers";
+    public const string AppId = Core.Clients.ServiceAddresses.Containers;
 
     sealed class Marker;
 

@@ -12,7 +12,7 @@ namespace BuildGrid.Projects;
 
 public static class ProjectsExtensions
 {
-    public const string AppId = "projects";
+    public const string AppId = Core.Clients.ServiceAddresses.Projects;
 
     sealed class Marker;
 

@@ -15,7 +15,7 @@ namespace BuildGrid.Registry;
 
 public static class RegistryExtensions
 {
-    public const string AppId = "registry";
+    public const string AppId = Core.Clients.ServiceAddresses.Registry;
 
     sealed class Marker;
 

@@ -1,3 +1,4 @@
+using BuildGrid.Standalone;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;

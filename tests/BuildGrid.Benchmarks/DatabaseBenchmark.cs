@@ -1,3 +1,4 @@
+using BuildGrid.Standalone;
 using System.Diagnostics;
 using System.Net.Http.Json;
 using BuildGrid.Builds.V1;

@@ -289,7 +289,7 @@ public static class FaultsBenchmark
         public Node Registry { get; } = new("BuildGrid.Registry", "registry");
         public Node WorkerA { get; } = new("BuildGrid.Builds", "builds");
         public Node WorkerB { get; } = new("BuildGrid.Builds", "builds");
-        public Node Gateway { get; } = new("BuildGrid.Gateway", "gateway");
+        public Node Gateway { get; } = new("BuildGrid.Standalone", "gateway");
         IEnumerable<Node> Nodes => [Projects, Containers, Registry, WorkerA, WorkerB, Gateway];
 
         public async Task StartAsync()
@@ -395,7 +395,7 @@ public static class FaultsBenchmark
         {
             var root = AppContext.BaseDirectory;
             while (!File.Exists(Path.Combine(root, "BuildGrid.sln"))) root = Path.GetDirectoryName(root.TrimEnd('/'))!;
-            var dll = Path.Combine(root, project == "BuildGrid.Gateway" ? "gateway" : "services", project, "bin", "Release", "net10.0", project + ".dll");
+            var dll = Path.Combine(root, project is "BuildGrid.Gateway" or "BuildGrid.Standalone" ? "gateway" : "services", project, "bin", "Release", "net10.0", project + ".dll");
             if (!File.Exists(dll)) throw new FileNotFoundException("Build Release first: dotnet build -c Release", dll);
             var start = new ProcessStartInfo("dotnet", [dll]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
             start.Environment["BUILDGRID_REST_URL"] = RestUrl.ToString();

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 
 namespace BuildGrid.Benchmarks;
 
-/// <summary>Standalone BuildGrid as its own process (the Release build of the gateway), on free loopback ports.</summary>
+/// <summary>Standalone BuildGrid as its own process (the Release build of gateway/BuildGrid.Standalone), on free loopback ports.</summary>
 public sealed class GatewayProcess : IAsyncDisposable
 {
     readonly Process process;
@@ -21,7 +21,7 @@ public sealed class GatewayProcess : IAsyncDisposable
     {
         var root = AppContext.BaseDirectory;
         while (!File.Exists(Path.Combine(root, "BuildGrid.sln"))) root = Path.GetDirectoryName(root.TrimEnd('/'))!;
-        var dll = Path.Combine(root, "gateway", "BuildGrid.Gateway", "bin", "Release", "net10.0", "BuildGrid.Gateway.dll");
+        var dll = Path.Combine(root, "gateway", "BuildGrid.Standalone", "bin", "Release", "net10.0", "BuildGrid.Standalone.dll");
         if (!File.Exists(dll)) throw new FileNotFoundException("Build Release first: dotnet build -c Release", dll);
         var dataDir = Path.Combine(Path.GetTempPath(), "buildgrid-bench", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dataDir);

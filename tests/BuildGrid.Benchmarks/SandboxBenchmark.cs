@@ -1,3 +1,4 @@
+using BuildGrid.Standalone;
 using BuildGrid.Builds.V1;
 using BuildGrid.Core.Hosting;
 using BuildGrid.Gateway;

@@ -1,3 +1,4 @@
+using BuildGrid.Standalone;
 using System.Diagnostics;
 using BuildGrid.Core.Clients;
 using BuildGrid.Core.Hosting;

@@ -23,7 +23,7 @@ public sealed class MemoryAmplificationTests(ITestOutputHelper output) : IAsyncL
 
     public async ValueTask InitializeAsync()
     {
-        gateway = await ServiceProcess.StartAsync("BuildGrid.Gateway", new Dictionary<string, string>
+        gateway = await ServiceProcess.StartAsync("BuildGrid.Standalone", new Dictionary<string, string>
         {
             ["BUILDGRID_DATA_DIR"] = dataDir,
             ["Builds__Workers"] = "0",

@@ -18,7 +18,14 @@ public sealed class ServiceAddresses(IConfiguration configuration, BuildGridSett
     /// The app ids of BuildGrid's services: the one list that addresses, the Redis event bus's subscribers and the
     /// identity settings derive from. Each service's own program is <c>BuildGrid.&lt;AppId&gt;</c>.
     /// </summary>
-    public static readonly IReadOnlyList<string> AppIds = ["projects", "containers", "builds", "registry", "identity"];
+    public static readonly IReadOnlyList<string> AppIds = [Projects, Containers, Builds, Registry, Identity];
+
+    // Each service's app id, for callers that know the service only by its contract (the gateway).
+    public const string Projects = "projects";
+    public const string Containers = "containers";
+    public const string Builds = "builds";
+    public const string Registry = "registry";
+    public const string Identity = "identity";
 
     public static string UrlSetting(string appId) => $"BUILDGRID_{appId.ToUpperInvariant()}_URL";
 

@@ -23,7 +23,7 @@ namespace BuildGrid.Core.Identity;
 /// </summary>
 public sealed class IdentityCredentialValidator(GrpcClientFactory clients, TimeProvider time) : ICredentialValidator, IDisposable
 {
-    public const string AppId = "identity";
+    public const string AppId = ServiceAddresses.Identity;
     /// <summary>The longest a validated credential is trusted without asking again.</summary>
     public static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(5);
     static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(15);

@@ -1,25 +1,16 @@
-using System.Text.RegularExpressions;
+using BuildGrid.Core.Contracts;
 
 namespace BuildGrid.Registry.Domain;
 
-/// <summary>Repository names and tags as the OCI distribution spec defines them.</summary>
-public static partial class Names
+/// <summary>Repository names and tags as the OCI distribution spec defines them (<see cref="OciNames"/>), refused with the registry's errors.</summary>
+public static class Names
 {
     /// <summary>distribution's limit on a whole repository name.</summary>
-    public const int MaxRepositoryLength = 255;
+    public const int MaxRepositoryLength = OciNames.MaxRepositoryLength;
 
-    // spec: [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*
-    [GeneratedRegex(@"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$", RegexOptions.CultureInvariant)]
-    private static partial Regex RepositoryPattern();
+    public static bool IsValidRepository(string? name) => OciNames.IsValidRepository(name);
 
-    // spec: [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}
-    [GeneratedRegex(@"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$", RegexOptions.CultureInvariant)]
-    private static partial Regex TagPattern();
-
-    public static bool IsValidRepository(string? name) =>
-        name is { Length: > 0 and <= MaxRepositoryLength } && RepositoryPattern().IsMatch(name);
-
-    public static bool IsValidTag(string? tag) => tag is { Length: > 0 and <= 128 } && TagPattern().IsMatch(tag);
+    public static bool IsValidTag(string? tag) => OciNames.IsValidTag(tag);
 
     public static void ValidateRepository(string? name)
     {

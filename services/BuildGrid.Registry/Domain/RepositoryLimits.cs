@@ -1,4 +1,5 @@
 using System.Text;
+using BuildGrid.Core.Contracts;
 using Google.Protobuf.WellKnownTypes;
 
 namespace BuildGrid.Registry.Domain;
@@ -8,15 +9,14 @@ namespace BuildGrid.Registry.Domain;
 /// repositories — holds megabytes in memory: a description is at most <see cref="MaxDescriptionBytes"/>; a list page
 /// stops early once its descriptions pass <see cref="ListDescriptionBudgetBytes"/> (its page token goes on from there);
 /// a notification's <c>config</c> and <c>event_config</c> nest at most <see cref="MaxConfigDepth"/> levels and
-/// weigh at most <see cref="MaxConfigBytes"/> (a deeper one would be stored but could not be read back: the protobuf
-/// parsers stop at 100 levels, two per JSON level of a Struct).
+/// weigh at most <see cref="MaxConfigBytes"/> (<see cref="NotificationConfigLimits"/>, which the dialects apply too).
 /// </summary>
 public static class RepositoryLimits
 {
     public const int MaxDescriptionBytes = 64 * 1024;
     public const int ListDescriptionBudgetBytes = 1024 * 1024;
-    public const int MaxConfigDepth = 16;
-    public const int MaxConfigBytes = 64 * 1024;
+    public const int MaxConfigDepth = NotificationConfigLimits.MaxDepth;
+    public const int MaxConfigBytes = NotificationConfigLimits.MaxBytes;
 
     /// <summary>What is wrong with a description, or null when it fits.</summary>
     public static string? DescriptionProblem(string description) =>
@@ -25,23 +25,5 @@ public static class RepositoryLimits
             : null;
 
     /// <summary>What is wrong with a notification's <paramref name="field"/> (<c>config</c>, <c>event_config</c>), or null when it fits.</summary>
-    public static string? ConfigProblem(Struct? config, string field)
-    {
-        if (config is null)
-            return null;
-        if (config.CalculateSize() > MaxConfigBytes)
-            return $"{field} is larger than {MaxConfigBytes} bytes";
-        return DeeperThan(config, 1) ? $"{field} nests deeper than {MaxConfigDepth} levels" : null;
-    }
-
-    /// <summary>Whether the struct at nesting level <paramref name="depth"/> holds one deeper than the limit; stops at the limit.</summary>
-    static bool DeeperThan(Struct value, int depth) =>
-        depth > MaxConfigDepth || value.Fields.Values.Any(v => DeeperThan(v, depth));
-
-    static bool DeeperThan(Value value, int depth) => value.KindCase switch
-    {
-        Value.KindOneofCase.StructValue => DeeperThan(value.StructValue, depth + 1),
-        Value.KindOneofCase.ListValue => depth + 1 > MaxConfigDepth || value.ListValue.Values.Any(v => DeeperThan(v, depth + 1)),
-        _ => false,
-    };
+    public static string? ConfigProblem(Struct? config, string field) => NotificationConfigLimits.Problem(config, field);
 }

@@ -1,3 +1,4 @@
+using BuildGrid.Standalone;
 using System.Text.Json.Nodes;
 using BuildGrid.Core.Events;
 using BuildGrid.Gateway;

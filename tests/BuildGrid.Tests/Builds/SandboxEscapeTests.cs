@@ -1,3 +1,4 @@
+using BuildGrid.Standalone;
 using System.Text.Json;
 using BuildGrid.Builds.V1;
 using BuildGrid.Gateway.Hosting;

@@ -1,3 +1,4 @@
+using BuildGrid.Standalone;
 using BuildGrid.Builds;
 using BuildGrid.Builds.V1;
 using BuildGrid.Gateway;

@@ -28,7 +28,7 @@ public sealed class ShutdownTests
             };
             var marker = $"300.{Random.Shared.Next(100000, 999999)}";
             string longId, quickId;
-            await using (var first = await ServiceProcess.StartAsync("BuildGrid.Gateway", Settings(2)))
+            await using (var first = await ServiceProcess.StartAsync("BuildGrid.Standalone", Settings(2)))
             {
                 using var channel = GrpcChannel.ForAddress(first.GrpcUrl);
                 var client = new BuildRuns.BuildRunsClient(channel);
@@ -49,7 +49,7 @@ public sealed class ShutdownTests
             }
 
             // Right after the exit — the lease has most of its minute left — the long run is queued, not running.
-            await using (var reader = await ServiceProcess.StartAsync("BuildGrid.Gateway", Settings(0)))
+            await using (var reader = await ServiceProcess.StartAsync("BuildGrid.Standalone", Settings(0)))
             {
                 using var channel = GrpcChannel.ForAddress(reader.GrpcUrl);
                 var client = new BuildRuns.BuildRunsClient(channel);
@@ -62,7 +62,7 @@ public sealed class ShutdownTests
                 Assert.DoesNotContain("finished attempt 1", log);
             }
 
-            await using (var next = await ServiceProcess.StartAsync("BuildGrid.Gateway", Settings(1)))
+            await using (var next = await ServiceProcess.StartAsync("BuildGrid.Standalone", Settings(1)))
             {
                 using var channel = GrpcChannel.ForAddress(next.GrpcUrl);
                 var client = new BuildRuns.BuildRunsClient(channel);

@@ -1,3 +1,4 @@
+using BuildGrid.Standalone;
 using System.Diagnostics;
 using BuildGrid.Builds.V1;
 using BuildGrid.Core.Events;

@@ -261,7 +261,7 @@ public sealed class FaultTests
             Dictionary<string, string> GatewayEnv() => Env("gateway", ("BUILDGRID_REST_URL", gatewayRest),
                 ("BUILDGRID_PROJECTS_URL", projectsGrpc), ("BUILDGRID_CONTAINERS_URL", containers.GrpcUrl.ToString()),
                 ("BUILDGRID_BUILDS_URL", worker.GrpcUrl.ToString()));   // the gateway hosts the Registry itself
-            var gateway = await Start("BuildGrid.Gateway", GatewayEnv());
+            var gateway = await Start("BuildGrid.Standalone", GatewayEnv());
 
             using var http = new HttpClient { BaseAddress = new Uri(gatewayRest) };
             var api = new ImageMarketApi(http);
@@ -293,7 +293,7 @@ public sealed class FaultTests
             Assert.True(unfinished > 0, "every run finished before the kill: the test would prove nothing");
             await Task.Delay(1000, Ct);
             await Start("BuildGrid.Projects", ProjectsEnv());
-            await Start("BuildGrid.Gateway", GatewayEnv());
+            await Start("BuildGrid.Standalone", GatewayEnv());
 
             var done = await Task.WhenAll(runs.Select(r => Runs.FinishedAsync(client, r.Id, 240)));
             Assert.All(done, r => Assert.Equal((RunState.Succeeded, 1), (r.State, r.Attempt)));

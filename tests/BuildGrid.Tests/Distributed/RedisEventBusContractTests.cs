@@ -1,3 +1,4 @@
+using BuildGrid.Standalone;
 using System.Collections.Concurrent;
 using BuildGrid.Core.Events;
 using BuildGrid.Core.Hosting;

@@ -52,7 +52,7 @@ public sealed class RedisEventBusTests
                 ("BUILDGRID_PROJECTS_URL", projects.GrpcUrl.ToString())];
             var workerA = await Start("BuildGrid.Builds", Env("builds", builds));
             await Start("BuildGrid.Builds", Env("builds", builds));
-            var gateway = await Start("BuildGrid.Gateway", Env("gateway",
+            var gateway = await Start("BuildGrid.Standalone", Env("gateway",
                 ("BUILDGRID_PROJECTS_URL", projects.GrpcUrl.ToString()), ("BUILDGRID_CONTAINERS_URL", containers.GrpcUrl.ToString()),
                 ("BUILDGRID_REGISTRY_URL", registry.GrpcUrl.ToString()), ("BUILDGRID_BUILDS_URL", workerA.GrpcUrl.ToString())));
 

@@ -40,7 +40,7 @@ public sealed class RegistryForwardingTests
                     environment["BUILDGRID_REGISTRY_REST_URL"] = registry.RestUrl.ToString();
                 return environment;
             }
-            await using var gateway = await ServiceProcess.StartAsync("BuildGrid.Gateway", Gateway("gateway", forward: true));
+            await using var gateway = await ServiceProcess.StartAsync("BuildGrid.Standalone", Gateway("gateway", forward: true));
             var address = gateway.RestUrl.Authority;
 
             var repository = V2Client.UniqueRepository("forwarded");
@@ -76,7 +76,7 @@ public sealed class RegistryForwardingTests
             }
 
             // Without the setting, /v2/ says what is missing, in the distribution API's error format.
-            await using var unforwarded = await ServiceProcess.StartAsync("BuildGrid.Gateway", Gateway("unforwarded", forward: false));
+            await using var unforwarded = await ServiceProcess.StartAsync("BuildGrid.Standalone", Gateway("unforwarded", forward: false));
             using var http = new HttpClient { BaseAddress = unforwarded.RestUrl };
             using var refused = await http.GetAsync("/v2/", Ct);
             Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);

@@ -1,3 +1,4 @@
+using BuildGrid.Standalone;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;

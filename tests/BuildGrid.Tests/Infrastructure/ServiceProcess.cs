@@ -29,7 +29,7 @@ public sealed partial class ServiceProcess : IAsyncDisposable
     public static async Task<ServiceProcess> StartAsync(string project, IDictionary<string, string> environment, string? workingDirectory = null,
         IReadOnlyList<string>? launcher = null)
     {
-        var dll = Path.Combine(TestDirectories.RepositoryRoot, project == "BuildGrid.Gateway" ? "gateway" : "services", project, "bin", TestDirectories.Configuration, "net10.0", project + ".dll");
+        var dll = Path.Combine(TestDirectories.RepositoryRoot, project is "BuildGrid.Gateway" or "BuildGrid.Standalone" ? "gateway" : "services", project, "bin", TestDirectories.Configuration, "net10.0", project + ".dll");
         if (!File.Exists(dll))
             throw new FileNotFoundException($"{dll} is missing: build the solution first (tests/run does).");
         var start = new ProcessStartInfo(launcher is { Count: > 0 } ? launcher[0] : "dotnet", launcher is { Count: > 0 } ? [.. launcher.Skip(1), "dotnet", dll] : [dll])

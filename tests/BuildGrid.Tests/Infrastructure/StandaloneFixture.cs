@@ -1,3 +1,4 @@
+using BuildGrid.Standalone;
 using BuildGrid.Core.Hosting;
 using BuildGrid.Gateway;
 using Grpc.Net.Client;
@@ -5,7 +6,7 @@ using Grpc.Net.Client;
 namespace BuildGrid.Tests.Infrastructure;
 
 /// <summary>
-/// Standalone BuildGrid as a user runs it — the same composition as <c>dotnet run --project gateway/BuildGrid.Gateway</c> —
+/// Standalone BuildGrid as a user runs it — the same composition as <c>dotnet run --project gateway/BuildGrid.Standalone</c> —
 /// on loopback port 0 with its own data directory: real Kestrel, real SQLite files (or, with BUILDGRID_TEST_SQL=postgres,
 /// a fresh database of the test run's PostgreSQL cluster, see <see cref="PostgresServer"/>), embedded Garnet.
 /// </summary>

@@ -96,9 +96,9 @@ public sealed partial class ContainerImageTests
             containers.Add(container);
             var port = ServiceProcess.FreePort();
             var start = new ProcessStartInfo(buildah, ["--storage-driver", "vfs", "run", "--isolation", "chroot", "--volume", $"{data}:/data",
-                // No build workers in this process: they run sandboxed in the builds image (bwrap, pasta), which this
-                // minimal runtime base lacks; the gateway's own start and /healthz are what is proved here.
-                "--env", "Builds__Workers=0",
+                // The gateway hosts no service: each has an address, as in Kubernetes (nothing listens there; the
+                // gateway's own start and /healthz, which checks no dependency, are what is proved here).
+                .. new[] { "PROJECTS", "CONTAINERS", "BUILDS", "REGISTRY", "IDENTITY" }.SelectMany(s => new[] { "--env", $"BUILDGRID_{s}_URL=http://127.0.0.1:{ServiceProcess.FreePort()}" }),
                 "--env", $"BUILDGRID_REST_URL=http://127.0.0.1:{port}", "--env", $"BUILDGRID_GRPC_URL=http://127.0.0.1:{ServiceProcess.FreePort()}",
                 container, "--", .. entrypoint])
             { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };

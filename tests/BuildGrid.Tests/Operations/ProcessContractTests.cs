@@ -18,10 +18,11 @@ public sealed partial class ProcessContractTests
     /// <summary>A process that should exit at once but starts serving instead fails the test rather than hanging it.</summary>
     static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
 
-    static string Dll(string project) => Path.Combine(TestDirectories.RepositoryRoot, project == "BuildGrid.Gateway" ? "gateway" : "services", project,
+    static string Dll(string project) => Path.Combine(TestDirectories.RepositoryRoot, project is "BuildGrid.Gateway" or "BuildGrid.Standalone" ? "gateway" : "services", project,
         "bin", TestDirectories.Configuration, "net10.0", project + ".dll");
 
     [Theory]
+    [InlineData("BuildGrid.Standalone")]
     [InlineData("BuildGrid.Gateway")]
     [InlineData("BuildGrid.Registry")]
     [InlineData("BuildGrid.Builds")]
@@ -41,14 +42,17 @@ public sealed partial class ProcessContractTests
         var dataDir = TestDirectories.Create("bad-setting");
         try
         {
-            foreach (var (argument, expected) in new[]
+            foreach (var (project, argument, expected) in new[]
             {
-                ("--BUILDGRID_REST_URL=ftp://127.0.0.1:1", "BuildGrid.Gateway: BUILDGRID_REST_URL must be an http:// URL such as http://127.0.0.1:8080, not 'ftp://127.0.0.1:1'."),
-                ("--BUILDGRID_SQL_PROVIDER=oracle", "BuildGrid.Gateway: BUILDGRID_SQL_PROVIDER must be"),
-                ("--Builds:Workers=-3", "BuildGrid.Gateway: "),
+                ("BuildGrid.Standalone", "--BUILDGRID_REST_URL=ftp://127.0.0.1:1", "BuildGrid.Standalone: BUILDGRID_REST_URL must be an http:// URL such as http://127.0.0.1:8080, not 'ftp://127.0.0.1:1'."),
+                ("BuildGrid.Standalone", "--BUILDGRID_SQL_PROVIDER=oracle", "BuildGrid.Standalone: BUILDGRID_SQL_PROVIDER must be"),
+                ("BuildGrid.Standalone", "--Builds:Workers=-3", "BuildGrid.Standalone: "),
+                // The gateway alone hosts no service: one without an address is named, with the way out.
+                ("BuildGrid.Gateway", "--BUILDGRID_PROJECTS_URL=http://127.0.0.1:1",
+                    "BuildGrid.Gateway: the gateway hosts no service: set BUILDGRID_CONTAINERS_URL, BUILDGRID_BUILDS_URL, BUILDGRID_REGISTRY_URL, BUILDGRID_IDENTITY_URL (or run it beside a Dapr sidecar), or run standalone BuildGrid (gateway/BuildGrid.Standalone)."),
             })
             {
-                var (code, output) = (await Tools.RunAsync("dotnet", dataDir, Dll("BuildGrid.Gateway"), $"--BUILDGRID_DATA_DIR={dataDir}",
+                var (code, output) = (await Tools.RunAsync("dotnet", dataDir, Dll(project), $"--BUILDGRID_DATA_DIR={dataDir}",
                     "--BUILDGRID_GRPC_URL=http://127.0.0.1:0", argument).WaitAsync(StartTimeout, Ct));
                 Assert.True(code == 2, $"{argument}: exit {code}\n{output}");
                 var last = output.TrimEnd().Split('\n')[^1];
@@ -90,7 +94,7 @@ public sealed partial class ProcessContractTests
         var dataDir = TestDirectories.Create("metrics");
         try
         {
-            await using var gateway = await ServiceProcess.StartAsync("BuildGrid.Gateway", new Dictionary<string, string>
+            await using var gateway = await ServiceProcess.StartAsync("BuildGrid.Standalone", new Dictionary<string, string>
             {
                 ["BUILDGRID_DATA_DIR"] = dataDir,
                 ["OTEL_SERVICE_NAME"] = "buildgrid-metrics-test",

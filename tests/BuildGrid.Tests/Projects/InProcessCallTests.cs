@@ -1,3 +1,4 @@
+using BuildGrid.Standalone;
 using System.Collections.Concurrent;
 using BuildGrid.Builds.V1;
 using BuildGrid.Core.Clients;

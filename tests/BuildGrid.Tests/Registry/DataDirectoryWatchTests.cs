@@ -20,7 +20,7 @@ public sealed class DataDirectoryWatchTests : IDisposable
     public async Task The_default_data_directory_under_the_working_directory_is_not_watched()
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "reads inotify watches from /proc");
-        await using var gateway = await ServiceProcess.StartAsync("BuildGrid.Gateway", new Dictionary<string, string>(), workingDirectory);
+        await using var gateway = await ServiceProcess.StartAsync("BuildGrid.Standalone", new Dictionary<string, string>(), workingDirectory);
         var dataDir = Path.Combine(workingDirectory, "data");
         Assert.True(Directory.Exists(dataDir), "the gateway keeps its data in ./data by default");
 

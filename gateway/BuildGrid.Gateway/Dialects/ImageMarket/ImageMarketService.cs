@@ -169,7 +169,7 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
                 {
                     ["idStr"] = Value.ForString(r.Id),
                     ["tag"] = Value.ForString(r.Tag),
-                    ["status"] = Value.ForString(Builds.Domain.RunStates.Name(r.State)),
+                    ["status"] = Value.ForString(StatusWord(r.State)),
                     ["operator"] = Value.ForString(r.Operator),
                     ["queueTime"] = Value.ForString(Time(r.QueueTime)),
                     ["startTime"] = Value.ForString(Time(r.StartTime)),
@@ -307,4 +307,15 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
             },
         };
     }
+
+    /// <summary>
+    /// A run's state as buildHistory's <c>status</c> word: the proto name without its prefix, lower case
+    /// (<c>RUN_STATE_TIMED_OUT</c> is <c>timed_out</c>); <c>unknown</c> for a state this gateway does not know.
+    /// </summary>
+    static string StatusWord(Builds.V1.RunState state) =>
+        state != Builds.V1.RunState.Unspecified && StatusWords.TryGetValue(state, out var word) ? word : "unknown";
+
+    static readonly Dictionary<Builds.V1.RunState, string> StatusWords =
+        Builds.V1.RunsReflection.Descriptor.EnumTypes.Single(e => e.ClrType == typeof(Builds.V1.RunState)).Values
+            .ToDictionary(v => (Builds.V1.RunState)v.Number, v => v.Name["RUN_STATE_".Length..].ToLowerInvariant());
 }

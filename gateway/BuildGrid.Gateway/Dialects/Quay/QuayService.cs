@@ -1,7 +1,7 @@
 using System.Globalization;
 using BuildGrid.Core.Identity;
+using BuildGrid.Core.Contracts;
 using BuildGrid.Gateway.Quay.V1;
-using BuildGrid.Registry.Domain;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Qv1 = BuildGrid.Gateway.Quay.V1;
@@ -234,7 +234,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry, TimeProvid
                 throw Bad($"'{field}' is a required property");
         // Checked here too, before a deep message crosses to the Registry (whose parser would refuse it as a transport error).
         foreach (var (field, value) in new[] { ("config", request.Config), ("eventConfig", request.EventConfig) })
-            if (RepositoryLimits.ConfigProblem(value, field) is { } problem)
+            if (NotificationConfigLimits.Problem(value, field) is { } problem)
                 throw Bad(problem);
         // Quay's QuayNotificationMethod.validate: a target with a kind is required ("Missing target").
         if (request.Method == "quay_notification"
@@ -324,7 +324,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry, TimeProvid
 
     /// <summary>The repository of the path; a name no repository can have is Quay's 404, as a missing repository is.</summary>
     static string InPath(string repository) =>
-        Names.IsValidRepository(repository) ? repository : throw DialectErrors.Raise(StatusCode.NotFound, "NOT_FOUND", "Not Found");
+        OciNames.IsValidRepository(repository) ? repository : throw DialectErrors.Raise(StatusCode.NotFound, "NOT_FOUND", "Not Found");
 
     /// <summary>
     /// Quay creates in the caller's own namespace when the body names none. BuildGrid has no personal namespaces:

@@ -1,4 +1,3 @@
-using BuildGrid.Containers.Domain;
 using BuildGrid.Containers.V1;
 using BuildGrid.Core.Errors;
 using BuildGrid.Gateway.Svacer.V1;
@@ -203,7 +202,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
 
     async Task<V1Project> ResolveProjectAsync(string nameOrId, ServerCallContext context)
     {
-        if (ContainerRules.TryParseId(nameOrId) is { } id)
+        if (Uuid(nameOrId) is { } id)
         {
             try
             {
@@ -219,7 +218,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
 
     async Task<V1Group> ResolveGroupAsync(string nameOrId, ServerCallContext context)
     {
-        if (ContainerRules.TryParseId(nameOrId) is { } id)
+        if (Uuid(nameOrId) is { } id)
         {
             try
             {
@@ -328,7 +327,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
     }
 
     static string ParseId(string value, string field, ServerCallContext context) =>
-        ContainerRules.TryParseId(value) ?? throw SvacerErrors.Bad($"{field} must be a container id (a UUID), not '{Show(value)}'");
+        Uuid(value) ?? throw SvacerErrors.Bad($"{field} must be a container id (a UUID), not '{Show(value)}'");
 
     static string Show(string value) => value.Length > 64 ? value[..64] + "..." : value;
 
@@ -359,4 +358,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         }
     }
 
+    /// <summary>A Svacer id: a UUID in its canonical form (as the Containers service writes ids); null for anything else.</summary>
+    static string? Uuid(string? value) =>
+        value is { Length: 36 } && Guid.TryParseExact(value, "D", out var id) ? id.ToString("D") : null;
 }

@@ -3,18 +3,19 @@ using BuildGrid.Builds.Queue;
 using BuildGrid.Containers;
 using BuildGrid.Core.Clients;
 using BuildGrid.Core.Hosting;
-using BuildGrid.Gateway.Console;
+using BuildGrid.Gateway;
 using BuildGrid.Gateway.Hosting;
 using BuildGrid.Identity;
 using BuildGrid.Projects;
 using BuildGrid.Registry;
 
-namespace BuildGrid.Gateway;
+namespace BuildGrid.Standalone;
 
 /// <summary>
-/// The gateway process. With no service addresses and no Dapr sidecar it is standalone BuildGrid: it also hosts every
-/// service and an embedded Garnet. A service with an address (BUILDGRID_PROJECTS_URL, BUILDGRID_CONTAINERS_URL, BUILDGRID_IDENTITY_URL, ...) or behind Dapr is called
-/// there instead of being hosted here.
+/// Standalone BuildGrid: the gateway (<see cref="GatewayHost"/>'s parts) with every service hosted in this process and
+/// called in-process, and an embedded Garnet as the build queue's Redis. A service with an address
+/// (BUILDGRID_PROJECTS_URL, BUILDGRID_CONTAINERS_URL, BUILDGRID_IDENTITY_URL, ...) or behind Dapr is called there instead
+/// of being hosted here, so one process can also host a subset beside remote services.
 /// </summary>
 public static class BuildGridHost
 {
@@ -58,19 +59,10 @@ public static class BuildGridHost
         var hostIdentity = !ServiceAddresses.IsRemote(builder.Configuration, IdentityExtensions.AppId);
         if (hostIdentity)
             builder.AddIdentity();
-        builder.AddGateway();
-        builder.AddConsole();
+        builder.AddFrontPorch();
 
         var app = builder.Build();
-        // Hand-written clients send "/api/project/new " (seed 000 does): the trailing space is not part of the route.
-        app.Use((context, next) =>
-        {
-            if (context.Request.Path.Value is { } path && path.Length > 1 && char.IsWhiteSpace(path[^1]))
-                context.Request.Path = new PathString(path.TrimEnd());
-            return next(context);
-        });
-        app.UseRouting();
-        app.MapBuildGridDefaults();
+        app.UseFrontPorchRouting();
         if (hostProjects)
             app.MapProjects();
         if (hostContainers)
@@ -83,8 +75,7 @@ public static class BuildGridHost
             app.MapRegistryForwarding();
         if (hostIdentity)
             app.MapIdentity();
-        app.MapGateway();
-        app.MapConsole();
+        app.MapFrontPorch();
         return app;
     }
 }

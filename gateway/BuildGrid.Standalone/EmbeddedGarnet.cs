@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 using BuildGrid.Core.Hosting;
 using Garnet;
 
-namespace BuildGrid.Gateway.Hosting;
+namespace BuildGrid.Standalone;
 
 /// <summary>
 /// Standalone mode's Redis: Microsoft Garnet in this process, on a loopback port (BUILDGRID_GARNET_PORT, default a free
