@@ -16,7 +16,7 @@ namespace BuildGrid.Gateway.Dialects.Svacer;
 /// documented shapes. Lists come in a fixed order: by kind as the document's examples show them (project groups, then
 /// projects, then branches, then snapshots), and within a kind by name, then id. Errors: <see cref="SvacerErrors"/>.
 /// </summary>
-public sealed class SvacerService(Cv1.Containers.ContainersClient containers, ILogger<SvacerService> logger) : Sv.Svacer.SvacerBase
+public sealed class SvacerService(Cv1.Containers.ContainersClient containers) : Sv.Svacer.SvacerBase
 {
     const int PageSize = 1000;
 
@@ -28,66 +28,63 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
     const string AllowedActions = "list, add, update, remove";
     const string AllowedGroupActions = "get, add-project-to-group, remove-project-from-group";
 
-    public override Task<ContainersResponse> Containers(ContainersRequest request, ServerCallContext context) =>
-        Answer(context, "containers", async () =>
+    public override async Task<ContainersResponse> Containers(ContainersRequest request, ServerCallContext context)
+    {
+        LenientBody.MergeInto(request, request.Body);
+        var action = request.Action.Trim().ToLowerInvariant();
+        var type = ParseType(request.Type, context);
+        return action switch
         {
-            LenientBody.MergeInto(request, request.Body);
-            var action = request.Action.Trim().ToLowerInvariant();
-            var type = ParseType(request.Type, context);
-            return action switch
-            {
-                "list" => await ListAsync(request, type, context),
-                "add" => One(await AddAsync(request, type, context), "add"),
-                "update" => One(await UpdateAsync(request, type, context), "update"),
-                "remove" => One(await RemoveAsync(request, type, context), "remove"),
-                "" => throw SvacerErrors.Bad($"action is required; allowed values: {AllowedActions}"),
-                _ => throw SvacerErrors.Bad($"unknown action '{Show(request.Action)}'; allowed values: {AllowedActions}"),
-            };
-        });
+            "list" => await ListAsync(request, type, context),
+            "add" => One(await AddAsync(request, type, context), "add"),
+            "update" => One(await UpdateAsync(request, type, context), "update"),
+            "remove" => One(await RemoveAsync(request, type, context), "remove"),
+            "" => throw SvacerErrors.Bad($"action is required; allowed values: {AllowedActions}"),
+            _ => throw SvacerErrors.Bad($"unknown action '{Show(request.Action)}'; allowed values: {AllowedActions}"),
+        };
+    }
 
-    public override Task<ProjectGroupsResponse> ProjectGroups(ProjectGroupsRequest request, ServerCallContext context) =>
-        Answer(context, "project-groups", async () =>
+    public override async Task<ProjectGroupsResponse> ProjectGroups(ProjectGroupsRequest request, ServerCallContext context)
+    {
+        LenientBody.MergeInto(request, request.Body);
+        var action = request.Action.Trim().ToLowerInvariant();
+        if (action is not ("get" or "add-project-to-group" or "remove-project-from-group"))
+            throw SvacerErrors.Bad(action.Length == 0
+                ? $"action is required; allowed values: {AllowedGroupActions}"
+                : $"unknown action '{Show(request.Action)}'; allowed values: {AllowedGroupActions}");
+        if (request.ProjectGroupNameOrId.Length == 0)
+            throw SvacerErrors.Bad("project_group_name_or_id is required");
+        if (action != "get" && request.ProjectNameOrId.Length == 0)
+            throw SvacerErrors.Bad("project_name_or_id is required");
+
+        var group = await ResolveGroupAsync(request.ProjectGroupNameOrId, context);
+        if (action == "get")
+            return new ProjectGroupsResponse { Action = action, ProjectGroupId = group.Id, ProjectGroupName = group.Name };
+        var project = await ResolveProjectAsync(request.ProjectNameOrId, context);
+        var membership = action == "add-project-to-group"
+            ? await containers.AddProjectToGroupAsync(new AddProjectToGroupRequest { ProjectGroupId = group.Id, ProjectId = project.Id })
+            : await containers.RemoveProjectFromGroupAsync(new RemoveProjectFromGroupRequest { ProjectGroupId = group.Id, ProjectId = project.Id });
+        return new ProjectGroupsResponse
         {
-            LenientBody.MergeInto(request, request.Body);
-            var action = request.Action.Trim().ToLowerInvariant();
-            if (action is not ("get" or "add-project-to-group" or "remove-project-from-group"))
-                throw SvacerErrors.Bad(action.Length == 0
-                    ? $"action is required; allowed values: {AllowedGroupActions}"
-                    : $"unknown action '{Show(request.Action)}'; allowed values: {AllowedGroupActions}");
-            if (request.ProjectGroupNameOrId.Length == 0)
-                throw SvacerErrors.Bad("project_group_name_or_id is required");
-            if (action != "get" && request.ProjectNameOrId.Length == 0)
-                throw SvacerErrors.Bad("project_name_or_id is required");
+            Action = action,
+            ProjectGroupId = membership.ProjectGroup.Id, ProjectGroupName = membership.ProjectGroup.Name,
+            ProjectId = membership.Project.Id, ProjectName = membership.Project.Name,
+        };
+    }
 
-            var group = await ResolveGroupAsync(request.ProjectGroupNameOrId, context);
-            if (action == "get")
-                return new ProjectGroupsResponse { Action = action, ProjectGroupId = group.Id, ProjectGroupName = group.Name };
-            var project = await ResolveProjectAsync(request.ProjectNameOrId, context);
-            var membership = action == "add-project-to-group"
-                ? await containers.AddProjectToGroupAsync(new AddProjectToGroupRequest { ProjectGroupId = group.Id, ProjectId = project.Id })
-                : await containers.RemoveProjectFromGroupAsync(new RemoveProjectFromGroupRequest { ProjectGroupId = group.Id, ProjectId = project.Id });
-            return new ProjectGroupsResponse
-            {
-                Action = action,
-                ProjectGroupId = membership.ProjectGroup.Id, ProjectGroupName = membership.ProjectGroup.Name,
-                ProjectId = membership.Project.Id, ProjectName = membership.Project.Name,
-            };
-        });
-
-    public override Task<ContainerItem> UpdateSnapshot(UpdateSnapshotRequest request, ServerCallContext context) =>
-        Answer(context, "snapshot-update", async () =>
-        {
-            // The id is the path's; a body cannot redirect the rename to another snapshot.
-            var id = request.SnapshotId;
-            LenientBody.MergeInto(request, request.Body);
-            request.SnapshotId = id;
-            if (request.Name.Length == 0)
-                throw SvacerErrors.Bad("name is required");
-            var snapshot = await containers.RenameSnapshotAsync(new RenameSnapshotRequest { Id = ParseId(id, "snapshot_id", context), Name = request.Name });
-            var item = Item(snapshot);
-            item.Action = "update";
-            return item;
-        });
+    public override async Task<ContainerItem> UpdateSnapshot(UpdateSnapshotRequest request, ServerCallContext context)
+    {
+        // The id is the path's; a body cannot redirect the rename to another snapshot.
+        var id = request.SnapshotId;
+        LenientBody.MergeInto(request, request.Body);
+        request.SnapshotId = id;
+        if (request.Name.Length == 0)
+            throw SvacerErrors.Bad("name is required");
+        var snapshot = await containers.RenameSnapshotAsync(new RenameSnapshotRequest { Id = ParseId(id, "snapshot_id", context), Name = request.Name });
+        var item = Item(snapshot);
+        item.Action = "update";
+        return item;
+    }
 
     // ---- containers actions ----
 
@@ -330,33 +327,6 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         Uuid(value) ?? throw SvacerErrors.Bad($"{field} must be a container id (a UUID), not '{Show(value)}'");
 
     static string Show(string value) => value.Length > 64 ? value[..64] + "..." : value;
-
-    async Task<T> Answer<T>(ServerCallContext context, string call, Func<Task<T>> body)
-    {
-        try
-        {
-            return await body();
-        }
-        catch (BadBodyException e)
-        {
-            throw SvacerErrors.Bad(e.Message);
-        }
-        catch (RpcException e) when (DialectErrors.IsRaised(e))
-        {
-            throw;
-        }
-        catch (RpcException e) when (SvacerErrors.FromDomain(e) is { } answer)
-        {
-            throw answer;
-        }
-        catch (Exception e) when (!context.CancellationToken.IsCancellationRequested)
-        {
-            Log.SvacerCallFailed(logger, call, e);
-            throw e is RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded }
-                ? SvacerErrors.Raise(StatusCode.Unavailable, "UNAVAILABLE", "the containers service is unavailable; retry later")
-                : SvacerErrors.Raise(StatusCode.Internal, "INTERNAL", "internal error");
-        }
-    }
 
     /// <summary>A Svacer id: a UUID in its canonical form (as the Containers service writes ids); null for anything else.</summary>
     static string? Uuid(string? value) =>

@@ -13,121 +13,115 @@ namespace BuildGrid.Gateway.Dialects.Zadig;
 /// <c>projectKey</c> in the query and <c>project_key</c> in the body name the same project: either may be given, and
 /// both must agree. Errors: <see cref="ZadigErrors"/>.
 /// </summary>
-public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definitions, ILogger<ZadigService> logger) : Zv1.Zadig.ZadigBase
+public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definitions) : Zv1.Zadig.ZadigBase
 {
     static readonly ZadigMessage Success = new() { Message = "success" };
     const int DefaultTimeoutMinutes = 60;
 
-    public override Task<ZadigMessage> CreateBuild(CreateBuildRequest request, ServerCallContext context) =>
-        Answer(context, "create", async () =>
+    public override async Task<ZadigMessage> CreateBuild(CreateBuildRequest request, ServerCallContext context)
+    {
+        var source = request.Source.Trim();
+        if (source is not ("" or "template"))
+            throw ZadigErrors.Bad("source", $"source '{source}' is not allowed; it must be template or absent");
+        var definition = ZadigBody.Read<Definition>(request.Body);
+        ApplyProjectKey(request.ProjectKey, definition, context);
+        if (source == "template" && definition.TemplateName.Length == 0)
+            throw ZadigErrors.Bad("template_name", "template_name is required when source=template");
+        if (source == "" && (definition.TemplateName.Length > 0 || definition.TargetServices.Count > 0))
+            throw ZadigErrors.Bad("template_name", "template_name and target_services make a build from a template: use POST /openapi/build?source=template");
+        try
         {
-            var source = request.Source.Trim();
-            if (source is not ("" or "template"))
-                throw ZadigErrors.Bad("source", $"source '{source}' is not allowed; it must be template or absent");
-            var definition = ZadigBody.Read<Definition>(request.Body);
-            ApplyProjectKey(request.ProjectKey, definition, context);
-            if (source == "template" && definition.TemplateName.Length == 0)
-                throw ZadigErrors.Bad("template_name", "template_name is required when source=template");
-            if (source == "" && (definition.TemplateName.Length > 0 || definition.TargetServices.Count > 0))
-                throw ZadigErrors.Bad("template_name", "template_name and target_services make a build from a template: use POST /openapi/build?source=template");
-            try
-            {
-                await definitions.CreateDefinitionAsync(new CreateDefinitionRequest { Definition = definition });
-            }
-            catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
-            {
-                throw ZadigErrors.Module(ZadigErrors.CreateBuildModule, e);
-            }
-            return Success;
-        });
+            await definitions.CreateDefinitionAsync(new CreateDefinitionRequest { Definition = definition });
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
+        {
+            throw ZadigErrors.Module(ZadigErrors.CreateBuildModule, e);
+        }
+        return Success;
+    }
 
-    public override Task<ZadigMessage> UpdateBuild(UpdateBuildRequest request, ServerCallContext context) =>
-        Answer(context, "update", async () =>
-        {
-            var definition = ZadigBody.Read<Definition>(request.Body);
-            ApplyProjectKey(request.ProjectKey, definition, context);
-            if (definition.TemplateName.Length > 0 || definition.TargetServices.Count > 0)
-                throw ZadigErrors.Bad("template_name", "a build from a template is updated with PUT /openapi/build/{name}/template");
-            await UpdateAsync(definition, ZadigErrors.UpdateBuildModule, context);
-            return Success;
-        });
+    public override async Task<ZadigMessage> UpdateBuild(UpdateBuildRequest request, ServerCallContext context)
+    {
+        var definition = ZadigBody.Read<Definition>(request.Body);
+        ApplyProjectKey(request.ProjectKey, definition, context);
+        if (definition.TemplateName.Length > 0 || definition.TargetServices.Count > 0)
+            throw ZadigErrors.Bad("template_name", "a build from a template is updated with PUT /openapi/build/{name}/template");
+        await UpdateAsync(definition, ZadigErrors.UpdateBuildModule, context);
+        return Success;
+    }
 
-    public override Task<ZadigMessage> UpdateTemplateBuild(UpdateTemplateBuildRequest request, ServerCallContext context) =>
-        Answer(context, "update-template", async () =>
-        {
-            var definition = ZadigBody.Read<Definition>(request.Body);
-            if (definition.Name.Length > 0 && definition.Name != request.Name)
-                throw ZadigErrors.Bad("name", $"name '{definition.Name}' in the body differs from '{request.Name}' in the path");
-            definition.Name = request.Name;
-            ApplyProjectKey(request.ProjectKey, definition, context);
-            if (definition.TemplateName.Length == 0)
-                throw ZadigErrors.Bad("template_name", "template_name is required");
-            await UpdateAsync(definition, ZadigErrors.GetBuildModule, context);
-            return Success;
-        });
+    public override async Task<ZadigMessage> UpdateTemplateBuild(UpdateTemplateBuildRequest request, ServerCallContext context)
+    {
+        var definition = ZadigBody.Read<Definition>(request.Body);
+        if (definition.Name.Length > 0 && definition.Name != request.Name)
+            throw ZadigErrors.Bad("name", $"name '{definition.Name}' in the body differs from '{request.Name}' in the path");
+        definition.Name = request.Name;
+        ApplyProjectKey(request.ProjectKey, definition, context);
+        if (definition.TemplateName.Length == 0)
+            throw ZadigErrors.Bad("template_name", "template_name is required");
+        await UpdateAsync(definition, ZadigErrors.GetBuildModule, context);
+        return Success;
+    }
 
-    public override Task<ListBuildsResponse> ListBuilds(ListBuildsRequest request, ServerCallContext context) =>
-        Answer(context, "list", async () =>
+    public override async Task<ListBuildsResponse> ListBuilds(ListBuildsRequest request, ServerCallContext context)
+    {
+        RequireQuery(request.ProjectKey, "projectKey", context);
+        var page = Integer(request.PageNum, "pageNum", 1, context);
+        var size = Integer(request.PageSize, "pageSize", 20, context);
+        var all = await AllDefinitionsAsync(request.ProjectKey, context);
+        var response = new ListBuildsResponse { Total = all.Count };
+        // As Zadig's BuildColl.ListByOptions: pages only when pageNum and pageSize are both positive, else every build.
+        var shown = page > 0 && size > 0 ? all.Skip((int)Math.Min((page - 1) * size, int.MaxValue)).Take((int)Math.Min(size, int.MaxValue)) : all;
+        foreach (var definition in shown)
         {
-            RequireQuery(request.ProjectKey, "projectKey", context);
-            var page = Integer(request.PageNum, "pageNum", 1, context);
-            var size = Integer(request.PageSize, "pageSize", 20, context);
-            var all = await AllDefinitionsAsync(request.ProjectKey, context);
-            var response = new ListBuildsResponse { Total = all.Count };
-            // As Zadig's BuildColl.ListByOptions: pages only when pageNum and pageSize are both positive, else every build.
-            var shown = page > 0 && size > 0 ? all.Skip((int)Math.Min((page - 1) * size, int.MaxValue)).Take((int)Math.Min(size, int.MaxValue)) : all;
-            foreach (var definition in shown)
+            var item = new BuildItem
             {
-                var item = new BuildItem
-                {
-                    Name = definition.Name, ProjectKey = definition.ProjectKey, Source = definition.Source, UpdateBy = definition.UpdateBy,
-                    UpdateTime = definition.UpdateTime?.Seconds ?? 0,
-                };
-                item.TargetServices.Add(Targets(definition));
-                response.Builds.Add(item);
-            }
-            return response;
-        });
+                Name = definition.Name, ProjectKey = definition.ProjectKey, Source = definition.Source, UpdateBy = definition.UpdateBy,
+                UpdateTime = definition.UpdateTime?.Seconds ?? 0,
+            };
+            item.TargetServices.Add(Targets(definition));
+            response.Builds.Add(item);
+        }
+        return response;
+    }
 
-    public override Task<BuildDetail> GetBuildDetail(GetBuildDetailRequest request, ServerCallContext context) =>
-        Answer(context, "detail", async () =>
+    public override async Task<BuildDetail> GetBuildDetail(GetBuildDetailRequest request, ServerCallContext context)
+    {
+        RequireQuery(request.ProjectKey, "projectKey", context);
+        RequireQuery(request.ServiceName, "serviceName", context);
+        RequireQuery(request.ServiceModule, "serviceModule", context);
+        Definition definition;
+        try
         {
-            RequireQuery(request.ProjectKey, "projectKey", context);
-            RequireQuery(request.ServiceName, "serviceName", context);
-            RequireQuery(request.ServiceModule, "serviceModule", context);
-            Definition definition;
-            try
+            definition = await definitions.GetDefinitionAsync(new GetDefinitionRequest
             {
-                definition = await definitions.GetDefinitionAsync(new GetDefinitionRequest
-                {
-                    ProjectKey = request.ProjectKey, Name = request.Name, ServiceName = request.ServiceName, ServiceModule = request.ServiceModule,
-                });
-            }
-            catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && e.Info()?.Reason == Reasons.BuildDefinitionNotFound)
-            {
-                throw ZadigErrors.Module(ZadigErrors.GetBuildModule, e);
-            }
-            var hosts = definition.RepoInfo.Count > 0
-                ? (await definitions.ListCodeHostsAsync(new ListCodeHostsRequest())).CodeHosts.ToDictionary(h => h.Name)
-                : [];
-            return Detail(definition, hosts);
-        });
+                ProjectKey = request.ProjectKey, Name = request.Name, ServiceName = request.ServiceName, ServiceModule = request.ServiceModule,
+            });
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && e.Info()?.Reason == Reasons.BuildDefinitionNotFound)
+        {
+            throw ZadigErrors.Module(ZadigErrors.GetBuildModule, e);
+        }
+        var hosts = definition.RepoInfo.Count > 0
+            ? (await definitions.ListCodeHostsAsync(new ListCodeHostsRequest())).CodeHosts.ToDictionary(h => h.Name)
+            : [];
+        return Detail(definition, hosts);
+    }
 
-    public override Task<ZadigMessage> DeleteBuild(DeleteBuildRequest request, ServerCallContext context) =>
-        Answer(context, "delete", async () =>
+    public override async Task<ZadigMessage> DeleteBuild(DeleteBuildRequest request, ServerCallContext context)
+    {
+        RequireQuery(request.Name, "name", context);
+        RequireQuery(request.ProjectKey, "projectKey", context);
+        try
         {
-            RequireQuery(request.Name, "name", context);
-            RequireQuery(request.ProjectKey, "projectKey", context);
-            try
-            {
-                await definitions.DeleteDefinitionAsync(new DeleteDefinitionRequest { ProjectKey = request.ProjectKey, Name = request.Name });
-            }
-            catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && e.Info()?.Reason == Reasons.BuildDefinitionNotFound)
-            {
-                // Zadig deletes by query: a build that is not there is deleted already.
-            }
-            return Success;
-        });
+            await definitions.DeleteDefinitionAsync(new DeleteDefinitionRequest { ProjectKey = request.ProjectKey, Name = request.Name });
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && e.Info()?.Reason == Reasons.BuildDefinitionNotFound)
+        {
+            // Zadig deletes by query: a build that is not there is deleted already.
+        }
+        return Success;
+    }
 
     /// <summary>An update; a build that does not exist is Zadig's module error (6521 update, 6523 update from a template).</summary>
     async Task UpdateAsync(Definition definition, (int Code, string Title) missing, ServerCallContext context)
@@ -247,35 +241,6 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
         if (!long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var number))
             throw ZadigErrors.Bad(name, $"{name} must be an integer, not '{value}'");
         return number;
-    }
-
-    async Task<T> Answer<T>(ServerCallContext context, string call, Func<Task<T>> body)
-    {
-        try
-        {
-            return await body();
-        }
-        catch (BadBodyException e)
-        {
-            // The binder's messages start with the field's path ("parameters[0].is_credential must be true or false").
-            var first = e.Message.Split(' ')[0];
-            throw ZadigErrors.Bad(first is "the" or "request" ? "body" : first, e.Message);
-        }
-        catch (RpcException e) when (DialectErrors.IsRaised(e))
-        {
-            throw;
-        }
-        catch (RpcException e) when (ZadigErrors.FromDomain(e) is { } answer)
-        {
-            throw answer;
-        }
-        catch (Exception e) when (!context.CancellationToken.IsCancellationRequested)
-        {
-            Log.ZadigCallFailed(logger, call, e);
-            throw e is RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded }
-                ? ZadigErrors.Raise(StatusCode.Unavailable, "UNAVAILABLE", "the builds service is unavailable; retry later")
-                : ZadigErrors.Raise(StatusCode.Internal, "INTERNAL", "internal error");
-        }
     }
 
 }
