@@ -17,6 +17,9 @@ public static class RegistryExtensions
 {
     public const string AppId = Core.Clients.ServiceAddresses.Registry;
 
+    /// <summary>The Registry's reads anyone may call: each shows an anonymous caller only public repositories and namespaces.</summary>
+    static readonly string[] AnonymousReads = ["ListNamespaces", "GetNamespace", "ListRepositories", "GetRepository", "ListTags", "GetManifest"];
+
     sealed class Marker;
 
     /// <summary>The Registry service: its database (registry.db), blob storage, the collector and its schedule.</summary>
@@ -47,7 +50,7 @@ public static class RegistryExtensions
         // Reads anyone may call: each shows an anonymous caller only public repositories (and public namespaces).
         builder.Services.Configure<AnonymousAccessOptions>(o =>
         {
-            foreach (var method in new[] { "ListNamespaces", "GetNamespace", "ListRepositories", "GetRepository", "ListTags", "GetManifest" })
+            foreach (var method in AnonymousReads)
                 o.Methods.Add($"/{V1.Registry.Descriptor.FullName}/{method}");
         });
         builder.Services.AddSingleton<GarbageCollector>();

@@ -25,6 +25,7 @@ namespace BuildGrid.Benchmarks;
 public static class FaultsBenchmark
 {
     const string Script = "echo \"$TASK_ID $BUILD_ATTEMPT start $(date +%s%N)\" >> \"{0}\"\nsleep 2\necho \"$TASK_ID $BUILD_ATTEMPT end $(date +%s%N)\" >> \"{0}\"";
+    static readonly System.Text.CompositeFormat ScriptFormat = System.Text.CompositeFormat.Parse(Script);
 
     public static async Task<int> RunAsync(int builds, int pushes)
     {
@@ -89,7 +90,7 @@ public static class FaultsBenchmark
         var runs = new List<string>();
         for (var i = 0; i < builds; i++)
         {
-            var spec = new RunSpec { Script = string.Format(System.Globalization.CultureInfo.InvariantCulture, Script, completed), TimeoutSeconds = 300 };
+            var spec = new RunSpec { Script = string.Format(System.Globalization.CultureInfo.InvariantCulture, ScriptFormat, completed), TimeoutSeconds = 300 };
             spec.Repos.Add(new RepoSpec { Url = repo, Branch = "main" });
             runs.Add((await runsClient.StartRunAsync(new StartRunRequest { Spec = spec, Project = project, Tag = $"t{i}" })).Id);
         }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -42,7 +43,7 @@ public sealed class MemoryAmplificationTests(ITestOutputHelper output) : IAsyncL
     {
         foreach (var line in File.ReadLines($"/proc/{gateway.Id}/status"))
             if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                return long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0]) / 1024;
+                return long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024;
         throw new InvalidOperationException("no VmRSS");
     }
 

@@ -69,10 +69,10 @@ internal static class Distribution
 
     static JsonObject Str() => new() { ["type"] = "string" };
 
-    static JsonNode Path(string name) =>
+    static JsonObject Path(string name) =>
         new JsonObject { ["name"] = name, ["in"] = "path", ["required"] = true, ["schema"] = Str() };
 
-    static JsonNode Query(string name, string type, bool required = false) =>
+    static JsonObject Query(string name, string type, bool required = false) =>
         new JsonObject { ["name"] = name, ["in"] = "query", ["required"] = required, ["schema"] = new JsonObject { ["type"] = type } };
 
     static void Add(JsonObject paths, string path, string verb, string summary, JsonNode[] parameters,

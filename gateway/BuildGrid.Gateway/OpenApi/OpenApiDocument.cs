@@ -243,7 +243,7 @@ internal static partial class OpenApiDocument
         return field.IsRepeated ? new JsonObject { ["type"] = "array", ["items"] = single } : single;
     }
 
-    static JsonNode Ref(MessageDescriptor message, IDictionary<string, JsonNode> schemas)
+    static JsonObject Ref(MessageDescriptor message, IDictionary<string, JsonNode> schemas)
     {
         switch (message.FullName)
         {

@@ -31,7 +31,7 @@ internal static partial class ProtoComments
     /// <summary>How many .proto files were read (none would mean the resources are missing).</summary>
     public static int Files => typeof(ProtoComments).Assembly.GetManifestResourceNames().Count(n => n.StartsWith(ResourcePrefix, StringComparison.Ordinal));
 
-    static IReadOnlyDictionary<string, string> Load()
+    static Dictionary<string, string> Load()
     {
         var comments = new Dictionary<string, string>(StringComparer.Ordinal);
         var assembly = typeof(ProtoComments).Assembly;

@@ -185,7 +185,7 @@ public static partial class DefinitionExpander
     }
 
     /// <summary>$NAME and ${NAME} of the variables known before the run starts; others stay as written.</summary>
-    static string Expand(string text, IReadOnlyDictionary<string, string> known) =>
+    static string Expand(string text, Dictionary<string, string> known) =>
         Variable().Replace(text, m => known.TryGetValue(m.Groups["name"].Value, out var value) ? value : m.Value);
 
     /// <summary>Docker step paths are relative to the workspace ("/app/Dockerfile" means app/Dockerfile in it).</summary>

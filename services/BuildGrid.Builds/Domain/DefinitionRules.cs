@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using BuildGrid.Builds.V1;
 using BuildGrid.Core.Errors;
+using Google.Protobuf.Collections;
 
 namespace BuildGrid.Builds.Domain;
 
@@ -136,7 +137,7 @@ public static partial class DefinitionRules
     }
 
     static void ValidateSpec(string infrastructure, string buildOs, string scriptType, string buildScript,
-        IList<Install> installs, IList<Parameter> parameters, DockerBuildStep? docker, AdvancedSettings? advanced)
+        RepeatedField<Install> installs, RepeatedField<Parameter> parameters, DockerBuildStep? docker, AdvancedSettings? advanced)
     {
         Enum(infrastructure, "infrastructure", Infrastructures);
         Required(buildOs, "build_os");

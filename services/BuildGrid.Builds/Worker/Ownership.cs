@@ -83,7 +83,7 @@ static class Ownership
             var dir = fdopendir(copy);
             if (dir == IntPtr.Zero)
             {
-                close(copy);
+                _ = close(copy);   // a failed close of a directory opened read-only loses nothing
                 throw Failure(path, Marshal.GetLastPInvokeError());
             }
             try
@@ -97,7 +97,7 @@ static class Ownership
             }
             finally
             {
-                closedir(dir);
+                _ = closedir(dir);
             }
             foreach (var (name, type) in names)
             {
@@ -120,7 +120,7 @@ static class Ownership
         }
         finally
         {
-            close(fd);
+            _ = close(fd);
         }
     }
 

@@ -19,7 +19,7 @@ public static class OwnerOnlyFiles
     public static void RestrictUmask()
     {
         if (!OperatingSystem.IsWindows())
-            Umask(0x3F);
+            _ = Umask(0x3F);   // umask cannot fail; it answers the previous mask
     }
 
     /// <summary>Creates <paramref name="path"/> (and missing parents) 0700; an existing directory keeps its mode.</summary>

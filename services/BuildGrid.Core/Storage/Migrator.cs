@@ -96,7 +96,7 @@ internal sealed partial class Migrator(ServiceDatabase database, IReadOnlyList<A
     /// when the connection dies) so that services and replicas starting together never race on CREATE SCHEMA or
     /// CREATE EXTENSION, then creates the service's schema (first on the connection's search_path) and citext.
     /// </summary>
-    async Task PreparePostgresAsync(System.Data.Common.DbConnection connection, CancellationToken cancellationToken)
+    static async Task PreparePostgresAsync(System.Data.Common.DbConnection connection, CancellationToken cancellationToken)
     {
         await connection.ExecuteAsync(new CommandDefinition("SELECT COUNT(*) FROM (SELECT pg_advisory_lock(hashtextextended('buildgrid.migrations', 0))) l",
             cancellationToken: cancellationToken));
@@ -105,6 +105,6 @@ internal sealed partial class Migrator(ServiceDatabase database, IReadOnlyList<A
         await connection.ExecuteAsync("CREATE EXTENSION IF NOT EXISTS citext WITH SCHEMA public");
         // Npgsql loads a data source's types on its first connection, which may predate citext (another service creates
         // it): without a reload a citext column reads as an unknown type ('-.-').
-        await ((Npgsql.NpgsqlConnection)connection).ReloadTypesAsync();
+        await ((Npgsql.NpgsqlConnection)connection).ReloadTypesAsync(cancellationToken);
     }
 }

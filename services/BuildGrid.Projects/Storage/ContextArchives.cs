@@ -14,7 +14,7 @@ namespace BuildGrid.Projects.Storage;
 /// bytes uploaded again (by any project) reuse the repository. The worker reads the path, so in a distributed
 /// installation the Projects data directory must be visible to workers at the same path, or use a git context.
 /// </summary>
-public sealed class ContextArchives(BuildGridSettings settings)
+public sealed class ContextArchives(BuildGridSettings settings) : IDisposable
 {
     /// <summary>The largest archive (the REST gateway's default body limit, well under gRPC's 16 MiB message limit).</summary>
     public const int MaxArchiveBytes = 4 * 1024 * 1024;
@@ -24,6 +24,8 @@ public sealed class ContextArchives(BuildGridSettings settings)
 
     readonly string root = Path.Combine(settings.DataDir, "projects", "contexts");
     readonly SemaphoreSlim gate = new(1, 1);
+
+    public void Dispose() => gate.Dispose();
 
     public string CheckoutPath(string digest) => Path.Combine(root, digest.StartsWith("sha256:", StringComparison.Ordinal) ? digest[7..] : digest);
 

@@ -374,7 +374,7 @@ public sealed partial class DistributionApi(RegistryStore store, BlobStore blobs
     /// <c>PUT /manifests/&lt;digest&gt;?tag=a&amp;tag=b</c> (spec 1.1, end-7b): the tags to point at the manifest in the same
     /// transaction. Each accepted tag is answered in an <c>OCI-Tag</c> header.
     /// </summary>
-    static IReadOnlyList<string> TagParameters(HttpRequest request)
+    static List<string> TagParameters(HttpRequest request)
     {
         const int MaxTags = 100;
         var tags = request.Query["tag"].Where(t => !string.IsNullOrEmpty(t)).Select(t => t!).Distinct(StringComparer.Ordinal).ToList();

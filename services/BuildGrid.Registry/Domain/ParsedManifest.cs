@@ -115,7 +115,7 @@ public sealed record ParsedManifest(
             ReadAnnotations(element, where + ".annotations"), platform, hasUrls);
     }
 
-    static IReadOnlyDictionary<string, string> ReadAnnotations(JsonElement element, string where)
+    static Dictionary<string, string> ReadAnnotations(JsonElement element, string where)
     {
         if (!element.TryGetProperty("annotations", out var annotations) || annotations.ValueKind == JsonValueKind.Null)
             return new Dictionary<string, string>();

@@ -37,7 +37,7 @@ static class Writeback
             return;
         try
         {
-            SyncFileRange(handle, offset, count, SyncFileRangeWrite);
+            _ = SyncFileRange(handle, offset, count, SyncFileRangeWrite);   // advice: the fsync at commit is what durability rests on
         }
         catch (EntryPointNotFoundException)
         {
@@ -75,7 +75,7 @@ static class Writeback
         }
         finally
         {
-            Close(fd);
+            _ = Close(fd);
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Text;
 
@@ -72,7 +73,7 @@ public sealed class CampaignRunner(string dataDir, Func<CancellationToken, Task<
         if (batch.Count > 0)
             await CloseBatchAsync(baseline, batch, acceptedWrite: false, caller, ct);
         if (!await healthy(ct))
-            failures.Add($"the host is not healthy after the {requests.FirstOrDefault()?.Surface} requests");
+            failures.Add($"the host is not healthy after the {(requests.Count > 0 ? requests[0].Surface : null)} requests");
     }
 
     /// <summary>Checks a batch; returns the baseline for the next one.</summary>
@@ -167,7 +168,7 @@ public sealed class CampaignRunner(string dataDir, Func<CancellationToken, Task<
         var text = new StringBuilder();
         foreach (var (surface, buckets) in counts.OrderBy(c => c.Key, StringComparer.Ordinal))
             text.AppendLine($"{surface}: " + string.Join(", ", buckets.Select(b => $"{b.Key} {b.Value}")));
-        text.AppendLine($"row checks: {Snapshots} snapshots, {Replays} replays, {AcceptedWrites} accepted writes; failures: {failures.Count}");
+        text.AppendLine(CultureInfo.InvariantCulture, $"row checks: {Snapshots} snapshots, {Replays} replays, {AcceptedWrites} accepted writes; failures: {failures.Count}");
         return text.ToString();
     }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Collections.Concurrent;
 using System.Text.Json;
 using BuildGrid.Builds.V1;
@@ -171,8 +172,8 @@ public sealed class BuildRunsTests(StandaloneFixture fixture) : IDisposable
         }
         var watchers = await Task.WhenAll(Watch(), Watch());
         Assert.Equal(watchers[0], watchers[1]);
-        Assert.Equal(Enumerable.Range(1, 20).Select(i => $"line-{i}"), watchers[0].Select(l => l[(l.IndexOf(':') + 1)..]).Where(l => l.StartsWith("line-")));
-        Assert.Equal(Enumerable.Range(0, watchers[0].Count).Select(i => i.ToString()), watchers[0].Select(l => l[..l.IndexOf(':')]));
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => $"line-{i}"), watchers[0].Select(l => l[(l.IndexOf(':') + 1)..]).Where(l => l.StartsWith("line-", StringComparison.Ordinal)));
+        Assert.Equal(Enumerable.Range(0, watchers[0].Count).Select(i => i.ToString(CultureInfo.InvariantCulture)), watchers[0].Select(l => l[..l.IndexOf(':')]));
 
         var tail = client.WatchRunLog(new WatchRunLogRequest { Id = run.Id, FromLine = watchers[0].Count - 2 }, cancellationToken: Ct);
         var rest = new List<string>();

@@ -1,3 +1,4 @@
+using System.Globalization;
 using BuildGrid.Standalone;
 using System.Text.Json.Nodes;
 using BuildGrid.Core.Events;
@@ -42,8 +43,8 @@ public sealed class DaprSubscriptionTests
             {
                 ["BUILDGRID_DATA_DIR"] = dataDir,
                 ["BUILDGRID_REDIS"] = redis.ConnectionString,
-                ["DAPR_HTTP_PORT"] = sidecar.HttpPort.ToString(),
-                ["DAPR_GRPC_PORT"] = sidecar.GrpcPort.ToString(),
+                ["DAPR_HTTP_PORT"] = sidecar.HttpPort.ToString(CultureInfo.InvariantCulture),
+                ["DAPR_GRPC_PORT"] = sidecar.GrpcPort.ToString(CultureInfo.InvariantCulture),
                 ["APP_API_TOKEN"] = AppToken,
             });
             // What daprd asks at its start: the declared topics, each with its dead-letter topic. Only with the app token.

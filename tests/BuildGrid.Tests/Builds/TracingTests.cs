@@ -49,7 +49,7 @@ public sealed class TracingTests
                 .GetAwaiter().GetResult()!;
             var worker = Find(a => a.OperationName == "build.run" && (string?)a.GetTagItem("buildgrid.run.id") == id);
             var rest = Find(a => a.Kind == ActivityKind.Server && a.GetTagItem("url.path") as string == "/api/project/build");
-            var service = Find(a => a.Kind == ActivityKind.Server && (a.GetTagItem("url.path") as string ?? "").EndsWith("/StartProjectBuild"));
+            var service = Find(a => a.Kind == ActivityKind.Server && (a.GetTagItem("url.path") as string ?? "").EndsWith("/StartProjectBuild", StringComparison.Ordinal));
             Assert.Equal(rest.TraceId, service.TraceId);
             Assert.Equal(rest.TraceId, worker.TraceId);
             Assert.Equal("succeeded", worker.GetTagItem("buildgrid.run.status"));

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using BuildGrid.Builds.V1;
 using BuildGrid.Identity.V1;
@@ -189,7 +190,7 @@ public sealed class ConsoleBrowserTests(GuardedConsoleHost fixture, ITestOutputH
             browser.Go(Url($"/console/runs/{run.Id}"));
             SignIn(browser);
             browser.Until(d => d.FindElement(By.Id("log-status")).Text.StartsWith("The run has finished", StringComparison.Ordinal), "the whole log", 120);
-            var count = Convert.ToInt64(browser.Driver.ExecuteScript("return document.getElementById('log').childElementCount;"));
+            var count = Convert.ToInt64(browser.Driver.ExecuteScript("return document.getElementById('log').childElementCount;"), CultureInfo.InvariantCulture);
             Assert.Equal(5000, count);
             var last = (string)browser.Driver.ExecuteScript("return document.querySelector('#log .line:last-child').textContent;")!;
             Assert.Contains("[buildgrid] succeeded", last);
@@ -224,7 +225,7 @@ public sealed class ConsoleBrowserTests(GuardedConsoleHost fixture, ITestOutputH
             foreach (var path in new[] { "/console/", $"/console/registry/repository?name={Uri.EscapeDataString(repository)}", "/console/projects", "/console/identity" })
             {
                 browser.Go(Url(path));
-                var overflow = Convert.ToInt64(browser.Driver.ExecuteScript("return document.documentElement.scrollWidth - document.documentElement.clientWidth;"));
+                var overflow = Convert.ToInt64(browser.Driver.ExecuteScript("return document.documentElement.scrollWidth - document.documentElement.clientWidth;"), CultureInfo.InvariantCulture);
                 Assert.True(overflow <= 0, $"{path} is {overflow}px wider than a 360px screen");
             }
             browser.Go(Url($"/console/registry/repository?name={Uri.EscapeDataString(repository)}"));

@@ -236,7 +236,7 @@ public sealed class ConsoleScaleTests(ITestOutputHelper output)
         var first = await client.PageAsync("/console/projects");
         Assert.Contains("1000 projects", first);
         Assert.Contains("Page 1 of 20", first);
-        Assert.Equal(50, System.Text.RegularExpressions.Regex.Matches(first, "<a href=\"/console/projects/scale-").Count);
+        Assert.Equal(50, System.Text.RegularExpressions.Regex.Count(first, "<a href=\"/console/projects/scale-"));
         Assert.Contains("Protected mode:", first);
 
         foreach (var path in new[] { "/console/projects", "/console/projects?page=17", "/console/projects?q=scale-09" })

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -29,8 +30,8 @@ public sealed class DaprHttpPublishTests
             {
                 ["BUILDGRID_DATA_DIR"] = root,
                 ["BUILDGRID_REDIS"] = redis.ConnectionString,
-                ["DAPR_GRPC_PORT"] = sidecar.GrpcPort.ToString(),
-                ["DAPR_HTTP_PORT"] = sidecar.HttpPort.ToString(),
+                ["DAPR_GRPC_PORT"] = sidecar.GrpcPort.ToString(CultureInfo.InvariantCulture),
+                ["DAPR_HTTP_PORT"] = sidecar.HttpPort.ToString(CultureInfo.InvariantCulture),
             });
             await sidecar.RegisterAsync("containers", containers.GrpcUrl);
             using var channel = GrpcChannel.ForAddress(containers.GrpcUrl);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using BuildGrid.Builds.V1;
 using BuildGrid.Tests.Infrastructure;
@@ -36,8 +37,8 @@ public sealed class EndToEndTests
                 var env = new Dictionary<string, string>
                 {
                     ["BUILDGRID_DATA_DIR"] = Path.Combine(root, dataDir),
-                    ["DAPR_GRPC_PORT"] = sidecar.GrpcPort.ToString(),
-                    ["DAPR_HTTP_PORT"] = ServiceProcess.FreePort().ToString(),
+                    ["DAPR_GRPC_PORT"] = sidecar.GrpcPort.ToString(CultureInfo.InvariantCulture),
+                    ["DAPR_HTTP_PORT"] = ServiceProcess.FreePort().ToString(CultureInfo.InvariantCulture),
                     ["BUILDGRID_REDIS"] = redis.ConnectionString,
                     ["APP_API_TOKEN"] = AppToken,
                 };
@@ -124,8 +125,8 @@ public sealed class EndToEndTests
             Assert.Contains(webhooks.BodiesAt("push"), b => b.GetRawText().Contains("1.0"));
 
             // Every hop went through the sidecar: invocations by app id, events delivered to both subscribers.
-            Assert.Contains(sidecar.Invocations, i => i.StartsWith("builds /buildgrid.builds.v1.BuildRuns/StartProjectBuild"));
-            Assert.Contains(sidecar.Invocations, i => i.StartsWith("projects /buildgrid.projects.v1.Projects/RenderDockerfile"));
+            Assert.Contains(sidecar.Invocations, i => i.StartsWith("builds /buildgrid.builds.v1.BuildRuns/StartProjectBuild", StringComparison.Ordinal));
+            Assert.Contains(sidecar.Invocations, i => i.StartsWith("projects /buildgrid.projects.v1.Projects/RenderDockerfile", StringComparison.Ordinal));
             Assert.Contains(sidecar.Deliveries, d => d is { App: "projects", Topic: "buildgrid.build.finished", Status: "SUCCESS" });
             Assert.Contains(sidecar.Deliveries, d => d is { App: "containers", Topic: "buildgrid.build.finished", Status: "SUCCESS" });
         }

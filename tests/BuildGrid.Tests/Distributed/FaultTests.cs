@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using BuildGrid.Builds.V1;
 using BuildGrid.Tests.Infrastructure;
@@ -29,8 +30,8 @@ public sealed class FaultTests
             Dictionary<string, string> Env(string dataDir) => new()
             {
                 ["BUILDGRID_DATA_DIR"] = Path.Combine(root, dataDir),
-                ["DAPR_GRPC_PORT"] = sidecar.GrpcPort.ToString(),
-                ["DAPR_HTTP_PORT"] = ServiceProcess.FreePort().ToString(),
+                ["DAPR_GRPC_PORT"] = sidecar.GrpcPort.ToString(CultureInfo.InvariantCulture),
+                ["DAPR_HTTP_PORT"] = ServiceProcess.FreePort().ToString(CultureInfo.InvariantCulture),
                 ["BUILDGRID_REDIS"] = redis.ConnectionString,
                 ["Builds__Workers"] = "3",
                 ["Builds__Lease"] = "00:00:03",
@@ -76,7 +77,7 @@ public sealed class FaultTests
             // last line before its watchdog struck (a crash cannot be undone), but never ran at the same time as its retry:
             // each attempt starts after the previous one's last sign of life.
             var records = (await CompletedAsync(completed)).Select(l => l.Split(' '))
-                .Select(f => (Run: f[0], Attempt: int.Parse(f[1]), Kind: f[2], At: long.Parse(f[3]))).ToList();
+                .Select(f => (Run: f[0], Attempt: int.Parse(f[1], CultureInfo.InvariantCulture), Kind: f[2], At: long.Parse(f[3], CultureInfo.InvariantCulture))).ToList();
             foreach (var run in done)
             {
                 var mine = records.Where(r => r.Run == run.Id).ToList();
@@ -120,8 +121,8 @@ public sealed class FaultTests
                 var env = new Dictionary<string, string>
                 {
                     ["BUILDGRID_DATA_DIR"] = Path.Combine(root, dataDir),
-                    ["DAPR_GRPC_PORT"] = sidecar.GrpcPort.ToString(),
-                    ["DAPR_HTTP_PORT"] = ServiceProcess.FreePort().ToString(),
+                    ["DAPR_GRPC_PORT"] = sidecar.GrpcPort.ToString(CultureInfo.InvariantCulture),
+                    ["DAPR_HTTP_PORT"] = ServiceProcess.FreePort().ToString(CultureInfo.InvariantCulture),
                     ["BUILDGRID_REDIS"] = redis.ConnectionString,
                     ["Builds__Workers"] = "4",
                 };
@@ -129,8 +130,8 @@ public sealed class FaultTests
                 return env;
             }
             // Fixed REST ports, so that clients reach the restarted processes where they were.
-            var registryPort = ServiceProcess.FreePort().ToString();
-            var containersPort = ServiceProcess.FreePort().ToString();
+            var registryPort = ServiceProcess.FreePort().ToString(CultureInfo.InvariantCulture);
+            var containersPort = ServiceProcess.FreePort().ToString(CultureInfo.InvariantCulture);
             var containers = await ServiceProcess.StartAsync("BuildGrid.Containers", Env("containers", containersPort));
             var registry = await ServiceProcess.StartAsync("BuildGrid.Registry", Env("registry", registryPort));
             var worker = await ServiceProcess.StartAsync("BuildGrid.Builds", Env("builds"));

@@ -70,7 +70,7 @@ public sealed class DockerRegistry : IAsyncDisposable
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         })!;
         var accessLog = new ConcurrentQueue<string>();
-        process.OutputDataReceived += (_, e) => { if (e.Data is { } line && line.Contains("\"", StringComparison.Ordinal)) accessLog.Enqueue(line); };
+        process.OutputDataReceived += (_, e) => { if (e.Data is { } line && line.Contains('"', StringComparison.Ordinal)) accessLog.Enqueue(line); };
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();

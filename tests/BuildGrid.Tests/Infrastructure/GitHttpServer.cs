@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
@@ -22,7 +23,9 @@ public sealed class GitHttpServer : IAsyncDisposable
     public ConcurrentQueue<string> Refused { get; } = new();
     /// <summary>"pid: cmdline" or "pid: environ" of each process seen holding the secret while a request was served.</summary>
     public ConcurrentQueue<string> SecretSeenIn { get; } = new();
-    public int Served;
+    int served;
+    /// <summary>How many requests were served (authenticated).</summary>
+    public int Served => Volatile.Read(ref served);
 
     /// <summary>Serves the bare repositories under <paramref name="root"/> to user <paramref name="user"/> with password <paramref name="secret"/>.</summary>
     public static async Task<GitHttpServer> StartAsync(string root, string user, string secret)
@@ -44,7 +47,7 @@ public sealed class GitHttpServer : IAsyncDisposable
                 context.Response.Headers.WWWAuthenticate = "Basic realm=\"git\"";
                 return;
             }
-            Interlocked.Increment(ref server.Served);
+            Interlocked.Increment(ref server.served);
             var start = new ProcessStartInfo(git, ["http-backend"])
             {
                 RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
@@ -79,7 +82,7 @@ public sealed class GitHttpServer : IAsyncDisposable
                 var colon = text.IndexOf(':');
                 var (name, value) = (text[..colon], text[(colon + 1)..].Trim());
                 if (name.Equals("Status", StringComparison.OrdinalIgnoreCase))
-                    context.Response.StatusCode = int.Parse(value.Split(' ')[0]);
+                    context.Response.StatusCode = int.Parse(value.Split(' ')[0], CultureInfo.InvariantCulture);
                 else
                     context.Response.Headers.Append(name, value);
                 if (b < 0) break;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Npgsql;
@@ -124,7 +125,7 @@ public sealed class PostgresServer : IAsyncDisposable
     public async Task RestartAsync()
     {
         // fsync=off: the tests kill processes, not machines; a killed server loses nothing the OS has been handed.
-        string[] server = ["setsid", Path.Combine(Bin, "postgres"), "-D", DataDirectory, "-p", Port.ToString(), "-k", dir,
+        string[] server = ["setsid", Path.Combine(Bin, "postgres"), "-D", DataDirectory, "-p", Port.ToString(CultureInfo.InvariantCulture), "-k", dir,
             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=500", "-c", "shared_buffers=32MB"];
         var start = AsRoot ? new ProcessStartInfo("runuser", ["-u", "postgres", "--", .. server]) : new ProcessStartInfo(server[0], server[1..]);
         start.RedirectStandardOutput = start.RedirectStandardError = true;
@@ -169,7 +170,7 @@ public sealed class PostgresServer : IAsyncDisposable
         var pidFile = Path.Combine(DataDirectory, "postmaster.pid");
         if (!File.Exists(pidFile))
             return;
-        var pid = int.Parse((await File.ReadAllLinesAsync(pidFile))[0].Trim());
+        var pid = int.Parse((await File.ReadAllLinesAsync(pidFile))[0].Trim(), CultureInfo.InvariantCulture);
         await RunAsync("kill", "-KILL", "--", $"-{pid}");
         for (var i = 0; i < 400 && Directory.Exists($"/proc/{pid}") && !IsZombie(pid); i++)
             await Task.Delay(25);

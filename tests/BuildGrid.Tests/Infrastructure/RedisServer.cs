@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Net.Sockets;
 
@@ -23,7 +24,7 @@ public sealed class RedisServer : IAsyncDisposable
     public async Task RestartAsync()
     {
         var binary = Tools.Require("redis-server", "redis-server");
-        process = Process.Start(new ProcessStartInfo(binary, ["--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir])
+        process = Process.Start(new ProcessStartInfo(binary, ["--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir])
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         })!;

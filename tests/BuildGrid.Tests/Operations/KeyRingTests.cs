@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using BuildGrid.Builds.V1;
 using BuildGrid.Tests.Infrastructure;
@@ -105,7 +106,7 @@ public sealed class KeyRingTests
         ["BUILDGRID_REDIS"] = redis.ConnectionString,
         ["BUILDGRID_SERVICE_KEY"] = "key-ring-test-service-key",
         ["BUILDGRID_ADMIN_PASSWORD"] = Password,
-        ["Builds__Workers"] = workers.ToString(),
+        ["Builds__Workers"] = workers.ToString(CultureInfo.InvariantCulture),
     };
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using BuildGrid.Tests.Infrastructure;
@@ -80,8 +81,8 @@ public sealed class KubernetesManifestTests
             var annotations = template.Metadata.Annotations;
             Assert.Equal("grpc", annotations["dapr.io/app-protocol"]);
             var grpcPort = main.Ports.Single(p => p.Name == "grpc").ContainerPort;
-            Assert.Equal(grpcPort.ToString(), annotations["dapr.io/app-port"]);
-            Assert.Equal(grpcPort.ToString(), main.Env.Single(e => e.Name == "APP_PORT").Value);
+            Assert.Equal(grpcPort.ToString(CultureInfo.InvariantCulture), annotations["dapr.io/app-port"]);
+            Assert.Equal(grpcPort.ToString(CultureInfo.InvariantCulture), main.Env.Single(e => e.Name == "APP_PORT").Value);
             SecretExists(annotations["dapr.io/app-token-secret"], "token", $"{name} dapr.io/app-token-secret");
             Assert.Equal("postgres", main.Env.Single(e => e.Name == "BUILDGRID_SQL_PROVIDER").Value);
         }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using BuildGrid.Tests.Infrastructure;
@@ -43,7 +44,7 @@ public sealed class ImageMarketTests(StandaloneFixture fixture) : IDisposable
         Assert.Equal("root", content.GetProperty("lastModifyOperator").GetString());
         Assert.Equal("default_cluster", content.GetProperty("Cluster").GetString());
         Assert.Equal("plugin", content.GetProperty("DefineDockerFileType").GetString());
-        var createTime = DateTimeOffset.Parse(content.GetProperty("createTime").GetString()!);
+        var createTime = DateTimeOffset.Parse(content.GetProperty("createTime").GetString()!, CultureInfo.InvariantCulture);
         Assert.InRange(createTime, before, DateTimeOffset.UtcNow.AddSeconds(1));
         Assert.Equal(content.GetProperty("createTime").GetString(), content.GetProperty("lastModifyTime").GetString());
 

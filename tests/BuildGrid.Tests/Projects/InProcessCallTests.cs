@@ -152,7 +152,7 @@ public sealed class InProcessCallTests(InProcessCallTests.Host host) : IClassFix
         var local = await Watch(runs, localId);
         Assert.Equal("inproc", Assert.Single(host.Recorder.CallsWith("x-test-id", localId)).Peer);
         Assert.Equal(await Watch(wire, Guid.NewGuid().ToString("N")), local);
-        Assert.Equal(Enumerable.Range(1, 30).Select(i => $"line-{i}"), local.Select(l => l[(l.IndexOf(':') + 1)..]).Where(l => l.StartsWith("line-")));
+        Assert.Equal(Enumerable.Range(1, 30).Select(i => $"line-{i}"), local.Select(l => l[(l.IndexOf(':') + 1)..]).Where(l => l.StartsWith("line-", StringComparison.Ordinal)));
 
         var missing = new WatchRunLogRequest { Id = Guid.NewGuid().ToString() };
         async Task<RpcException> Fail(BuildRuns.BuildRunsClient client) => await Assert.ThrowsAsync<RpcException>(async () =>

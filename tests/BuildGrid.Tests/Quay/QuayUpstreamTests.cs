@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using BuildGrid.Tests.Infrastructure;
@@ -36,7 +37,7 @@ public sealed class QuayUpstreamTests(StandaloneFixture fixture) : IDisposable
         Assert.False(details.TryGetProperty("tags", out _));
         var stats = details.GetProperty("stats");
         Assert.Equal(91, stats.GetArrayLength());
-        Assert.Equal(DateTime.UtcNow.Date.AddDays(-1).ToString("yyyy-MM-dd"), stats[0].GetProperty("date").GetString());
+        Assert.Equal(DateTime.UtcNow.Date.AddDays(-1).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), stats[0].GetProperty("date").GetString());
         Assert.Equal(0, stats[0].GetProperty("count").GetInt32());
 
         // A repository without tags still answers "tags": {} by default.

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
@@ -62,6 +63,6 @@ public sealed class DataDirectoryWatchTests : IDisposable
         using var stat = Process.Start(new ProcessStartInfo("stat", ["-c", "%i", path]) { RedirectStandardOutput = true })!;
         var output = stat.StandardOutput.ReadToEnd();
         stat.WaitForExit();
-        return ulong.Parse(output.Trim());
+        return ulong.Parse(output.Trim(), CultureInfo.InvariantCulture);
     }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -275,7 +276,7 @@ public sealed class DistributionApiTests(StandaloneFixture fixture)
         var pushedV1 = mine.Single(e => e.Topic == "buildgrid.image.pushed" && e.Data.GetProperty("tag").GetString() == "v1").Data;
         Assert.Equal(image.Manifest.Digest, pushedV1.GetProperty("digest").GetString());
         Assert.Equal(OciTestImage.OciManifest, pushedV1.GetProperty("mediaType").GetString());
-        Assert.Equal(image.Manifest.Size + image.Layer.Size + image.Config.Size, long.Parse(pushedV1.GetProperty("size").GetString()!));
+        Assert.Equal(image.Manifest.Size + image.Layer.Size + image.Config.Size, long.Parse(pushedV1.GetProperty("size").GetString()!, CultureInfo.InvariantCulture));
         Assert.Equal(["v1", "v2"], mine.Where(e => e.Topic == "buildgrid.tag.deleted")
             .Select(e => e.Data.GetProperty("tag").GetString()!).Order().ToArray());
     }
@@ -557,7 +558,7 @@ public sealed class DistributionApiTests(StandaloneFixture fixture)
         await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {rawPath} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"), Ct);
         using var reader = new StreamReader(stream);
         var answer = await reader.ReadToEndAsync(Ct);
-        var status = int.Parse(answer.Split(' ', 3)[1]);
+        var status = int.Parse(answer.Split(' ', 3)[1], CultureInfo.InvariantCulture);
         Assert.True(status is 400 or 404, answer);
         Assert.DoesNotContain("root:", answer);
         Assert.DoesNotContain("SQLite format", answer);

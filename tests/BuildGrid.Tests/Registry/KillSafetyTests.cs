@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -54,7 +55,7 @@ public sealed class KillSafetyTests : IDisposable
         // The session survived the kill: resume from where the server says it is.
         using var status = await client.GetAsync(location, Ct);
         Assert.Equal(HttpStatusCode.NoContent, status.StatusCode);
-        var received = long.Parse(status.Headers.GetValues("Range").Single().Split('-')[1]) + 1;
+        var received = long.Parse(status.Headers.GetValues("Range").Single().Split('-')[1], CultureInfo.InvariantCulture) + 1;
         Assert.InRange(received, BlobSize / 4, BlobSize - 1);
         using (var rest = new HttpRequestMessage(HttpMethod.Put, $"{location}?digest={digest}"))
         {

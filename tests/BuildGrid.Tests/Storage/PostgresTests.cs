@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
@@ -51,7 +52,7 @@ public sealed class PostgresTests
         await using var command = new NpgsqlCommand(sql, connection);
         foreach (var value in values)
             command.Parameters.Add(new NpgsqlParameter { Value = value });
-        return Convert.ToInt64(await command.ExecuteScalarAsync(Ct));
+        return Convert.ToInt64(await command.ExecuteScalarAsync(Ct), CultureInfo.InvariantCulture);
     }
 
     [Fact]

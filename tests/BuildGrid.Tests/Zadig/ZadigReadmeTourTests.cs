@@ -30,7 +30,7 @@ public sealed class ZadigReadmeTourTests
             Assert.DoesNotContain("\"type\":\"error\"", text);
             Assert.DoesNotContain("stderr:", text);
             // create, update, the template-made create and update, delete
-            Assert.Equal(5, Regex.Matches(text, Regex.Escape("""{"message":"success"}""")).Count);
+            Assert.Equal(5, Regex.Count(text, Regex.Escape("""{"message":"success"}""")));
             Assert.Contains("\"total\":1", text);
             Assert.Contains("\"value\":\"******\"", text);   // the credential parameter, masked in the detail
 

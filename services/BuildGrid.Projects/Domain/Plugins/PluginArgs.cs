@@ -34,7 +34,7 @@ public sealed class PluginArgs
         values.Fields.TryGetValue(name, out value!) && value.KindCase is not (Value.KindOneofCase.NullValue or Value.KindOneofCase.None);
 
     /// <summary>A single-line string without control characters, or null when absent.</summary>
-    public string? String(string name, int maxLength = 1024)
+    public string? Line(string name, int maxLength = 1024)
     {
         if (!TryGet(name, out var value))
             return null;
@@ -48,8 +48,8 @@ public sealed class PluginArgs
         return CheckLine(name, text, maxLength);
     }
 
-    public string RequiredString(string name, int maxLength = 1024) =>
-        String(name, maxLength) is { Length: > 0 } text ? text : throw Fail(name, $"parameter '{name}' must not be empty");
+    public string RequiredLine(string name, int maxLength = 1024) =>
+        Line(name, maxLength) is { Length: > 0 } text ? text : throw Fail(name, $"parameter '{name}' must not be empty");
 
     /// <summary>Text that may span lines (a script), still without NUL or other control characters than tab and newline.</summary>
     public string? Text(string name, int maxLength = 64 * 1024)

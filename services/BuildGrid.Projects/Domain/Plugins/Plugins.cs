@@ -34,7 +34,7 @@ static partial class Dockerfile
 
     public static string Path(PluginArgs args, string name, bool absolute)
     {
-        var path = args.RequiredString(name);
+        var path = args.RequiredLine(name);
         if (absolute && !path.StartsWith('/'))
             throw args.Fail(name, $"parameter '{name}' must be an absolute path");
         if (!absolute && (path.StartsWith('/') || path.Split('/', '\\').Contains("..")))
@@ -55,10 +55,10 @@ public sealed class BaseImagePlugin : IPlugin
 
     public string Render(PluginArgs args)
     {
-        var image = args.RequiredString("image", 256);
+        var image = args.RequiredLine("image", 256);
         if (!Dockerfile.ImageReference().IsMatch(image))
             throw args.Fail("image", $"parameter 'image' is not an image reference: {image}");
-        var platform = args.String("platform", 64);
+        var platform = args.Line("platform", 64);
         if (platform is { Length: > 0 } && !Dockerfile.ImageReference().IsMatch(platform))
             throw args.Fail("platform", $"parameter 'platform' is not a platform: {platform}");
         return platform is { Length: > 0 } ? $"FROM --platform={platform} {image}" : $"FROM {image}";
@@ -83,7 +83,7 @@ public sealed class PackagesPlugin : IPlugin
         foreach (var package in packages.Where(p => !Dockerfile.PackageName().IsMatch(p)))
             throw args.Fail("packages", $"'{package}' is not a package name");
         var list = string.Join(' ', packages);
-        return (args.String("manager", 16) ?? "apt") switch
+        return (args.Line("manager", 16) ?? "apt") switch
         {
             "apt" => $"RUN apt-get update && apt-get install -y --no-install-recommends {list} && rm -rf /var/lib/apt/lists/*",
             "apk" => $"RUN apk add --no-cache {list}",
@@ -193,7 +193,7 @@ public sealed class DownloadFilePlugin(NetworkPolicy policy) : IPlugin
 
     (Uri Url, string Destination) Resolve(PluginArgs args)
     {
-        var text = args.RequiredString("url", 2048);
+        var text = args.RequiredLine("url", 2048);
         if (!NetworkPolicy.TryParseHttpUrl(text, out var url) || url.Segments[^1] is "/" or "")
             throw args.Fail("url", $"parameter 'url' must be an http(s) URL of a file, not '{text}'");
         if (policy.CheckLiteral(url) is { } refusal)
@@ -252,7 +252,7 @@ public sealed class UserPlugin : IPlugin
 
     public string Render(PluginArgs args)
     {
-        var user = args.RequiredString("user", 64);
+        var user = args.RequiredLine("user", 64);
         if (!user.Split(':').All(part => Dockerfile.Identifier().IsMatch(part) || part.All(char.IsAsciiDigit) && part.Length > 0) || user.Count(c => c == ':') > 1)
             throw args.Fail("user", $"'{user}' is not a user or user:group");
         return $"USER {user}";
