@@ -36,6 +36,7 @@ public static class GatewayExtensions
         // cannot be written and the transcoder answers an empty 500; the dialect's error step then reshapes the body.
         builder.Services.AddGrpc().AddJsonTranscoding(o =>
             o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromFiles(Google.Rpc.ErrorDetailsReflection.Descriptor));
+        builder.Services.AddImageMarket().AddSvacer().AddZadig();
         builder.Services.AddReadableRequestBinder();
         builder.Services.AddBuildGridClient<Projects.V1.Projects.ProjectsClient>(ServiceAddresses.Projects);
         builder.Services.AddBuildGridClient<Builds.V1.BuildRuns.BuildRunsClient>(ServiceAddresses.Builds);

@@ -46,7 +46,7 @@ internal static class SigningBenchmark
                 (await plain.GetProjectAsync(new GetProjectRequest { Name = $"sign-{i % 100}" })).Name.Length > 0);
             Task<Load.Result> Signed() => Load.RunAsync("GetProject signed (token per call)", concurrency, warmup, half, async i =>
             {
-                // Fresh metadata per call, as Caller.Options makes it for each incoming request.
+                // Fresh metadata per call, as Caller.Carry makes it for each call made while serving another.
                 var headers = Caller.OnBehalfOf(new Metadata(), principal, "127.0.0.1");
                 return (await signed.GetProjectAsync(new GetProjectRequest { Name = $"sign-{i % 100}" }, headers)).Name.Length > 0;
             });

@@ -17,7 +17,7 @@ namespace BuildGrid.Gateway.Console;
 /// API token of the session's lifetime (revoked on sign-out); a token sign-in keeps the token. In protected mode the
 /// caller may also go on without credentials, as every local client does, and acts as the admin.
 /// </summary>
-public sealed class ConsoleSession(IHttpContextAccessor accessor, IdentityClient identity, IdentitySettings settings)
+public sealed class ConsoleSession(IHttpContextAccessor accessor, IdentityClient identity, IdentitySettings settings, TimeProvider time)
 {
     public const string Policy = "BuildGrid.Console";
     public static readonly TimeSpan Lifetime = TimeSpan.FromHours(12);
@@ -30,6 +30,9 @@ public sealed class ConsoleSession(IHttpContextAccessor accessor, IdentityClient
     HttpContext Http => accessor.HttpContext ?? throw new InvalidOperationException("No HTTP request.");
 
     public bool ProtectedMode => settings.ProtectedMode;
+
+    /// <summary>The time now, as the process's <see cref="TimeProvider"/> tells it.</summary>
+    public DateTimeOffset Now => time.GetUtcNow();
 
     public string Name => Http.User.Identity?.Name ?? "";
 
@@ -64,13 +67,14 @@ public sealed class ConsoleSession(IHttpContextAccessor accessor, IdentityClient
     }
 
     /// <summary>Options of a call made for this caller: its credential, a deadline and the request's cancellation.</summary>
-    public CallOptions Options() => new(Metadata(), DateTime.UtcNow.Add(Caller.CallTimeout), Http.RequestAborted);
+    public CallOptions Options() => new(Metadata(), Caller.Deadline(), Http.RequestAborted);
 
     /// <summary>Signs in with a user's password (exchanged for a session token) or an API/robot token.</summary>
     public async Task SignInAsync(string user, string password, string token, CancellationToken cancellationToken)
     {
         string credential;
         string? tokenId = null;
+        var now = Now;
         if (token.Trim() is { Length: > 0 } bearer)
             credential = "Bearer " + bearer;
         else
@@ -78,8 +82,8 @@ public sealed class ConsoleSession(IHttpContextAccessor accessor, IdentityClient
             var basic = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user.Trim()}:{password}"));
             var created = await identity.CreateTokenAsync(new CreateTokenRequest
             {
-                Name = $"console session {DateTime.UtcNow:yyyy-MM-dd HH:mm}Z",
-                ExpireTime = Timestamp.FromDateTime(DateTime.UtcNow.Add(Lifetime)),
+                Name = $"console session {now.UtcDateTime:yyyy-MM-dd HH:mm}Z",
+                ExpireTime = Timestamp.FromDateTimeOffset(now.Add(Lifetime)),
             }, Call(basic, cancellationToken));
             credential = "Bearer " + created.Secret;
             tokenId = created.Token.Id;
@@ -110,11 +114,11 @@ public sealed class ConsoleSession(IHttpContextAccessor accessor, IdentityClient
         foreach (var (ns, role) in caller.Roles)
             claims.Add(new Claim(RoleClaim, $"{ns}={Format.Role(role)}"));
         var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, ConsoleExtensions.Scheme));
+        var until = Now.Add(Lifetime);
         await Http.SignInAsync(ConsoleExtensions.Scheme, principal, new AuthenticationProperties
         {
             IsPersistent = false,
-            ExpiresUtc = caller.CredentialExpireTime is { } expires && expires.ToDateTime() < DateTime.UtcNow.Add(Lifetime)
-                ? expires.ToDateTime() : DateTimeOffset.UtcNow.Add(Lifetime),
+            ExpiresUtc = caller.CredentialExpireTime is { } expires && expires.ToDateTimeOffset() < until ? expires.ToDateTimeOffset() : until,
         });
     }
 
@@ -140,6 +144,6 @@ public sealed class ConsoleSession(IHttpContextAccessor accessor, IdentityClient
         var metadata = new Metadata { { Caller.RequestIdHeader, Http.TraceIdentifier } };
         if (authorization is not null)
             metadata.Add("authorization", authorization);
-        return new CallOptions(metadata, DateTime.UtcNow.Add(Caller.CallTimeout), cancellationToken);
+        return new CallOptions(metadata, Caller.Deadline(), cancellationToken);
     }
 }

@@ -22,11 +22,12 @@ public static class Format
     public static string IsoTime(Timestamp? time) =>
         time is null || time.Seconds == 0 ? "" : time.ToDateTime().ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
 
-    public static string Duration(Timestamp? start, Timestamp? finish)
+    /// <summary>From <paramref name="start"/> to <paramref name="finish"/>, or to <paramref name="now"/> while it runs.</summary>
+    public static string Duration(Timestamp? start, Timestamp? finish, DateTimeOffset now)
     {
         if (start is null || start.Seconds == 0)
             return "—";
-        var end = finish is null || finish.Seconds == 0 ? DateTime.UtcNow : finish.ToDateTime();
+        var end = finish is null || finish.Seconds == 0 ? now.UtcDateTime : finish.ToDateTime();
         var span = end - start.ToDateTime();
         if (span < TimeSpan.Zero)
             span = TimeSpan.Zero;

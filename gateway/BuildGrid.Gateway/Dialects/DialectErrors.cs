@@ -1,23 +1,79 @@
 using System.Text.Json;
+using BuildGrid.Core.Errors;
+using Google.Protobuf.WellKnownTypes;
+using ErrorInfo = Google.Rpc.ErrorInfo;
+using Grpc.Core;
 
 namespace BuildGrid.Gateway.Dialects;
 
 /// <summary>
-/// What JSON transcoding and routing answer on their own — 400 google.rpc.Status for input the transcoder rejects,
-/// bodiless 404/405 for unknown routes — reshaped into a dialect's error format. A dialect registers a path prefix and
-/// a writer; responses below 400 pass straight through (nothing is buffered for them).
+/// One dialect's errors: the paths it owns and its one writer, which turns a <see cref="DialectError"/> — the HTTP
+/// status, the message and the reason, whoever raised it — into the dialect's status and body.
+/// </summary>
+internal interface IDialectErrors
+{
+    static abstract string[] Prefixes { get; }
+
+    static abstract Task WriteAsync(HttpContext context, DialectError error);
+}
+
+/// <summary>
+/// An error a dialect's writer answers: the HTTP status (the transcoder's or routing's; 507 for a full disk), the message
+/// (empty when the transcoder or routing gave none) and the error's ErrorInfo. <see cref="Raised"/> tells a facade's own
+/// error (<see cref="DialectErrors.Raise"/>: its reason and metadata are the dialect's answer) from the rest — a domain
+/// error that passed through, bad JSON, an unknown route.
+/// </summary>
+internal sealed record DialectError(int Status, string Message, ErrorInfo? Info)
+{
+    public bool Raised => Info?.Domain == DialectErrors.Domain;
+
+    /// <summary>The reason the facade raised, or null.</summary>
+    public string? Reason => Raised ? Info!.Reason : null;
+
+    /// <summary>A metadata entry of the facade's error (<c>field</c>, a dialect's own <c>code</c>...), or null.</summary>
+    public string? Detail(string key) => Raised && Info!.Metadata.TryGetValue(key, out var value) ? value : null;
+}
+
+/// <summary>
+/// The one error mechanism of every dialect. A facade raises its own errors with <see cref="Raise"/>: an RpcException
+/// carrying google.rpc.Status with an ErrorInfo of domain <see cref="Domain"/>, which the transcoder writes like any
+/// other (status from the code, the ErrorInfo in <c>details</c>). What the transcoder and routing answer — those
+/// errors, domain errors passed through, 400 for input it rejects, bodiless 404/405 — is then read back in one place
+/// (<see cref="UseDialectErrors{TErrors}"/>) and handed to the dialect's writer. Responses below 400 pass straight
+/// through (nothing is buffered for them).
 /// </summary>
 internal static class DialectErrors
 {
-    /// <summary>Writes the dialect's error for an HTTP status and the message the transcoder gave (may be empty).</summary>
-    public delegate Task Writer(HttpContext context, int status, string message);
+    /// <summary>The ErrorInfo domain of the errors a facade raises itself (the services' is <see cref="Reasons.Domain"/>).</summary>
+    public const string Domain = "buildgrid.gateway";
 
-    public static IApplicationBuilder UseDialectErrors(this IApplicationBuilder app, string[] prefixes, Writer writer) =>
-        app.UseErrorCapture(prefixes, (context, status, body) =>
+    /// <summary>
+    /// A facade's own error, in the dialect's terms: <paramref name="reason"/> and <paramref name="metadata"/> reach the
+    /// dialect's writer. Message and metadata are capped as <see cref="Errors.Create"/> caps them (they travel in trailers).
+    /// </summary>
+    public static RpcException Raise(Grpc.Core.StatusCode code, string reason, string message, params (string Key, string? Value)[] metadata)
+    {
+        var info = new ErrorInfo { Reason = reason, Domain = Domain };
+        foreach (var (key, value) in metadata)
+            if (value is not null)
+                info.Metadata[key] = Errors.Shorten(Core.Errors.Redaction.UrlUserInfoMasked(value));
+        return new Google.Rpc.Status
         {
-            var message = body.Length > 0 ? MessageOf(body) : "";
+            Code = (int)code, Message = Errors.Shorten(Core.Errors.Redaction.UrlUserInfoMasked(message)), Details = { Any.Pack(info) },
+        }.ToRpcException();
+    }
+
+    /// <summary>Whether <paramref name="exception"/> is a facade's own error (<see cref="Raise"/>), to pass on unchanged.</summary>
+    public static bool IsRaised(RpcException exception) => exception.Info()?.Domain == Domain;
+
+    /// <summary>Answers the errors below <typeparamref name="TErrors"/>'s paths with its writer.</summary>
+    public static IApplicationBuilder UseDialectErrors<TErrors>(this IApplicationBuilder app) where TErrors : IDialectErrors =>
+        app.UseErrorCapture(TErrors.Prefixes, (context, status, body) =>
+        {
+            var (message, info) = body.Length > 0 ? Parse(body) : ("", null);
             context.Response.ContentLength = null;
-            return writer(context, StorageStatus(status, body), message);
+            context.Response.StatusCode = StorageStatus(status, info);
+            return TErrors.WriteAsync(context, new DialectError(context.Response.StatusCode, message, info));
         });
 
     /// <summary>
@@ -28,16 +84,16 @@ internal static class DialectErrors
     public static IApplicationBuilder UseInsufficientStorageStatus(this IApplicationBuilder app, string[] prefixes) =>
         app.UseErrorCapture(prefixes, async (context, status, body) =>
         {
-            context.Response.StatusCode = StorageStatus(status, body);
+            context.Response.StatusCode = StorageStatus(status, body.Length > 0 ? Parse(body).Info : null);
             await context.Response.Body.WriteAsync(body, context.RequestAborted);
         });
 
     /// <summary>HTTP 507: what every dialect that speaks HTTP statuses answers for a full disk.</summary>
     public const int InsufficientStorage = StatusCodes.Status507InsufficientStorage;
 
-    /// <summary>507 when the domain error in a transcoded body is INSUFFICIENT_STORAGE; the status unchanged otherwise.</summary>
-    static int StorageStatus(int status, byte[] body) =>
-        status == StatusCodes.Status429TooManyRequests && ReasonOf(body) == Core.Errors.Reasons.InsufficientStorage ? InsufficientStorage : status;
+    /// <summary>507 when the error in a transcoded body is INSUFFICIENT_STORAGE; the status unchanged otherwise.</summary>
+    static int StorageStatus(int status, ErrorInfo? info) =>
+        status == StatusCodes.Status429TooManyRequests && info?.Reason == Core.Errors.Reasons.InsufficientStorage ? InsufficientStorage : status;
 
     static IApplicationBuilder UseErrorCapture(this IApplicationBuilder app, string[] prefixes, Func<HttpContext, int, byte[], Task> write) =>
         app.Use(async (context, next) =>
@@ -184,36 +240,41 @@ internal static class DialectErrors
         };
     }
 
-    /// <summary>The ErrorInfo reason of a google.rpc.Status body (the transcoder writes its details), or null.</summary>
-    static string? ReasonOf(byte[] body)
+    /// <summary>
+    /// The message and the ErrorInfo of a google.rpc.Status body as the transcoder writes it (empty and null for a body
+    /// that is not one).
+    /// </summary>
+    static (string Message, ErrorInfo? Info) Parse(byte[] body)
     {
         try
         {
             using var json = JsonDocument.Parse(body);
-            if (json.RootElement.ValueKind != JsonValueKind.Object || !json.RootElement.TryGetProperty("details", out var details)
-                || details.ValueKind != JsonValueKind.Array)
-                return null;
+            var root = json.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                return ("", null);
+            var message = root.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() ?? "" : "";
+            if (!root.TryGetProperty("details", out var details) || details.ValueKind != JsonValueKind.Array)
+                return (message, null);
             foreach (var detail in details.EnumerateArray())
-                if (detail.ValueKind == JsonValueKind.Object && detail.TryGetProperty("reason", out var reason) && reason.ValueKind == JsonValueKind.String)
-                    return reason.GetString();
-            return null;
+            {
+                if (detail.ValueKind != JsonValueKind.Object || !detail.TryGetProperty("reason", out var reason) || reason.ValueKind != JsonValueKind.String)
+                    continue;
+                var info = new ErrorInfo
+                {
+                    Reason = reason.GetString() ?? "",
+                    Domain = detail.TryGetProperty("domain", out var domain) && domain.ValueKind == JsonValueKind.String ? domain.GetString() ?? "" : "",
+                };
+                if (detail.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object)
+                    foreach (var entry in metadata.EnumerateObject())
+                        if (entry.Value.ValueKind == JsonValueKind.String)
+                            info.Metadata[entry.Name] = entry.Value.GetString() ?? "";
+                return (message, info);
+            }
+            return (message, null);
         }
         catch (JsonException)
         {
-            return null;
-        }
-    }
-
-    static string MessageOf(byte[] body)
-    {
-        try
-        {
-            using var json = JsonDocument.Parse(body);
-            return json.RootElement.TryGetProperty("message", out var message) ? message.GetString() ?? "" : "";
-        }
-        catch (JsonException)
-        {
-            return "";
+            return ("", null);
         }
     }
 

@@ -1,5 +1,4 @@
 using BuildGrid.Builds.V1;
-using BuildGrid.Core.Clients;
 using BuildGrid.Gateway.Rest.V1;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
@@ -22,40 +21,40 @@ public sealed class BuildGridRestService(BuildDefinitions.BuildDefinitionsClient
         context.GetHttpContext().Request.RouteValues.TryGetValue(name, out var value) && value is string text ? text : fallback;
 
     public override async Task<Template> CreateBuildTemplate(Template request, ServerCallContext context) =>
-        await definitions.CreateTemplateAsync(request, Caller.Options(context));
+        await definitions.CreateTemplateAsync(request);
 
     public override async Task<ListTemplatesResponse> ListBuildTemplates(ListTemplatesRequest request, ServerCallContext context) =>
-        await definitions.ListTemplatesAsync(request, Caller.Options(context));
+        await definitions.ListTemplatesAsync(request);
 
     public override async Task<Template> GetBuildTemplate(GetTemplateRequest request, ServerCallContext context) =>
-        await definitions.GetTemplateAsync(request, Caller.Options(context));
+        await definitions.GetTemplateAsync(request);
 
     public override async Task<Template> UpdateBuildTemplate(Template request, ServerCallContext context)
     {
         request.Name = PathValue(context, "name", request.Name);
-        return await definitions.UpdateTemplateAsync(request, Caller.Options(context));
+        return await definitions.UpdateTemplateAsync(request);
     }
 
     public override async Task<Empty> DeleteBuildTemplate(DeleteTemplateRequest request, ServerCallContext context) =>
-        await definitions.DeleteTemplateAsync(request, Caller.Options(context));
+        await definitions.DeleteTemplateAsync(request);
 
     public override async Task<CodeHost> CreateCodeHost(CodeHost request, ServerCallContext context) =>
-        await definitions.CreateCodeHostAsync(request, Caller.Options(context));
+        await definitions.CreateCodeHostAsync(request);
 
     public override async Task<ListCodeHostsResponse> ListCodeHosts(ListCodeHostsRequest request, ServerCallContext context) =>
-        await definitions.ListCodeHostsAsync(request, Caller.Options(context));
+        await definitions.ListCodeHostsAsync(request);
 
     public override async Task<CodeHost> GetCodeHost(GetCodeHostRequest request, ServerCallContext context) =>
-        await definitions.GetCodeHostAsync(request, Caller.Options(context));
+        await definitions.GetCodeHostAsync(request);
 
     public override async Task<CodeHost> UpdateCodeHost(CodeHost request, ServerCallContext context)
     {
         request.Name = PathValue(context, "name", request.Name);
-        return await definitions.UpdateCodeHostAsync(request, Caller.Options(context));
+        return await definitions.UpdateCodeHostAsync(request);
     }
 
     public override async Task<Empty> DeleteCodeHost(DeleteCodeHostRequest request, ServerCallContext context) =>
-        await definitions.DeleteCodeHostAsync(request, Caller.Options(context));
+        await definitions.DeleteCodeHostAsync(request);
 
     public override async Task<Run> StartBuildRun(StartBuildRunRequest request, ServerCallContext context)
     {
@@ -73,7 +72,7 @@ public sealed class BuildGridRestService(BuildDefinitions.BuildDefinitionsClient
         {
             ProjectKey = request.ProjectKey, Name = request.Name, ServiceName = body.ServiceName, ServiceModule = body.ServiceModule,
             Inputs = { body.Inputs }, Tag = body.Tag, Operator = body.Operator,
-        }, Caller.Options(context));
+        });
     }
 
     public override async Task<ListRunsResponse> ListBuildRuns(ListBuildRunsRequest request, ServerCallContext context)
@@ -83,15 +82,15 @@ public sealed class BuildGridRestService(BuildDefinitions.BuildDefinitionsClient
         return await runs.ListRunsAsync(new ListRunsRequest
         {
             Project = request.ProjectKey, Definition = request.Name, Page = request.Page, PageSize = request.PageSize,
-        }, Caller.Options(context));
+        });
     }
 
     public override async Task<Run> GetRun(GetRunRequest request, ServerCallContext context) =>
-        await runs.GetRunAsync(request, Caller.Options(context));
+        await runs.GetRunAsync(request);
 
     public override async Task<ReadRunLogResponse> ReadRunLog(ReadRunLogRequest request, ServerCallContext context) =>
-        await runs.ReadRunLogAsync(request, Caller.Options(context));
+        await runs.ReadRunLogAsync(request);
 
     public override async Task<Run> CancelRun(CancelRunRequest request, ServerCallContext context) =>
-        await runs.CancelRunAsync(request, Caller.Options(context));
+        await runs.CancelRunAsync(request);
 }

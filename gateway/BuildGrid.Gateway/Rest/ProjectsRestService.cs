@@ -1,4 +1,3 @@
-using BuildGrid.Core.Clients;
 using BuildGrid.Gateway.Rest.V1;
 using BuildGrid.Projects.V1;
 using Grpc.Core;
@@ -13,5 +12,5 @@ public sealed class ProjectsRestService(ProjectsClient projects) : ProjectsRest.
         await projects.UploadBuildContextAsync(new UploadBuildContextRequest
         {
             Name = request.Name, Operator = request.Operator, Archive = request.Archive?.Data ?? Google.Protobuf.ByteString.Empty,
-        }, Caller.Options(context));
+        });
 }

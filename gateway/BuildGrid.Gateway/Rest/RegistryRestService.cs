@@ -1,4 +1,3 @@
-using BuildGrid.Core.Clients;
 using BuildGrid.Gateway.Rest.V1;
 using BuildGrid.Registry.V1;
 using Google.Protobuf.WellKnownTypes;
@@ -19,15 +18,15 @@ public sealed class RegistryRestService(RegistryClient registry) : RegistryRest.
     public override async Task<ProxyCache> SetProxyCache(SetProxyCacheRequest request, ServerCallContext context)
     {
         request.Namespace = PathValue(context, "namespace", request.Namespace);
-        return await registry.SetProxyCacheAsync(request, Caller.Options(context));
+        return await registry.SetProxyCacheAsync(request);
     }
 
     public override async Task<ProxyCache> GetProxyCache(GetProxyCacheRequest request, ServerCallContext context) =>
-        await registry.GetProxyCacheAsync(request, Caller.Options(context));
+        await registry.GetProxyCacheAsync(request);
 
     public override async Task<ListProxyCachesResponse> ListProxyCaches(ListProxyCachesRequest request, ServerCallContext context) =>
-        await registry.ListProxyCachesAsync(request, Caller.Options(context));
+        await registry.ListProxyCachesAsync(request);
 
     public override async Task<Empty> DeleteProxyCache(DeleteProxyCacheRequest request, ServerCallContext context) =>
-        await registry.DeleteProxyCacheAsync(request, Caller.Options(context));
+        await registry.DeleteProxyCacheAsync(request);
 }

@@ -62,7 +62,7 @@ internal static partial class RunLogFollow
         try
         {
             // Not found, not the caller's to read, no credentials: answered before the stream starts.
-            await runs.GetRunAsync(new GetRunRequest { Id = id }, new CallOptions(metadata, DateTime.UtcNow.Add(Caller.CallTimeout), ct));
+            await runs.GetRunAsync(new GetRunRequest { Id = id }, new CallOptions(metadata, Caller.Deadline(), ct));
         }
         catch (RpcException e)
         {
@@ -89,7 +89,7 @@ internal static partial class RunLogFollow
                 await response.WriteAsync(text.ToString(), ct);
                 await response.Body.FlushAsync(ct);
             }
-            var run = await runs.GetRunAsync(new GetRunRequest { Id = id }, new CallOptions(metadata, DateTime.UtcNow.Add(Caller.CallTimeout), ct));
+            var run = await runs.GetRunAsync(new GetRunRequest { Id = id }, new CallOptions(metadata, Caller.Deadline(), ct));
             var end = JsonSerializer.Serialize(new Dictionary<string, string>
             {
                 ["state"] = RunsReflection.Descriptor.EnumTypes.First(e => e.Name == nameof(RunState)).FindValueByNumber((int)run.State)?.Name ?? run.State.ToString(), ["failureReason"] = run.FailureReason,

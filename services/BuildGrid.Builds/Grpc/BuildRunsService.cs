@@ -2,7 +2,6 @@ using BuildGrid.Builds.Domain;
 using BuildGrid.Builds.Queue;
 using BuildGrid.Builds.Storage;
 using BuildGrid.Builds.V1;
-using BuildGrid.Core.Clients;
 using BuildGrid.Core.Errors;
 using BuildGrid.Core.Identity;
 using BuildGrid.Projects.V1;
@@ -45,11 +44,10 @@ public sealed class BuildRunsService(RunStore store, BuildQueue queue, RunLaunch
             throw Errors.Invalid(Reasons.InvalidArgument, "project", "project is required");
         var tag = request.Tag.Length > 0 ? request.Tag : "latest";
         RunRules.ValidateTag(tag);
-        var calls = Caller.Options(context);
         // PROJECT_NOT_FOUND, INVALID_NAME and a project without a Dockerfile pass through to the caller as they are.
-        var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.Project }, calls);
+        var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.Project });
         Access.Require(context, project.Cluster, Role.Developer);
-        var dockerfile = (await projects.RenderDockerfileAsync(new RenderDockerfileRequest { Name = project.Name }, calls)).Dockerfile;
+        var dockerfile = (await projects.RenderDockerfileAsync(new RenderDockerfileRequest { Name = project.Name })).Dockerfile;
         var image = $"{project.Cluster}/{project.Name}".ToLowerInvariant() + ":" + tag;
         var spec = new RunSpec
         {

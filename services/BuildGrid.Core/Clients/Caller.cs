@@ -7,6 +7,9 @@ namespace BuildGrid.Core.Clients;
 /// <summary>
 /// What a call made on behalf of another carries on: the caller's identity (signed for each outgoing call by
 /// <see cref="ServiceIdentityInterceptor"/>, see <see cref="ServiceTokens"/>), the request id and the trace context.
+/// The server call being served is recorded (<see cref="CallerInterceptor"/>), and every BuildGrid client made by
+/// <see cref="ClientExtensions.AddBuildGridClient{TClient}"/> carries it on by itself: a call without headers of its own
+/// acts for <see cref="Current"/> (<see cref="Carry"/>), so a service writes <c>await client.XAsync(request)</c>.
 /// </summary>
 public static class Caller
 {
@@ -14,6 +17,12 @@ public static class Caller
 
     /// <summary>How long a call to another service may take: transcoded REST calls carry no deadline of their own.</summary>
     public static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The deadline of a call made now: <see cref="CallTimeout"/> from the system clock, which gRPC measures deadlines
+    /// on (not a <see cref="TimeProvider"/>: a test's clock would make them past or endless).
+    /// </summary>
+    public static DateTime Deadline() => DateTime.UtcNow.Add(CallTimeout);
 
     static readonly string[] Forwarded = [RequestIdHeader, "traceparent", "tracestate"];
 
@@ -65,7 +74,37 @@ public static class Caller
     public static string? RequestIdOf(ServerCallContext context) =>
         context.RequestHeaders.GetValue(RequestIdHeader) is { Length: > 0 and <= 128 } id ? id : HttpContextOf(context)?.TraceIdentifier;
 
-    /// <summary>Options of an outgoing call made on behalf of <paramref name="context"/>: its identity, a deadline, its cancellation.</summary>
-    public static CallOptions Options(ServerCallContext context) =>
-        new(Forward(context), DateTime.UtcNow.Add(CallTimeout), context.CancellationToken);
+    static readonly AsyncLocal<ServerCallContext?> current = new();
+
+    /// <summary>
+    /// The server call this code runs for (set by <see cref="CallerInterceptor"/> around each service method), or null
+    /// outside one: a background service, a console page, the log follow.
+    /// </summary>
+    public static ServerCallContext? Current => current.Value;
+
+    /// <summary>Records <paramref name="context"/> as <see cref="Current"/> for the rest of the calling async flow.</summary>
+    internal static void Enter(ServerCallContext context) => current.Value = context;
+
+    /// <summary>
+    /// The options of an outgoing call made while serving <see cref="Current"/>: a call without headers of its own gets the
+    /// caller's (<see cref="Forward"/>), a unary call without a deadline <see cref="CallTimeout"/> from now (a streaming one
+    /// the caller's deadline, if any: a followed log may run for long), and a call without a cancellation token the
+    /// caller's. A call that brings headers (the console's credential, a credential check acting for itself) is left alone.
+    /// </summary>
+    public static CallOptions Carry(CallOptions options, MethodType type)
+    {
+        if (options.Headers is not null || Current is not { } context)
+            return options;
+        options = options.WithHeaders(Forward(context));
+        if (options.Deadline is null)
+        {
+            if (type == MethodType.Unary)
+                options = options.WithDeadline(Deadline());
+            else if (context.Deadline < DateTime.MaxValue)
+                options = options.WithDeadline(context.Deadline);
+        }
+        if (!options.CancellationToken.CanBeCanceled)
+            options = options.WithCancellationToken(context.CancellationToken);
+        return options;
+    }
 }

@@ -5,6 +5,7 @@ using Grpc.Core.Interceptors;
 using Grpc.Net.ClientFactory;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace BuildGrid.Core.Clients;
 
@@ -12,7 +13,8 @@ public static class ClientExtensions
 {
     /// <summary>
     /// A typed gRPC client of another BuildGrid service, addressed by <see cref="ServiceAddresses"/>, signing the identity
-    /// of each call (<see cref="ServiceIdentityInterceptor"/>) and carrying <c>dapr-app-id</c> when it goes through a sidecar. When the service is hosted in this process the client calls
+    /// of each call (<see cref="ServiceIdentityInterceptor"/>), carrying on the caller of the server call it is made for
+    /// (<see cref="Caller.Carry"/>) and carrying <c>dapr-app-id</c> when it goes through a sidecar. When the service is hosted in this process the client calls
     /// it in-process (<see cref="BuildGrid.InProcess.InProcessCallInvoker"/>), through the same server interceptors.
     /// </summary>
     public static IHttpClientBuilder AddBuildGridClient<TClient>(this IServiceCollection services, string appId)
@@ -20,6 +22,9 @@ public static class ClientExtensions
     {
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<InProcessServices>();
+        // The calls a client makes while serving another carry that caller on: the server side records it.
+        services.TryAddSingleton<CallerInterceptor>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>, CallerInterceptor.Registration>());
         return services.AddGrpcClient<TClient>((sp, options) =>
             {
                 var route = sp.GetRequiredService<ServiceAddresses>().RouteOf(appId);

@@ -5,7 +5,8 @@ using Grpc.Core.Interceptors;
 namespace BuildGrid.Core.Clients;
 
 /// <summary>
-/// The outgoing side of every BuildGrid client: for a call whose metadata acts on someone's behalf
+/// The outgoing side of every BuildGrid client: a call made while serving another, without headers of its own, carries
+/// that caller on (<see cref="Caller.Carry"/>: identity, request id, deadline, cancellation); for a call whose metadata acts on someone's behalf
 /// (<see cref="Caller.OnBehalfOf"/>), signs an identity token for exactly that call — the target method, its service as
 /// audience, the client address, a lifetime of seconds — and, through a Dapr sidecar, adds <c>dapr-app-id</c>. The
 /// caller's metadata is copied, never changed: callers reuse it across calls.
@@ -35,6 +36,9 @@ public sealed class ServiceIdentityInterceptor(ServiceTokens tokens, string? dap
     ClientInterceptorContext<TRequest, TResponse> Signed<TRequest, TResponse>(ClientInterceptorContext<TRequest, TResponse> context)
         where TRequest : class where TResponse : class
     {
+        var carried = Caller.Carry(context.Options, context.Method.Type);
+        if (!ReferenceEquals(carried.Headers, context.Options.Headers))
+            context = new ClientInterceptorContext<TRequest, TResponse>(context.Method, context.Host, carried);
         var identity = Caller.IdentityFor(context.Options.Headers);
         if (identity is null && daprAppId is null)
             return context;

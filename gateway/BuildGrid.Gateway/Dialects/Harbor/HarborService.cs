@@ -1,5 +1,4 @@
 using System.Globalization;
-using BuildGrid.Core.Clients;
 using BuildGrid.Core.Identity;
 using BuildGrid.Gateway.Harbor.V1;
 using BuildGrid.Registry.V1;
@@ -64,7 +63,7 @@ public sealed partial class HarborService(Registry.V1.Registry.RegistryClient re
             var result = await registry.ListRepositoriesAsync(new Rv1.ListRepositoriesRequest
             {
                 PageSize = size, PageToken = token, NamePrefix = prefix, NameContains = request.Q,
-            }, Caller.Options(context));
+            });
             total = result.TotalSize;
             return (result.Repositories.Select(r => r.Name), result.NextPageToken);
         });
@@ -86,7 +85,7 @@ public sealed partial class HarborService(Registry.V1.Registry.RegistryClient re
         {
             (names, more) = await PageAsync(page, size, async token =>
             {
-                var result = await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = repository, PageSize = size, PageToken = token }, Caller.Options(context));
+                var result = await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = repository, PageSize = size, PageToken = token });
                 return (result.Tags.Select(t => t.Name), result.NextPageToken);
             });
         }
@@ -111,7 +110,7 @@ public sealed partial class HarborService(Registry.V1.Registry.RegistryClient re
             throw Bad("tag is required");
         if (request.Version.Length > 0 && request.Version is not ("v1" or "v2"))
             throw Bad("version should be v1 or v2");
-        var manifest = await registry.GetManifestAsync(new Rv1.GetManifestRequest { Repository = repository, Reference = request.Tag, IncludeConfig = true }, Caller.Options(context));
+        var manifest = await registry.GetManifestAsync(new Rv1.GetManifestRequest { Repository = repository, Reference = request.Tag, IncludeConfig = true });
         return new ManifestResponse
         {
             Config = manifest.Config.ToStringUtf8(),
@@ -124,7 +123,7 @@ public sealed partial class HarborService(Registry.V1.Registry.RegistryClient re
         MergeBody(request, request.Body);
         var http = context.GetHttpContext();
         if (HttpMethods.IsPost(http.Request.Method) && !string.Equals(request.Method, "DELETE", StringComparison.OrdinalIgnoreCase))
-            throw new RpcException(new Status(StatusCode.Unimplemented, "POST /repositories deletes a tag only with method=DELETE"));
+            throw DialectErrors.Raise(StatusCode.Unimplemented, "METHOD_NOT_ALLOWED", "POST /repositories deletes a tag only with method=DELETE");
         string repository;
         List<string> tags;
         if (request.ProjectName.Length == 0 && http.Request.Query.TryGetValue("repo_name", out var repoName))
@@ -145,7 +144,7 @@ public sealed partial class HarborService(Registry.V1.Registry.RegistryClient re
         {
             try
             {
-                await registry.DeleteTagAsync(new Rv1.DeleteTagRequest { Repository = repository, Tag = tag, Operator = Access.Operator(context, null) }, Caller.Options(context));
+                await registry.DeleteTagAsync(new Rv1.DeleteTagRequest { Repository = repository, Tag = tag, Operator = Access.Operator(context, null) });
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
             {
@@ -161,7 +160,7 @@ public sealed partial class HarborService(Registry.V1.Registry.RegistryClient re
     {
         try
         {
-            var result = await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = repository }, Caller.Options(context));
+            var result = await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = repository });
             if (result.Tags.Count > 0)
                 return result.Tags.Select(t => t.Name).ToList();
         }
@@ -169,7 +168,7 @@ public sealed partial class HarborService(Registry.V1.Registry.RegistryClient re
         {
             await RequireProjectAsync(repository, context);
         }
-        throw new RpcException(new Status(StatusCode.NotFound, $"repository {repository} has no tags"));
+        throw DialectErrors.Raise(StatusCode.NotFound, "NOT_FOUND", $"repository {repository} has no tags");
     }
 
     /// <summary>Every project (cluster) the caller sees whose name holds <paramref name="nameContains"/>, ordered by name as Harbor orders them.</summary>
@@ -178,7 +177,7 @@ public sealed partial class HarborService(Registry.V1.Registry.RegistryClient re
         var all = new List<Namespace>();
         for (var page = 1; page <= MaxProjectPages; page++)
         {
-            var result = await registry.ListNamespacesAsync(new ListNamespacesRequest { Page = page, PageSize = MaxPageSize, NameContains = nameContains }, Caller.Options(context));
+            var result = await registry.ListNamespacesAsync(new ListNamespacesRequest { Page = page, PageSize = MaxPageSize, NameContains = nameContains });
             all.AddRange(result.Namespaces);
             if (result.Namespaces.Count < MaxPageSize || all.Count >= result.TotalSize)
                 break;
@@ -195,7 +194,7 @@ public sealed partial class HarborService(Registry.V1.Registry.RegistryClient re
     {
         var project = repository.Split('/')[0];
         if (await ProjectAsync(project, context) is null)
-            throw new RpcException(new Status(StatusCode.NotFound, $"project {project} not found"));
+            throw DialectErrors.Raise(StatusCode.NotFound, "NOT_FOUND", $"project {project} not found");
     }
 
     /// <summary>
@@ -216,7 +215,7 @@ public sealed partial class HarborService(Registry.V1.Registry.RegistryClient re
             return null;
         if (!long.TryParse(projectId, NumberStyles.None, CultureInfo.InvariantCulture, out var id))
             throw Bad("project_id must be a number");
-        return (await registry.GetNamespaceAsync(new GetNamespaceRequest { Id = id }, Caller.Options(context))).Name;
+        return (await registry.GetNamespaceAsync(new GetNamespaceRequest { Id = id })).Name;
     }
 
     static (int Page, int Size) Paging(string page, string pageSize)
@@ -243,7 +242,7 @@ public sealed partial class HarborService(Registry.V1.Registry.RegistryClient re
         }
     }
 
-    static RpcException Bad(string message) => new(new Status(StatusCode.InvalidArgument, message));
+    static RpcException Bad(string message) => DialectErrors.Raise(StatusCode.InvalidArgument, Core.Errors.Reasons.InvalidArgument, message);
 
     /// <summary>
     /// Harbor's paging headers on its lists: X-Total-Count, how many items all pages hold, and Link with rel="prev"

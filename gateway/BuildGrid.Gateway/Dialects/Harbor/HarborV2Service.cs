@@ -1,5 +1,4 @@
 using System.Globalization;
-using BuildGrid.Core.Clients;
 using BuildGrid.Core.Identity;
 using BuildGrid.Gateway.Harbor.V1;
 using BuildGrid.Registry.V1;
@@ -40,7 +39,7 @@ public sealed partial class HarborService
             var result = await registry.ListRepositoriesAsync(new Rv1.ListRepositoriesRequest
             {
                 PageSize = size, PageToken = token, NamePrefix = project.Name + "/", NameContains = exact ?? contains,
-            }, Caller.Options(context));
+            });
             total = result.TotalSize;
             return (result.Repositories.AsEnumerable(), result.NextPageToken);
         });
@@ -58,15 +57,14 @@ public sealed partial class HarborService
     public override async Task<RepositoryV2> GetRepositoryV2(RepositoryV2Ref request, ServerCallContext context)
     {
         var project = await RequireProjectV2Async(request.ProjectName, context);
-        var repository = await registry.GetRepositoryAsync(new GetRepositoryRequest { Name = RepositoryV2Name(project, request.RepositoryName) }, Caller.Options(context));
+        var repository = await registry.GetRepositoryAsync(new GetRepositoryRequest { Name = RepositoryV2Name(project, request.RepositoryName) });
         return RepositoryV2Of(repository, project);
     }
 
     public override async Task<Empty> DeleteRepositoryV2(RepositoryV2Ref request, ServerCallContext context)
     {
         var project = await RequireProjectV2Async(request.ProjectName, context);
-        await registry.DeleteRepositoryAsync(new DeleteRepositoryRequest { Name = RepositoryV2Name(project, request.RepositoryName), Operator = Access.Operator(context, null) },
-            Caller.Options(context));
+        await registry.DeleteRepositoryAsync(new DeleteRepositoryRequest { Name = RepositoryV2Name(project, request.RepositoryName), Operator = Access.Operator(context, null) });
         return new Empty();
     }
 
@@ -93,8 +91,7 @@ public sealed partial class HarborService
     {
         var artifact = await ArtifactAsync(request.ProjectName, request.RepositoryName, request.Reference, context);
         foreach (var tag in artifact.Tags)
-            await registry.DeleteTagAsync(new Rv1.DeleteTagRequest { Repository = artifact.RepositoryName, Tag = tag.Name, Operator = Access.Operator(context, null) },
-                Caller.Options(context));
+            await registry.DeleteTagAsync(new Rv1.DeleteTagRequest { Repository = artifact.RepositoryName, Tag = tag.Name, Operator = Access.Operator(context, null) });
         return new Empty();
     }
 
@@ -108,9 +105,8 @@ public sealed partial class HarborService
     {
         var artifact = await ArtifactAsync(request.ProjectName, request.RepositoryName, request.Reference, context);
         if (artifact.Tags.All(t => t.Name != request.TagName))
-            throw new RpcException(new Status(StatusCode.NotFound, $"tag {request.TagName} not found on artifact {request.Reference}"));
-        await registry.DeleteTagAsync(new Rv1.DeleteTagRequest { Repository = artifact.RepositoryName, Tag = request.TagName, Operator = Access.Operator(context, null) },
-            Caller.Options(context));
+            throw DialectErrors.Raise(StatusCode.NotFound, "NOT_FOUND", $"tag {request.TagName} not found on artifact {request.Reference}");
+        await registry.DeleteTagAsync(new Rv1.DeleteTagRequest { Repository = artifact.RepositoryName, Tag = request.TagName, Operator = Access.Operator(context, null) });
         return new Empty();
     }
 
@@ -126,7 +122,7 @@ public sealed partial class HarborService
         if (found is not null)
             return found;
         // An untagged manifest: Harbor lists it too, without tags.
-        var manifest = await registry.GetManifestAsync(new Rv1.GetManifestRequest { Repository = repository, Reference = reference }, Caller.Options(context));
+        var manifest = await registry.GetManifestAsync(new Rv1.GetManifestRequest { Repository = repository, Reference = reference });
         return new ArtifactV2
         {
             Id = StableId(manifest.Digest), Type = "IMAGE", MediaType = manifest.ConfigDescriptor?.MediaType ?? manifest.MediaType, ManifestMediaType = manifest.MediaType,
@@ -140,7 +136,7 @@ public sealed partial class HarborService
     /// </summary>
     async Task<List<ArtifactV2>> ArtifactsAsync(Namespace project, string repository, ServerCallContext context)
     {
-        var tags = (await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = repository }, Caller.Options(context))).Tags;
+        var tags = (await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = repository })).Tags;
         var repositoryId = StableId(repository);
         return tags.GroupBy(t => t.Digest).Select(group =>
         {
@@ -161,7 +157,7 @@ public sealed partial class HarborService
     }
 
     async Task<Namespace> RequireProjectV2Async(string name, ServerCallContext context) =>
-        await ProjectAsync(name, context) ?? throw new RpcException(new Status(StatusCode.NotFound, $"project {name} not found"));
+        await ProjectAsync(name, context) ?? throw DialectErrors.Raise(StatusCode.NotFound, "NOT_FOUND", $"project {name} not found");
 
     /// <summary>
     /// The full name of the repository a v2.0 path names: the part after the project, whose slashes Harbor asks to be

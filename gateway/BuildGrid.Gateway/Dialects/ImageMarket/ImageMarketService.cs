@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
-using BuildGrid.Core.Clients;
+using BuildGrid.Core.Errors;
 using BuildGrid.Gateway.ImageMarket.V1;
 using BuildGrid.Projects.V1;
 using Google.Protobuf.WellKnownTypes;
@@ -12,236 +12,184 @@ namespace BuildGrid.Gateway.Dialects.ImageMarket;
 
 /// <summary>
 /// The image-market facade (seed 000 §1-6, 9, 10): binds each REST call, calls the Projects service, and answers the
-/// envelope. Every path answers an envelope: domain errors through <see cref="ImageMarketCodes"/>, unreadable bodies as
-/// 10006, and anything unexpected as 10100 (logged, never leaked).
+/// envelope. Every path answers an envelope: its failures are turned into one by <see cref="ImageMarketAnswers"/>
+/// (domain errors through <see cref="ImageMarketCodes"/>, unreadable bodies as 10006, anything unexpected as 10100).
 /// </summary>
-public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient projects, Builds.V1.BuildRuns.BuildRunsClient builds,
-    ILogger<ImageMarketService> logger)
+public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient projects, Builds.V1.BuildRuns.BuildRunsClient builds)
     : Im.ImageMarket.ImageMarketBase
 {
 
-    static readonly Dictionary<string, string> ProjectNameFields = new() { ["name"] = "projectName" };
-    static readonly Dictionary<string, string> CloneFields = new() { ["source_name"] = "srcProjectName", ["target_name"] = "dstProjectName" };
-    static readonly Dictionary<string, string> SaveFields = new() { ["name"] = "project", ["cluster"] = "Cluster", ["dockerfile"] = "Dockerfile", ["plugins"] = "$$plugin" };
-    static readonly Dictionary<string, string> ListFields = new() { ["name_contains"] = "projectName" };
-    static readonly Dictionary<string, string> BuildFields = new() { ["name"] = "projectName", ["project"] = "projectName" };
-    static readonly Dictionary<string, string> NewFields = new() { ["name"] = "projectName", ["cluster"] = "Cluster" };
-
-    public override Task<Envelope> NewProject(NewProjectRequest request, ServerCallContext context) =>
-        Answer(Call.New, NewFields, context, async () =>
+    public override async Task<Envelope> NewProject(NewProjectRequest request, ServerCallContext context)
+    {
+        LenientBody.MergeInto(request, request.Body);
+        await projects.CreateProjectAsync(new CreateProjectRequest
         {
-            LenientBody.MergeInto(request, request.Body);
-            await projects.CreateProjectAsync(new CreateProjectRequest
-            {
-                Name = request.ProjectName, Operator = request.Operator, Cluster = request.Cluster,
-            }, Caller.Options(context));
-            return ImageMarketCodes.Success();
+            Name = request.ProjectName, Operator = request.Operator, Cluster = request.Cluster,
         });
+        return ImageMarketCodes.Success();
+    }
 
-    public override Task<Envelope> DeleteProject(Im.DeleteProjectRequest request, ServerCallContext context) =>
-        Answer(Call.Delete, ProjectNameFields, context, async () =>
-        {
-            LenientBody.MergeInto(request, request.Body);
-            await projects.DeleteProjectAsync(new Pv1.DeleteProjectRequest { Name = request.ProjectName, Operator = request.Operator }, Caller.Options(context));
-            return ImageMarketCodes.Success();
-        });
+    public override async Task<Envelope> DeleteProject(Im.DeleteProjectRequest request, ServerCallContext context)
+    {
+        LenientBody.MergeInto(request, request.Body);
+        await projects.DeleteProjectAsync(new Pv1.DeleteProjectRequest { Name = request.ProjectName, Operator = request.Operator });
+        return ImageMarketCodes.Success();
+    }
 
-    public override Task<Envelope> CloneProject(Im.CloneProjectRequest request, ServerCallContext context) =>
-        Answer(Call.Clone, CloneFields, context, async () =>
+    public override async Task<Envelope> CloneProject(Im.CloneProjectRequest request, ServerCallContext context)
+    {
+        LenientBody.MergeInto(request, request.Body);
+        await projects.CloneProjectAsync(new Pv1.CloneProjectRequest
         {
-            LenientBody.MergeInto(request, request.Body);
-            await projects.CloneProjectAsync(new Pv1.CloneProjectRequest
-            {
-                SourceName = request.SrcProjectName, TargetName = request.DstProjectName, Operator = request.Operator,
-            }, Caller.Options(context));
-            return ImageMarketCodes.Success();
+            SourceName = request.SrcProjectName, TargetName = request.DstProjectName, Operator = request.Operator,
         });
+        return ImageMarketCodes.Success();
+    }
 
-    public override Task<Envelope> ProjectInfo(ProjectInfoRequest request, ServerCallContext context) =>
-        Answer(Call.Info, ProjectNameFields, context, async () =>
-        {
-            LenientBody.MergeInto(request, request.Body);
-            var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName }, Caller.Options(context));
-            return ImageMarketCodes.Success(Value.ForStruct(Info(project)));
-        });
+    public override async Task<Envelope> ProjectInfo(ProjectInfoRequest request, ServerCallContext context)
+    {
+        LenientBody.MergeInto(request, request.Body);
+        var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName });
+        return ImageMarketCodes.Success(Value.ForStruct(Info(project)));
+    }
 
-    public override Task<Envelope> ListProjects(Im.ListProjectsRequest request, ServerCallContext context) =>
-        Answer(Call.List, ListFields, context, async () =>
+    public override async Task<Envelope> ListProjects(Im.ListProjectsRequest request, ServerCallContext context)
+    {
+        LenientBody.MergeInto(request, request.Body);
+        var page = PositiveOrDefault(request.Page, "page");
+        var size = PositiveOrDefault(request.PageSize, "page_size");
+        var result = await projects.ListProjectsAsync(new Pv1.ListProjectsRequest
         {
-            LenientBody.MergeInto(request, request.Body);
-            var page = PositiveOrDefault(request.Page, "page");
-            var size = PositiveOrDefault(request.PageSize, "page_size");
-            var result = await projects.ListProjectsAsync(new Pv1.ListProjectsRequest
-            {
-                Page = page, PageSize = size, NameContains = request.ProjectName,
-            }, Caller.Options(context));
-            var data = new ListValue();
-            data.Values.AddRange(result.Projects.Select(p => Value.ForStruct(Info(p))));
-            return ImageMarketCodes.Success(Value.ForStruct(new Struct
-            {
-                Fields =
-                {
-                    ["data"] = Value.ForList([.. data.Values]),
-                    ["page"] = Value.ForNumber(result.Page),
-                    ["page_size"] = Value.ForNumber(result.PageSize),
-                    ["total_count"] = Value.ForNumber(result.TotalCount),
-                },
-            }));
+            Page = page, PageSize = size, NameContains = request.ProjectName,
         });
+        var data = new ListValue();
+        data.Values.AddRange(result.Projects.Select(p => Value.ForStruct(Info(p))));
+        return ImageMarketCodes.Success(Value.ForStruct(new Struct
+        {
+            Fields =
+            {
+                ["data"] = Value.ForList([.. data.Values]),
+                ["page"] = Value.ForNumber(result.Page),
+                ["page_size"] = Value.ForNumber(result.PageSize),
+                ["total_count"] = Value.ForNumber(result.TotalCount),
+            },
+        }));
+    }
 
-    public override Task<Envelope> SaveProject(Im.SaveProjectRequest request, ServerCallContext context) =>
-        Answer(Call.Save, SaveFields, context, async () =>
+    public override async Task<Envelope> SaveProject(Im.SaveProjectRequest request, ServerCallContext context)
+    {
+        LenientBody.MergeInto(request, request.Body, PluginAlias);
+        var mode = request.AddOrUpdate.Trim().ToLowerInvariant() switch
         {
-            LenientBody.MergeInto(request, request.Body, PluginAlias);
-            var mode = request.AddOrUpdate.Trim().ToLowerInvariant() switch
-            {
-                "add" => Pv1.SaveProjectRequest.Types.Mode.Add,
-                "update" => Pv1.SaveProjectRequest.Types.Mode.Update,
-                _ => throw new BadBodyException($"addOrUpdate must be 'add' or 'update', not '{request.AddOrUpdate}'"),
-            };
-            var type = request.DefineDockerFileType.Trim().ToLowerInvariant() switch
-            {
-                "" => DockerfileType.Unspecified,
-                "define" => DockerfileType.Define,
-                "plugin" or "plugins" => DockerfileType.Plugin,
-                _ => throw new BadBodyException($"DefineDockerFileType must be 'define' or 'plugin', not '{request.DefineDockerFileType}'"),
-            };
-            var save = new Pv1.SaveProjectRequest
-            {
-                Mode = mode, Name = request.Project, Cluster = request.Cluster, Operator = request.Operator,
-                DockerfileType = type, Dockerfile = request.Dockerfile,
-                BuildContext = request.BuildContext is { } buildContext
-                    ? new Pv1.BuildContext { GitUrl = buildContext.GitUrl, GitRef = buildContext.GitRef } : null,
-            };
-            // Empty objects ({} in the seed's example) name no plugin: there is nothing to add for them.
-            save.Plugins.AddRange(request.Plugin.Where(p => p.Fields.Count > 0).Select(Step));
-            await projects.SaveProjectAsync(save, Caller.Options(context));
-            return ImageMarketCodes.Success();
-        });
+            "add" => Pv1.SaveProjectRequest.Types.Mode.Add,
+            "update" => Pv1.SaveProjectRequest.Types.Mode.Update,
+            _ => throw new BadBodyException($"addOrUpdate must be 'add' or 'update', not '{request.AddOrUpdate}'"),
+        };
+        var type = request.DefineDockerFileType.Trim().ToLowerInvariant() switch
+        {
+            "" => DockerfileType.Unspecified,
+            "define" => DockerfileType.Define,
+            "plugin" or "plugins" => DockerfileType.Plugin,
+            _ => throw new BadBodyException($"DefineDockerFileType must be 'define' or 'plugin', not '{request.DefineDockerFileType}'"),
+        };
+        var save = new Pv1.SaveProjectRequest
+        {
+            Mode = mode, Name = request.Project, Cluster = request.Cluster, Operator = request.Operator,
+            DockerfileType = type, Dockerfile = request.Dockerfile,
+            BuildContext = request.BuildContext is { } buildContext
+                ? new Pv1.BuildContext { GitUrl = buildContext.GitUrl, GitRef = buildContext.GitRef } : null,
+        };
+        // Empty objects ({} in the seed's example) name no plugin: there is nothing to add for them.
+        save.Plugins.AddRange(request.Plugin.Where(p => p.Fields.Count > 0).Select(Step));
+        await projects.SaveProjectAsync(save);
+        return ImageMarketCodes.Success();
+    }
 
-    public override Task<Envelope> PluginInterface(PluginInterfaceRequest request, ServerCallContext context) =>
-        Answer(Call.Plugin, new Dictionary<string, string>(), context, async () =>
+    public override async Task<Envelope> PluginInterface(PluginInterfaceRequest request, ServerCallContext context)
+    {
+        var root = LenientBody.MergeInto(request, request.Body);
+        // 10004 is the only parameter-error code the extension interface documents: a missing plugin or method is one.
+        if (string.IsNullOrWhiteSpace(request.Plugin))
+            return ImageMarketCodes.PluginParameterError("plugin is required");
+        if (string.IsNullOrWhiteSpace(request.Method))
+            return ImageMarketCodes.PluginParameterError("method is required");
+        var parameters = request.Params;
+        if (parameters is null && root is not null)
         {
-            var root = LenientBody.MergeInto(request, request.Body);
-            // 10004 is the only parameter-error code the extension interface documents: a missing plugin or method is one.
-            if (string.IsNullOrWhiteSpace(request.Plugin))
-                return ImageMarketCodes.PluginParameterError("plugin is required");
-            if (string.IsNullOrWhiteSpace(request.Method))
-                return ImageMarketCodes.PluginParameterError("method is required");
-            var parameters = request.Params;
-            if (parameters is null && root is not null)
-            {
-                // Parameters may also stand beside plugin and method instead of inside "params".
-                var rest = root.Where(m => m.Key is not ("plugin" or "method" or "operator" or "params")).ToList();
-                parameters = Struct.Parser.ParseJson(new System.Text.Json.Nodes.JsonObject(
-                    rest.Select(m => KeyValuePair.Create(m.Key, m.Value?.DeepClone()))).ToJsonString());
-            }
-            var result = await projects.InvokePluginAsync(new InvokePluginRequest
-            {
-                Plugin = request.Plugin, Method = request.Method, Parameters = parameters ?? new Struct(),
-            }, Caller.Options(context));
-            return ImageMarketCodes.Success(result.Result ?? Value.ForNull());
+            // Parameters may also stand beside plugin and method instead of inside "params".
+            var rest = root.Where(m => m.Key is not ("plugin" or "method" or "operator" or "params")).ToList();
+            parameters = Struct.Parser.ParseJson(new System.Text.Json.Nodes.JsonObject(
+                rest.Select(m => KeyValuePair.Create(m.Key, m.Value?.DeepClone()))).ToJsonString());
+        }
+        var result = await projects.InvokePluginAsync(new InvokePluginRequest
+        {
+            Plugin = request.Plugin, Method = request.Method, Parameters = parameters ?? new Struct(),
         });
+        return ImageMarketCodes.Success(result.Result ?? Value.ForNull());
+    }
 
-    public override Task<Envelope> BuildProject(BuildProjectRequest request, ServerCallContext context) =>
-        Answer(Call.Build, BuildFields, context, async () =>
+    public override async Task<Envelope> BuildProject(BuildProjectRequest request, ServerCallContext context)
+    {
+        LenientBody.MergeInto(request, request.Body);
+        var run = await builds.StartProjectBuildAsync(new Builds.V1.StartProjectBuildRequest
         {
-            LenientBody.MergeInto(request, request.Body);
-            var run = await builds.StartProjectBuildAsync(new Builds.V1.StartProjectBuildRequest
-            {
-                Project = request.ProjectName, Tag = request.Tag, Operator = request.Operator,
-            }, Caller.Options(context));
-            return ImageMarketCodes.Success(Value.ForStruct(new Struct { Fields = { ["idStr"] = Value.ForString(run.Id) } }));
+            Project = request.ProjectName, Tag = request.Tag, Operator = request.Operator,
         });
+        return ImageMarketCodes.Success(Value.ForStruct(new Struct { Fields = { ["idStr"] = Value.ForString(run.Id) } }));
+    }
 
-    public override Task<Envelope> BuildHistory(BuildHistoryRequest request, ServerCallContext context) =>
-        Answer(Call.BuildHistory, ProjectNameFields, context, async () =>
+    public override async Task<Envelope> BuildHistory(BuildHistoryRequest request, ServerCallContext context)
+    {
+        LenientBody.MergeInto(request, request.Body);
+        var page = PositiveOrDefault(request.Page, "page");
+        var size = PositiveOrDefault(request.PageSize, "page_size");
+        // The project must exist (10008 otherwise); its name is checked by the Projects service.
+        var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName });
+        var result = await builds.ListRunsAsync(new Builds.V1.ListRunsRequest { Project = project.Name, Page = page, PageSize = size });
+        var data = result.Runs.Select(r => Value.ForStruct(new Struct
         {
-            LenientBody.MergeInto(request, request.Body);
-            var page = PositiveOrDefault(request.Page, "page");
-            var size = PositiveOrDefault(request.PageSize, "page_size");
-            // The project must exist (10008 otherwise); its name is checked by the Projects service.
-            var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName }, Caller.Options(context));
-            var result = await builds.ListRunsAsync(new Builds.V1.ListRunsRequest { Project = project.Name, Page = page, PageSize = size }, Caller.Options(context));
-            var data = result.Runs.Select(r => Value.ForStruct(new Struct
+            Fields =
             {
-                Fields =
-                {
-                    ["idStr"] = Value.ForString(r.Id),
-                    ["tag"] = Value.ForString(r.Tag),
-                    ["status"] = Value.ForString(StatusWord(r.State)),
-                    ["operator"] = Value.ForString(r.Operator),
-                    ["queueTime"] = Value.ForString(Time(r.QueueTime)),
-                    ["startTime"] = Value.ForString(Time(r.StartTime)),
-                    ["finishTime"] = Value.ForString(Time(r.FinishTime)),
-                    ["image"] = Value.ForString(r.Image),
-                    ["imageDigest"] = Value.ForString(r.ImageDigest),
-                    ["failureReason"] = Value.ForString(r.FailureReason),
-                    ["attempt"] = Value.ForNumber(r.Attempt),
-                },
-            }));
-            return ImageMarketCodes.Success(Value.ForStruct(new Struct
+                ["idStr"] = Value.ForString(r.Id),
+                ["tag"] = Value.ForString(r.Tag),
+                ["status"] = Value.ForString(StatusWord(r.State)),
+                ["operator"] = Value.ForString(r.Operator),
+                ["queueTime"] = Value.ForString(Time(r.QueueTime)),
+                ["startTime"] = Value.ForString(Time(r.StartTime)),
+                ["finishTime"] = Value.ForString(Time(r.FinishTime)),
+                ["image"] = Value.ForString(r.Image),
+                ["imageDigest"] = Value.ForString(r.ImageDigest),
+                ["failureReason"] = Value.ForString(r.FailureReason),
+                ["attempt"] = Value.ForNumber(r.Attempt),
+            },
+        }));
+        return ImageMarketCodes.Success(Value.ForStruct(new Struct
+        {
+            Fields =
             {
-                Fields =
-                {
-                    ["data"] = Value.ForList([.. data]),
-                    ["page"] = Value.ForNumber(result.Page),
-                    ["page_size"] = Value.ForNumber(result.PageSize),
-                    ["total_count"] = Value.ForNumber(result.TotalCount),
-                },
-            }));
-        });
+                ["data"] = Value.ForList([.. data]),
+                ["page"] = Value.ForNumber(result.Page),
+                ["page_size"] = Value.ForNumber(result.PageSize),
+                ["total_count"] = Value.ForNumber(result.TotalCount),
+            },
+        }));
+    }
 
     public override async Task<ViewConfigResponse> ViewConfig(ViewConfigRequest request, ServerCallContext context)
     {
-        string? html = null;
-        var envelope = await Answer(Call.View, ProjectNameFields, context, async () =>
-        {
-            LenientBody.MergeInto(request, request.Body);
-            var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName }, Caller.Options(context));
-            string? dockerfile = null, problem = null;
-            try
-            {
-                dockerfile = (await projects.RenderDockerfileAsync(new RenderDockerfileRequest { Name = project.Name }, Caller.Options(context))).Dockerfile;
-            }
-            catch (RpcException e) when (e.StatusCode is StatusCode.FailedPrecondition or StatusCode.InvalidArgument or StatusCode.NotFound)
-            {
-                problem = e.Status.Detail;
-            }
-            html = ConfigPage.Render(project, dockerfile, problem);
-            return ImageMarketCodes.Success();
-        });
-        return html is not null
-            ? new ViewConfigResponse { Data = html }
-            : new ViewConfigResponse { Code = envelope.Code, ErrMsg = envelope.ErrMsg, Content = envelope.Content };
-    }
-
-    async Task<Envelope> Answer(Call call, IReadOnlyDictionary<string, string> fields, ServerCallContext context, Func<Task<Envelope>> body)
-    {
+        LenientBody.MergeInto(request, request.Body);
+        var project = await projects.GetProjectAsync(new GetProjectRequest { Name = request.ProjectName });
+        string? dockerfile = null, problem = null;
         try
         {
-            return await body();
+            dockerfile = (await projects.RenderDockerfileAsync(new RenderDockerfileRequest { Name = project.Name })).Dockerfile;
         }
-        catch (BadBodyException e)
+        catch (RpcException e) when (e.StatusCode is StatusCode.FailedPrecondition or StatusCode.InvalidArgument or StatusCode.NotFound)
         {
-            return ImageMarketCodes.Invalid(e.Message);
+            problem = e.Status.Detail;
         }
-        catch (RpcException e) when (e.StatusCode is StatusCode.Unauthenticated or StatusCode.PermissionDenied)
-        {
-            // Answered as HTTP 401/403 with codes 10401/10403 by the dialect's error step.
-            throw new RpcException(new Status(e.StatusCode, e.Status.Detail));
-        }
-        catch (RpcException e) when (ImageMarketCodes.For(call, e, fields) is { } envelope)
-        {
-            return envelope;
-        }
-        catch (Exception e) when (!context.CancellationToken.IsCancellationRequested)
-        {
-            Log.ImageMarketCallFailed(logger, call.ToString(), e);
-            return ImageMarketCodes.InternalError();
-        }
+        return new ViewConfigResponse { Data = ConfigPage.Render(project, dockerfile, problem) };
     }
-
 
     static int PositiveOrDefault(string text, string name)
     {

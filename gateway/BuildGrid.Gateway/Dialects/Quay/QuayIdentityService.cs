@@ -13,14 +13,14 @@ namespace BuildGrid.Gateway.Dialects.Quay;
 /// organization is a BuildGrid namespace. Errors are gRPC statuses here; <see cref="QuayExtensions"/> writes them as
 /// Quay's error object.
 /// </summary>
-public sealed class QuayIdentityService(Iv1.Identity.IdentityClient identity) : QuayIdentity.QuayIdentityBase
+public sealed class QuayIdentityService(Iv1.Identity.IdentityClient identity, TimeProvider time) : QuayIdentity.QuayIdentityBase
 {
     const string QuayTime = "ddd, dd MMM yyyy HH:mm:ss '-0000'";
     const long TagExpirationSeconds = 1209600;
 
     public override async Task<QuayCurrentUser> GetCurrentUser(Empty request, ServerCallContext context)
     {
-        var caller = await identity.GetCallerAsync(new Iv1.GetCallerRequest(), Caller.Options(context));
+        var caller = await identity.GetCallerAsync(new Iv1.GetCallerRequest());
         var user = new QuayCurrentUser
         {
             Anonymous = false, Username = caller.Name, Email = caller.Email, Verified = true, SuperUser = caller.Admin, CanCreateRepo = true, IsMe = true,
@@ -42,7 +42,7 @@ public sealed class QuayIdentityService(Iv1.Identity.IdentityClient identity) : 
         var result = await identity.ListUsersAsync(new Iv1.ListUsersRequest
         {
             PageSize = request.Limit, PageToken = request.NextPage, IncludeDisabled = !request.HasDisabled || request.Disabled,
-        }, Caller.Options(context));
+        });
         var response = new ListAllUsersResponse();
         foreach (var u in result.Users)
             response.Users.Add(new QuayUserItem
@@ -64,7 +64,7 @@ public sealed class QuayIdentityService(Iv1.Identity.IdentityClient identity) : 
             await identity.CreateUserAsync(new Iv1.CreateUserRequest
             {
                 Name = request.Username, Email = request.Email, Password = generated ?? request.Password,
-            }, Caller.Options(context));
+            });
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
         {
@@ -79,7 +79,7 @@ public sealed class QuayIdentityService(Iv1.Identity.IdentityClient identity) : 
 
     public override async Task<Empty> DeleteInstallUser(InstallUserRef request, ServerCallContext context)
     {
-        await identity.DeleteUserAsync(new Iv1.DeleteUserRequest { Name = request.Username }, Caller.Options(context));
+        await identity.DeleteUserAsync(new Iv1.DeleteUserRequest { Name = request.Username });
         return NoContent(context);
     }
 
@@ -87,13 +87,13 @@ public sealed class QuayIdentityService(Iv1.Identity.IdentityClient identity) : 
     {
         if (request.Limit < 0)
             throw Bad("limit must be 1 or more");
-        var result = await identity.ListRobotsAsync(new Iv1.ListRobotsRequest { Namespace = request.Orgname }, Caller.Options(context));
+        var result = await identity.ListRobotsAsync(new Iv1.ListRobotsRequest { Namespace = request.Orgname });
         var robots = result.Robots.Select(r => ToQuay(r, null));
         return new ListOrgRobotsResponse { Robots = { request.Limit > 0 ? robots.Take(request.Limit) : robots } };
     }
 
     public override async Task<QuayRobot> GetOrgRobot(OrgRobotRef request, ServerCallContext context) =>
-        ToQuay(await identity.GetRobotAsync(new Iv1.GetRobotRequest { Namespace = request.Orgname, Name = request.RobotShortname }, Caller.Options(context)), null);
+        ToQuay(await identity.GetRobotAsync(new Iv1.GetRobotRequest { Namespace = request.Orgname, Name = request.RobotShortname }), null);
 
     public override async Task<QuayRobot> CreateOrgRobot(CreateOrgRobotRequest request, ServerCallContext context)
     {
@@ -103,7 +103,7 @@ public sealed class QuayIdentityService(Iv1.Identity.IdentityClient identity) : 
             created = await identity.CreateRobotAsync(new Iv1.CreateRobotRequest
             {
                 Namespace = request.Orgname, Name = request.RobotShortname, Description = request.Description,
-            }, Caller.Options(context));
+            });
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
         {
@@ -115,7 +115,7 @@ public sealed class QuayIdentityService(Iv1.Identity.IdentityClient identity) : 
 
     public override async Task<Empty> DeleteOrgRobot(OrgRobotRef request, ServerCallContext context)
     {
-        await identity.DeleteRobotAsync(new Iv1.DeleteRobotRequest { Namespace = request.Orgname, Name = request.RobotShortname }, Caller.Options(context));
+        await identity.DeleteRobotAsync(new Iv1.DeleteRobotRequest { Namespace = request.Orgname, Name = request.RobotShortname });
         return NoContent(context);
     }
 
@@ -124,7 +124,7 @@ public sealed class QuayIdentityService(Iv1.Identity.IdentityClient identity) : 
         var created = await identity.RegenerateRobotTokenAsync(new Iv1.RegenerateRobotTokenRequest
         {
             Namespace = request.Orgname, Name = request.RobotShortname,
-        }, Caller.Options(context));
+        });
         return ToQuay(created.Robot, created.Token);
     }
 
@@ -135,7 +135,7 @@ public sealed class QuayIdentityService(Iv1.Identity.IdentityClient identity) : 
     async Task<QuayLogs> LogsAsync(ListLogsRequest request, string? @namespace, ServerCallContext context)
     {
         // Quay's window: whole UTC days from starttime through endtime; by default the last day.
-        var now = DateTimeOffset.UtcNow;
+        var now = time.GetUtcNow();
         var end = request.Endtime.Length > 0 ? Day(request.Endtime, "endtime").AddDays(1) : now;
         var start = request.Starttime.Length > 0 ? Day(request.Starttime, "starttime") : end.AddDays(-1);
         if (start > end)
@@ -144,7 +144,7 @@ public sealed class QuayIdentityService(Iv1.Identity.IdentityClient identity) : 
         {
             Namespace = @namespace ?? "", Principal = request.Performer, StartTime = Timestamp.FromDateTimeOffset(start),
             EndTime = Timestamp.FromDateTimeOffset(end), PageToken = request.NextPage, PageSize = 20,
-        }, Caller.Options(context));
+        });
         var logs = new QuayLogs { StartTime = Format(start), EndTime = Format(end) };
         foreach (var e in result.Entries)
         {
@@ -218,5 +218,5 @@ public sealed class QuayIdentityService(Iv1.Identity.IdentityClient identity) : 
 
     static Empty NoContent(ServerCallContext context) => QuayService.NoContent(context);
 
-    static RpcException Bad(string message) => new(new Status(StatusCode.InvalidArgument, message));
+    static RpcException Bad(string message) => DialectErrors.Raise(StatusCode.InvalidArgument, Core.Errors.Reasons.InvalidArgument, message);
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using BuildGrid.Core.Clients;
 using BuildGrid.Core.Identity;
 using BuildGrid.Core.Contracts;
 using BuildGrid.Gateway.Quay.V1;
@@ -14,7 +13,7 @@ namespace BuildGrid.Gateway.Dialects.Quay;
 /// The Quay part of seed 003 over the Registry service: repositories ("namespace/name") and their notifications.
 /// Errors are gRPC statuses here; <see cref="QuayExtensions"/> writes them as Quay's error object.
 /// </summary>
-public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay.QuayBase
+public sealed class QuayService(Rv1.Registry.RegistryClient registry, TimeProvider time) : Qv1.Quay.QuayBase
 {
     /// <summary>The namespace of a caller who names none and may create there (BuildGrid's default cluster).</summary>
     public const string DefaultNamespace = "default_cluster";
@@ -39,7 +38,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
             create.Description = request.Description;
         try
         {
-            await registry.CreateRepositoryAsync(create, Caller.Options(context));
+            await registry.CreateRepositoryAsync(create);
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
         {
@@ -73,14 +72,14 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         Rv1.ListRepositoriesResponse result;
         try
         {
-            result = await registry.ListRepositoriesAsync(list, Caller.Options(context));
+            result = await registry.ListRepositoriesAsync(list);
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.InvalidArgument && list.PageToken.Length > 0
                                      && Core.Errors.Errors.Info(e)?.Metadata.TryGetValue("field", out var field) == true && field == "page_token")
         {
             // Quay reads a next_page it cannot decrypt as none: the first page.
             list.PageToken = "";
-            result = await registry.ListRepositoriesAsync(list, Caller.Options(context));
+            result = await registry.ListRepositoriesAsync(list);
         }
         foreach (var repository in result.Repositories)
         {
@@ -103,7 +102,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
 
     public override async Task<RepositoryDetails> GetRepository(Qv1.GetRepositoryRequest request, ServerCallContext context)
     {
-        var repository = await registry.GetRepositoryAsync(new Rv1.GetRepositoryRequest { Name = InPath(request.Repository) }, Caller.Options(context));
+        var repository = await registry.GetRepositoryAsync(new Rv1.GetRepositoryRequest { Name = InPath(request.Repository) });
         var (ns, name) = Split(repository.Name);
         var principal = Access.PrincipalOf(context);
         var details = new RepositoryDetails
@@ -115,12 +114,12 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         };
         if (!request.HasIncludeTags || request.IncludeTags)
         {
-            var tags = await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = request.Repository, PageSize = MaxTags }, Caller.Options(context));
+            var tags = await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = request.Repository, PageSize = MaxTags });
             // Quay's tag size is its manifest's layers' total: one manifest read per distinct digest.
             var sizes = new Dictionary<string, Value>();
             foreach (var digest in tags.Tags.Select(t => t.Digest).Distinct())
             {
-                var manifest = await registry.GetManifestAsync(new Rv1.GetManifestRequest { Repository = request.Repository, Reference = digest }, Caller.Options(context));
+                var manifest = await registry.GetManifestAsync(new Rv1.GetManifestRequest { Repository = request.Repository, Reference = digest });
                 sizes[digest] = manifest.ConfigDescriptor is null && manifest.Manifests.Count > 0 ? Value.ForNull() : Value.ForNumber(manifest.Layers.Sum(l => l.Size));
             }
             details.Tags = new Struct();
@@ -138,7 +137,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         {
             // Quay's daily action counts over three months, zeros where a day has none; BuildGrid counts no actions.
             details.Stats = new ListValue();
-            var today = DateTime.UtcNow.Date;
+            var today = time.GetUtcNow().UtcDateTime.Date;
             for (var day = 1; day < MaxDaysInThreeMonths; day++)
                 details.Stats.Values.Add(Value.ForStruct(new Struct
                 {
@@ -154,7 +153,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
     /// <summary>The newest tag's push time in Unix seconds (Quay's most recent tag lifetime start); null without tags.</summary>
     async Task<long?> LastPushAsync(string repository, ServerCallContext context)
     {
-        var tags = await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = repository }, Caller.Options(context));
+        var tags = await registry.ListTagsAsync(new Rv1.ListTagsRequest { Repository = repository });
         return tags.Tags.Count == 0 ? null : tags.Tags.Max(t => t.UpdateTime.Seconds);
     }
 
@@ -162,7 +161,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
     {
         if (request.Description is null || request.Description.KindCase != Value.KindOneofCase.StringValue)
             throw Bad("'description' is a required property");
-        await registry.UpdateRepositoryAsync(new Rv1.UpdateRepositoryRequest { Name = InPath(request.Repository), Description = request.Description.StringValue }, Caller.Options(context));
+        await registry.UpdateRepositoryAsync(new Rv1.UpdateRepositoryRequest { Name = InPath(request.Repository), Description = request.Description.StringValue });
         return new Success { Success_ = true };
     }
 
@@ -171,7 +170,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         var name = InPath(request.Repository);
         try
         {
-            await registry.DeleteRepositoryAsync(new Rv1.DeleteRepositoryRequest { Name = name, Operator = Access.Operator(context, null) }, Caller.Options(context));
+            await registry.DeleteRepositoryAsync(new Rv1.DeleteRepositoryRequest { Name = name, Operator = Access.Operator(context, null) });
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && Access.PrincipalOf(context).Can(Split(request.Repository).Namespace, Role.Owner))
         {
@@ -185,7 +184,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
     {
         if (request.Visibility is not ("public" or "private"))
             throw Bad(request.Visibility.Length == 0 ? "'visibility' is a required property" : $"'{request.Visibility}' is not one of ['public', 'private']");
-        await registry.UpdateRepositoryAsync(new Rv1.UpdateRepositoryRequest { Name = InPath(request.Repository), Public = request.Visibility == "public" }, Caller.Options(context));
+        await registry.UpdateRepositoryAsync(new Rv1.UpdateRepositoryRequest { Name = InPath(request.Repository), Public = request.Visibility == "public" });
         return new Success { Success_ = true };
     }
 
@@ -196,7 +195,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         if (request.Namespace.Contains('/') || request.Repository.Contains('/'))
             throw Bad("Invalid repository name");
         // As Quay: a repository that cannot exist is not found, like one that does not.
-        await registry.SetStarAsync(new Rv1.SetStarRequest { Name = InPath($"{request.Namespace}/{request.Repository}"), Starred = true }, Caller.Options(context));
+        await registry.SetStarAsync(new Rv1.SetStarRequest { Name = InPath($"{request.Namespace}/{request.Repository}"), Starred = true });
         SetStatus(context, StatusCodes.Status201Created);
         return new CreatedStar { Namespace = request.Namespace, Repository = request.Repository };
     }
@@ -206,7 +205,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         var result = await registry.ListRepositoriesAsync(new Rv1.ListRepositoriesRequest
         {
             PageSize = PageSize, PageToken = request.NextPage, StarredOnly = true,
-        }, Caller.Options(context));
+        });
         var response = new ListStarredResponse();
         foreach (var repository in result.Repositories)
         {
@@ -223,7 +222,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
 
     public override async Task<Empty> DeleteStar(RepositoryRef request, ServerCallContext context)
     {
-        await registry.SetStarAsync(new Rv1.SetStarRequest { Name = InPath(request.Repository), Starred = false }, Caller.Options(context));
+        await registry.SetStarAsync(new Rv1.SetStarRequest { Name = InPath(request.Repository), Starred = false });
         return NoContent(context);
     }
 
@@ -243,7 +242,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
                  && kind.KindCase == Value.KindOneofCase.StringValue && kind.StringValue.Length > 0))
         {
             // As Quay, a repository that does not exist is 404 before the method's config is looked at.
-            await registry.GetRepositoryAsync(new Rv1.GetRepositoryRequest { Name = InPath(request.Repository) }, Caller.Options(context));
+            await registry.GetRepositoryAsync(new Rv1.GetRepositoryRequest { Name = InPath(request.Repository) });
             throw Bad("Missing target");
         }
         var create = new Rv1.CreateNotificationRequest
@@ -254,35 +253,35 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
             create.Title = title.StringValue;
         else if (request.Title is { KindCase: not Value.KindOneofCase.NullValue })
             throw Bad("'title' is not of type 'string'");
-        var created = await registry.CreateNotificationAsync(create, Caller.Options(context));
+        var created = await registry.CreateNotificationAsync(create);
         SetStatus(context, StatusCodes.Status201Created);
         return ToQuay(created);
     }
 
     public override async Task<ListNotificationsResponse> ListNotifications(RepositoryRef request, ServerCallContext context)
     {
-        var result = await registry.ListNotificationsAsync(new Rv1.ListNotificationsRequest { Repository = InPath(request.Repository) }, Caller.Options(context));
+        var result = await registry.ListNotificationsAsync(new Rv1.ListNotificationsRequest { Repository = InPath(request.Repository) });
         return new ListNotificationsResponse { Notifications = { result.Notifications.Select(ToQuay) } };
     }
 
     public override async Task<Qv1.Notification> GetNotification(Qv1.NotificationRef request, ServerCallContext context) =>
-        ToQuay(await registry.GetNotificationAsync(Ref(request), Caller.Options(context)));
+        ToQuay(await registry.GetNotificationAsync(Ref(request)));
 
     public override async Task<Empty> DeleteNotification(Qv1.NotificationRef request, ServerCallContext context)
     {
-        await NotificationCallAsync(request, () => registry.DeleteNotificationAsync(Ref(request), Caller.Options(context)).ResponseAsync);
+        await NotificationCallAsync(request, () => registry.DeleteNotificationAsync(Ref(request)).ResponseAsync);
         return NoContent(context);
     }
 
     public override async Task<Empty> ResetNotificationFailures(Qv1.NotificationRef request, ServerCallContext context)
     {
-        await NotificationCallAsync(request, () => registry.ResetNotificationAsync(Ref(request), Caller.Options(context)).ResponseAsync);
+        await NotificationCallAsync(request, () => registry.ResetNotificationAsync(Ref(request)).ResponseAsync);
         return NoContent(context);
     }
 
     public override async Task<Empty> TestNotification(Qv1.NotificationRef request, ServerCallContext context)
     {
-        await NotificationCallAsync(request, () => registry.TestNotificationAsync(Ref(request), Caller.Options(context)).ResponseAsync);
+        await NotificationCallAsync(request, () => registry.TestNotificationAsync(Ref(request)).ResponseAsync);
         return new Empty();
     }
 
@@ -291,7 +290,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         var result = await registry.ListNotificationDeliveriesAsync(new Rv1.ListNotificationDeliveriesRequest
         {
             Repository = InPath(request.Repository), Uuid = request.Uuid,
-        }, Caller.Options(context));
+        });
         var response = new ListDeliveriesResponse();
         foreach (var d in result.Deliveries)
         {
@@ -325,7 +324,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
 
     /// <summary>The repository of the path; a name no repository can have is Quay's 404, as a missing repository is.</summary>
     static string InPath(string repository) =>
-        OciNames.IsValidRepository(repository) ? repository : throw new RpcException(new Status(StatusCode.NotFound, "Not Found"));
+        OciNames.IsValidRepository(repository) ? repository : throw DialectErrors.Raise(StatusCode.NotFound, "NOT_FOUND", "Not Found");
 
     /// <summary>
     /// Quay creates in the caller's own namespace when the body names none. BuildGrid has no personal namespaces:
@@ -386,6 +385,6 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry) : Qv1.Quay
         return new Empty();
     }
 
-    static RpcException Bad(string message) => new(new Status(StatusCode.InvalidArgument, message));
+    static RpcException Bad(string message) => DialectErrors.Raise(StatusCode.InvalidArgument, Core.Errors.Reasons.InvalidArgument, message);
 
 }

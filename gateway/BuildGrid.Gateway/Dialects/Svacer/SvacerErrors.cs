@@ -7,13 +7,16 @@ namespace BuildGrid.Gateway.Dialects.Svacer;
 /// <summary>
 /// The svacer dialect's one error shape: <c>{"error": "&lt;what is wrong&gt;", "reason": "&lt;REASON&gt;"}</c> with an honest
 /// HTTP status — 400 bad input (the message names the field or the allowed values), 404 unknown id, name or route,
-/// 405 wrong method, 409 conflict, 503/500 only for the server's own faults. The facade raises a plain RpcException
-/// (the transcoder picks the status from its code) and leaves the reason in the request's items; <see cref="DialectErrors"/>
-/// then writes the shape for those answers and for everything the transcoder and routing answer on their own.
+/// 405 wrong method, 409 conflict, 503/500 only for the server's own faults. The facade raises its errors with
+/// <see cref="DialectErrors.Raise"/> (the transcoder picks the status from the code); <see cref="WriteAsync"/> writes the
+/// shape for those and for everything the transcoder and routing answer on their own.
 /// </summary>
-internal static class SvacerErrors
+internal sealed class SvacerErrors : IDialectErrors
 {
-    const string ReasonKey = "buildgrid.svacer.reason";
+    SvacerErrors() { }
+
+    /// <summary>Paths the svacer dialect owns: their errors are answered in its shape.</summary>
+    public static string[] Prefixes { get; } = ["/api/public"];
 
     /// <summary>Bad input the gateway finds itself has the reason the services use for it.</summary>
     public const string BadRequest = Reasons.InvalidArgument;
@@ -22,20 +25,13 @@ internal static class SvacerErrors
     // always served as application/json, never embedded in HTML.
     static readonly JsonSerializerOptions Json = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    /// <summary>True once the facade raised its own answer for this request (it must pass through unchanged).</summary>
-    public static bool IsRaised(ServerCallContext context) => context.GetHttpContext().Items.ContainsKey(ReasonKey);
-
     /// <summary>Bad input found by the gateway itself.</summary>
-    public static RpcException Bad(ServerCallContext context, string message) => Raise(context, StatusCode.InvalidArgument, BadRequest, message);
+    public static RpcException Bad(string message) => Raise(StatusCode.InvalidArgument, BadRequest, message);
 
-    public static RpcException Raise(ServerCallContext context, StatusCode code, string reason, string message)
-    {
-        context.GetHttpContext().Items[ReasonKey] = reason;
-        return new RpcException(new Status(code, message));
-    }
+    public static RpcException Raise(StatusCode code, string reason, string message) => DialectErrors.Raise(code, reason, message);
 
     /// <summary>A domain failure the caller can act on, re-raised with its reason; null when it is the server's fault.</summary>
-    public static RpcException? FromDomain(ServerCallContext context, RpcException exception)
+    public static RpcException? FromDomain(RpcException exception)
     {
         var reason = exception.Info()?.Reason;
         var code = DialectErrors.CallerStatus(exception.StatusCode);
@@ -46,18 +42,19 @@ internal static class SvacerErrors
         if (exception.Info()?.Metadata.TryGetValue("field", out var field) == true && FieldNames.TryGetValue(field, out var name)
             && message.StartsWith(field + " ", StringComparison.Ordinal))
             message = name + message[field.Length..];
-        return Raise(context, c, reason ?? c.ToString().ToUpperInvariant(), message);
+        return Raise(c, reason ?? c.ToString().ToUpperInvariant(), message);
     }
 
     static readonly Dictionary<string, string> FieldNames = new() { ["name_contains"] = "name" };
 
-    public static Task WriteAsync(HttpContext context, int status, string message)
+    public static Task WriteAsync(HttpContext context, DialectError error)
     {
-        var reason = context.Items[ReasonKey] as string ?? DialectErrors.DefaultReason(status, BadRequest);
+        var status = error.Status;
+        var reason = error.Reason ?? DialectErrors.DefaultReason(status, BadRequest);
         // A full disk is raised as ResourceExhausted, which the transcoder answers 429: it is 507 here.
         if (reason == Reasons.InsufficientStorage)
             context.Response.StatusCode = status = DialectErrors.InsufficientStorage;
-        message = DialectErrors.DefaultMessage(context, status, message, context.Items.ContainsKey(ReasonKey));
+        var message = DialectErrors.DefaultMessage(context, status, error.Message, error.Raised);
         context.Response.ContentType = "application/json; charset=utf-8";
         return context.Response.WriteAsync(JsonSerializer.Serialize(new Dictionary<string, string> { ["error"] = message, ["reason"] = reason }, Json));
     }

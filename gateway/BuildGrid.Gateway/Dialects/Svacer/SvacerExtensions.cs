@@ -2,12 +2,16 @@ namespace BuildGrid.Gateway.Dialects.Svacer;
 
 internal static class SvacerExtensions
 {
-    /// <summary>Paths the svacer dialect owns: their errors are answered in its shape.</summary>
-    static readonly string[] Prefixes = ["/api/public"];
+    /// <summary>The one place every svacer call's failures become the dialect's errors (<see cref="SvacerAnswers"/>).</summary>
+    public static IServiceCollection AddSvacer(this IServiceCollection services)
+    {
+        services.AddGrpc().AddServiceOptions<SvacerService>(o => o.Interceptors.Add<SvacerAnswers>());
+        return services;
+    }
 
     public static WebApplication MapSvacer(this WebApplication app)
     {
-        app.UseDialectErrors(Prefixes, SvacerErrors.WriteAsync);
+        app.UseDialectErrors<SvacerErrors>();
         app.MapGrpcService<SvacerService>();
         return app;
     }

@@ -1,5 +1,4 @@
 using BuildGrid.Containers.V1;
-using BuildGrid.Core.Clients;
 using BuildGrid.Core.Errors;
 using BuildGrid.Gateway.Svacer.V1;
 using Grpc.Core;
@@ -17,7 +16,7 @@ namespace BuildGrid.Gateway.Dialects.Svacer;
 /// documented shapes. Lists come in a fixed order: by kind as the document's examples show them (project groups, then
 /// projects, then branches, then snapshots), and within a kind by name, then id. Errors: <see cref="SvacerErrors"/>.
 /// </summary>
-public sealed class SvacerService(Cv1.Containers.ContainersClient containers, ILogger<SvacerService> logger) : Sv.Svacer.SvacerBase
+public sealed class SvacerService(Cv1.Containers.ContainersClient containers) : Sv.Svacer.SvacerBase
 {
     const int PageSize = 1000;
 
@@ -29,66 +28,63 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
     const string AllowedActions = "list, add, update, remove";
     const string AllowedGroupActions = "get, add-project-to-group, remove-project-from-group";
 
-    public override Task<ContainersResponse> Containers(ContainersRequest request, ServerCallContext context) =>
-        Answer(context, "containers", async () =>
+    public override async Task<ContainersResponse> Containers(ContainersRequest request, ServerCallContext context)
+    {
+        LenientBody.MergeInto(request, request.Body);
+        var action = request.Action.Trim().ToLowerInvariant();
+        var type = ParseType(request.Type, context);
+        return action switch
         {
-            LenientBody.MergeInto(request, request.Body);
-            var action = request.Action.Trim().ToLowerInvariant();
-            var type = ParseType(request.Type, context);
-            return action switch
-            {
-                "list" => await ListAsync(request, type, context),
-                "add" => One(await AddAsync(request, type, context), "add"),
-                "update" => One(await UpdateAsync(request, type, context), "update"),
-                "remove" => One(await RemoveAsync(request, type, context), "remove"),
-                "" => throw SvacerErrors.Bad(context, $"action is required; allowed values: {AllowedActions}"),
-                _ => throw SvacerErrors.Bad(context, $"unknown action '{Show(request.Action)}'; allowed values: {AllowedActions}"),
-            };
-        });
+            "list" => await ListAsync(request, type, context),
+            "add" => One(await AddAsync(request, type, context), "add"),
+            "update" => One(await UpdateAsync(request, type, context), "update"),
+            "remove" => One(await RemoveAsync(request, type, context), "remove"),
+            "" => throw SvacerErrors.Bad($"action is required; allowed values: {AllowedActions}"),
+            _ => throw SvacerErrors.Bad($"unknown action '{Show(request.Action)}'; allowed values: {AllowedActions}"),
+        };
+    }
 
-    public override Task<ProjectGroupsResponse> ProjectGroups(ProjectGroupsRequest request, ServerCallContext context) =>
-        Answer(context, "project-groups", async () =>
+    public override async Task<ProjectGroupsResponse> ProjectGroups(ProjectGroupsRequest request, ServerCallContext context)
+    {
+        LenientBody.MergeInto(request, request.Body);
+        var action = request.Action.Trim().ToLowerInvariant();
+        if (action is not ("get" or "add-project-to-group" or "remove-project-from-group"))
+            throw SvacerErrors.Bad(action.Length == 0
+                ? $"action is required; allowed values: {AllowedGroupActions}"
+                : $"unknown action '{Show(request.Action)}'; allowed values: {AllowedGroupActions}");
+        if (request.ProjectGroupNameOrId.Length == 0)
+            throw SvacerErrors.Bad("project_group_name_or_id is required");
+        if (action != "get" && request.ProjectNameOrId.Length == 0)
+            throw SvacerErrors.Bad("project_name_or_id is required");
+
+        var group = await ResolveGroupAsync(request.ProjectGroupNameOrId, context);
+        if (action == "get")
+            return new ProjectGroupsResponse { Action = action, ProjectGroupId = group.Id, ProjectGroupName = group.Name };
+        var project = await ResolveProjectAsync(request.ProjectNameOrId, context);
+        var membership = action == "add-project-to-group"
+            ? await containers.AddProjectToGroupAsync(new AddProjectToGroupRequest { ProjectGroupId = group.Id, ProjectId = project.Id })
+            : await containers.RemoveProjectFromGroupAsync(new RemoveProjectFromGroupRequest { ProjectGroupId = group.Id, ProjectId = project.Id });
+        return new ProjectGroupsResponse
         {
-            LenientBody.MergeInto(request, request.Body);
-            var action = request.Action.Trim().ToLowerInvariant();
-            if (action is not ("get" or "add-project-to-group" or "remove-project-from-group"))
-                throw SvacerErrors.Bad(context, action.Length == 0
-                    ? $"action is required; allowed values: {AllowedGroupActions}"
-                    : $"unknown action '{Show(request.Action)}'; allowed values: {AllowedGroupActions}");
-            if (request.ProjectGroupNameOrId.Length == 0)
-                throw SvacerErrors.Bad(context, "project_group_name_or_id is required");
-            if (action != "get" && request.ProjectNameOrId.Length == 0)
-                throw SvacerErrors.Bad(context, "project_name_or_id is required");
+            Action = action,
+            ProjectGroupId = membership.ProjectGroup.Id, ProjectGroupName = membership.ProjectGroup.Name,
+            ProjectId = membership.Project.Id, ProjectName = membership.Project.Name,
+        };
+    }
 
-            var group = await ResolveGroupAsync(request.ProjectGroupNameOrId, context);
-            if (action == "get")
-                return new ProjectGroupsResponse { Action = action, ProjectGroupId = group.Id, ProjectGroupName = group.Name };
-            var project = await ResolveProjectAsync(request.ProjectNameOrId, context);
-            var membership = action == "add-project-to-group"
-                ? await containers.AddProjectToGroupAsync(new AddProjectToGroupRequest { ProjectGroupId = group.Id, ProjectId = project.Id }, Caller.Options(context))
-                : await containers.RemoveProjectFromGroupAsync(new RemoveProjectFromGroupRequest { ProjectGroupId = group.Id, ProjectId = project.Id }, Caller.Options(context));
-            return new ProjectGroupsResponse
-            {
-                Action = action,
-                ProjectGroupId = membership.ProjectGroup.Id, ProjectGroupName = membership.ProjectGroup.Name,
-                ProjectId = membership.Project.Id, ProjectName = membership.Project.Name,
-            };
-        });
-
-    public override Task<ContainerItem> UpdateSnapshot(UpdateSnapshotRequest request, ServerCallContext context) =>
-        Answer(context, "snapshot-update", async () =>
-        {
-            // The id is the path's; a body cannot redirect the rename to another snapshot.
-            var id = request.SnapshotId;
-            LenientBody.MergeInto(request, request.Body);
-            request.SnapshotId = id;
-            if (request.Name.Length == 0)
-                throw SvacerErrors.Bad(context, "name is required");
-            var snapshot = await containers.RenameSnapshotAsync(new RenameSnapshotRequest { Id = ParseId(id, "snapshot_id", context), Name = request.Name }, Caller.Options(context));
-            var item = Item(snapshot);
-            item.Action = "update";
-            return item;
-        });
+    public override async Task<ContainerItem> UpdateSnapshot(UpdateSnapshotRequest request, ServerCallContext context)
+    {
+        // The id is the path's; a body cannot redirect the rename to another snapshot.
+        var id = request.SnapshotId;
+        LenientBody.MergeInto(request, request.Body);
+        request.SnapshotId = id;
+        if (request.Name.Length == 0)
+            throw SvacerErrors.Bad("name is required");
+        var snapshot = await containers.RenameSnapshotAsync(new RenameSnapshotRequest { Id = ParseId(id, "snapshot_id", context), Name = request.Name });
+        var item = Item(snapshot);
+        item.Action = "update";
+        return item;
+    }
 
     // ---- containers actions ----
 
@@ -109,7 +105,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         }
 
         // With an id, the containers related to it; the name filter does not apply, the type filter does.
-        var container = await containers.GetContainerAsync(new GetContainerRequest { Id = ParseId(request.Id, "id", context) }, Caller.Options(context));
+        var container = await containers.GetContainerAsync(new GetContainerRequest { Id = ParseId(request.Id, "id", context) });
         switch (container.KindCase)
         {
             case Container.KindOneofCase.ProjectGroup:
@@ -134,23 +130,23 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
     async Task<ContainerItem> AddAsync(ContainersRequest request, string? type, ServerCallContext context)
     {
         if (request.Name.Length == 0)
-            throw SvacerErrors.Bad(context, "name is required");
+            throw SvacerErrors.Bad("name is required");
         switch (type)
         {
             case TypeProject:
                 return Item(await containers.CreateProjectAsync(new CreateProjectRequest
                 {
                     Name = request.Name, ReviewWithComment = request.HasReviewWithComment && request.ReviewWithComment,
-                }, Caller.Options(context)), withSettings: true);
+                }), withSettings: true);
             case TypeBranch:
                 if (request.Parent.Length == 0)
-                    throw SvacerErrors.Bad(context, "parent is required for a branch: the name or id of its project");
+                    throw SvacerErrors.Bad("parent is required for a branch: the name or id of its project");
                 var project = await ResolveProjectAsync(request.Parent, context);
-                return Item(await containers.CreateBranchAsync(new CreateBranchRequest { ProjectId = project.Id, Name = request.Name }, Caller.Options(context)));
+                return Item(await containers.CreateBranchAsync(new CreateBranchRequest { ProjectId = project.Id, Name = request.Name }));
             case TypeGroup:
-                return Item(await containers.CreateProjectGroupAsync(new CreateProjectGroupRequest { Name = request.Name }, Caller.Options(context)));
+                return Item(await containers.CreateProjectGroupAsync(new CreateProjectGroupRequest { Name = request.Name }));
             default:
-                throw SvacerErrors.Bad(context, $"type is required for add; allowed values: {AllowedTypes}");
+                throw SvacerErrors.Bad($"type is required for add; allowed values: {AllowedTypes}");
         }
     }
 
@@ -158,12 +154,12 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
     {
         var container = await FindAsync(request, type, context);
         if (request.Name.Length == 0)
-            throw SvacerErrors.Bad(context, "name is required: the container's new name");
+            throw SvacerErrors.Bad("name is required: the container's new name");
         return container.KindCase switch
         {
-            Container.KindOneofCase.Project => Item(await containers.UpdateProjectAsync(UpdateOf(container.Project, request), Caller.Options(context)), withSettings: true),
-            Container.KindOneofCase.Branch => Item(await containers.UpdateBranchAsync(new UpdateBranchRequest { Id = container.Branch.Id, Name = request.Name }, Caller.Options(context))),
-            _ => Item(await containers.UpdateProjectGroupAsync(new UpdateProjectGroupRequest { Id = container.ProjectGroup.Id, Name = request.Name }, Caller.Options(context))),
+            Container.KindOneofCase.Project => Item(await containers.UpdateProjectAsync(UpdateOf(container.Project, request)), withSettings: true),
+            Container.KindOneofCase.Branch => Item(await containers.UpdateBranchAsync(new UpdateBranchRequest { Id = container.Branch.Id, Name = request.Name })),
+            _ => Item(await containers.UpdateProjectGroupAsync(new UpdateProjectGroupRequest { Id = container.ProjectGroup.Id, Name = request.Name })),
         };
     }
 
@@ -172,9 +168,9 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         var container = await FindAsync(request, type, context);
         return container.KindCase switch
         {
-            Container.KindOneofCase.Project => Item(await containers.DeleteProjectAsync(new DeleteProjectRequest { Id = container.Project.Id }, Caller.Options(context)), withSettings: true),
-            Container.KindOneofCase.Branch => Item(await containers.DeleteBranchAsync(new DeleteBranchRequest { Id = container.Branch.Id }, Caller.Options(context))),
-            _ => Item(await containers.DeleteProjectGroupAsync(new DeleteProjectGroupRequest { Id = container.ProjectGroup.Id }, Caller.Options(context))),
+            Container.KindOneofCase.Project => Item(await containers.DeleteProjectAsync(new DeleteProjectRequest { Id = container.Project.Id }), withSettings: true),
+            Container.KindOneofCase.Branch => Item(await containers.DeleteBranchAsync(new DeleteBranchRequest { Id = container.Branch.Id })),
+            _ => Item(await containers.DeleteProjectGroupAsync(new DeleteProjectGroupRequest { Id = container.ProjectGroup.Id })),
         };
     }
 
@@ -182,11 +178,11 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
     async Task<Container> FindAsync(ContainersRequest request, string? type, ServerCallContext context)
     {
         if (request.Id.Length == 0)
-            throw SvacerErrors.Bad(context, "id is required");
-        var container = await containers.GetContainerAsync(new GetContainerRequest { Id = ParseId(request.Id, "id", context) }, Caller.Options(context));
+            throw SvacerErrors.Bad("id is required");
+        var container = await containers.GetContainerAsync(new GetContainerRequest { Id = ParseId(request.Id, "id", context) });
         var kind = KindOf(container);
         if (type is not null && type != kind)
-            throw SvacerErrors.Raise(context, StatusCode.InvalidArgument, Reasons.ContainerTypeMismatch,
+            throw SvacerErrors.Raise(StatusCode.InvalidArgument, Reasons.ContainerTypeMismatch,
                 $"container '{request.Id}' is a {kind}, not a {type}");
         return container;
     }
@@ -207,14 +203,14 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         {
             try
             {
-                return await containers.GetProjectAsync(new GetProjectRequest { Id = id }, Caller.Options(context));
+                return await containers.GetProjectAsync(new GetProjectRequest { Id = id });
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
             {
                 // Not an id after all: a project may be named like one.
             }
         }
-        return await containers.GetProjectAsync(new GetProjectRequest { Name = nameOrId }, Caller.Options(context));
+        return await containers.GetProjectAsync(new GetProjectRequest { Name = nameOrId });
     }
 
     async Task<V1Group> ResolveGroupAsync(string nameOrId, ServerCallContext context)
@@ -223,13 +219,13 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         {
             try
             {
-                return await containers.GetProjectGroupAsync(new GetProjectGroupRequest { Id = id }, Caller.Options(context));
+                return await containers.GetProjectGroupAsync(new GetProjectGroupRequest { Id = id });
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
             {
             }
         }
-        return await containers.GetProjectGroupAsync(new GetProjectGroupRequest { Name = nameOrId }, Caller.Options(context));
+        return await containers.GetProjectGroupAsync(new GetProjectGroupRequest { Name = nameOrId });
     }
 
     async Task<List<ContainerItem>> AllProjectsAsync(ListProjectsRequest request, ServerCallContext context)
@@ -238,7 +234,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         request.PageSize = PageSize;
         do
         {
-            var page = await containers.ListProjectsAsync(request, Caller.Options(context));
+            var page = await containers.ListProjectsAsync(request);
             items.AddRange(page.Projects.Select(p => Item(p)));
             request.PageToken = page.NextPageToken;
         }
@@ -252,7 +248,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         request.PageSize = PageSize;
         do
         {
-            var page = await containers.ListProjectGroupsAsync(request, Caller.Options(context));
+            var page = await containers.ListProjectGroupsAsync(request);
             items.AddRange(page.ProjectGroups.Select(Item));
             request.PageToken = page.NextPageToken;
         }
@@ -266,7 +262,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         request.PageSize = PageSize;
         do
         {
-            var page = await containers.ListBranchesAsync(request, Caller.Options(context));
+            var page = await containers.ListBranchesAsync(request);
             items.AddRange(page.Branches.Select(Item));
             request.PageToken = page.NextPageToken;
         }
@@ -280,7 +276,7 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         var request = new ListSnapshotsRequest { BranchId = branchId, PageSize = PageSize };
         do
         {
-            var page = await containers.ListSnapshotsAsync(request, Caller.Options(context));
+            var page = await containers.ListSnapshotsAsync(request);
             items.AddRange(page.Snapshots.Select(Item));
             request.PageToken = page.NextPageToken;
         }
@@ -323,41 +319,14 @@ public sealed class SvacerService(Cv1.Containers.ContainersClient containers, IL
         {
             "" => null,
             TypeProject or TypeBranch or TypeGroup => value,
-            _ => throw SvacerErrors.Bad(context, $"unknown type '{Show(type)}'; allowed values: {AllowedTypes}"),
+            _ => throw SvacerErrors.Bad($"unknown type '{Show(type)}'; allowed values: {AllowedTypes}"),
         };
     }
 
     static string ParseId(string value, string field, ServerCallContext context) =>
-        Uuid(value) ?? throw SvacerErrors.Bad(context, $"{field} must be a container id (a UUID), not '{Show(value)}'");
+        Uuid(value) ?? throw SvacerErrors.Bad($"{field} must be a container id (a UUID), not '{Show(value)}'");
 
     static string Show(string value) => value.Length > 64 ? value[..64] + "..." : value;
-
-    async Task<T> Answer<T>(ServerCallContext context, string call, Func<Task<T>> body)
-    {
-        try
-        {
-            return await body();
-        }
-        catch (BadBodyException e)
-        {
-            throw SvacerErrors.Bad(context, e.Message);
-        }
-        catch (RpcException) when (SvacerErrors.IsRaised(context))
-        {
-            throw;
-        }
-        catch (RpcException e) when (SvacerErrors.FromDomain(context, e) is { } answer)
-        {
-            throw answer;
-        }
-        catch (Exception e) when (!context.CancellationToken.IsCancellationRequested)
-        {
-            Log.SvacerCallFailed(logger, call, e);
-            throw e is RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded }
-                ? SvacerErrors.Raise(context, StatusCode.Unavailable, "UNAVAILABLE", "the containers service is unavailable; retry later")
-                : SvacerErrors.Raise(context, StatusCode.Internal, "INTERNAL", "internal error");
-        }
-    }
 
     /// <summary>A Svacer id: a UUID in its canonical form (as the Containers service writes ids); null for anything else.</summary>
     static string? Uuid(string? value) =>

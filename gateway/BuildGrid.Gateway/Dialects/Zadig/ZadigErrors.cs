@@ -8,16 +8,21 @@ namespace BuildGrid.Gateway.Dialects.Zadig;
 /// <summary>
 /// Zadig's error shape (koderover/zadig pkg/tool/errors): HTTP status = <c>code</c>, body
 /// <c>{"type":"error","message":"Bad Request","code":400,"description":"&lt;what is wrong, naming the field&gt;","extra":{"reason":"...","field":"..."}}</c>.
-/// message is Zadig's fixed text per status ("Bad Request", "Request Not Found", ...). The facade raises a plain
-/// RpcException and leaves reason and field in the request's items; <see cref="DialectErrors"/> writes the shape for
-/// those answers and for everything the transcoder and routing answer on their own (bad JSON, unknown route, 405).
+/// message is Zadig's fixed text per status ("Bad Request", "Request Not Found", ...). The facade raises its errors with
+/// <see cref="DialectErrors.Raise"/>, reason and field (and a module error's code and title) in the ErrorInfo;
+/// <see cref="WriteAsync"/> writes the shape for those and for everything the transcoder and routing answer on their
+/// own (bad JSON, unknown route, 405).
 /// </summary>
-internal static class ZadigErrors
+internal sealed class ZadigErrors : IDialectErrors
 {
-    const string ReasonKey = "buildgrid.zadig.reason";
-    const string FieldKey = "buildgrid.zadig.field";
-    const string CodeKey = "buildgrid.zadig.code";
-    const string TitleKey = "buildgrid.zadig.title";
+    ZadigErrors() { }
+
+    /// <summary>Paths the zadig dialect owns: their errors are answered in its shape.</summary>
+    public static string[] Prefixes { get; } = ["/openapi/build"];
+
+    const string FieldKey = "field";
+    const string CodeKey = "code";
+    const string TitleKey = "title";
 
     /// <summary>
     /// Zadig's module error codes (pkg/tool/errors/http_errors.go) for a build that exists already or does not exist:
@@ -27,40 +32,27 @@ internal static class ZadigErrors
         UpdateBuildModule = (6521, "更新编译模块失败"), GetBuildModule = (6523, "查询编译模块失败");
 
     /// <summary>A build-module failure: HTTP 400 with Zadig's own code and message, the domain's reason kept in extra.</summary>
-    public static RpcException Module(ServerCallContext context, (int Code, string Title) error, RpcException domain)
-    {
-        var items = context.GetHttpContext().Items;
-        items[CodeKey] = error.Code;
-        items[TitleKey] = error.Title;
-        return Raise(context, StatusCode.InvalidArgument, domain.Info()?.Reason ?? Reasons.InvalidArgument, domain.Status.Detail);
-    }
+    public static RpcException Module((int Code, string Title) error, RpcException domain) =>
+        DialectErrors.Raise(StatusCode.InvalidArgument, domain.Info()?.Reason ?? Reasons.InvalidArgument, domain.Status.Detail,
+            (CodeKey, error.Code.ToString(System.Globalization.CultureInfo.InvariantCulture)), (TitleKey, error.Title));
 
     static readonly JsonSerializerOptions Json = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    public static bool IsRaised(ServerCallContext context) => context.GetHttpContext().Items.ContainsKey(ReasonKey);
-
     /// <summary>Bad input found by the gateway; <paramref name="field"/> as the caller spells it.</summary>
-    public static RpcException Bad(ServerCallContext context, string field, string message) =>
-        Raise(context, StatusCode.InvalidArgument, Reasons.InvalidArgument, message, field);
+    public static RpcException Bad(string field, string message) =>
+        Raise(StatusCode.InvalidArgument, Reasons.InvalidArgument, message, field);
 
-    public static RpcException Raise(ServerCallContext context, StatusCode code, string reason, string message, string? field = null)
-    {
-        var items = context.GetHttpContext().Items;
-        items[ReasonKey] = reason;
-        if (field is not null)
-            items[FieldKey] = field;
-        // A message may quote the caller's input: ErrorSizeInterceptor caps it so that it fits in a grpc-message trailer.
-        return new RpcException(new Status(code, message));
-    }
+    public static RpcException Raise(StatusCode code, string reason, string message, string? field = null) =>
+        DialectErrors.Raise(code, reason, message, (FieldKey, field));
 
     /// <summary>A domain failure the caller can act on, re-raised with its reason and field; null when it is the server's fault.</summary>
-    public static RpcException? FromDomain(ServerCallContext context, RpcException exception)
+    public static RpcException? FromDomain(RpcException exception)
     {
         var code = DialectErrors.CallerStatus(exception.StatusCode);
         if (code is not { } c)
             return null;
         var info = exception.Info();
-        return Raise(context, c, info?.Reason ?? c.ToString().ToUpperInvariant(), exception.Status.Detail,
+        return Raise(c, info?.Reason ?? c.ToString().ToUpperInvariant(), exception.Status.Detail,
             info?.Metadata.TryGetValue("field", out var field) == true ? field : null);
     }
 
@@ -79,21 +71,22 @@ internal static class ZadigErrors
         _ => status >= 500 ? "Internal Error" : "Bad Request",
     };
 
-    public static Task WriteAsync(HttpContext context, int status, string message)
+    public static Task WriteAsync(HttpContext context, DialectError error)
     {
-        var reason = context.Items[ReasonKey] as string ?? DialectErrors.DefaultReason(status, Reasons.InvalidArgument);
+        var status = error.Status;
+        var reason = error.Reason ?? DialectErrors.DefaultReason(status, Reasons.InvalidArgument);
         // A full disk is raised as ResourceExhausted, which the transcoder answers 429: it is 507 here.
         if (reason == Reasons.InsufficientStorage)
             context.Response.StatusCode = status = DialectErrors.InsufficientStorage;
-        message = DialectErrors.DefaultMessage(context, status, message, context.Items.ContainsKey(ReasonKey));
+        var message = DialectErrors.DefaultMessage(context, status, error.Message, error.Raised);
         var extra = new JsonObject { ["reason"] = reason };
-        if (context.Items[FieldKey] is string field)
+        if (error.Detail(FieldKey) is { } field)
             extra["field"] = field;
         var body = new JsonObject
         {
             ["type"] = "error",
-            ["message"] = context.Items[TitleKey] as string ?? Title(status),
-            ["code"] = context.Items[CodeKey] as int? ?? status,
+            ["message"] = error.Detail(TitleKey) ?? Title(status),
+            ["code"] = int.TryParse(error.Detail(CodeKey), System.Globalization.CultureInfo.InvariantCulture, out var code) ? code : status,
             ["description"] = message,
             ["extra"] = extra,
         };

@@ -2,12 +2,16 @@ namespace BuildGrid.Gateway.Dialects.Zadig;
 
 internal static class ZadigExtensions
 {
-    /// <summary>Paths the zadig dialect owns: their errors are answered in its shape.</summary>
-    static readonly string[] Prefixes = ["/openapi/build"];
+    /// <summary>The one place every zadig call's failures become the dialect's errors (<see cref="ZadigAnswers"/>).</summary>
+    public static IServiceCollection AddZadig(this IServiceCollection services)
+    {
+        services.AddGrpc().AddServiceOptions<ZadigService>(o => o.Interceptors.Add<ZadigAnswers>());
+        return services;
+    }
 
     public static WebApplication MapZadig(this WebApplication app)
     {
-        app.UseDialectErrors(Prefixes, ZadigErrors.WriteAsync);
+        app.UseDialectErrors<ZadigErrors>();
         app.MapGrpcService<ZadigService>();
         return app;
     }

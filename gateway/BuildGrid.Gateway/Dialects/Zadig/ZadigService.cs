@@ -1,6 +1,5 @@
 using System.Globalization;
 using BuildGrid.Builds.V1;
-using BuildGrid.Core.Clients;
 using BuildGrid.Core.Errors;
 using BuildGrid.Gateway.Zadig.V1;
 using Grpc.Core;
@@ -14,132 +13,126 @@ namespace BuildGrid.Gateway.Dialects.Zadig;
 /// <c>projectKey</c> in the query and <c>project_key</c> in the body name the same project: either may be given, and
 /// both must agree. Errors: <see cref="ZadigErrors"/>.
 /// </summary>
-public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definitions, ILogger<ZadigService> logger) : Zv1.Zadig.ZadigBase
+public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definitions) : Zv1.Zadig.ZadigBase
 {
     static readonly ZadigMessage Success = new() { Message = "success" };
     const int DefaultTimeoutMinutes = 60;
 
-    public override Task<ZadigMessage> CreateBuild(CreateBuildRequest request, ServerCallContext context) =>
-        Answer(context, "create", async () =>
+    public override async Task<ZadigMessage> CreateBuild(CreateBuildRequest request, ServerCallContext context)
+    {
+        var source = request.Source.Trim();
+        if (source is not ("" or "template"))
+            throw ZadigErrors.Bad("source", $"source '{source}' is not allowed; it must be template or absent");
+        var definition = ZadigBody.Read<Definition>(request.Body);
+        ApplyProjectKey(request.ProjectKey, definition, context);
+        if (source == "template" && definition.TemplateName.Length == 0)
+            throw ZadigErrors.Bad("template_name", "template_name is required when source=template");
+        if (source == "" && (definition.TemplateName.Length > 0 || definition.TargetServices.Count > 0))
+            throw ZadigErrors.Bad("template_name", "template_name and target_services make a build from a template: use POST /openapi/build?source=template");
+        try
         {
-            var source = request.Source.Trim();
-            if (source is not ("" or "template"))
-                throw ZadigErrors.Bad(context, "source", $"source '{source}' is not allowed; it must be template or absent");
-            var definition = ZadigBody.Read<Definition>(request.Body);
-            ApplyProjectKey(request.ProjectKey, definition, context);
-            if (source == "template" && definition.TemplateName.Length == 0)
-                throw ZadigErrors.Bad(context, "template_name", "template_name is required when source=template");
-            if (source == "" && (definition.TemplateName.Length > 0 || definition.TargetServices.Count > 0))
-                throw ZadigErrors.Bad(context, "template_name", "template_name and target_services make a build from a template: use POST /openapi/build?source=template");
-            try
-            {
-                await definitions.CreateDefinitionAsync(new CreateDefinitionRequest { Definition = definition }, Caller.Options(context));
-            }
-            catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
-            {
-                throw ZadigErrors.Module(context, ZadigErrors.CreateBuildModule, e);
-            }
-            return Success;
-        });
+            await definitions.CreateDefinitionAsync(new CreateDefinitionRequest { Definition = definition });
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
+        {
+            throw ZadigErrors.Module(ZadigErrors.CreateBuildModule, e);
+        }
+        return Success;
+    }
 
-    public override Task<ZadigMessage> UpdateBuild(UpdateBuildRequest request, ServerCallContext context) =>
-        Answer(context, "update", async () =>
-        {
-            var definition = ZadigBody.Read<Definition>(request.Body);
-            ApplyProjectKey(request.ProjectKey, definition, context);
-            if (definition.TemplateName.Length > 0 || definition.TargetServices.Count > 0)
-                throw ZadigErrors.Bad(context, "template_name", "a build from a template is updated with PUT /openapi/build/{name}/template");
-            await UpdateAsync(definition, ZadigErrors.UpdateBuildModule, context);
-            return Success;
-        });
+    public override async Task<ZadigMessage> UpdateBuild(UpdateBuildRequest request, ServerCallContext context)
+    {
+        var definition = ZadigBody.Read<Definition>(request.Body);
+        ApplyProjectKey(request.ProjectKey, definition, context);
+        if (definition.TemplateName.Length > 0 || definition.TargetServices.Count > 0)
+            throw ZadigErrors.Bad("template_name", "a build from a template is updated with PUT /openapi/build/{name}/template");
+        await UpdateAsync(definition, ZadigErrors.UpdateBuildModule, context);
+        return Success;
+    }
 
-    public override Task<ZadigMessage> UpdateTemplateBuild(UpdateTemplateBuildRequest request, ServerCallContext context) =>
-        Answer(context, "update-template", async () =>
-        {
-            var definition = ZadigBody.Read<Definition>(request.Body);
-            if (definition.Name.Length > 0 && definition.Name != request.Name)
-                throw ZadigErrors.Bad(context, "name", $"name '{definition.Name}' in the body differs from '{request.Name}' in the path");
-            definition.Name = request.Name;
-            ApplyProjectKey(request.ProjectKey, definition, context);
-            if (definition.TemplateName.Length == 0)
-                throw ZadigErrors.Bad(context, "template_name", "template_name is required");
-            await UpdateAsync(definition, ZadigErrors.GetBuildModule, context);
-            return Success;
-        });
+    public override async Task<ZadigMessage> UpdateTemplateBuild(UpdateTemplateBuildRequest request, ServerCallContext context)
+    {
+        var definition = ZadigBody.Read<Definition>(request.Body);
+        if (definition.Name.Length > 0 && definition.Name != request.Name)
+            throw ZadigErrors.Bad("name", $"name '{definition.Name}' in the body differs from '{request.Name}' in the path");
+        definition.Name = request.Name;
+        ApplyProjectKey(request.ProjectKey, definition, context);
+        if (definition.TemplateName.Length == 0)
+            throw ZadigErrors.Bad("template_name", "template_name is required");
+        await UpdateAsync(definition, ZadigErrors.GetBuildModule, context);
+        return Success;
+    }
 
-    public override Task<ListBuildsResponse> ListBuilds(ListBuildsRequest request, ServerCallContext context) =>
-        Answer(context, "list", async () =>
+    public override async Task<ListBuildsResponse> ListBuilds(ListBuildsRequest request, ServerCallContext context)
+    {
+        RequireQuery(request.ProjectKey, "projectKey", context);
+        var page = Integer(request.PageNum, "pageNum", 1, context);
+        var size = Integer(request.PageSize, "pageSize", 20, context);
+        var all = await AllDefinitionsAsync(request.ProjectKey, context);
+        var response = new ListBuildsResponse { Total = all.Count };
+        // As Zadig's BuildColl.ListByOptions: pages only when pageNum and pageSize are both positive, else every build.
+        var shown = page > 0 && size > 0 ? all.Skip((int)Math.Min((page - 1) * size, int.MaxValue)).Take((int)Math.Min(size, int.MaxValue)) : all;
+        foreach (var definition in shown)
         {
-            RequireQuery(request.ProjectKey, "projectKey", context);
-            var page = Integer(request.PageNum, "pageNum", 1, context);
-            var size = Integer(request.PageSize, "pageSize", 20, context);
-            var all = await AllDefinitionsAsync(request.ProjectKey, context);
-            var response = new ListBuildsResponse { Total = all.Count };
-            // As Zadig's BuildColl.ListByOptions: pages only when pageNum and pageSize are both positive, else every build.
-            var shown = page > 0 && size > 0 ? all.Skip((int)Math.Min((page - 1) * size, int.MaxValue)).Take((int)Math.Min(size, int.MaxValue)) : all;
-            foreach (var definition in shown)
+            var item = new BuildItem
             {
-                var item = new BuildItem
-                {
-                    Name = definition.Name, ProjectKey = definition.ProjectKey, Source = definition.Source, UpdateBy = definition.UpdateBy,
-                    UpdateTime = definition.UpdateTime?.Seconds ?? 0,
-                };
-                item.TargetServices.Add(Targets(definition));
-                response.Builds.Add(item);
-            }
-            return response;
-        });
+                Name = definition.Name, ProjectKey = definition.ProjectKey, Source = definition.Source, UpdateBy = definition.UpdateBy,
+                UpdateTime = definition.UpdateTime?.Seconds ?? 0,
+            };
+            item.TargetServices.Add(Targets(definition));
+            response.Builds.Add(item);
+        }
+        return response;
+    }
 
-    public override Task<BuildDetail> GetBuildDetail(GetBuildDetailRequest request, ServerCallContext context) =>
-        Answer(context, "detail", async () =>
+    public override async Task<BuildDetail> GetBuildDetail(GetBuildDetailRequest request, ServerCallContext context)
+    {
+        RequireQuery(request.ProjectKey, "projectKey", context);
+        RequireQuery(request.ServiceName, "serviceName", context);
+        RequireQuery(request.ServiceModule, "serviceModule", context);
+        Definition definition;
+        try
         {
-            RequireQuery(request.ProjectKey, "projectKey", context);
-            RequireQuery(request.ServiceName, "serviceName", context);
-            RequireQuery(request.ServiceModule, "serviceModule", context);
-            Definition definition;
-            try
+            definition = await definitions.GetDefinitionAsync(new GetDefinitionRequest
             {
-                definition = await definitions.GetDefinitionAsync(new GetDefinitionRequest
-                {
-                    ProjectKey = request.ProjectKey, Name = request.Name, ServiceName = request.ServiceName, ServiceModule = request.ServiceModule,
-                }, Caller.Options(context));
-            }
-            catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && e.Info()?.Reason == Reasons.BuildDefinitionNotFound)
-            {
-                throw ZadigErrors.Module(context, ZadigErrors.GetBuildModule, e);
-            }
-            var hosts = definition.RepoInfo.Count > 0
-                ? (await definitions.ListCodeHostsAsync(new ListCodeHostsRequest(), Caller.Options(context))).CodeHosts.ToDictionary(h => h.Name)
-                : [];
-            return Detail(definition, hosts);
-        });
+                ProjectKey = request.ProjectKey, Name = request.Name, ServiceName = request.ServiceName, ServiceModule = request.ServiceModule,
+            });
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && e.Info()?.Reason == Reasons.BuildDefinitionNotFound)
+        {
+            throw ZadigErrors.Module(ZadigErrors.GetBuildModule, e);
+        }
+        var hosts = definition.RepoInfo.Count > 0
+            ? (await definitions.ListCodeHostsAsync(new ListCodeHostsRequest())).CodeHosts.ToDictionary(h => h.Name)
+            : [];
+        return Detail(definition, hosts);
+    }
 
-    public override Task<ZadigMessage> DeleteBuild(DeleteBuildRequest request, ServerCallContext context) =>
-        Answer(context, "delete", async () =>
+    public override async Task<ZadigMessage> DeleteBuild(DeleteBuildRequest request, ServerCallContext context)
+    {
+        RequireQuery(request.Name, "name", context);
+        RequireQuery(request.ProjectKey, "projectKey", context);
+        try
         {
-            RequireQuery(request.Name, "name", context);
-            RequireQuery(request.ProjectKey, "projectKey", context);
-            try
-            {
-                await definitions.DeleteDefinitionAsync(new DeleteDefinitionRequest { ProjectKey = request.ProjectKey, Name = request.Name }, Caller.Options(context));
-            }
-            catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && e.Info()?.Reason == Reasons.BuildDefinitionNotFound)
-            {
-                // Zadig deletes by query: a build that is not there is deleted already.
-            }
-            return Success;
-        });
+            await definitions.DeleteDefinitionAsync(new DeleteDefinitionRequest { ProjectKey = request.ProjectKey, Name = request.Name });
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && e.Info()?.Reason == Reasons.BuildDefinitionNotFound)
+        {
+            // Zadig deletes by query: a build that is not there is deleted already.
+        }
+        return Success;
+    }
 
     /// <summary>An update; a build that does not exist is Zadig's module error (6521 update, 6523 update from a template).</summary>
     async Task UpdateAsync(Definition definition, (int Code, string Title) missing, ServerCallContext context)
     {
         try
         {
-            await definitions.UpdateDefinitionAsync(new UpdateDefinitionRequest { Definition = definition }, Caller.Options(context));
+            await definitions.UpdateDefinitionAsync(new UpdateDefinitionRequest { Definition = definition });
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && e.Info()?.Reason == Reasons.BuildDefinitionNotFound)
         {
-            throw ZadigErrors.Module(context, missing, e);
+            throw ZadigErrors.Module(missing, e);
         }
     }
 
@@ -153,7 +146,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
         var all = new List<Definition>();
         for (var page = 1; all.Count < MaxListed; page++)
         {
-            var answer = await definitions.ListDefinitionsAsync(new ListDefinitionsRequest { ProjectKey = projectKey, Page = page, PageSize = size }, Caller.Options(context));
+            var answer = await definitions.ListDefinitionsAsync(new ListDefinitionsRequest { ProjectKey = projectKey, Page = page, PageSize = size });
             all.AddRange(answer.Definitions);
             if (answer.Definitions.Count < size || all.Count >= answer.Total)
                 break;
@@ -229,7 +222,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
     static void ApplyProjectKey(string query, Definition definition, ServerCallContext context)
     {
         if (query.Length > 0 && definition.ProjectKey.Length > 0 && query != definition.ProjectKey)
-            throw ZadigErrors.Bad(context, "projectKey", $"projectKey '{query}' in the query and project_key '{definition.ProjectKey}' in the body differ");
+            throw ZadigErrors.Bad("projectKey", $"projectKey '{query}' in the query and project_key '{definition.ProjectKey}' in the body differ");
         if (definition.ProjectKey.Length == 0)
             definition.ProjectKey = query;
     }
@@ -237,7 +230,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
     static void RequireQuery(string value, string name, ServerCallContext context)
     {
         if (value.Length == 0)
-            throw ZadigErrors.Bad(context, name, $"{name} is required");
+            throw ZadigErrors.Bad(name, $"{name} is required");
     }
 
     /// <summary>An integer query parameter as Zadig's form binding reads it (int64; 0 or less means no paging).</summary>
@@ -246,37 +239,8 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
         if (value.Length == 0)
             return fallback;
         if (!long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var number))
-            throw ZadigErrors.Bad(context, name, $"{name} must be an integer, not '{value}'");
+            throw ZadigErrors.Bad(name, $"{name} must be an integer, not '{value}'");
         return number;
-    }
-
-    async Task<T> Answer<T>(ServerCallContext context, string call, Func<Task<T>> body)
-    {
-        try
-        {
-            return await body();
-        }
-        catch (BadBodyException e)
-        {
-            // The binder's messages start with the field's path ("parameters[0].is_credential must be true or false").
-            var first = e.Message.Split(' ')[0];
-            throw ZadigErrors.Bad(context, first is "the" or "request" ? "body" : first, e.Message);
-        }
-        catch (RpcException) when (ZadigErrors.IsRaised(context))
-        {
-            throw;
-        }
-        catch (RpcException e) when (ZadigErrors.FromDomain(context, e) is { } answer)
-        {
-            throw answer;
-        }
-        catch (Exception e) when (!context.CancellationToken.IsCancellationRequested)
-        {
-            Log.ZadigCallFailed(logger, call, e);
-            throw e is RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded }
-                ? ZadigErrors.Raise(context, StatusCode.Unavailable, "UNAVAILABLE", "the builds service is unavailable; retry later")
-                : ZadigErrors.Raise(context, StatusCode.Internal, "INTERNAL", "internal error");
-        }
     }
 
 }

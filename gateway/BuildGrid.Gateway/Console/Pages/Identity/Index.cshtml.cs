@@ -44,7 +44,7 @@ public sealed class IdentityModel(ConsoleSession session, IdentityClient identit
         CreatedToken? created = null;
         await TryAsync(async () => created = await identity.CreateTokenAsync(new CreateTokenRequest
         {
-            Name = TokenName.Trim(), ExpireTime = Timestamp.FromDateTime(DateTime.UtcNow.AddDays(Math.Clamp(TokenDays, 1, 365))),
+            Name = TokenName.Trim(), ExpireTime = Timestamp.FromDateTimeOffset(Session.Now.AddDays(Math.Clamp(TokenDays, 1, 365))),
         }, Session.Options()));
         if (created is not null)
             Secret = new ShownSecret($"Token {created.Token.Name} created", "Token", created.Secret);
