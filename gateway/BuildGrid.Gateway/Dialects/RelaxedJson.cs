@@ -123,7 +123,7 @@ internal static class RelaxedJson
             return text[start..position];
         }
 
-        static JsonNode? Bare(string word) => word switch
+        static JsonValue? Bare(string word) => word switch
         {
             "true" => JsonValue.Create(true),
             "false" => JsonValue.Create(false),

@@ -206,12 +206,15 @@ public sealed partial class ImageMarketService(Pv1.Projects.ProjectsClient proje
     /// <summary>"$$plugin" arrives as "12345plugin" when a shell expands $$ in a double-quoted curl body, as in the seed.</summary>
     static string PluginAlias(string key) => PluginKey().IsMatch(key) ? "$$plugin" : key;
 
+    /// <summary>A $$plugin item's parameters, under either name the seed uses.</summary>
+    static readonly string[] ParameterKeys = ["params", "parameters"];
+
     static PluginStep Step(Struct item)
     {
         string Text(params string[] names) => names.Select(n => item.Fields.TryGetValue(n, out var v) ? v : null)
             .FirstOrDefault(v => v is not null) is { KindCase: Value.KindOneofCase.StringValue } v ? v.StringValue
             : throw new BadBodyException("each $$plugin item needs a \"name\" string");
-        var parameters = new[] { "params", "parameters" }.Select(n => item.Fields.TryGetValue(n, out var v) ? v : null).FirstOrDefault(v => v is not null);
+        var parameters = ParameterKeys.Select(n => item.Fields.TryGetValue(n, out var v) ? v : null).FirstOrDefault(v => v is not null);
         return new PluginStep
         {
             Plugin = Text("name", "plugin"),

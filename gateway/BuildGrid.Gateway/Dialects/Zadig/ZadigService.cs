@@ -15,6 +15,9 @@ namespace BuildGrid.Gateway.Dialects.Zadig;
 /// </summary>
 public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definitions) : Zv1.Zadig.ZadigBase
 {
+    /// <summary>The outputs Zadig starts every build's list with.</summary>
+    static readonly string[] LeadingOutputs = ["IMAGE", "PKG_FILE"];
+
     static readonly ZadigMessage Success = new() { Message = "success" };
     const int DefaultTimeoutMinutes = 60;
 
@@ -199,7 +202,7 @@ public sealed class ZadigService(BuildDefinitions.BuildDefinitionsClient definit
             });
         }
         // Zadig starts every build's outputs with IMAGE and PKG_FILE, then the build's own.
-        detail.Outputs.Add(new[] { "IMAGE", "PKG_FILE" }.Concat(advanced.Outputs.Except(["IMAGE", "PKG_FILE"])).Select(name => new DetailOutput { Name = name }));
+        detail.Outputs.Add(LeadingOutputs.Concat(advanced.Outputs.Except(LeadingOutputs)).Select(name => new DetailOutput { Name = name }));
         detail.PostBuild = new PostBuild { ObjectStorageUpload = new ObjectStorageUpload(), FileArchive = new FileArchive(), Scripts = "" };
         if (definition.DockerBuildStep is { } docker && !docker.Equals(new DockerBuildStep()))
         {
