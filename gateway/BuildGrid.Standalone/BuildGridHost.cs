@@ -1,5 +1,4 @@
 using BuildGrid.Builds;
-using BuildGrid.Builds.Queue;
 using BuildGrid.Containers;
 using BuildGrid.Core.Clients;
 using BuildGrid.Core.Hosting;

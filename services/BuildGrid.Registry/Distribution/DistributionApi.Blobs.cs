@@ -1,4 +1,5 @@
 using System.Globalization;
+using BuildGrid.Core.Contracts;
 using BuildGrid.Registry.Domain;
 using BuildGrid.Registry.Storage;
 using Microsoft.Extensions.Primitives;
@@ -120,7 +121,7 @@ public sealed partial class DistributionApi
             var digest = Digest.Parse(mount.ToString());
             var from = request.Query["from"].ToString();
             // Without a valid source repository, the spec lets the registry start an upload instead (202).
-            if (Names.IsValidRepository(from) && from != name && await MayPullAsync(context, from))
+            if (OciNames.IsValidRepository(from) && from != name && await MayPullAsync(context, from))
             {
                 using (await blobs.LockDigestAsync(digest, ct))
                 {

@@ -1,8 +1,9 @@
-using BuildGrid.Core.Identity;
-using BuildGrid.Core.Events;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using BuildGrid.Core.Contracts;
+using BuildGrid.Core.Events;
+using BuildGrid.Core.Identity;
 using BuildGrid.Registry.Domain;
 using BuildGrid.Registry.Storage;
 using Microsoft.AspNetCore.Http.Features;
@@ -261,7 +262,7 @@ public sealed partial class DistributionApi(RegistryStore store, UploadStore upl
     /// conformance suite asks of <c>.INVALID_MANIFEST_NAME</c> (distribution's route does not match it either).
     /// </summary>
     static string LookupReference(string name, string reference) =>
-        Digest.LooksLikeDigest(reference) || Names.IsValidTag(reference) ? ValidateReference(reference) : throw ManifestUnknown(name, reference);
+        Digest.LooksLikeDigest(reference) || OciNames.IsValidTag(reference) ? ValidateReference(reference) : throw ManifestUnknown(name, reference);
 
     static RegistryException ManifestUnknown(string name, string reference) =>
         new(RegistryError.ManifestUnknown, "manifest unknown to registry", $"{name}:{Names.Shorten(reference)}");

@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using BuildGrid.Core.Contracts;
 using BuildGrid.Core.Errors;
 using BuildGrid.Core.Identity;
 using BuildGrid.Registry.Domain;
@@ -172,7 +173,7 @@ public sealed class RegistryAuth(IdentitySettings identity, ICredentialValidator
                     granted.Add(new RegistryAccess("registry", "catalog", ["*"]));
                 continue;
             }
-            if (scope.Type != "repository" || !Names.IsValidRepository(scope.Name))
+            if (scope.Type != "repository" || !OciNames.IsValidRepository(scope.Name))
                 continue;
             var visible = await isPublic(scope.Name, context.RequestAborted) ?? false;
             var wanted = scope.Actions.Contains("*") ? [Pull, Push, Delete] : scope.Actions;

@@ -5,23 +5,16 @@ namespace BuildGrid.Registry.Domain;
 /// <summary>Repository names and tags as the OCI distribution spec defines them (<see cref="OciNames"/>), refused with the registry's errors.</summary>
 public static class Names
 {
-    /// <summary>distribution's limit on a whole repository name.</summary>
-    public const int MaxRepositoryLength = OciNames.MaxRepositoryLength;
-
-    public static bool IsValidRepository(string? name) => OciNames.IsValidRepository(name);
-
-    public static bool IsValidTag(string? tag) => OciNames.IsValidTag(tag);
-
     public static void ValidateRepository(string? name)
     {
-        if (!IsValidRepository(name))
+        if (!OciNames.IsValidRepository(name))
             throw new RegistryException(RegistryError.NameInvalid, "invalid repository name",
-                $"'{Shorten(name)}' is not an OCI repository name: lower-case a-z0-9 components joined by '.', '_', '__' or '-', separated by '/', at most {MaxRepositoryLength} characters");
+                $"'{Shorten(name)}' is not an OCI repository name: lower-case a-z0-9 components joined by '.', '_', '__' or '-', separated by '/', at most {OciNames.MaxRepositoryLength} characters");
     }
 
     public static void ValidateTag(string? tag)
     {
-        if (!IsValidTag(tag))
+        if (!OciNames.IsValidTag(tag))
             throw new RegistryException(RegistryError.TagInvalid, "invalid tag",
                 $"'{Shorten(tag)}' is not a tag: [a-zA-Z0-9_][a-zA-Z0-9._-]{{0,127}}");
     }

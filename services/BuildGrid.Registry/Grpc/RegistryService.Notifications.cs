@@ -1,3 +1,4 @@
+using BuildGrid.Core.Contracts;
 using BuildGrid.Core.Errors;
 using BuildGrid.Core.Identity;
 using BuildGrid.Core.Networking;
@@ -56,7 +57,7 @@ public sealed partial class RegistryService
                 $"Unknown method '{Names.Shorten(request.Method)}'; allowed: {string.Join(", ", NotificationEvents.Methods)}");
         // Before anything is stored: a config too deep to read back would break the repository's notification list.
         foreach (var (field, value) in new[] { ("config", request.Config), ("event_config", request.EventConfig) })
-            if (RepositoryLimits.ConfigProblem(value, field) is { } problem)
+            if (NotificationConfigLimits.Problem(value, field) is { } problem)
                 throw Errors.Invalid(Reasons.InvalidArgument, field, problem);
         var config = request.Config ?? new Struct();
         if (request.Method is NotificationEvents.Webhook or NotificationEvents.Slack)
@@ -157,7 +158,7 @@ public sealed partial class RegistryService
             Config = config ?? new Struct(), EventConfig = eventConfig ?? new Struct(),
             NumberOfFailures = row.NumberOfFailures, Enabled = row.NumberOfFailures < NotificationStore.DisableAfterFailures,
             LastError = config is null || eventConfig is null
-                ? $"the stored {(config is null ? "config" : "event_config")} cannot be read (nested deeper than {RepositoryLimits.MaxConfigDepth} levels, " +
+                ? $"the stored {(config is null ? "config" : "event_config")} cannot be read (nested deeper than {NotificationConfigLimits.MaxDepth} levels, " +
                   "larger than allowed, or malformed; stored before these limits): delete this notification and create it again"
                 : row.LastError ?? "",
             CreateTime = Time(row.CreatedAt),
@@ -176,7 +177,7 @@ public sealed partial class RegistryService
         try
         {
             var value = Struct.Parser.ParseJson(json);
-            return RepositoryLimits.ConfigProblem(value, "config") is null ? value : null;
+            return NotificationConfigLimits.Problem(value, "config") is null ? value : null;
         }
         catch (Exception e) when (e is InvalidProtocolBufferException or InvalidJsonException or FormatException)
         {

@@ -1,4 +1,5 @@
 using BuildGrid.Core.Clients;
+using BuildGrid.Core.Contracts;
 using BuildGrid.Core.Errors;
 using BuildGrid.Core.Identity;
 using BuildGrid.Core.Networking;
@@ -169,7 +170,7 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
     public override async Task<Empty> DeleteTag(DeleteTagRequest request, ServerCallContext context)
     {
         RequireRole(context, request.Repository, "repository", Role.Owner);
-        if (!Names.IsValidTag(request.Tag))
+        if (!OciNames.IsValidTag(request.Tag))
             throw Errors.Invalid(Reasons.InvalidName, "tag", $"'{Names.Shorten(request.Tag)}' is not a tag");
         await RequireRepositoryAsync(request.Repository, context.CancellationToken);
         if (!await store.DeleteTagAsync(request.Repository, request.Tag, OperatorOf(request.Operator, context), context.CancellationToken))
@@ -181,7 +182,7 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
     {
         ValidateRepository(request.Repository, "repository");
         var reference = request.Reference;
-        if (Digest.LooksLikeDigest(reference) ? !Digest.TryParse(reference, out _) : !Names.IsValidTag(reference))
+        if (Digest.LooksLikeDigest(reference) ? !Digest.TryParse(reference, out _) : !OciNames.IsValidTag(reference))
             throw Errors.Invalid(Reasons.InvalidArgument, "reference", $"'{Names.Shorten(reference)}' is neither a tag nor a sha256 digest");
         var repository = await RequireReadableAsync(context, request.Repository);
         var row = await store.FindManifestAsync(repository.Id, reference, context.CancellationToken)
@@ -268,7 +269,7 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
 
     static void ValidateRepository(string name, string field)
     {
-        if (!Names.IsValidRepository(name))
+        if (!OciNames.IsValidRepository(name))
             throw Errors.Invalid(Reasons.InvalidName, field,
                 $"'{Names.Shorten(name)}' is not an OCI repository name (lower-case a-z0-9 components joined by '.', '_', '__' or '-', separated by '/')");
     }

@@ -1,7 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
-using BuildGrid.Registry.Domain;
+using BuildGrid.Core.Contracts;
 using BuildGrid.Core.Networking;
+using BuildGrid.Registry.Domain;
 using Microsoft.Extensions.Options;
 
 namespace BuildGrid.Registry.Proxy;
@@ -37,7 +38,7 @@ public sealed class UpstreamUrls
 
     /// <summary>Why a namespace name cannot be a cache, or null: it is the first component of repository names.</summary>
     public static string? NamespaceProblem(string? name) =>
-        Names.IsValidRepository(name) && !name!.Contains('/') ? null
+        OciNames.IsValidRepository(name) && !name!.Contains('/') ? null
             : $"'{Names.Shorten(name)}' is not a namespace: one lower-case component of a repository name (a-z0-9 joined by '.', '_', '__' or '-')";
 
     /// <summary>Parses an upstream's root URL: absolute http(s), no credentials, query or fragment, no path. Returns why not, or null.</summary>
