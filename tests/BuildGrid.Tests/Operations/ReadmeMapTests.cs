@@ -78,13 +78,46 @@ public sealed partial class ReadmeMapTests
         Assert.Empty(broken);
     }
 
-    [GeneratedRegex(@"DESIGN\.md|\.\./shared|shared/notes|\b[Ii]ssue \d+")]
-    private static partial Regex OutsideReference();
+    /// <summary>A Markdown file's name, with any folders before it.</summary>
+    [GeneratedRegex(@"(?<![\w./-])(?<path>(?:[\w.-]+/)*[\w.-]+\.md)\b")]
+    private static partial Regex MarkdownName();
 
+    /// <summary>A path that climbs out of the document's folder.</summary>
+    [GeneratedRegex(@"(?<![\w./-])(?<path>(?:\.\./)+[\w./-]*)")]
+    private static partial Regex ClimbingPath();
+
+    [GeneratedRegex(@"\b[Ii]ssue \d+")]
+    private static partial Regex IssueNumber();
+
+    /// <summary>
+    /// Nothing a maintainer cannot open: every path that climbs folders stays inside the repository, every Markdown file
+    /// named is one of the repository's (by its path from the document or the root, or by its name), and no document
+    /// names a tracker's issue number instead of saying the thing.
+    /// </summary>
     [Fact]
     public void No_document_points_outside_the_repository()
     {
-        var hits = Documents().SelectMany(d => OutsideReference().Matches(File.ReadAllText(Path.Combine(Root, d))).Select(m => $"{d}: {m.Value}"));
+        var documents = Documents().ToList();
+        var names = documents.Select(Path.GetFileName).ToHashSet(StringComparer.Ordinal);
+        var hits = new List<string>();
+        foreach (var document in documents)
+        {
+            var text = File.ReadAllText(Path.Combine(Root, document));
+            var folder = Path.Combine(Root, Path.GetDirectoryName(document) ?? "");
+            foreach (Match climb in ClimbingPath().Matches(text))
+            {
+                var path = Path.GetFullPath(Path.Combine(folder, climb.Groups["path"].Value));
+                if (!(path == Root || path.StartsWith(Root + Path.DirectorySeparatorChar, StringComparison.Ordinal)))
+                    hits.Add($"{document}: {climb.Value} leaves the repository");
+            }
+            foreach (Match named in MarkdownName().Matches(text))
+            {
+                var path = named.Groups["path"].Value;
+                if (!File.Exists(Path.Combine(folder, path)) && !File.Exists(Path.Combine(Root, path)) && !names.Contains(Path.GetFileName(path)))
+                    hits.Add($"{document}: {path} is no file of the repository");
+            }
+            hits.AddRange(IssueNumber().Matches(text).Select(m => $"{document}: {m.Value}"));
+        }
         Assert.Empty(hits);
     }
 }
