@@ -10,6 +10,13 @@ namespace BuildGrid.Benchmarks;
 /// </summary>
 public static class ProjectsBenchmark
 {
+    // The goals on the 2-core build machine: idle resident memory (VmRSS) and cold start of the standalone process, and
+    // REST info against direct gRPC GetProject served by the same process.
+    static readonly TimeSpan StartGoal = TimeSpan.FromSeconds(2);
+    const long IdleGoalBytes = 150L * 1048576;
+    const double ThroughputGoal = 0.8;
+    const double P99Goal = 1.5;
+
     public static async Task RunAsync(int seconds, int concurrency)
     {
         var starts = new List<TimeSpan>();
@@ -21,8 +28,8 @@ public static class ProjectsBenchmark
             await Task.Delay(3000);
             idle.Add(cold.ResidentBytes());
         }
-        Console.WriteLine($"cold start to healthy /healthz: {string.Join(", ", starts.Select(s => $"{s.TotalMilliseconds:F0} ms"))} (median {starts.Order().ElementAt(1).TotalMilliseconds:F0} ms)");
-        Console.WriteLine($"idle resident memory after 3 s: {string.Join(", ", idle.Select(b => $"{b / 1048576} MB"))}");
+        Console.WriteLine($"cold start to healthy /healthz: {string.Join(", ", starts.Select(s => $"{s.TotalMilliseconds:F0} ms"))} (median {starts.Order().ElementAt(1).TotalMilliseconds:F0} ms; goal < {StartGoal.TotalMilliseconds:F0} ms)");
+        Console.WriteLine($"idle resident memory after 3 s: {string.Join(", ", idle.Select(b => $"{b / 1048576} MB"))} (median {idle.Order().ElementAt(1) / 1048576} MB; goal < {IdleGoalBytes / 1048576} MB)");
 
         await using var gateway = await GatewayProcess.StartAsync();
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = concurrency }) { BaseAddress = gateway.RestUrl };
@@ -48,7 +55,7 @@ public static class ProjectsBenchmark
         var grpc = Load.Result.Combine(grpcFirst, await Grpc());
         Console.WriteLine(grpc);
         Console.WriteLine(rest);
-        Console.WriteLine($"REST/gRPC throughput ratio: {rest.PerSecond / grpc.PerSecond:F2} (goal >= 0.60); p99 ratio: {rest.P99Ms / grpc.P99Ms:F2} (goal <= 2)");
+        Console.WriteLine($"REST/gRPC throughput ratio: {rest.PerSecond / grpc.PerSecond:F2} (goal >= {ThroughputGoal:F2}); p99 ratio: {rest.P99Ms / grpc.P99Ms:F2} (goal <= {P99Goal:F1})");
         Console.WriteLine($"resident memory after the load: {gateway.ResidentBytes() / 1048576} MB");
     }
 }
