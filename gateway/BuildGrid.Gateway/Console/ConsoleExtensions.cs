@@ -89,6 +89,8 @@ public static class ConsoleExtensions
         builder.Services.AddHttpContextAccessor();
         builder.Services.AddScoped<ConsoleSession>();
         builder.Services.AddSingleton<ConsoleAssets>();
+        // After antiforgery and the cookie scheme, which add Data Protection's eager key ring read back.
+        SqlKeyRing.ReadAtFirstUse(builder.Services);
         return builder;
     }
 

@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.DataProtection.XmlEncryption;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace BuildGrid.Core.Storage;
@@ -37,7 +38,9 @@ public static class SqlKeyRing
         if (services.Any(d => d.ServiceType == typeof(KeyRingKey)))
             return services;
         services.AddDataProtection().SetApplicationName(ApplicationName);
+        ReadAtFirstUse(services);
         services.AddSingleton<KeyRingKey>();
+        services.AddHostedService<KeyRingKeyCheck>();
         services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp => new ConfigureOptions<KeyManagementOptions>(options =>
         {
             var encryptor = new AesGcmXmlEncryptor(sp.GetRequiredService<KeyRingKey>());
@@ -45,6 +48,22 @@ public static class SqlKeyRing
                 Path.Combine(sp.GetRequiredService<BuildGridSettings>().DataDir, "keys"));
             options.XmlEncryptor = encryptor;
         }));
+        return services;
+    }
+
+    /// <summary>
+    /// Data Protection's own hosted service reads the whole key ring at start (the XML stack, the key table, every key
+    /// decrypted) so that the first protected cookie or secret does not wait for it: about 4 MB of an idle process that
+    /// may never protect anything. Without it the ring is read at its first use; only its key file is checked at start
+    /// (<see cref="KeyRingKeyCheck"/>), so that a damaged one still stops the process before it serves. Every
+    /// <c>AddDataProtection</c> (antiforgery and cookie authentication call it too) adds that service again: a composition
+    /// calls this after the last of them.
+    /// </summary>
+    public static IServiceCollection ReadAtFirstUse(IServiceCollection services)
+    {
+        foreach (var eager in services.Where(d => d.ServiceType == typeof(IHostedService)
+            && d.ImplementationType?.FullName == "Microsoft.AspNetCore.DataProtection.Internal.DataProtectionHostedService").ToList())
+            services.Remove(eager);
         return services;
     }
 
@@ -65,6 +84,18 @@ public static class SqlKeyRing
             sp.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>()));
         return services.AddBuildGridDataProtection(databaseName);
     }
+}
+
+/// <summary>Reads (or makes) <see cref="KeyRingKey"/> as the host starts: a key file of the wrong size stops the start.</summary>
+internal sealed class KeyRingKeyCheck : IHostedService
+{
+    // Resolving the key is the check: its constructor throws a StartupException for a damaged file, as the key ring's
+    // own start did when it was read eagerly.
+    public KeyRingKeyCheck(KeyRingKey key) => _ = key;
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 /// <summary>The 256-bit key that encrypts the stored Data Protection keys (see <see cref="SqlKeyRing"/>).</summary>
