@@ -5,9 +5,10 @@ using System.Text.RegularExpressions;
 namespace BuildGrid.Gateway.OpenApi;
 
 /// <summary>
-/// The comments written above each <c>rpc</c> of the .proto files, which the C# stubs do not keep (protoc drops source
-/// info from the descriptors it embeds). The gateway embeds the .proto files themselves (BuildGrid.Gateway.csproj) and
-/// reads them here: consecutive <c>//</c> lines directly above an <c>rpc</c> line, inside its <c>service</c> block.
+/// The comments written above each <c>rpc</c> and message field of the .proto files, which the C# stubs do not keep
+/// (protoc drops source info from the descriptors it embeds). The gateway embeds the .proto files themselves
+/// (BuildGrid.Gateway.csproj) and reads them here: for an rpc, consecutive <c>//</c> lines directly above its line,
+/// inside its <c>service</c> block; for a field, see <see cref="ParseFields"/>.
 /// </summary>
 internal static partial class ProtoComments
 {
@@ -57,7 +58,7 @@ internal static partial class ProtoComments
 
     /// <summary>
     /// The comments of message fields: the <c>//</c> lines directly above a field (a blank line in between detaches them,
-    /// as it does for rpcs) and a <c>//</c> comment after it on its own line. Statements are read up to their <c>;</c>, and
+    /// as it does for rpcs) and a <c>//</c> comment after it on the same line. Statements are read up to their <c>;</c>, and
     /// blocks tracked by their braces, so one-line messages (<c>message M { string name = 1; }</c>), oneofs (whose fields
     /// belong to the message) and option blocks inside rpcs are read right; string literals may hold <c>//</c>.
     /// </summary>
