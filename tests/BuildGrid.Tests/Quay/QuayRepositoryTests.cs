@@ -214,6 +214,10 @@ public sealed class QuayRepositoryTests(StandaloneFixture fixture) : IDisposable
             new() { NamePrefix = many + "/", PageToken = byName.NextPageToken, Order = BuildGrid.Registry.V1.RepositoryOrder.Created },
             cancellationToken: TestContext.Current.CancellationToken));
         Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, refused.StatusCode);
+        // And the other way: Quay's next_page does not start a name-order page somewhere.
+        refused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await registry.ListRepositoriesAsync(
+            new() { NamePrefix = many + "/", PageToken = token }, cancellationToken: TestContext.Current.CancellationToken));
+        Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, refused.StatusCode);
     }
 
     /// <summary>"namespace/name" of each listed repository, in list order.</summary>
