@@ -96,10 +96,18 @@ public sealed partial class LocalSandbox
                 return await ProcessRunner.RunAsync(file, arguments, workspace, environment, onLine, cancellationToken);
             var stub = warm ?? Stub.Start(uid, Record.Network);
             warm = null;
-            using (stub)
+            try
             {
-                stub.Process.WriteInput(Launcher(file, arguments, environment));
-                return await stub.Process.WaitAsync(onLine, cancellationToken);
+                using (stub)
+                {
+                    stub.Process.WriteInput(Launcher(file, arguments, environment));
+                    return await stub.Process.WaitAsync(onLine, cancellationToken);
+                }
+            }
+            finally
+            {
+                // The stub is spent: the next run's starts now, not only when this run's image step is done too.
+                sandbox.Warm();
             }
         }
 
