@@ -73,7 +73,10 @@ internal static partial class OpenApiDocument
                     // The dialects read their paging numbers as strings (so that a bad value gets the dialect's own
                     // error); what a caller sends is an integer.
                     var schema = field.FieldType == FieldType.String && IntegerQueryFields.Contains(field.Name) ? Int : Schema(field, schemas);
-                    parameters.Add(new JsonObject { ["name"] = field.JsonName, ["in"] = "query", ["schema"] = schema });
+                    var parameter = new JsonObject { ["name"] = field.JsonName, ["in"] = "query", ["schema"] = schema };
+                    if (ProtoComments.ForField(field.FullName) is { } description)
+                        parameter["description"] = description;
+                    parameters.Add(parameter);
                 }
             }
 
@@ -243,6 +246,21 @@ internal static partial class OpenApiDocument
         return field.IsRepeated ? new JsonObject { ["type"] = "array", ["items"] = single } : single;
     }
 
+    /// <summary>
+    /// A property's schema with its field's comment as <c>description</c>. OpenAPI 3.0 ignores the siblings of a
+    /// <c>$ref</c>, so a reference is wrapped in a one-item <c>allOf</c> (as Swashbuckle's UseAllOfToExtendReferenceSchemas
+    /// does) to carry it.
+    /// </summary>
+    static JsonObject Described(JsonObject schema, string? description)
+    {
+        if (description is null)
+            return schema;
+        if (schema.ContainsKey("$ref"))
+            schema = new JsonObject { ["allOf"] = new JsonArray(schema) };
+        schema["description"] = description;
+        return schema;
+    }
+
     static JsonObject Ref(MessageDescriptor message, IDictionary<string, JsonNode> schemas)
     {
         switch (message.FullName)
@@ -262,7 +280,7 @@ internal static partial class OpenApiDocument
             {
                 if (field.FieldType == FieldType.Message && field.MessageType.FullName == HttpBody.Descriptor.FullName)
                     continue;
-                properties[field.JsonName] = Schema(field, schemas);
+                properties[field.JsonName] = Described(Schema(field, schemas), ProtoComments.ForField(field.FullName));
             }
         }
         return new JsonObject { ["$ref"] = $"#/components/schemas/{message.FullName}" };

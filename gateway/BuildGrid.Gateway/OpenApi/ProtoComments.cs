@@ -5,16 +5,17 @@ using System.Text.RegularExpressions;
 namespace BuildGrid.Gateway.OpenApi;
 
 /// <summary>
-/// The comments written above each <c>rpc</c> of the .proto files, which the C# stubs do not keep (protoc drops source
-/// info from the descriptors it embeds). The gateway embeds the .proto files themselves (BuildGrid.Gateway.csproj) and
-/// reads them here: consecutive <c>//</c> lines directly above an <c>rpc</c> line, inside its <c>service</c> block.
+/// The comments written above each <c>rpc</c> and message field of the .proto files, which the C# stubs do not keep
+/// (protoc drops source info from the descriptors it embeds). The gateway embeds the .proto files themselves
+/// (BuildGrid.Gateway.csproj) and reads them here: for an rpc, consecutive <c>//</c> lines directly above its line,
+/// inside its <c>service</c> block; for a field, see <see cref="ParseFields"/>.
 /// </summary>
 internal static partial class ProtoComments
 {
     const string ResourcePrefix = "buildgrid.proto/";
 
     /// <summary>Comment text by method full name (<c>package.Service.Method</c>).</summary>
-    static readonly Lazy<IReadOnlyDictionary<string, string>> Methods = new(Load);
+    static readonly Lazy<IReadOnlyDictionary<string, string>> Methods = new(() => Load(Parse));
 
     [GeneratedRegex(@"^\s*package\s+([\w.]+)\s*;")]
     private static partial Regex Package();
@@ -25,22 +26,126 @@ internal static partial class ProtoComments
     [GeneratedRegex(@"^\s*rpc\s+(\w+)\s*\(")]
     private static partial Regex Rpc();
 
+    /// <summary>Comment text by field full name (<c>package.Message.field</c>, nested messages dotted in).</summary>
+    static readonly Lazy<IReadOnlyDictionary<string, string>> Fields = new(() => Load(ParseFields));
+
     /// <summary>The comment above the rpc <paramref name="fullName"/>, or null when it has none.</summary>
     public static string? For(string fullName) => Methods.Value.GetValueOrDefault(fullName);
+
+    /// <summary>The comment of the message field <paramref name="fullName"/> (above it or after it on its line), or null.</summary>
+    public static string? ForField(string fullName) => Fields.Value.GetValueOrDefault(fullName);
 
     /// <summary>How many .proto files were read (none would mean the resources are missing).</summary>
     public static int Files => typeof(ProtoComments).Assembly.GetManifestResourceNames().Count(n => n.StartsWith(ResourcePrefix, StringComparison.Ordinal));
 
-    static Dictionary<string, string> Load()
+    static Dictionary<string, string> Load(Action<string, IDictionary<string, string>> parse)
     {
         var comments = new Dictionary<string, string>(StringComparer.Ordinal);
         var assembly = typeof(ProtoComments).Assembly;
         foreach (var resource in assembly.GetManifestResourceNames().Where(n => n.StartsWith(ResourcePrefix, StringComparison.Ordinal)))
         {
             using var reader = new StreamReader(assembly.GetManifestResourceStream(resource)!);
-            Parse(reader.ReadToEnd(), comments);
+            parse(reader.ReadToEnd(), comments);
         }
         return comments;
+    }
+
+    [GeneratedRegex(@"^(message|enum|service|oneof|extend)\s+([\w.]+)$")]
+    private static partial Regex Block();
+
+    [GeneratedRegex(@"^(?:(?:optional|repeated|required)\s+)?(?:map\s*<[^>]*>|[\w.]+)\s+(\w+)\s*=\s*\d+")]
+    private static partial Regex Field();
+
+    /// <summary>
+    /// The comments of message fields: the <c>//</c> lines directly above a field (a blank line in between detaches them,
+    /// as it does for rpcs) and a <c>//</c> comment after it on the same line. Statements are read up to their <c>;</c>, and
+    /// blocks tracked by their braces, so one-line messages (<c>message M { string name = 1; }</c>), oneofs (whose fields
+    /// belong to the message) and option blocks inside rpcs are read right; string literals may hold <c>//</c>.
+    /// </summary>
+    internal static void ParseFields(string proto, IDictionary<string, string> comments)
+    {
+        var package = "";
+        var scopes = new List<(string Kind, string Name)>();
+        var pending = new List<string>();
+        var statement = new StringBuilder();
+        string? lastField = null;
+        var lastFieldLine = -1;
+        var line = 0;
+        for (var i = 0; i < proto.Length; i++)
+        {
+            var c = proto[i];
+            if (c == '\n')
+            {
+                line++;
+                // A blank line between comments and what follows detaches them (section headings, notes on a group).
+                var next = i + 1;
+                while (next < proto.Length && proto[next] is ' ' or '\t' or '\r') next++;
+                if (next < proto.Length && proto[next] == '\n' && statement.ToString().Trim().Length == 0)
+                    pending.Clear();
+                statement.Append(' ');
+                continue;
+            }
+            if (c == '/' && i + 1 < proto.Length && proto[i + 1] == '/')
+            {
+                var end = proto.IndexOf('\n', i);
+                if (end < 0) end = proto.Length;
+                var text = proto[(i + 2)..end].Trim();
+                if (line == lastFieldLine && lastField is not null)
+                    comments[lastField] = comments.TryGetValue(lastField, out var above) ? above + " " + text : text;
+                else if (text.Length > 0)
+                    pending.Add(text);
+                i = end - 1;
+                continue;
+            }
+            if (c == '/' && i + 1 < proto.Length && proto[i + 1] == '*')
+            {
+                var end = proto.IndexOf("*/", i + 2, StringComparison.Ordinal);
+                if (end < 0) end = proto.Length - 2;
+                line += proto.AsSpan(i, end - i).Count('\n');
+                i = end + 1;
+                continue;
+            }
+            if (c is '"' or '\'')
+            {
+                var end = i + 1;
+                while (end < proto.Length && proto[end] != c)
+                    end += proto[end] == '\\' ? 2 : 1;
+                statement.Append(proto, i, Math.Min(end, proto.Length - 1) - i + 1);
+                i = end;
+                continue;
+            }
+            if (c == '{')
+            {
+                var header = statement.ToString().Trim();
+                var block = Block().Match(header);
+                scopes.Add(block.Success ? (block.Groups[1].Value, block.Groups[2].Value) : ("", ""));
+                statement.Clear();
+                pending.Clear();
+                continue;
+            }
+            if (c is '}' or ';')
+            {
+                var text = statement.ToString().Trim();
+                statement.Clear();
+                if (c == '}')
+                {
+                    if (scopes.Count > 0) scopes.RemoveAt(scopes.Count - 1);
+                }
+                else if (scopes.Count == 0 && Package().Match(text + ";") is { Success: true } p)
+                    package = p.Groups[1].Value;
+                else if (scopes.Count > 0 && scopes[^1].Kind is "message" or "oneof" && Field().Match(text) is { Success: true } f)
+                {
+                    var messages = scopes.Where(s => s.Kind == "message").Select(s => s.Name);
+                    lastField = string.Join('.', [.. (package.Length > 0 ? new[] { package } : []), .. messages, f.Groups[1].Value]);
+                    lastFieldLine = line;
+                    if (pending.Count > 0)
+                        comments[lastField] = string.Join(' ', pending);
+                }
+                pending.Clear();
+                continue;
+            }
+            statement.Append(c);
+        }
     }
 
     internal static void Parse(string proto, IDictionary<string, string> comments)

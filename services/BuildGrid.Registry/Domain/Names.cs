@@ -9,7 +9,7 @@ public static class Names
     {
         if (!OciNames.IsValidRepository(name))
             throw new RegistryException(RegistryError.NameInvalid, "invalid repository name",
-                $"'{Shorten(name)}' is not an OCI repository name: lower-case a-z0-9 components joined by '.', '_', '__' or '-', separated by '/', at most {OciNames.MaxRepositoryLength} characters");
+                $"'{Shorten(name)}' is not an OCI repository name: lower-case a-z0-9 components joined by '.', '_', '__' or '-', separated by '/', at most {OciNames.MaxRepositoryLength} characters with at most {OciNames.MaxNamespaceLength} before the first '/'");
     }
 
     public static void ValidateTag(string? tag)

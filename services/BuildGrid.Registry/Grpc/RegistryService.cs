@@ -34,13 +34,16 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
         if (request.PageSize < 0)
             throw Errors.Invalid(Reasons.InvalidArgument, "page_size", "page_size must be 0 or more");
         var size = request.PageSize == 0 ? DefaultPageSize : Math.Min(request.PageSize, MaxPageSize);
-        var after = request.PageToken.Length == 0 ? null : DecodeToken(request.PageToken, "page_token");
+        if (!System.Enum.IsDefined(request.Order))
+            throw Errors.Invalid(Reasons.InvalidArgument, "order", "order must be REPOSITORY_ORDER_NAME or REPOSITORY_ORDER_CREATED");
+        var byCreation = request.Order == RepositoryOrder.Created;
+        var after = request.PageToken.Length == 0 ? null : DecodeListToken(request.PageToken, byCreation);
         var principal = Access.PrincipalOf(context);
         var visibleTo = principal.IsAdmin ? null
             : new RepositoryVisibility(!request.MemberOnly, principal.Roles.Where(r => r.Value >= Role.Guest).Select(r => r.Key).ToList(), []);
         var (items, total) = await store.ListRepositoriesAsync(after, size + 1, NullIfEmpty(request.NamePrefix),
             NullIfEmpty(request.NameContains), request.HasPublic ? request.Public : null, visibleTo, principal.Name, request.StarredOnly,
-            context.CancellationToken);
+            byCreation, context.CancellationToken);
         // A page stops early once its descriptions pass the budget (at least one repository each): the page token goes on.
         var page = new List<RepositorySummary>();
         long descriptionBytes = 0;
@@ -55,7 +58,8 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
         return new ListRepositoriesResponse
         {
             Repositories = { page.Select(ToProto) },
-            NextPageToken = items.Count > page.Count ? EncodeToken(page[^1].Name) : "",
+            NextPageToken = items.Count <= page.Count ? ""
+                : byCreation ? EncodeToken(IdTokenPrefix + page[^1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture)) : EncodeToken(page[^1].Name),
             TotalSize = total,
         };
     }
@@ -281,6 +285,25 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
     static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
 
     static string EncodeToken(string last) => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(last));
+
+    /// <summary>
+    /// A creation-order token holds the last id after this prefix; no repository name starts with it, so a token of one
+    /// order is refused by the other instead of starting a page somewhere else.
+    /// </summary>
+    const string IdTokenPrefix = "#id:";
+
+    static RepositoryKeyset DecodeListToken(string token, bool byCreation)
+    {
+        var last = DecodeToken(token, "page_token");
+        if (!byCreation)
+            return last.StartsWith(IdTokenPrefix, StringComparison.Ordinal)
+                ? throw Errors.Invalid(Reasons.InvalidArgument, "page_token", "the page token is not one this service issued")
+                : new RepositoryKeyset(last, 0);
+        return last.StartsWith(IdTokenPrefix, StringComparison.Ordinal)
+               && long.TryParse(last.AsSpan(IdTokenPrefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id)
+            ? new RepositoryKeyset(null, id)
+            : throw Errors.Invalid(Reasons.InvalidArgument, "page_token", "the page token is not one this service issued");
+    }
 
     static string DecodeToken(string token, string field)
     {

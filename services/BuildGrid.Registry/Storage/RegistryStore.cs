@@ -126,10 +126,12 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
     /// <summary>String concatenation is '||' in SQLite and PostgreSQL and '+' in SQL Server.</summary>
     string Concat(string sql) => db.Dialect.Name != "sqlserver" ? sql.Replace(" + ", " || ", StringComparison.Ordinal) : sql;
 
+    /// <param name="after">Where the page starts: after this name, or with <paramref name="byCreation"/> after this id.</param>
     /// <param name="caller">Whose stars <see cref="RepositorySummary.Starred"/> reports.</param>
     /// <param name="starredOnly">Only the repositories <paramref name="caller"/> starred.</param>
-    public async Task<(IReadOnlyList<RepositorySummary> Items, long Total)> ListRepositoriesAsync(string? after, int limit,
-        string? prefix, string? contains, bool? isPublic, RepositoryVisibility? visibleTo, string caller, bool starredOnly,
+    /// <param name="byCreation">Oldest first (by id, as Quay lists) instead of by name.</param>
+    public async Task<(IReadOnlyList<RepositorySummary> Items, long Total)> ListRepositoriesAsync(RepositoryKeyset? after, int limit,
+        string? prefix, string? contains, bool? isPublic, RepositoryVisibility? visibleTo, string caller, bool starredOnly, bool byCreation,
         CancellationToken cancellationToken)
     {
         var filters = new List<string>();
@@ -140,10 +142,12 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
         if (!string.IsNullOrEmpty(prefix)) filters.Add(SqlText.Like($@"name {db.Dialect.LikeOperator} @prefix ESCAPE '\'", prefix));
         if (!string.IsNullOrEmpty(contains)) filters.Add(SqlText.Like($@"name {db.Dialect.LikeOperator} @contains ESCAPE '\'", contains));
         var where = filters.Count == 0 ? "" : "WHERE " + string.Join(" AND ", filters);
-        var page = filters.Count == 0 ? (after is null ? "" : "WHERE name > @after") : where + (after is null ? "" : " AND name > @after");
+        var order = byCreation ? "id" : "name";
+        var keyset = after is null ? null : byCreation ? "id > @afterId" : "name > @after";
+        var page = keyset is null ? where : where.Length == 0 ? "WHERE " + keyset : where + " AND " + keyset;
         parameters.AddDynamicParams(new
         {
-            after = SqlText.KeysetAfter(after), limit, offset = 0, caller,
+            after = SqlText.KeysetAfter(after?.Name), afterId = after?.Id ?? 0, limit, offset = 0, caller,
             prefix = SqlText.EscapeLike(prefix ?? "") + "%",
             contains = "%" + SqlText.EscapeLike(contains ?? "") + "%",
         });
@@ -156,8 +160,8 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
                 (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id) AS ManifestCount,
                 (SELECT COALESCE(SUM(b.size), 0) FROM repository_blobs l JOIN blobs b ON b.digest = l.digest WHERE l.repository_id = r.id) AS SizeBytes,
                 {StarredColumn}
-            FROM (SELECT id, name, created_at, updated_at, description, is_public, quota_bytes FROM repositories {page} ORDER BY name {db.Dialect.Page}) r
-            ORDER BY r.name
+            FROM (SELECT id, name, created_at, updated_at, description, is_public, quota_bytes FROM repositories {page} ORDER BY {order} {db.Dialect.Page}) r
+            ORDER BY r.{order}
             """, parameters, null, cancellationToken));
         return (rows.ToList(), total);
     }
@@ -234,6 +238,9 @@ public sealed partial class RegistryStore([FromKeyedServices(RegistryExtensions.
             parameters, null, cancellationToken))).ToList();
     }
 }
+
+/// <summary>Where a repository list page starts: after the repository of this name (name order) or id (creation order).</summary>
+public sealed record RepositoryKeyset(string? Name, long Id);
 
 /// <summary>
 /// The repositories a caller may see: the public ones (unless <paramref name="IncludePublic"/> is false), those of the

@@ -56,4 +56,47 @@ public sealed class QuayOpenApiTests(StandaloneFixture fixture) : IDisposable
         using var escaped = await fixture.Rest.GetAsync("/api/v1/repository/" + Uri.EscapeDataString($"{ns}/app"), Ct);
         Assert.NotEqual(HttpStatusCode.OK, escaped.StatusCode);
     }
+
+    /// <summary>
+    /// Schema properties (and query parameters) carry their proto field's comment as description: the lines above it,
+    /// joined, or the comment after it on its line; a property that is a reference carries it in a one-item allOf.
+    /// </summary>
+    [Fact]
+    public async Task Schema_properties_carry_the_comments_of_their_proto_fields()
+    {
+        var document = JsonDocument.Parse(await fixture.Rest.GetStringAsync("/openapi.json", Ct)).RootElement;
+        var schemas = document.GetProperty("components").GetProperty("schemas");
+        JsonElement Property(string message, string property) => schemas.GetProperty(message).GetProperty("properties").GetProperty(property);
+        static string? Description(JsonElement schema) => schema.TryGetProperty("description", out var d) ? d.GetString() : null;
+
+        Assert.Equal("public or private.", Description(Property("buildgrid.gateway.quay.v1.CreateRepositoryRequest", "visibility")));
+        Assert.Equal("Required, as Quay's RepoCreate schema says (\"\" is a description).",
+            Description(Property("buildgrid.gateway.quay.v1.CreateRepositoryRequest", "description")));
+        Assert.Null(Description(Property("buildgrid.gateway.quay.v1.CreateRepositoryRequest", "repository")));
+        Assert.Equal("Present only when more repositories follow: pass it back as ?next_page=.",
+            Description(Property("buildgrid.gateway.quay.v1.ListRepositoriesResponse", "next_page")));
+        // Three comment lines, one description.
+        Assert.Equal("Tag name to {\"name\", \"size\", \"last_modified\", \"manifest_digest\"}; absent with includeTags=false. size is the total "
+            + "of the manifest's layers (Quay's manifest_layers_size), null for an index; last_modified is RFC 2822, as Quay writes it.",
+            Description(Property("buildgrid.gateway.quay.v1.RepositoryDetails", "tags")));
+        Assert.Equal("null when no quota is configured.", Description(Property("buildgrid.gateway.quay.v1.QuotaReport", "configured_quota")));
+        // No comment: the plain reference.
+        var quota = Property("buildgrid.gateway.quay.v1.RepositoryDetails", "quota_report");
+        Assert.Equal("#/components/schemas/buildgrid.gateway.quay.v1.QuotaReport", quota.GetProperty("$ref").GetString());
+        Assert.Null(Description(quota));
+
+        // A commented reference: allOf with the one $ref, and the description beside it.
+        var context = Property("buildgrid.gateway.imagemarket.v1.SaveProjectRequest", "buildContext");
+        Assert.False(context.TryGetProperty("$ref", out _));
+        Assert.Equal("#/components/schemas/buildgrid.gateway.imagemarket.v1.SaveBuildContext", Assert.Single(context.GetProperty("allOf").EnumerateArray()).GetProperty("$ref").GetString());
+        Assert.StartsWith("Extension: where copy-file steps copy from, {\"gitUrl\": \"https://...\", \"gitRef\": \"main\"}; {} removes it; absent keeps it. An archive",
+            Description(context));
+        Assert.Equal("Increases with every change; pass it back as expected_version for an optimistic update.",
+            Description(Property("buildgrid.projects.v1.Project", "version")));
+
+        // A query parameter from a field with a comment after it on its line.
+        var pageSize = document.GetProperty("paths").GetProperty("/buildgrid/v1/users").GetProperty("get").GetProperty("parameters").EnumerateArray()
+            .Single(p => p.GetProperty("name").GetString() == "pageSize");
+        Assert.Equal("default 50, at most 100", Description(pageSize));
+    }
 }

@@ -172,4 +172,119 @@ public sealed class QuayRepositoryTests(StandaloneFixture fixture) : IDisposable
         Assert.Equal("r100", Assert.Single(second.GetProperty("repositories").EnumerateArray()).GetProperty("name").GetString());
         Assert.False(second.TryGetProperty("next_page", out _));
     }
+
+    /// <summary>
+    /// Quay's list order: by repository id, oldest first (<c>get_visible_repositories</c> orders by <c>rid</c> and pages
+    /// on it), in the namespace and public modes alike; next_page goes on in that order.
+    /// </summary>
+    [Fact]
+    public async Task The_list_is_in_creation_order_not_name_order_and_next_page_goes_on_in_it()
+    {
+        var ns = Unique("qo");
+        string[] created = [await Api.CreateRepositoryAsync(ns, "zeta", "public"), await Api.CreateRepositoryAsync(ns, "alpha"),
+            await Api.CreateRepositoryAsync(ns, "mid", "public")];
+        Assert.Equal(created, Names(await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository?namespace={ns}")));
+        Assert.Equal(created, Names(await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository?namespace={ns}&public=true")));
+        // A later push does not move a repository: the order is its creation, not its last change.
+        await new V2Client(fixture.Rest).PushImageAsync(created[0], "v1", OciTestImage.Create("order " + ns));
+        Assert.Equal(created, Names(await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository?namespace={ns}&last_modified=true&popularity=true")));
+        // public=true across namespaces (this caller holds a role on every repository, the public ones besides): still oldest
+        // first, over every page.
+        var all = await AllPagesAsync("/api/v1/repository?public=true");
+        Assert.Equal(created, all.Where(n => n.StartsWith(ns + "/", StringComparison.Ordinal)));
+
+        // 101 repositories created in descending name order: the first page is the 100 oldest (r100 … r001), the second r000.
+        var many = Unique("qd");
+        for (var i = 100; i >= 0; i--)
+            await Api.CreateRepositoryAsync(many, $"r{i:D3}");
+        var first = await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository?namespace={many}");
+        Assert.Equal(Enumerable.Range(1, 100).Reverse().Select(i => $"{many}/r{i:D3}"), Names(first));
+        var token = first.GetProperty("next_page").GetString()!;
+        var second = await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository?namespace={many}&next_page={Uri.EscapeDataString(token)}");
+        Assert.Equal([$"{many}/r000"], Names(second));
+        Assert.False(second.TryGetProperty("next_page", out _));
+
+        // A page token of the registry's name order is not one of Quay's: as a next_page Quay cannot decrypt, the first page.
+        var registry = new BuildGrid.Registry.V1.Registry.RegistryClient(fixture.Channel);
+        var byName = await registry.ListRepositoriesAsync(new() { NamePrefix = many + "/", PageSize = 1 }, cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal($"{many}/r000", Assert.Single(byName.Repositories).Name);
+        var fallback = await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository?namespace={many}&next_page={Uri.EscapeDataString(byName.NextPageToken)}");
+        Assert.Equal($"{many}/r100", Names(fallback)[0]);
+        var refused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await registry.ListRepositoriesAsync(
+            new() { NamePrefix = many + "/", PageToken = byName.NextPageToken, Order = BuildGrid.Registry.V1.RepositoryOrder.Created },
+            cancellationToken: TestContext.Current.CancellationToken));
+        Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, refused.StatusCode);
+        // And the other way: Quay's next_page does not start a name-order page somewhere.
+        refused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await registry.ListRepositoriesAsync(
+            new() { NamePrefix = many + "/", PageToken = token }, cancellationToken: TestContext.Current.CancellationToken));
+        Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, refused.StatusCode);
+    }
+
+    /// <summary>"namespace/name" of each listed repository, in list order.</summary>
+    static List<string> Names(JsonElement list) =>
+        [.. list.GetProperty("repositories").EnumerateArray().Select(r => r.GetProperty("namespace").GetString() + "/" + r.GetProperty("name").GetString())];
+
+    /// <summary>Every page of <paramref name="path"/>, following next_page.</summary>
+    async Task<List<string>> AllPagesAsync(string path)
+    {
+        var list = await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, path);
+        var names = Names(list);
+        while (list.TryGetProperty("next_page", out var next))
+        {
+            list = await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"{path}&next_page={Uri.EscapeDataString(next.GetString()!)}");
+            names.AddRange(Names(list));
+        }
+        return names;
+    }
+
+    /// <summary>
+    /// Quay's repository name is up to 255 characters (REPOSITORY_NAME_REGEX), in a namespace of up to 255: the whole name
+    /// works end to end, through Quay and /v2/; one character more is Quay's 400.
+    /// </summary>
+    [Fact]
+    public async Task A_255_character_name_works_end_to_end_and_256_is_400()
+    {
+        var ns = Unique("qn") + new string('n', 245);   // 255 characters, Quay's longest namespace
+        var name = new string('r', 250) + Guid.NewGuid().ToString("N")[..5];
+        Assert.Equal(255, ns.Length);
+        Assert.Equal(255, name.Length);
+        var repository = await Api.CreateRepositoryAsync(ns, name, "public", "long");
+        Assert.Equal(511, repository.Length);
+
+        var details = await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository/{repository}");
+        Assert.Equal(name, details.GetProperty("name").GetString());
+        Assert.Equal([repository], Names(await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository?namespace={ns}")));
+
+        // Push and pull through the OCI API under the same name.
+        var v2 = new V2Client(fixture.Rest);
+        var image = OciTestImage.Create("long " + name);
+        await v2.PushImageAsync(repository, "1.0", image);
+        using (var pulled = await v2.SendAsync(HttpMethod.Get, $"/v2/{repository}/manifests/1.0",
+                   configure: r => r.Headers.Accept.ParseAdd(image.Manifest.MediaType)))
+        {
+            Assert.Equal(HttpStatusCode.OK, pulled.StatusCode);
+            Assert.Equal(image.Manifest.Bytes, await pulled.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken));
+        }
+        using (var layer = await v2.SendAsync(HttpMethod.Get, $"/v2/{repository}/blobs/{image.Layer.Digest}"))
+            Assert.Equal(image.Layer.Bytes, await layer.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken));
+        Assert.True((await Api.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository/{repository}")).GetProperty("tags").TryGetProperty("1.0", out _));
+
+        await Api.ExpectAsync(HttpStatusCode.NoContent, HttpMethod.Delete, $"/api/v1/repository/{repository}");
+        AssertNotFound(await Api.ExpectAsync(HttpStatusCode.NotFound, HttpMethod.Get, $"/api/v1/repository/{repository}"));
+
+        // 256 characters: Quay's 400 in its error object, for the name and for the namespace alike.
+        var expected = $$"""
+            {"detail":"Invalid repository name","error_message":"Invalid repository name","error_type":"invalid_request","title":"invalid_request","type":"http://{{fixture.RestUrl.Authority}}/api/v1/error/invalid_request","status":400}
+            """.Trim();
+        var tooLong = await Api.ExpectAsync(HttpStatusCode.BadRequest, HttpMethod.Post, "/api/v1/repository",
+            new { repository = name + "x", visibility = "public", description = "", @namespace = Unique("qn") });
+        Assert.Equal(expected, tooLong.GetRawText());
+        tooLong = await Api.ExpectAsync(HttpStatusCode.BadRequest, HttpMethod.Post, "/api/v1/repository",
+            new { repository = "short", visibility = "public", description = "", @namespace = ns + "x" });
+        Assert.Equal(expected, tooLong.GetRawText());
+        // Through /v2/ a name past what the registry holds is the spec's NAME_INVALID.
+        using var refused = await v2.SendAsync(HttpMethod.Post, $"/v2/{repository}x/blobs/uploads/");
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Equal("NAME_INVALID", await V2Client.ErrorCodeAsync(refused));
+    }
 }

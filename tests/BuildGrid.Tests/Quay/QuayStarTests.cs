@@ -90,6 +90,29 @@ public sealed class QuayStarTests(GuardedHost guarded) : IClassFixture<GuardedHo
         Assert.Equal("invalid_token", anonymous.GetProperty("error_type").GetString());
     }
 
+    /// <summary>
+    /// Quay lists by repository id, oldest first: <c>/user/starred</c> paginates on <c>Repository.id</c>, and the starred
+    /// mode of the repository list (which has no ORDER BY in Quay) answers in the same order here.
+    /// </summary>
+    [Fact]
+    public async Task Starred_lists_are_in_creation_order_whatever_the_names_or_the_order_of_starring()
+    {
+        var ns = Unique("order");
+        var admin = As(Principal.User("root", isAdmin: true));
+        string[] created = [await admin.CreateRepositoryAsync(ns, "zeta", "public"), await admin.CreateRepositoryAsync(ns, "alpha", "public"),
+            await admin.CreateRepositoryAsync(ns, "mid", "public")];
+        var carol = As(GuardedHost.User(Unique("carol"), ns, Role.Guest));
+        foreach (var name in new[] { "mid", "zeta", "alpha" })
+            await carol.ExpectAsync(HttpStatusCode.Created, HttpMethod.Post, "/api/v1/user/starred", new { @namespace = ns, repository = name });
+
+        Assert.Equal(created, InOrder(await carol.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, "/api/v1/user/starred")));
+        Assert.Equal(created, InOrder(await carol.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, "/api/v1/repository?starred=true")));
+        Assert.Equal(created, InOrder(await carol.ExpectAsync(HttpStatusCode.OK, HttpMethod.Get, $"/api/v1/repository?starred=true&namespace={ns}")));
+    }
+
+    static string[] InOrder(JsonElement list) =>
+        [.. list.GetProperty("repositories").EnumerateArray().Select(r => r.GetProperty("namespace").GetString() + "/" + r.GetProperty("name").GetString())];
+
     [Fact]
     public async Task A_deleted_repository_takes_its_stars_with_it()
     {

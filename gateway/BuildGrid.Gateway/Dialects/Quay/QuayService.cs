@@ -31,7 +31,8 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry, TimeProvid
         if (!request.HasDescription)
             throw Bad("'description' is a required property");
         var ns = request.Namespace.Length > 0 ? request.Namespace : DefaultNamespaceOf(Access.PrincipalOf(context));
-        if (ns.Contains('/') || request.Repository.Contains('/'))
+        // Quay's REPOSITORY_NAME_REGEX allows 255 characters for the name alone; the registry holds the namespace besides.
+        if (ns.Contains('/') || request.Repository.Contains('/') || request.Repository.Length > OciNames.MaxNameInNamespaceLength)
             throw Bad("Invalid repository name");
         var create = new Rv1.CreateRepositoryRequest { Name = $"{ns}/{request.Repository}", Public = request.Visibility == "public", Operator = Access.Operator(context, null) };
         if (request.Description.Length > 0)
@@ -69,18 +70,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry, TimeProvid
             NamePrefix = request.Namespace.Length > 0 ? request.Namespace + "/" : "", MemberOnly = !request.Public && !request.Starred,
             StarredOnly = request.Starred,
         };
-        Rv1.ListRepositoriesResponse result;
-        try
-        {
-            result = await registry.ListRepositoriesAsync(list);
-        }
-        catch (RpcException e) when (e.StatusCode == StatusCode.InvalidArgument && list.PageToken.Length > 0
-                                     && Core.Errors.Errors.Info(e)?.Metadata.TryGetValue("field", out var field) == true && field == "page_token")
-        {
-            // Quay reads a next_page it cannot decrypt as none: the first page.
-            list.PageToken = "";
-            result = await registry.ListRepositoriesAsync(list);
-        }
+        var result = await ListInQuayOrderAsync(list);
         foreach (var repository in result.Repositories)
         {
             var (ns, name) = Split(repository.Name);
@@ -98,6 +88,27 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry, TimeProvid
         if (result.NextPageToken.Length > 0)
             response.NextPage = result.NextPageToken;
         return response;
+    }
+
+    /// <summary>
+    /// A page of repositories in Quay's order: by repository id, oldest first, in every mode — <c>get_visible_repositories</c>
+    /// orders by <c>rid</c> and <c>/user/starred</c> paginates on <c>Repository.id</c>; the starred mode of the repository list
+    /// has no ORDER BY at all, so BuildGrid gives it the same order.
+    /// </summary>
+    async Task<Rv1.ListRepositoriesResponse> ListInQuayOrderAsync(Rv1.ListRepositoriesRequest list)
+    {
+        list.Order = Rv1.RepositoryOrder.Created;
+        try
+        {
+            return await registry.ListRepositoriesAsync(list);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.InvalidArgument && list.PageToken.Length > 0
+                                     && Core.Errors.Errors.Info(e)?.Metadata.TryGetValue("field", out var field) == true && field == "page_token")
+        {
+            // Quay reads a next_page it cannot decrypt as none: the first page.
+            list.PageToken = "";
+            return await registry.ListRepositoriesAsync(list);
+        }
     }
 
     public override async Task<RepositoryDetails> GetRepository(Qv1.GetRepositoryRequest request, ServerCallContext context)
@@ -202,7 +213,7 @@ public sealed class QuayService(Rv1.Registry.RegistryClient registry, TimeProvid
 
     public override async Task<ListStarredResponse> ListStarredRepositories(ListStarredRequest request, ServerCallContext context)
     {
-        var result = await registry.ListRepositoriesAsync(new Rv1.ListRepositoriesRequest
+        var result = await ListInQuayOrderAsync(new Rv1.ListRepositoriesRequest
         {
             PageSize = PageSize, PageToken = request.NextPage, StarredOnly = true,
         });
