@@ -47,7 +47,9 @@ public static class ImagesBenchmark
         var client = new BuildRuns.BuildRunsClient(channel);
         const string Run = "dd if=/dev/urandom of=/payload bs=1M count=8 2>/dev/null && echo built > /built.txt";
         var dockerfile = $"FROM {registry}/bench/busybox:1\nRUN {Run}\nLABEL benchmark=\"images\"\n";
-        async Task<TimeSpan> BuildGridAsync(string project, string tag)
+        // Where a first build's time goes: the gaps between the worker's own log lines (their stored times).
+        var firstSteps = new Dictionary<string, List<double>>();
+        async Task<TimeSpan> BuildGridAsync(string project, string tag, Dictionary<string, List<double>>? steps = null)
         {
             using var response = await http.PostAsJsonAsync("/api/project/build", new { projectName = project, @operator = "root", tag });
             var id = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("content").GetProperty("idStr").GetString()!;
@@ -57,7 +59,11 @@ public static class ImagesBenchmark
                 if (run.State is RunState.Failed or RunState.TimedOut or RunState.Cancelled)
                     throw new InvalidOperationException($"build {id} {run.State}: {run.FailureReason}");
                 if (run.State == RunState.Succeeded)
+                {
+                    if (steps is not null)
+                        await StepsAsync(client, run, steps);
                     return run.FinishTime.ToDateTimeOffset() - run.QueueTime.ToDateTimeOffset();
+                }
                 await Task.Delay(100);
             }
         }
@@ -87,15 +93,37 @@ public static class ImagesBenchmark
         {
             // ABBA: BuildGrid first in even rounds, bare buildah first in odd ones, so drift favours neither.
             var project = await SaveAsync($"p{round}");
-            if (round % 2 == 0) ours.Add((await BuildGridAsync(project, "1")).TotalSeconds);
+            if (round % 2 == 0) ours.Add((await BuildGridAsync(project, "1", firstSteps)).TotalSeconds);
             bare.Add((await BareAsync(work, dockerfile, $"{registry}/bench/bare:{round}")).TotalSeconds);
-            if (round % 2 == 1) ours.Add((await BuildGridAsync(project, "1")).TotalSeconds);
+            if (round % 2 == 1) ours.Add((await BuildGridAsync(project, "1", firstSteps)).TotalSeconds);
             cached.Add((await BuildGridAsync(project, "2")).TotalSeconds);
         }
         double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
-        Console.WriteLine($"3-step plugin project, first build + push ({rounds} rounds, medians): BuildGrid {Median(ours):F2} s, bare buildah bud + push "
-            + $"{Median(bare):F2} s, ratio {Median(ours) / Median(bare):F2} (goal <= 1.15)");
-        Console.WriteLine($"cached rebuild of the unchanged project: {Median(cached):F2} s, {Median(cached) / Median(ours):F2} x the first build (goal <= 0.3)");
+        var first = Median(ours) / Median(bare);
+        var rebuild = Median(cached) / Median(ours);
+        Console.WriteLine($"3-step plugin project, first build + push ({rounds} rounds, medians; load {Load.Average}): BuildGrid {Median(ours):F2} s, "
+            + $"bare buildah bud + push {Median(bare):F2} s, ratio {first:F2}   goal <= 1.15: {(first <= 1.15 ? "met" : "missed")}");
+        Console.WriteLine("  BuildGrid's first build, medians: " + string.Join(", ", firstSteps.Select(s => $"{s.Key} {Median(s.Value):F2} s")));
+        Console.WriteLine($"cached rebuild of the unchanged project: {Median(cached):F2} s, {rebuild:F2} x the first build   goal <= 0.3: {(rebuild <= 0.3 ? "met" : "missed")}");
+    }
+
+    /// <summary>The gaps between a run's queue time, start, step lines ("[buildgrid] buildah pull" ...) and finish time.</summary>
+    static async Task StepsAsync(BuildRuns.BuildRunsClient client, Run run, Dictionary<string, List<double>> steps)
+    {
+        var log = (await client.ReadRunLogAsync(new ReadRunLogRequest { Id = run.Id })).Lines;
+        var marks = new List<(string Name, DateTimeOffset At)> { ("queue", run.QueueTime.ToDateTimeOffset()), ("claim", run.StartTime.ToDateTimeOffset()) };
+        foreach (var (prefix, name) in new[] { ("[buildgrid] buildah pull", "pull"), ("[buildgrid] buildah bud", "bud"), ("[buildgrid] buildah push", "push"), ("[buildgrid] pushed", "pushed") })
+        {
+            if (log.FirstOrDefault(l => l.Text.StartsWith(prefix, StringComparison.Ordinal)) is { } line)
+                marks.Add((name, line.Time.ToDateTimeOffset()));
+        }
+        marks.Add(("finish", run.FinishTime.ToDateTimeOffset()));
+        for (var i = 1; i < marks.Count; i++)
+        {
+            var key = $"{marks[i - 1].Name}->{marks[i].Name}";
+            if (!steps.TryGetValue(key, out var values)) steps[key] = values = [];
+            values.Add((marks[i].At - marks[i - 1].At).TotalSeconds);
+        }
     }
 
     /// <summary>
@@ -177,7 +205,8 @@ public static class ImagesBenchmark
             if (round % 2 == 1) cache.Add(await PullAsync($"{registry}/hub/bench/payload:1"));
         }
         double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
+        var speed = Median(direct) / Median(cache);
         Console.WriteLine($"64 MB image pulled with skopeo ({cache.Count} pulls each, medians): through the cache (second and later pulls) {Median(cache):F2} s, "
-            + $"direct from BuildGrid {Median(direct):F2} s; speed ratio {Median(direct) / Median(cache):F2} (goal >= 0.9)");
+            + $"direct from BuildGrid {Median(direct):F2} s; speed ratio {speed:F2}   goal >= 0.9: {(speed >= 0.9 ? "met" : "missed")}");
     }
 }

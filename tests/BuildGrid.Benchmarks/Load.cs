@@ -5,6 +5,9 @@ namespace BuildGrid.Benchmarks;
 /// <summary>A closed-loop load: N workers call as fast as answers come back, for a fixed time after a warm-up.</summary>
 public static class Load
 {
+    /// <summary>This machine's load averages (1, 5, 15 minutes), printed beside figures that depend on it.</summary>
+    public static string Average => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+
     public sealed record Result(string Name, long Calls, long Errors, double Seconds, double P50Ms, double P99Ms)
     {
         public double PerSecond => Calls / Seconds;

@@ -2,7 +2,8 @@ using BuildGrid.Benchmarks;
 
 // dotnet build -c Release && dotnet run -c Release --no-build --project tests/BuildGrid.Benchmarks -- <scenario> [options]
 //   projects   [--seconds N] [--concurrency N]                REST info vs direct gRPC; cold start; idle memory
-//   builds     [--operations N] [--latency]   queue vs raw LPUSH+LMOVE (redis-server, Garnet); enqueue->start latency; 500 runs, 2 workers
+//   builds     [--operations N] [--latency] [--idle-ms N]   queue vs raw LPUSH+LMOVE (redis-server, Garnet); enqueue->start latency
+//                                     (back to back, and N ms, default 500, after the worker's last run); 500 runs, 2 workers
 //   images     [--rounds N]   a 3-step plugin project: BuildGrid vs bare buildah bud+push, cached rebuild; pull through a cache vs direct
 //   registry   [--sizes 1,64,512]    blob push/pull (1, 64, 512 MB; 8 clients) and manifest GET vs docker-registry; memory over 1 GB
 //   distributed [--seconds N] [--clients N]  the multi-process layout under N concurrent REST clients (req/s, p99, errors)
@@ -26,7 +27,7 @@ switch (scenario)
         await ProjectsBenchmark.RunAsync(Option("--seconds", 10), Option("--concurrency", 32));
         return 0;
     case "builds":
-        await BuildsBenchmark.RunAsync(Option("--operations", 20000), args.Contains("--latency"));
+        await BuildsBenchmark.RunAsync(Option("--operations", 20000), args.Contains("--latency"), Option("--idle-ms", 500));
         return 0;
     case "images":
         await ImagesBenchmark.RunAsync(Option("--rounds", 3));

@@ -96,17 +96,25 @@ public sealed partial class LocalSandbox
                 return await ProcessRunner.RunAsync(file, arguments, workspace, environment, onLine, cancellationToken);
             var stub = warm ?? Stub.Start(uid, Record.Network);
             warm = null;
-            using (stub)
+            try
             {
-                stub.Process.WriteInput(Launcher(file, arguments, environment));
-                return await stub.Process.WaitAsync(onLine, cancellationToken);
+                using (stub)
+                {
+                    stub.Process.WriteInput(Launcher(file, arguments, environment));
+                    return await stub.Process.WaitAsync(onLine, cancellationToken);
+                }
+            }
+            finally
+            {
+                // The stub is spent: the next run's starts now, not only when this run's image step is done too.
+                sandbox.Warm();
             }
         }
 
         /// <summary>
-        /// What the stub's <c>sh -s</c> reads: the run's environment (exported, single-quoted), then
-        /// <c>exec prlimit … -- bwrap … -- file arguments</c>. rlimits apply to bwrap and every process of the sandbox;
-        /// RLIMIT_NPROC counts the leased uid's processes.
+        /// What the stub's <c>sh -s</c> reads: the run's environment (exported, single-quoted), the rlimits
+        /// (<c>ulimit -v</c>, <c>-p</c> of dash, else <c>prlimit … --</c> before bwrap), then <c>exec bwrap … -- file
+        /// arguments</c>. rlimits apply to bwrap and every process of the sandbox; RLIMIT_NPROC counts the leased uid's processes.
         /// </summary>
         string Launcher(string file, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string> environment)
         {
@@ -117,10 +125,22 @@ public sealed partial class LocalSandbox
                     throw new RunExecutor.StepFailedException($"'{key}' is not a valid variable name");
                 script.Append("export ").Append(key).Append('=').Append(Quote(value)).Append('\n');
             }
-            var command = new List<string> { Tools.Prlimit, "--as=" + ((long)Record.MemoryLimitMib * 1024 * 1024).ToString(CultureInfo.InvariantCulture) };
-            if (uid is not null)
-                command.Add("--nproc=" + Record.PidsLimit.ToString(CultureInfo.InvariantCulture));
-            command.Add("--");
+            var command = new List<string>();
+            if (Tools.ShellSetsLimits)
+            {
+                // The stub's dash sets the rlimits itself (soft and hard, as prlimit would) before it execs bwrap: one
+                // process fewer between the launcher and the script.
+                script.Append("ulimit -v ").Append(((long)Record.MemoryLimitMib * 1024).ToString(CultureInfo.InvariantCulture)).Append('\n');
+                if (uid is not null)
+                    script.Append("ulimit -p ").Append(Record.PidsLimit.ToString(CultureInfo.InvariantCulture)).Append('\n');
+            }
+            else
+            {
+                command.AddRange([Tools.Prlimit, "--as=" + ((long)Record.MemoryLimitMib * 1024 * 1024).ToString(CultureInfo.InvariantCulture)]);
+                if (uid is not null)
+                    command.Add("--nproc=" + Record.PidsLimit.ToString(CultureInfo.InvariantCulture));
+                command.Add("--");
+            }
             command.AddRange(Bwrap());
             command.Add(file);
             command.AddRange(arguments);

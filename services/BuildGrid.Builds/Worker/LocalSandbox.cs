@@ -207,9 +207,27 @@ public sealed partial class LocalSandbox(BuildGridSettings settings, IOptions<Bu
         public static readonly string Env = Find("env") ?? "env";
         public static readonly string Setpriv = Find("setpriv") ?? "setpriv";
         public static readonly string Pasta = Find("pasta") ?? "pasta";
-        public static readonly string Sh = Find("sh") ?? "sh";
+        /// <summary>The stubs' shell: dash where it is installed (its <c>ulimit</c> sets RLIMIT_AS and RLIMIT_NPROC), else sh.</summary>
+        public static readonly string Sh = Find("dash") ?? Find("sh") ?? "sh";
+        /// <summary>
+        /// Whether <see cref="Sh"/> is dash, whose <c>ulimit -v</c> (KiB) and <c>-p</c> set RLIMIT_AS and RLIMIT_NPROC;
+        /// another shell's launcher runs <c>prlimit</c> instead (bash's <c>-p</c>, for one, is the pipe size).
+        /// </summary>
+        public static readonly bool ShellSetsLimits = IsDash(Sh);
         public static readonly string Ip = Find("ip") ?? "ip";
         public static readonly string Bwrap = Find("bwrap") ?? "bwrap";
+    }
+
+    static bool IsDash(string shell)
+    {
+        try
+        {
+            return Path.GetFileName(new FileInfo(shell).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? shell) == "dash";
+        }
+        catch (IOException)
+        {
+            return false;
+        }
     }
 
     static string? Find(string name) =>

@@ -37,7 +37,10 @@ public sealed partial class RunExecutor
         var authDirectory = Path.Combine(sandbox.RunRoot, "auth", $"{run.Id}-{run.Attempt}");
         try
         {
-            var local = $"localhost/buildgrid-{run.Id}:{run.Attempt}";
+            // bud names its image only as the last build of its storage (the layer cache of the next build) and writes its
+            // id here; the push names that id, so a concurrent build of the same storage that moves the name between bud
+            // and push changes nothing, and no per-run name needs removing afterwards (no rmi on the run's path).
+            var imageIdFile = Path.Combine(meta, "image-id");
             var target = $"{RegistryHost}/{docker.Image}";
             var principal = Domain.RunPrincipals.ToPrincipal(spec.QueuedBy);
             var dockerfileText = await File.ReadAllTextAsync(dockerfile, cancellationToken);
@@ -74,7 +77,7 @@ public sealed partial class RunExecutor
                             throw new StepFailedException(await BudFailureAsync(output, principal, own, cancellationToken));
                     }
                 }
-                List<string> bud = [.. global, "bud", "--isolation", "chroot", "--layers", "--authfile", pullAuth.Path, "-f", dockerfile, "-t", local, "-t", LastBuild];
+                List<string> bud = [.. global, "bud", "--isolation", "chroot", "--layers", "--authfile", pullAuth.Path, "--iidfile", imageIdFile, "-f", dockerfile, "-t", LastBuild];
                 // The image storage is shared by the runs of a project: a base from BuildGrid's registry is fetched again for every run
                 // (its unchanged layers are not), so that a run whose principal may not read it fails instead of using
                 // the copy another run pulled. buildah's default ("newer") would fall back to that copy.
@@ -92,30 +95,22 @@ public sealed partial class RunExecutor
                 if (built.ExitCode != 0)
                     throw new StepFailedException(await BudFailureAsync(output, principal, own, cancellationToken));
             }
-            try
-            {
-                var digestFile = Path.Combine(meta, "digest");
-                log.Write($"[buildgrid] buildah push {target}");
-                var pushOutput = new StepOutput(log);
-                using var pushAuth = PushAuthFile(authDirectory, docker.Image, log);
-                var pushed = await ProcessRunner.RunAsync(buildah,
-                    [.. global, "push", "--authfile", pushAuth.Path, "--digestfile", digestFile, local, $"docker://{target}"],
-                    workspace, buildEnvironment, pushOutput.Write, cancellationToken);
-                if (pushed.Killed) cancellationToken.ThrowIfCancellationRequested();
-                if (pushed.ExitCode != 0)
-                    throw new StepFailedException(pushOutput.Reason($"push of {target} failed (buildah push exited with code {pushed.ExitCode})"));
-                var digest = (await File.ReadAllTextAsync(digestFile, cancellationToken)).Trim();
-                log.Write($"[buildgrid] pushed {target}@{digest}");
-                return digest;
-            }
-            finally
-            {
-                // The run's name goes, the image stays, named as the last build of its storage (bud gave it both names, so
-                // no separate tag step): its parents are the images of its steps, buildah --layers' cache of the next build
-                // ("Using cache"). rmi -f of its only name would remove them too (buildah removes the untagged parents of an
-                // image it removes); rmi of one of two names only untags.
-                await ProcessRunner.RunAsync(buildah, [.. global, "rmi", local], workspace, buildEnvironment, _ => { }, CancellationToken.None);
-            }
+            var imageId = (await File.ReadAllTextAsync(imageIdFile, cancellationToken)).Trim();
+            if (imageId.StartsWith("sha256:", StringComparison.Ordinal))
+                imageId = imageId["sha256:".Length..];
+            var digestFile = Path.Combine(meta, "digest");
+            log.Write($"[buildgrid] buildah push {target}");
+            var pushOutput = new StepOutput(log);
+            using var pushAuth = PushAuthFile(authDirectory, docker.Image, log);
+            var pushed = await ProcessRunner.RunAsync(buildah,
+                [.. global, "push", "--authfile", pushAuth.Path, "--digestfile", digestFile, imageId, $"docker://{target}"],
+                workspace, buildEnvironment, pushOutput.Write, cancellationToken);
+            if (pushed.Killed) cancellationToken.ThrowIfCancellationRequested();
+            if (pushed.ExitCode != 0)
+                throw new StepFailedException(pushOutput.Reason($"push of {target} failed (buildah push exited with code {pushed.ExitCode})"));
+            var digest = (await File.ReadAllTextAsync(digestFile, cancellationToken)).Trim();
+            log.Write($"[buildgrid] pushed {target}@{digest}");
+            return digest;
         }
         finally
         {
