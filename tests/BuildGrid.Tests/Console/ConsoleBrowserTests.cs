@@ -155,7 +155,8 @@ public sealed class ConsoleBrowserTests(GuardedConsoleHost fixture, ITestOutputH
         var runs = new BuildRuns.BuildRunsClient(fixture.Channel);
         var run = await runs.StartRunAsync(new StartRunRequest
         {
-            Spec = Runs.Script("echo first-line; sleep 2; echo second-line; sleep 2; echo third-line", 120),
+            // The second line waits for the test's word (a file in the workspace), so it is written while the page is open.
+            Spec = Runs.Script("echo first-line\nwhile [ ! -f \"$WORKSPACE/go\" ]; do sleep 0.05; done\necho second-line; sleep 2; echo third-line", 120),
         }, GuardedConsoleHost.Admin, cancellationToken: Ct);
         var latencies = new List<double>();
         Run(browser, "console-live-log", () =>
@@ -163,10 +164,28 @@ public sealed class ConsoleBrowserTests(GuardedConsoleHost fixture, ITestOutputH
             browser.Go(Url($"/console/runs/{run.Id}"));
             SignIn(browser);
             browser.Until(d => d.Url.EndsWith($"/console/runs/{run.Id}", StringComparison.Ordinal), "the run page");
+            browser.Until(d => d.FindElement(By.Id("log")).Text.Contains("first-line", StringComparison.Ordinal), "'first-line' in the log", 60);
+            // The page itself notes when each line enters the log (the browser's clock is the machine's, as the worker's
+            // line times are), so the figure is the product's latency, not the WebDriver polling's under a loaded machine.
+            var script = (IJavaScriptExecutor)browser.Driver;
+            script.ExecuteScript("""
+                var log = document.getElementById('log');
+                window.seenAt = {};
+                var note = function () {
+                  ['second-line', 'third-line'].forEach(function (k) {
+                    if (!(k in window.seenAt) && log.textContent.indexOf(k) >= 0) window.seenAt[k] = Date.now();
+                  });
+                };
+                window.seenBefore = log.textContent;
+                new MutationObserver(note).observe(log, { childList: true, subtree: true, characterData: true });
+                """);
+            Assert.DoesNotContain("second-line", (string?)script.ExecuteScript("return window.seenBefore;") ?? "");
+            File.WriteAllText(Path.Combine(fixture.Host.DataDir, "builds", "workspaces", $"{run.Id}-1", "go"), "");
             foreach (var text in new[] { "second-line", "third-line" })
             {
                 browser.Until(d => d.FindElement(By.Id("log")).Text.Contains(text, StringComparison.Ordinal), $"'{text}' in the log", 60);
-                var seen = DateTime.UtcNow;
+                var seen = DateTimeOffset.FromUnixTimeMilliseconds(Convert.ToInt64(script.ExecuteScript($"return window.seenAt['{text}'];"),
+                    System.Globalization.CultureInfo.InvariantCulture)).UtcDateTime;
                 var log = runs.ReadRunLog(new ReadRunLogRequest { Id = run.Id, MaxLines = 1000 }, GuardedConsoleHost.Admin);
                 var written = log.Lines.Single(l => l.Text.Contains(text, StringComparison.Ordinal)).Time.ToDateTime();
                 latencies.Add((seen - written).TotalMilliseconds);
