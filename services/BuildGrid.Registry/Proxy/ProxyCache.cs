@@ -21,7 +21,8 @@ public sealed class ProxyCache(UpstreamClient upstreams, RegistryStore store, Up
 {
     static readonly string[] ManifestTypes = [MediaTypes.OciIndex, MediaTypes.DockerManifestList, MediaTypes.OciManifest, MediaTypes.DockerManifest];
     readonly ConcurrentDictionary<string, long> validated = new(StringComparer.Ordinal);
-    readonly ConcurrentDictionary<string, Task> flights = new(StringComparer.Ordinal);
+    // Lazy: GetOrAdd may run its factory on several racing threads and keep one result; only the kept Lazy starts a flight.
+    readonly ConcurrentDictionary<string, Lazy<Task>> flights = new(StringComparer.Ordinal);
 
     /// <summary>The writes distribution refuses on a cache: push, tag, delete (UNSUPPORTED, 405).</summary>
     public static RegistryException WriteRefused(string name) =>
@@ -136,8 +137,8 @@ public sealed class ProxyCache(UpstreamClient upstreams, RegistryStore store, Up
         if (await IsServableAsync(name, digest, cancellationToken))
             return;
         var key = $"{name}@{digest}";
-        var flight = flights.GetOrAdd(key, _ => FlyAsync(key, upstream, name, digest));
-        await flight.WaitAsync(cancellationToken);
+        var flight = flights.GetOrAdd(key, _ => new Lazy<Task>(() => FlyAsync(key, upstream, name, digest)));
+        await flight.Value.WaitAsync(cancellationToken);
     }
 
     async Task<bool> IsServableAsync(string name, Digest digest, CancellationToken cancellationToken) =>
