@@ -7,47 +7,42 @@ namespace BuildGrid.Gateway.OpenApi;
 /// <summary>
 /// The comments written above each <c>rpc</c> and message field of the .proto files, which the C# stubs do not keep
 /// (protoc drops source info from the descriptors it embeds). The gateway embeds the .proto files themselves
-/// (BuildGrid.Gateway.csproj) and reads them here: for an rpc, consecutive <c>//</c> lines directly above its line,
-/// inside its <c>service</c> block; for a field, see <see cref="ParseFields"/>.
+/// (BuildGrid.Gateway.csproj) and reads each once (<see cref="Parse"/>).
 /// </summary>
 internal static partial class ProtoComments
 {
     const string ResourcePrefix = "buildgrid.proto/";
 
-    /// <summary>Comment text by method full name (<c>package.Service.Method</c>).</summary>
-    static readonly Lazy<IReadOnlyDictionary<string, string>> Methods = new(() => Load(Parse));
+    /// <summary>Comment text by method full name (<c>package.Service.Method</c>) and by field full name
+    /// (<c>package.Message.field</c>, nested messages dotted in).</summary>
+    static readonly Lazy<(Dictionary<string, string> Methods, Dictionary<string, string> Fields)> Comments = new(Load);
 
     [GeneratedRegex(@"^\s*package\s+([\w.]+)\s*;")]
     private static partial Regex Package();
 
-    [GeneratedRegex(@"^\s*service\s+(\w+)\s*\{")]
-    private static partial Regex Service();
-
     [GeneratedRegex(@"^\s*rpc\s+(\w+)\s*\(")]
     private static partial Regex Rpc();
 
-    /// <summary>Comment text by field full name (<c>package.Message.field</c>, nested messages dotted in).</summary>
-    static readonly Lazy<IReadOnlyDictionary<string, string>> Fields = new(() => Load(ParseFields));
-
     /// <summary>The comment above the rpc <paramref name="fullName"/>, or null when it has none.</summary>
-    public static string? For(string fullName) => Methods.Value.GetValueOrDefault(fullName);
+    public static string? For(string fullName) => Comments.Value.Methods.GetValueOrDefault(fullName);
 
     /// <summary>The comment of the message field <paramref name="fullName"/> (above it or after it on its line), or null.</summary>
-    public static string? ForField(string fullName) => Fields.Value.GetValueOrDefault(fullName);
+    public static string? ForField(string fullName) => Comments.Value.Fields.GetValueOrDefault(fullName);
 
     /// <summary>How many .proto files were read (none would mean the resources are missing).</summary>
     public static int Files => typeof(ProtoComments).Assembly.GetManifestResourceNames().Count(n => n.StartsWith(ResourcePrefix, StringComparison.Ordinal));
 
-    static Dictionary<string, string> Load(Action<string, IDictionary<string, string>> parse)
+    static (Dictionary<string, string>, Dictionary<string, string>) Load()
     {
-        var comments = new Dictionary<string, string>(StringComparer.Ordinal);
+        var methods = new Dictionary<string, string>(StringComparer.Ordinal);
+        var fields = new Dictionary<string, string>(StringComparer.Ordinal);
         var assembly = typeof(ProtoComments).Assembly;
         foreach (var resource in assembly.GetManifestResourceNames().Where(n => n.StartsWith(ResourcePrefix, StringComparison.Ordinal)))
         {
             using var reader = new StreamReader(assembly.GetManifestResourceStream(resource)!);
-            parse(reader.ReadToEnd(), comments);
+            Parse(reader.ReadToEnd(), methods, fields);
         }
-        return comments;
+        return (methods, fields);
     }
 
     [GeneratedRegex(@"^(message|enum|service|oneof|extend)\s+([\w.]+)$")]
@@ -57,12 +52,13 @@ internal static partial class ProtoComments
     private static partial Regex Field();
 
     /// <summary>
-    /// The comments of message fields: the <c>//</c> lines directly above a field (a blank line in between detaches them,
-    /// as it does for rpcs) and a <c>//</c> comment after it on the same line. Statements are read up to their <c>;</c>, and
-    /// blocks tracked by their braces, so one-line messages (<c>message M { string name = 1; }</c>), oneofs (whose fields
-    /// belong to the message) and option blocks inside rpcs are read right; string literals may hold <c>//</c>.
+    /// The comments of one .proto file: for an rpc, the <c>//</c> lines directly above it inside its <c>service</c>; for a
+    /// message field, the <c>//</c> lines directly above it and a <c>//</c> comment after it on the same line. A blank line
+    /// in between detaches comments (section headings, notes on a group). Statements are read up to their <c>;</c> or
+    /// <c>{</c>, and blocks tracked by their braces, so one-line messages (<c>message M { string name = 1; }</c>), oneofs
+    /// (whose fields belong to the message) and option blocks inside rpcs are read right; string literals may hold <c>//</c>.
     /// </summary>
-    internal static void ParseFields(string proto, IDictionary<string, string> comments)
+    internal static void Parse(string proto, IDictionary<string, string> methods, IDictionary<string, string> comments)
     {
         var package = "";
         var scopes = new List<(string Kind, string Name)>();
@@ -117,6 +113,7 @@ internal static partial class ProtoComments
             if (c == '{')
             {
                 var header = statement.ToString().Trim();
+                AddRpc(header);
                 var block = Block().Match(header);
                 scopes.Add(block.Success ? (block.Groups[1].Value, block.Groups[2].Value) : ("", ""));
                 statement.Clear();
@@ -131,6 +128,8 @@ internal static partial class ProtoComments
                 {
                     if (scopes.Count > 0) scopes.RemoveAt(scopes.Count - 1);
                 }
+                else if (scopes.Count > 0 && scopes[^1].Kind == "service")
+                    AddRpc(text);
                 else if (scopes.Count == 0 && Package().Match(text + ";") is { Success: true } p)
                     package = p.Groups[1].Value;
                 else if (scopes.Count > 0 && scopes[^1].Kind is "message" or "oneof" && Field().Match(text) is { Success: true } f)
@@ -146,27 +145,12 @@ internal static partial class ProtoComments
             }
             statement.Append(c);
         }
-    }
 
-    internal static void Parse(string proto, IDictionary<string, string> comments)
-    {
-        string package = "", service = "";
-        var pending = new List<string>();
-        foreach (var raw in proto.Split('\n'))
+        // An rpc statement (ended by ';' or by its option block's '{') directly inside a service takes the pending comment.
+        void AddRpc(string text)
         {
-            var line = raw.Trim();
-            if (line.StartsWith("//", StringComparison.Ordinal))
-            {
-                pending.Add(line[2..].Trim());
-                continue;
-            }
-            if (Package().Match(line) is { Success: true } p)
-                package = p.Groups[1].Value;
-            else if (Service().Match(line) is { Success: true } s)
-                service = s.Groups[1].Value;
-            else if (Rpc().Match(line) is { Success: true } r && service.Length > 0 && pending.Count > 0)
-                comments[$"{package}.{service}.{r.Groups[1].Value}"] = string.Join(' ', pending.Where(l => l.Length > 0));
-            pending.Clear();
+            if (pending.Count > 0 && scopes.Count > 0 && scopes[^1].Kind == "service" && Rpc().Match(text) is { Success: true } rpc)
+                methods[$"{package}.{scopes[^1].Name}.{rpc.Groups[1].Value}"] = string.Join(' ', pending);
         }
     }
 
