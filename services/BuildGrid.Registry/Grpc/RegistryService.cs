@@ -295,14 +295,12 @@ public sealed partial class RegistryService(RegistryStore store, BlobStore blobs
     static RepositoryKeyset DecodeListToken(string token, bool byCreation)
     {
         var last = DecodeToken(token, "page_token");
-        if (!byCreation)
-            return last.StartsWith(IdTokenPrefix, StringComparison.Ordinal)
-                ? throw Errors.Invalid(Reasons.InvalidArgument, "page_token", "the page token is not one this service issued")
-                : new RepositoryKeyset(last, 0);
-        return last.StartsWith(IdTokenPrefix, StringComparison.Ordinal)
-               && long.TryParse(last.AsSpan(IdTokenPrefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id)
-            ? new RepositoryKeyset(null, id)
-            : throw Errors.Invalid(Reasons.InvalidArgument, "page_token", "the page token is not one this service issued");
+        var id = 0L;
+        var isIdToken = last.StartsWith(IdTokenPrefix, StringComparison.Ordinal);
+        if (isIdToken != byCreation || byCreation && !long.TryParse(last.AsSpan(IdTokenPrefix.Length), System.Globalization.NumberStyles.None,
+                System.Globalization.CultureInfo.InvariantCulture, out id))
+            throw Errors.Invalid(Reasons.InvalidArgument, "page_token", "the page token is not one this service issued");
+        return byCreation ? new RepositoryKeyset(null, id) : new RepositoryKeyset(last, 0);
     }
 
     static string DecodeToken(string token, string field)
