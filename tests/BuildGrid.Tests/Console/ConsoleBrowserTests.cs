@@ -184,8 +184,9 @@ public sealed class ConsoleBrowserTests(GuardedConsoleHost fixture, ITestOutputH
             foreach (var text in new[] { "second-line", "third-line" })
             {
                 browser.Until(d => d.FindElement(By.Id("log")).Text.Contains(text, StringComparison.Ordinal), $"'{text}' in the log", 60);
-                var seen = DateTimeOffset.FromUnixTimeMilliseconds(Convert.ToInt64(script.ExecuteScript($"return window.seenAt['{text}'];"),
-                    System.Globalization.CultureInfo.InvariantCulture)).UtcDateTime;
+                // Null would mean the observer never saw the line arrive: a failure, not a 1970 timestamp.
+                var seenAt = script.ExecuteScript($"return window.seenAt['{text}'];") ?? throw new Xunit.Sdk.XunitException($"the page never noted '{text}'");
+                var seen = DateTimeOffset.FromUnixTimeMilliseconds(Convert.ToInt64(seenAt, CultureInfo.InvariantCulture)).UtcDateTime;
                 var log = runs.ReadRunLog(new ReadRunLogRequest { Id = run.Id, MaxLines = 1000 }, GuardedConsoleHost.Admin);
                 var written = log.Lines.Single(l => l.Text.Contains(text, StringComparison.Ordinal)).Time.ToDateTime();
                 latencies.Add((seen - written).TotalMilliseconds);
