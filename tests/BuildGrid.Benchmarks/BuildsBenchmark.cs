@@ -152,7 +152,7 @@ public static class BuildsBenchmark
             phases[2].Values.Add((written - sandboxReady).TotalMilliseconds);
             phases[3].Values.Add((scriptStart - written).TotalMilliseconds);
         }
-        static double Percentile(List<double> values, double p) { values.Sort(); return values[Math.Min(values.Count - 1, (int)(values.Count * p))]; }
+        static double Percentile(List<double> values, double p) => Load.Percentile([.. values.Order()], p);
         var p99 = Percentile(latencies, 0.99);
         Console.WriteLine($"enqueue -> script start, {label} ({latencies.Count} runs, the run's queue time to the script's clock; load {Load.Average}): "
             + $"p50 {Percentile(latencies, 0.5):F1} ms  p99 {p99:F1} ms   goal p99 < 50 ms: {(p99 < 50 ? "met" : "missed")}");

@@ -52,5 +52,6 @@ public static class Load
         return errors;
     }
 
-    static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
+    /// <summary>The value at fraction <paramref name="p"/> of an ascending array (NaN when it is empty).</summary>
+    public static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
 }
