@@ -85,8 +85,8 @@ public sealed partial class LocalSandbox
 
         /// <summary>
         /// Runs <paramref name="file"/> inside this sandbox (as is with Builds:Sandbox=none) and streams its output: in the
-        /// sandbox's stub (<see cref="Stub"/>, pre-started when one was warm for this lease) the launcher script execs
-        /// prlimit and bwrap with the run's environment; nothing of the run (its environment, secrets included) is on a
+        /// sandbox's stub (<see cref="Stub"/>, pre-started when one was warm for this lease) the launcher script sets the
+        /// rlimits and execs bwrap with the run's environment (<see cref="Launcher"/>); nothing of the run (its environment, secrets included) is on a
         /// command line.
         /// </summary>
         public async Task<ProcessRunner.Result> RunAsync(string file, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string> environment,
@@ -98,14 +98,12 @@ public sealed partial class LocalSandbox
             warm = null;
             try
             {
-                using (stub)
-                {
-                    stub.Process.WriteInput(Launcher(file, arguments, environment));
-                    return await stub.Process.WaitAsync(onLine, cancellationToken);
-                }
+                stub.Process.WriteInput(Launcher(file, arguments, environment));
+                return await stub.Process.WaitAsync(onLine, cancellationToken);
             }
             finally
             {
+                stub.Dispose();
                 // The stub is spent: the next run's starts now, not only when this run's image step is done too.
                 sandbox.Warm();
             }
